@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { createLogger } from '../log/logger.js';
+import { startMirrorService } from '../main.js';
+import { loadConfigOrExit } from './common.js';
+import { EXIT } from './exit-codes.js';
+
+/**
+ * `crr mirror --config F [--flow source->target ...]`: runs the mirror of every enabled flow
+ * (or only the named ones) until SIGTERM or SIGINT, then commits or aborts the open
+ * transactions, closes the clients and exits 0 — within `mirror.shutdownTimeoutMs`, or exits
+ * 70 if that is exceeded. A second signal exits at once (130).
+ */
+export function registerMirrorCommand(program: Command): void {
+  program
+    .command('mirror')
+    .description('mirror the topics of each configured flow source->target, exactly once')
+    .requiredOption('-c, --config <file>', 'YAML configuration file')
+    .option('--flow <source->target...>', 'run only these flows (default: every enabled flow)')
+    .action(async (opts: { config: string; flow?: string[] }) => {
+      const config = loadConfigOrExit(opts.config);
+      const known = config.mirror.flows.map((f) => `${f.source}->${f.target}`);
+      const unknown = (opts.flow ?? []).filter((f) => !known.includes(f));
+      if (unknown.length > 0) {
+        process.stderr.write(`crr mirror: unknown flow ${unknown.join(', ')}; configured: ${known.join(', ')}\n`);
+        process.exit(EXIT.USAGE);
+      }
+      const logger = createLogger(config.log.level);
+      const service = await startMirrorService(config, logger, { onlyFlows: opts.flow });
+      let stopping = false;
+      const shutdown = (signal: string): void => {
+        if (stopping) {
+          logger.warn({ signal }, 'second signal: exiting now');
+          process.exit(130);
+        }
+        stopping = true;
+        logger.info({ signal }, 'stopping: finishing open transactions');
+        const timer = setTimeout(() => {
+          logger.error({ timeoutMs: config.mirror.shutdownTimeoutMs }, 'shutdown timed out');
+          process.exit(EXIT.SOFTWARE);
+        }, config.mirror.shutdownTimeoutMs + 2000);
+        timer.unref();
+        service.stop().then(
+          () => {
+            logger.info('stopped');
+            process.exit(service.flows.some((f) => f.failed) ? EXIT.SOFTWARE : EXIT.OK);
+          },
+          (err: unknown) => {
+            logger.error({ err }, 'error while stopping');
+            process.exit(EXIT.SOFTWARE);
+          },
+        );
+      };
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
+      process.on('SIGINT', () => shutdown('SIGINT'));
+    });
+}

@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { CrrError } from '../errors.js';
+import { ConfigSchema, type Config } from './schema.js';
+
+/**
+ * Prefix of environment overrides. `CRR__clusters__primary__sasl__password=secret` sets
+ * `clusters.primary.sasl.password`: path segments are separated by a double underscore and
+ * taken as written (case-sensitive). A value is parsed as a YAML scalar, so `5000` is a number
+ * and `true` a boolean. Meant for secrets, which should not sit in the file.
+ */
+export const ENV_PREFIX = 'CRR__';
+
+/**
+ * Reads, overrides and validates a configuration file.
+ *
+ * @param path path of a YAML file (see config/crr.example.yaml)
+ * @param env environment to take `CRR__...` overrides from; default `process.env`
+ * @returns the validated config with defaults filled in
+ * @throws CrrError CRR_CONFIG_NOT_FOUND when the file cannot be read;
+ *   CRR_CONFIG_INVALID when the YAML does not parse or the content does not validate — the
+ *   message lists every problem as `path: what was expected` (path `clusters.dr.bootstrapServers[0]`)
+ */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new CrrError('CRR_CONFIG_NOT_FOUND', `cannot read config file ${path}: ${(cause as Error).message}`, { cause, context: { path } });
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { prettyErrors: true }) ?? {};
+  } catch (cause) {
+    const where = cause instanceof YAMLParseError && cause.linePos ? ` at line ${cause.linePos[0].line}, column ${cause.linePos[0].col}` : '';
+    throw new CrrError('CRR_CONFIG_INVALID', `${path}: not valid YAML${where}: ${(cause as Error).message.split('\n')[0]}`, { cause, context: { path } });
+  }
+  return parseConfig(applyEnvOverrides(raw, env), path);
+}
+
+/**
+ * Validates an already-parsed config object.
+ *
+ * @param raw the parsed YAML (any shape)
+ * @param source what to name in messages (a file path); default `config`
+ * @throws CrrError CRR_CONFIG_INVALID naming each invalid path
+ */
+export function parseConfig(raw: unknown, source = 'config'): Config {
+  const result = ConfigSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `  - ${formatPath(issue.path)}: ${describeIssue(issue)}`);
+  throw new CrrError('CRR_CONFIG_INVALID', `${source} is invalid:\n${problems.join('\n')}`, {
+    context: { issues: result.error.issues.map((i) => ({ path: formatPath(i.path), message: describeIssue(i) })) },
+  });
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  return issue.message;
+}
+
+/** `['clusters','dr','bootstrapServers',0]` → `clusters.dr.bootstrapServers[0]`; the root is `(root)`. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  if (path.length === 0) return '(root)';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+}
+
+/**
+ * Applies `CRR__a__b=value` environment overrides to a parsed config (a copy is returned).
+ * Numeric segments index arrays (`CRR__mirror__flows__0__enabled=false`).
+ */
+export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown {
+  const root = structuredClone(raw ?? {}) as Record<string, unknown>;
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
+    const path = name.slice(ENV_PREFIX.length).split('__').filter(Boolean);
+    if (path.length === 0) continue;
+    let node: Record<string, unknown> = root;
+    for (const seg of path.slice(0, -1)) {
+      const next = node[seg];
+      if (next === undefined || next === null || typeof next !== 'object') node[seg] = {};
+      node = node[seg] as Record<string, unknown>;
+    }
+    node[path[path.length - 1]!] = parseScalar(value);
+  }
+  return root;
+}
+
+function parseScalar(value: string): unknown {
+  try {
+    const parsed: unknown = parseYaml(value);
+    return parsed === null || typeof parsed === 'object' ? value : parsed;
+  } catch {
+    return value;
+  }
+}

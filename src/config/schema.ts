@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { ClusterSchema } from '../kafka/schema.js';
+import { MirrorSchema } from '../mirror/schema.js';
+import { HttpSchema } from '../http/schema.js';
+import { LogSchema } from '../log/schema.js';
+
+/** A cluster alias: a short name used in topic prefixes, so no separator characters. */
+const ALIAS = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * The whole configuration file, composed from each part's schema. Strict at every level:
+ * an unknown key is an error. Cross-field rules (aliases named by flows exist, no flow twice,
+ * source differs from target) are checked here so that every error names its path.
+ */
+export const ConfigSchema = z
+  .strictObject({
+    clusters: z.record(z.string().regex(ALIAS, 'cluster alias must match [A-Za-z0-9_-]+'), ClusterSchema),
+    mirror: MirrorSchema,
+    http: HttpSchema.prefault({}),
+    log: LogSchema.prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.mirror.flows.forEach((flow, i) => {
+      for (const end of ['source', 'target'] as const) {
+        if (!(flow[end] in cfg.clusters)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['mirror', 'flows', i, end],
+            message: `unknown cluster alias "${flow[end]}"; known: ${Object.keys(cfg.clusters).join(', ') || '(none)'}`,
+          });
+        }
+      }
+      if (flow.source === flow.target) {
+        ctx.addIssue({ code: 'custom', path: ['mirror', 'flows', i, 'target'], message: 'target must differ from source' });
+      }
+      const id = `${flow.source}->${flow.target}`;
+      if (seen.has(id)) {
+        ctx.addIssue({ code: 'custom', path: ['mirror', 'flows', i], message: `flow ${id} is configured twice` });
+      }
+      seen.add(id);
+      if (flow.replicationPolicy.type === 'prefix' && ALIAS.test(flow.replicationPolicy.separator)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mirror', 'flows', i, 'replicationPolicy', 'separator'],
+          message: 'separator must contain a character outside [A-Za-z0-9_-] (such as "."), so that a remote topic can be told from a local one',
+        });
+      }
+    });
+  });
+
+/** The validated configuration, with every default filled in. */
+export type Config = z.infer<typeof ConfigSchema>;

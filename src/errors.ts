@@ -1,0 +1,78 @@
+/**
+ * The errors crr raises. One closed list of codes; each code says whether the operation that
+ * failed may be retried as it is (after a backoff). Errors default to *not* retriable, and
+ * programming errors (TypeError, RangeError) are never retried (the rule KafkaJS's retrier
+ * follows, `src/retry/index.js`).
+ *
+ * Context such as the topic, partition or config path is kept in properties so that pino's
+ * `err` serializer logs it next to the message.
+ */
+
+/** Every error code crr raises, with its meaning and whether it is retriable. Documented in docs/errors.md. */
+export const ERROR_CODES = {
+  CRR_CONFIG_INVALID: { retriable: false, doc: 'The configuration file or an environment override is invalid; the message names the path.' },
+  CRR_CONFIG_NOT_FOUND: { retriable: false, doc: 'The configuration file could not be read.' },
+  CRR_USAGE: { retriable: false, doc: 'A command-line argument is missing or invalid.' },
+  CRR_CLUSTER_UNREACHABLE: { retriable: true, doc: 'A Kafka cluster did not answer within its connection timeout.' },
+  CRR_KAFKA: { retriable: true, doc: 'A Kafka request failed with an error the broker marked retriable.' },
+  CRR_KAFKA_FATAL: { retriable: false, doc: 'A Kafka request failed with an error that will not go away by retrying (authorization, invalid request).' },
+  CRR_PRODUCER_FENCED: { retriable: false, doc: 'Another mirror instance for the same flow took over the transactional id; this instance stops mirroring.' },
+  CRR_TOPIC_SYNC: { retriable: true, doc: 'A remote topic could not be created, grown or configured on the target cluster.' },
+  CRR_POSITION_CORRUPT: { retriable: false, doc: 'A record in the positions topic could not be decoded.' },
+  CRR_SHUTDOWN_TIMEOUT: { retriable: false, doc: 'Components did not stop within the configured shutdown timeout.' },
+  CRR_UNSUPPORTED_CODEC: { retriable: false, doc: 'A record batch uses a compression codec crr cannot read or write.' },
+} as const satisfies Record<string, { retriable: boolean; doc: string }>;
+
+/** A code from {@link ERROR_CODES}. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * Base class of every error crr throws on purpose.
+ *
+ * @param code one of {@link ERROR_CODES}; decides `retriable` unless overridden
+ * @param message what went wrong, naming the thing (path, topic, cluster alias) that was wrong
+ * @param options.cause the underlying error, kept as `cause`
+ * @param options.context extra properties (topic, partition, path ...) copied onto the error
+ * @param options.retriable overrides the code's default
+ */
+export class CrrError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  [key: string]: unknown;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; context?: Record<string, unknown>; retriable?: boolean } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CrrError';
+    this.code = code;
+    this.retriable = options.retriable ?? ERROR_CODES[code].retriable;
+    if (options.context) Object.assign(this, options.context);
+  }
+}
+
+/**
+ * Whether an error may be retried after a backoff: a retriable CrrError, or a KafkaJS error
+ * whose `retriable` flag is set (connection losses, leader changes, coordinator moves).
+ * Programming errors are never retriable.
+ */
+export function isRetriable(err: unknown): boolean {
+  if (err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError) return false;
+  if (err instanceof CrrError) return err.retriable;
+  if (err && typeof err === 'object' && 'retriable' in err) return Boolean((err as { retriable: unknown }).retriable);
+  return false;
+}
+
+/** The message of any thrown value, with the messages of its causes appended (`a: b: c`). */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  let cur: unknown = err;
+  for (let depth = 0; cur !== undefined && cur !== null && depth < 5; depth++) {
+    const msg = cur instanceof Error ? cur.message : String(cur);
+    if (!parts.includes(msg)) parts.push(msg);
+    cur = cur instanceof Error ? cur.cause : undefined;
+  }
+  return parts.join(': ');
+}

@@ -1,0 +1,479 @@
+import type { Admin, Batch, Consumer, IHeaders, Kafka, Message, Producer, TopicMessages } from 'kafkajs';
+import type { Logger } from 'pino';
+import { CrrError, describeError } from '../errors.js';
+import { compressionType } from '../kafka/codecs.js';
+import { singleOwnerAssigner } from './assigner.js';
+import { decodeHeartbeat } from './heartbeat.js';
+import type { MirrorMetrics } from './metrics.js';
+import { encodePosition, ensurePositionsTopic, positionsTopicName, readPositions, tpKey, type Position } from './positions.js';
+import { HEADER_ORIGIN_ALIAS, HEADER_SOURCE_ALIAS, HEADER_UPSTREAM_OFFSET } from './replication-policy.js';
+import type { FlowConfig } from './schema.js';
+import type { FlowStatus } from './status.js';
+import type { MirroredTopic, TopicSync } from './topic-sync.js';
+
+/** How a task run ended: stopped on request, or to be started again at once (topics changed). */
+export type TaskOutcome = 'stopped' | 'restart';
+
+/** Per record batch sent to the target: stay under the broker's default `message.max.bytes` (1 MiB). */
+const MAX_CHUNK_BYTES_PER_PARTITION = 900 * 1024;
+
+interface Pending {
+  remoteTopic: string;
+  partition: number;
+  message: Message;
+  bytes: number;
+  timestampMs: number;
+  heartbeatMs: number | undefined;
+}
+
+/** The clients and collaborators a task runs with; owned by the caller. */
+export interface MirrorTaskDeps {
+  flow: FlowConfig;
+  /** `source->target`. */
+  flowId: string;
+  source: Kafka;
+  target: Kafka;
+  sourceAdmin: Admin;
+  targetAdmin: Admin;
+  topicSync: TopicSync;
+  metrics: MirrorMetrics;
+  status: FlowStatus;
+  log: Logger;
+  lagPollIntervalMs: number;
+  shutdownTimeoutMs: number;
+}
+
+/**
+ * One run of the mirror of a flow `source->target`, from joining the source consumer group to
+ * stopping. The supervisor (MirrorFlow) starts a new run after a failure; a run keeps no state
+ * worth saving, because the truth — which source offsets are mirrored — lives on the target.
+ *
+ * Exactly once on the target (KIP-618's pattern, see positions.ts):
+ * 1. the source is read `read_committed` by a consumer group whose single-owner assignor makes
+ *    one process active and the others standbys;
+ * 2. on assignment, the transactional producer `crr-mirror-<source>-<target>` is initialised,
+ *    which fences any older instance and aborts its open transaction; only then are the
+ *    committed positions read from the target;
+ * 3. records below a partition's position are dropped, the others are buffered and written with
+ *    their new positions in one target transaction (linger `transactionLingerMs`, size
+ *    `transactionMaxBytes`); any failure aborts, and the next run starts again from step 1.
+ */
+export class MirrorTask {
+  private readonly positionsTopic: string;
+  private readonly transactionalId: string;
+  private consumer: Consumer | undefined;
+  private producer: Producer | undefined;
+  private active = false;
+  private activation: Promise<void> | undefined;
+  private readonly next = new Map<string, number>();
+  private readonly committed = new Map<string, Position>();
+  private dirty = new Set<string>();
+  private pending: Pending[] = [];
+  private pendingBytes = 0;
+  private lastTimestamp = new Map<string, number>();
+  private topics: MirroredTopic[] = [];
+  private readonly remoteOf = new Map<string, string>();
+  private finish!: (outcome: TaskOutcome | Error) => void;
+  private readonly finished: Promise<TaskOutcome | Error>;
+  private ending = false;
+  /** Wakes the commit loop when it waits for work. */
+  private idleWake: (() => void) | undefined;
+  /** Cuts the commit loop's linger short (the buffer is full, or the task ends). */
+  private lingerWake: (() => void) | undefined;
+  private spaceWaiters: Array<() => void> = [];
+  private timers: NodeJS.Timeout[] = [];
+  private commitLoop: Promise<void> | undefined;
+
+  constructor(private readonly d: MirrorTaskDeps) {
+    this.positionsTopic = positionsTopicName(d.flow.source);
+    this.transactionalId = `crr-mirror-${d.flow.source}-${d.flow.target}`;
+    this.finished = new Promise((resolve) => (this.finish = resolve));
+  }
+
+  /**
+   * Runs until `signal` aborts (→ `stopped`), the mirrored topics change (→ `restart`), or a
+   * failure (thrown). Always closes its clients before returning.
+   */
+  async run(signal: AbortSignal): Promise<TaskOutcome> {
+    const onAbort = (): void => this.end('stopped');
+    signal.addEventListener('abort', onAbort, { once: true });
+    let outcome: TaskOutcome | Error;
+    try {
+      if (signal.aborted) return 'stopped';
+      await this.start();
+      outcome = await this.finished;
+    } catch (err) {
+      outcome = err as Error;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    await this.close(outcome === 'stopped' || outcome === 'restart');
+    if (outcome instanceof Error) throw outcome;
+    return outcome;
+  }
+
+  private end(outcome: TaskOutcome | Error): void {
+    if (this.ending) return;
+    this.ending = true;
+    this.finish(outcome);
+    this.idleWake?.();
+    this.lingerWake?.();
+    for (const w of this.spaceWaiters.splice(0)) w();
+  }
+
+  private async start(): Promise<void> {
+    const { flow, log } = this.d;
+    this.d.status.state = 'starting';
+    this.topics = await this.d.topicSync.sync();
+    for (const t of this.topics) this.remoteOf.set(t.topic, t.remoteTopic);
+    this.d.status.topics = this.topics;
+    await ensurePositionsTopic(this.d.targetAdmin, this.positionsTopic, flow.remoteTopicReplicationFactor);
+    this.d.metrics.clusterUp.set({ cluster: flow.source }, 1);
+    this.d.metrics.clusterUp.set({ cluster: flow.target }, 1);
+
+    this.timers.push(setInterval(() => void this.checkTopics(), flow.topicRefreshIntervalMs));
+    if (this.topics.length === 0) {
+      log.info('no source topic passes the topic filter yet; waiting for one');
+      this.d.status.state = 'idle';
+      return;
+    }
+
+    const consumer = this.d.source.consumer({
+      groupId: this.transactionalId,
+      readUncommitted: false,
+      partitionAssigners: [singleOwnerAssigner(() => this.active)],
+      maxBytesPerPartition: flow.fetchMaxBytesPerPartition,
+      maxBytes: Math.max(flow.fetchMaxBytesPerPartition * 4, 16 * 1024 * 1024),
+      maxWaitTimeInMs: 250,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      retry: { retries: 3, restartOnFailure: async () => false },
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
+    consumer.on(consumer.events.CRASH, (e) => this.end(new CrrError('CRR_KAFKA', `source consumer crashed: ${describeError(e.payload.error)}`, { cause: e.payload.error, retriable: true })));
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => this.onBatchEnd(e.payload.topic, e.payload.partition, Number(e.payload.lastOffset)));
+    await consumer.connect();
+    await consumer.subscribe({ topics: this.topics.map((t) => t.topic), fromBeginning: true });
+    this.d.status.state = 'standby';
+    await consumer.run({
+      partitionsConsumedConcurrently: Math.min(16, this.topics.reduce((n, t) => n + t.partitions, 0)),
+      eachBatch: async ({ batch, heartbeat }) => this.onBatch(batch, heartbeat),
+    });
+  }
+
+  private onAssignment(assignment: Record<string, number[]>): void {
+    const count = Object.values(assignment).reduce((n, p) => n + p.length, 0);
+    if (count > 0 && !this.active && !this.activation) {
+      this.activation = this.activate(assignment).catch((err) => this.end(err as Error));
+    } else if (count === 0 && this.active) {
+      this.d.metrics.restarts.inc({ flow: this.d.flowId, reason: 'lost-assignment' });
+      this.end(new CrrError('CRR_KAFKA', 'this instance lost the flow to another instance', { retriable: true }));
+    } else if (count === 0) {
+      this.d.log.info('another instance mirrors this flow; waiting as standby');
+      this.d.status.state = 'standby';
+    }
+  }
+
+  /** Fences older instances, loads the committed positions, seeks, and starts committing. */
+  private async activate(assignment: Record<string, number[]>): Promise<void> {
+    const { flow, log } = this.d;
+    log.info({ partitions: Object.values(assignment).reduce((n, p) => n + p.length, 0) }, 'assigned the flow; fencing older instances');
+    this.active = true;
+    const producer = this.d.target.producer({
+      transactionalId: this.transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: flow.transactionTimeoutMs,
+      allowAutoTopicCreation: false,
+    });
+    this.producer = producer;
+    await producer.connect();
+    const fence = await producer.transaction();
+    await fence.abort();
+    const { positions, complete } = await readPositions(this.d.target, this.d.targetAdmin, this.positionsTopic, this.d.flowId, 60_000);
+    if (!complete) throw new CrrError('CRR_KAFKA', `could not read ${this.positionsTopic} to its end`, { retriable: true });
+    for (const [key, pos] of positions) {
+      this.committed.set(key, pos);
+      this.next.set(key, pos.offset);
+    }
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const partition of partitions) {
+        const pos = positions.get(tpKey(topic, partition));
+        if (pos) this.consumer?.seek({ topic, partition, offset: String(pos.offset) });
+      }
+    }
+    log.info({ positions: positions.size }, 'resuming from the positions stored on the target');
+    this.d.metrics.active.set({ flow: this.d.flowId }, 1);
+    this.d.status.state = 'active';
+    this.d.status.activeSince = new Date().toISOString();
+    this.commitLoop = this.runCommitLoop().catch((err) => this.end(err as Error));
+    this.timers.push(setInterval(() => void this.pollLag(), this.d.lagPollIntervalMs));
+    void this.pollLag();
+  }
+
+  private async onBatch(batch: Batch, heartbeat: () => Promise<void>): Promise<void> {
+    await this.activation;
+    if (this.ending || !this.active) return;
+    const { flow } = this.d;
+    const key = tpKey(batch.topic, batch.partition);
+    const remoteTopic = this.remoteOf.get(batch.topic);
+    if (remoteTopic === undefined) return;
+    const expected = this.next.get(key);
+    const first = batch.messages[0];
+    if (expected !== undefined && first && Number(first.offset) > expected) {
+      const lost = Number(first.offset) - expected;
+      this.d.metrics.retentionGapRecords.inc({ flow: this.d.flowId, topic: remoteTopic }, lost);
+      this.d.log.error({ topic: batch.topic, partition: batch.partition, expected, first: Number(first.offset), lost }, 'retention gap: source records were deleted before they were mirrored');
+    }
+    for (const m of batch.messages) {
+      const offset = Number(m.offset);
+      if (expected !== undefined && offset < expected) continue;
+      const headers: IHeaders = { ...(m.headers ?? {}) };
+      const origin = headers[HEADER_ORIGIN_ALIAS];
+      const originAlias = origin === undefined ? undefined : String(Array.isArray(origin) ? origin[0] : origin);
+      if (originAlias === flow.target) {
+        this.d.metrics.skipped.inc({ flow: this.d.flowId, reason: 'cycle' });
+        continue;
+      }
+      if (originAlias === undefined) headers[HEADER_ORIGIN_ALIAS] = flow.source;
+      headers[HEADER_SOURCE_ALIAS] = flow.source;
+      headers[HEADER_UPSTREAM_OFFSET] = m.offset;
+      const bytes = (m.key?.length ?? 0) + (m.value?.length ?? 0) + headerBytes(m.headers);
+      const timestampMs = Number(m.timestamp);
+      this.pending.push({
+        remoteTopic,
+        partition: batch.partition,
+        message: { key: m.key, value: m.value, headers, timestamp: m.timestamp, partition: batch.partition },
+        bytes,
+        timestampMs,
+        heartbeatMs: batch.topic === flow.heartbeatsTopic ? decodeHeartbeat(m.value) : undefined,
+      });
+      this.pendingBytes += bytes;
+      this.lastTimestamp.set(key, timestampMs);
+    }
+    this.advance(key, Number(batch.lastOffset()) + 1);
+    if (this.pendingBytes >= flow.transactionMaxBytes) this.lingerWake?.();
+    while (this.pendingBytes > flow.maxBufferedBytes && !this.ending) {
+      await new Promise<void>((resolve) => {
+        this.spaceWaiters.push(resolve);
+        setTimeout(resolve, 1000);
+      });
+      await heartbeat().catch(() => undefined);
+    }
+  }
+
+  /**
+   * A batch ended. For a batch that held only control records or aborted records, eachBatch
+   * is not called; its end still moves the position past them, so lag can reach 0 on a
+   * transactional source.
+   */
+  private onBatchEnd(topic: string, partition: number, lastOffset: number): void {
+    if (!this.active || this.ending) return;
+    const key = tpKey(topic, partition);
+    const cur = this.next.get(key);
+    if (cur === undefined || lastOffset + 1 > cur) this.advance(key, lastOffset + 1);
+  }
+
+  private advance(key: string, offset: number): void {
+    const cur = this.next.get(key);
+    if (cur !== undefined && offset <= cur) return;
+    this.next.set(key, offset);
+    this.dirty.add(key);
+    this.idleWake?.();
+  }
+
+  private async runCommitLoop(): Promise<void> {
+    const { flow } = this.d;
+    while (!this.ending) {
+      if (this.dirty.size === 0) {
+        await new Promise<void>((resolve) => (this.idleWake = resolve));
+        this.idleWake = undefined;
+        continue;
+      }
+      if (this.pendingBytes < flow.transactionMaxBytes && flow.transactionLingerMs > 0) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, flow.transactionLingerMs);
+          this.lingerWake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        this.lingerWake = undefined;
+        if (this.ending) break;
+      }
+      await this.commitOnce();
+    }
+  }
+
+  /** Takes everything buffered and the positions it advances, and writes them in one transaction. */
+  private async commitOnce(): Promise<void> {
+    const producer = this.producer;
+    if (!producer || this.dirty.size === 0) return;
+    const batch = this.pending;
+    const batchBytes = this.pendingBytes;
+    const dirty = this.dirty;
+    this.pending = [];
+    this.dirty = new Set();
+    const now = Date.now();
+    const positions = [...dirty].map((key) => {
+      const [topic, partition] = splitKey(key);
+      const pos: Position = { offset: this.next.get(key)!, timestampMs: this.lastTimestamp.get(key) ?? this.committed.get(key)?.timestampMs ?? 0, committedAtMs: now };
+      return { key, pos, message: encodePosition(this.d.flowId, topic, partition, pos) };
+    });
+    const tx = await producer.transaction();
+    try {
+      for (const chunk of chunks(batch)) {
+        await tx.sendBatch({ topicMessages: chunk, acks: -1, compression: compressionType(this.d.flow.targetCompression) });
+      }
+      await tx.send({ topic: this.positionsTopic, acks: -1, messages: positions.map((p) => p.message) });
+      await tx.commit();
+    } catch (err) {
+      await tx.abort().catch(() => undefined);
+      this.d.metrics.transactions.inc({ flow: this.d.flowId, result: 'aborted' });
+      const fenced = /fenced|INVALID_PRODUCER_EPOCH|PRODUCER_FENCED/i.test(`${(err as { type?: string }).type ?? ''} ${describeError(err)}`);
+      throw fenced
+        ? new CrrError('CRR_PRODUCER_FENCED', `another instance took over ${this.transactionalId}`, { cause: err, retriable: true })
+        : new CrrError('CRR_KAFKA', `target transaction failed: ${describeError(err)}`, { cause: err, retriable: true });
+    }
+    const committedAt = Date.now();
+    this.pendingBytes -= batchBytes;
+    for (const w of this.spaceWaiters.splice(0)) w();
+    for (const p of positions) this.committed.set(p.key, p.pos);
+    this.record(batch, committedAt);
+    this.d.metrics.transactions.inc({ flow: this.d.flowId, result: 'committed' });
+    this.d.status.lastCommitAt = new Date(committedAt).toISOString();
+  }
+
+  private record(batch: Pending[], committedAt: number): void {
+    const { metrics, flowId, status } = this.d;
+    const perTopic = new Map<string, { records: number; bytes: number }>();
+    for (const p of batch) {
+      const t = perTopic.get(p.remoteTopic) ?? { records: 0, bytes: 0 };
+      t.records += 1;
+      t.bytes += p.bytes;
+      perTopic.set(p.remoteTopic, t);
+      if (p.timestampMs > 0) metrics.latency.observe({ flow: flowId }, Math.max(0, committedAt - p.timestampMs) / 1000);
+      if (p.heartbeatMs !== undefined && p.heartbeatMs > (status.lastHeartbeatMs ?? 0)) status.lastHeartbeatMs = p.heartbeatMs;
+    }
+    for (const [topic, t] of perTopic) {
+      metrics.records.inc({ flow: flowId, topic }, t.records);
+      metrics.bytes.inc({ flow: flowId, topic }, t.bytes);
+    }
+    status.recordsMirrored += batch.length;
+    const last = batch[batch.length - 1];
+    if (last && last.timestampMs > 0) status.lastLatencyMs = committedAt - last.timestampMs;
+  }
+
+  /** Reads source log-end offsets and publishes replication lag per remote topic partition. */
+  private async pollLag(): Promise<void> {
+    if (!this.active || this.ending) return;
+    try {
+      const rows: FlowStatus['partitions'] = [];
+      for (const t of this.topics) {
+        const offsets = await this.d.sourceAdmin.fetchTopicOffsets(t.topic);
+        for (const o of offsets) {
+          const key = tpKey(t.topic, o.partition);
+          const position = this.committed.get(key)?.offset ?? Number(o.low);
+          const lag = Math.max(0, Number(o.high) - position);
+          this.d.metrics.lagRecords.set({ topic: t.remoteTopic, partition: String(o.partition) }, lag);
+          rows.push({ topic: t.topic, remoteTopic: t.remoteTopic, partition: o.partition, logEndOffset: Number(o.high), position, lagRecords: lag });
+        }
+      }
+      this.d.status.partitions = rows;
+      this.d.metrics.clusterUp.set({ cluster: this.d.flow.source }, 1);
+    } catch (err) {
+      this.d.metrics.clusterUp.set({ cluster: this.d.flow.source }, 0);
+      this.d.log.warn({ err: describeError(err) }, 'cannot read source log-end offsets');
+    }
+  }
+
+  /** Periodic discovery: new topics or partitions end this run so the next one subscribes to them. */
+  private async checkTopics(): Promise<void> {
+    if (this.ending) return;
+    try {
+      const now = await this.d.topicSync.sync();
+      const before = JSON.stringify(this.topics.map((t) => [t.topic, t.partitions]));
+      const after = JSON.stringify(now.map((t) => [t.topic, t.partitions]));
+      if (before !== after) {
+        this.d.log.info({ before: this.topics.map((t) => `${t.topic}/${t.partitions}`), after: now.map((t) => `${t.topic}/${t.partitions}`) }, 'mirrored topics changed; restarting the task');
+        this.d.metrics.restarts.inc({ flow: this.d.flowId, reason: 'topics-changed' });
+        this.end('restart');
+      }
+    } catch (err) {
+      this.d.log.warn({ err: describeError(err) }, 'topic discovery failed; will try again');
+    }
+  }
+
+  /**
+   * Stops the consumer, then commits what is buffered (`graceful`) or aborts it, and closes
+   * the producer, within `shutdownTimeoutMs`.
+   */
+  private async close(graceful: boolean): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.ending = true;
+    this.idleWake?.();
+    this.lingerWake?.();
+    for (const w of this.spaceWaiters.splice(0)) w();
+    const work = (async () => {
+      await this.consumer?.disconnect().catch((err) => this.d.log.warn({ err: describeError(err) }, 'source consumer did not close cleanly'));
+      await this.commitLoop;
+      if (graceful && this.active) {
+        try {
+          await this.commitOnce();
+        } catch (err) {
+          this.d.log.warn({ err: describeError(err) }, 'final commit failed; buffered records will be mirrored again by the next run');
+        }
+      }
+      await this.producer?.disconnect().catch(() => undefined);
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([work.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.d.shutdownTimeoutMs)))]);
+    clearTimeout(timer);
+    if (timedOut) this.d.log.warn({ timeoutMs: this.d.shutdownTimeoutMs }, 'mirror task did not close in time; the open transaction will be aborted by the broker');
+    this.active = false;
+    this.d.metrics.active.set({ flow: this.d.flowId }, 0);
+    this.d.status.state = 'stopped';
+  }
+}
+
+function headerBytes(headers: IHeaders | undefined): number {
+  if (!headers) return 0;
+  let n = 0;
+  for (const [k, v] of Object.entries(headers)) {
+    for (const x of Array.isArray(v) ? v : [v]) n += k.length + (x === undefined ? 0 : Buffer.byteLength(x as Buffer | string));
+  }
+  return n;
+}
+
+function splitKey(key: string): [string, number] {
+  const i = key.lastIndexOf(':');
+  return [key.slice(0, i), Number(key.slice(i + 1))];
+}
+
+/**
+ * Splits records into sendBatch calls so that no partition gets more than
+ * {@link MAX_CHUNK_BYTES_PER_PARTITION} in one call (KafkaJS puts each partition's records of a
+ * call into one record batch, which the broker caps at `message.max.bytes`). Order per
+ * partition is kept.
+ */
+function* chunks(records: Pending[]): Generator<TopicMessages[]> {
+  let current = new Map<string, Message[]>();
+  let sizes = new Map<string, number>();
+  const flush = (): TopicMessages[] => [...current].map(([topic, messages]) => ({ topic, messages }));
+  for (const r of records) {
+    const tp = `${r.remoteTopic}:${r.partition}`;
+    const size = sizes.get(tp) ?? 0;
+    if (size > 0 && size + r.bytes > MAX_CHUNK_BYTES_PER_PARTITION) {
+      yield flush();
+      current = new Map();
+      sizes = new Map();
+    }
+    const list = current.get(r.remoteTopic) ?? [];
+    list.push(r.message);
+    current.set(r.remoteTopic, list);
+    sizes.set(tp, (sizes.get(tp) ?? 0) + r.bytes);
+  }
+  if (current.size > 0) yield flush();
+}

@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import type { Admin, Kafka, Message } from 'kafkajs';
+import { CrrError } from '../errors.js';
+
+/**
+ * Source positions of a flow, stored on the target cluster in a compacted internal topic and
+ * written in the same target transaction as the records they cover — the pattern of KIP-618
+ * (exactly-once source connectors), where the offsets of a source task are committed with its
+ * records. A reader with isolation `read_committed` therefore never sees a position without
+ * its records, nor records without their position.
+ *
+ * Key: JSON `{"flow":"primary->dr","topic":"orders","partition":0}`.
+ * Value: JSON `{"offset":1234,"timestampMs":1700000000000,"committedAtMs":1700000000050}`, where
+ * `offset` is the next upstream offset to mirror (like a committed consumer offset),
+ * `timestampMs` the source timestamp of the last record mirrored and `committedAtMs` the wall
+ * clock of the commit.
+ */
+export interface Position {
+  /** Next upstream (source) offset to mirror. */
+  offset: number;
+  /** Source timestamp of the last mirrored record, ms since the epoch; 0 if none yet. */
+  timestampMs: number;
+  /** Wall-clock time of the transaction that stored this position, ms since the epoch. */
+  committedAtMs: number;
+}
+
+/** `topic:partition`, the key of positions in memory. */
+export const tpKey = (topic: string, partition: number): string => `${topic}:${partition}`;
+
+/** Name of the positions topic on the target for a source alias (excluded by MM2's `.*[-.]internal`). */
+export const positionsTopicName = (sourceAlias: string): string => `crr-offsets.${sourceAlias}.internal`;
+
+/** Encodes one position record for the transaction. */
+export function encodePosition(flow: string, topic: string, partition: number, pos: Position): Message {
+  return {
+    key: Buffer.from(JSON.stringify({ flow, topic, partition })),
+    value: Buffer.from(JSON.stringify(pos)),
+  };
+}
+
+/**
+ * Decodes a position record. Returns `undefined` for a tombstone or another flow's record.
+ * @throws CrrError CRR_POSITION_CORRUPT when the key or value is not the JSON above
+ */
+export function decodePosition(flow: string, key: Buffer | null, value: Buffer | null): { topic: string; partition: number; position: Position | null } | undefined {
+  if (!key) throw new CrrError('CRR_POSITION_CORRUPT', 'position record without a key');
+  let k: { flow?: unknown; topic?: unknown; partition?: unknown };
+  try {
+    k = JSON.parse(key.toString('utf8'));
+  } catch (cause) {
+    throw new CrrError('CRR_POSITION_CORRUPT', `position key is not JSON: ${key.toString('utf8').slice(0, 100)}`, { cause });
+  }
+  if (k.flow !== flow) return undefined;
+  if (typeof k.topic !== 'string' || !Number.isInteger(k.partition)) {
+    throw new CrrError('CRR_POSITION_CORRUPT', `position key lacks topic/partition: ${key.toString('utf8').slice(0, 100)}`);
+  }
+  if (!value) return { topic: k.topic, partition: k.partition as number, position: null };
+  try {
+    const v = JSON.parse(value.toString('utf8')) as Position;
+    if (!Number.isSafeInteger(v.offset) || v.offset < 0) throw new Error('offset is not a non-negative integer');
+    return { topic: k.topic, partition: k.partition as number, position: { offset: v.offset, timestampMs: v.timestampMs ?? 0, committedAtMs: v.committedAtMs ?? 0 } };
+  } catch (cause) {
+    throw new CrrError('CRR_POSITION_CORRUPT', `position value for ${k.topic}:${String(k.partition)} is invalid: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/**
+ * Creates the positions topic on the target if it is missing: one partition,
+ * `cleanup.policy=compact`.
+ *
+ * @param replicationFactor -1 for the broker default
+ */
+export async function ensurePositionsTopic(admin: Admin, topic: string, replicationFactor: number): Promise<void> {
+  const existing = await admin.listTopics();
+  if (existing.includes(topic)) return;
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [{ topic, numPartitions: 1, replicationFactor, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
+    });
+  } catch (err) {
+    if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
+  }
+}
+
+/**
+ * Reads every committed position of a flow from the positions topic, to its end.
+ *
+ * "End" is the topic's high watermark when the read starts. Call it after the flow's
+ * transactional producer has been initialised (which aborts a zombie's open transaction), so
+ * that no open transaction holds the read back. If one does (another live instance), the read
+ * stops after `timeoutMs` and says it is incomplete.
+ *
+ * @param kafka client of the target cluster
+ * @param flow `source->target`
+ * @param timeoutMs how long to wait for the end, ms; default 30000
+ * @returns positions by {@link tpKey}, and `complete: false` when the end was not reached
+ */
+export async function readPositions(kafka: Kafka, admin: Admin, topic: string, flow: string, timeoutMs = 30_000): Promise<{ positions: Map<string, Position>; complete: boolean }> {
+  const positions = new Map<string, Position>();
+  const offsets = await admin.fetchTopicOffsets(topic);
+  const remaining = new Map<number, number>();
+  for (const p of offsets) if (Number(p.high) > Number(p.low)) remaining.set(p.partition, Number(p.high) - 1);
+  if (remaining.size === 0) return { positions, complete: true };
+
+  const consumer = kafka.consumer({ groupId: `crr-positions-reader-${randomUUID()}`, readUncommitted: false, maxWaitTimeInMs: 250 });
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const advance = (partition: number, lastOffset: number): void => {
+    const end = remaining.get(partition);
+    if (end !== undefined && lastOffset >= end) remaining.delete(partition);
+    if (remaining.size === 0) done();
+  };
+  consumer.on(consumer.events.END_BATCH_PROCESS, (e) => advance(e.payload.partition, Number(e.payload.lastOffset)));
+  let failure: unknown;
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          const decoded = decodePosition(flow, m.key, m.value);
+          if (!decoded) continue;
+          const key = tpKey(decoded.topic, decoded.partition);
+          if (decoded.position) positions.set(key, decoded.position);
+          else positions.delete(key);
+        }
+      },
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      failure = e.payload.error;
+      done();
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([finished, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+  }
+  if (failure) throw failure;
+  return { positions, complete: remaining.size === 0 };
+}

@@ -1,0 +1,105 @@
+import { z } from 'zod';
+
+/**
+ * MirrorMaker 2's default topic excludes (`topics.exclude` in MirrorSourceConfig):
+ * internal topics of Kafka and of Connect/MM2, and replica topics.
+ */
+export const DEFAULT_TOPIC_EXCLUDES = ['.*[\\-\\.]internal', '.*\\.replica', '__.*'] as const;
+
+/**
+ * Topic configs never copied to a remote topic: MM2's DefaultConfigPropertyFilter exclusions
+ * (`config.properties.exclude`). They are properties of a cluster's placement and timestamps,
+ * not of the data.
+ */
+export const DEFAULT_CONFIG_EXCLUDES = [
+  'follower\\.replication\\.throttled\\.replicas',
+  'leader\\.replication\\.throttled\\.replicas',
+  'message\\.timestamp\\.difference\\.max\\.ms',
+  'message\\.timestamp\\.before\\.max\\.ms',
+  'message\\.timestamp\\.after\\.max\\.ms',
+  'message\\.timestamp\\.type',
+  'unclean\\.leader\\.election\\.enable',
+  'min\\.insync\\.replicas',
+] as const;
+
+const regex = z.string().refine(
+  (s) => {
+    try {
+      new RegExp(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected a valid regular expression' },
+);
+
+/** Which source topics a flow mirrors: a topic passes if it matches an include and no exclude (full match). */
+export const TopicFilterSchema = z.strictObject({
+  include: z.array(regex).default(['.*']),
+  exclude: z.array(regex).default([...DEFAULT_TOPIC_EXCLUDES]),
+});
+
+/** How source topics are named on the target (MM2's ReplicationPolicy). */
+export const ReplicationPolicySchema = z.strictObject({
+  /** `prefix` (default): `<sourceAlias><separator><topic>`; `identity`: same name. */
+  type: z.enum(['prefix', 'identity']).default('prefix'),
+  /** Separator of the `prefix` policy. Default `.` (MM2's `replication.policy.separator`). */
+  separator: z.string().min(1).default('.'),
+});
+
+/** One replication flow `source->target`. */
+export const FlowSchema = z.strictObject({
+  /** Alias of the source cluster (a key of `clusters`). */
+  source: z.string().min(1),
+  /** Alias of the target cluster (a key of `clusters`). */
+  target: z.string().min(1),
+  /** Default true. A disabled flow is validated but not run. */
+  enabled: z.boolean().default(true),
+  topics: TopicFilterSchema.prefault({}),
+  replicationPolicy: ReplicationPolicySchema.prefault({}),
+  /** How often source topics and partition counts are listed to find new ones, ms. Default 10000 (MM2: 600 s). */
+  topicRefreshIntervalMs: z.number().int().min(100).default(10_000),
+  /** Copy non-default topic configs of source topics to their remote topics. Default true. */
+  syncTopicConfigs: z.boolean().default(true),
+  /** Topic configs never copied (regexes, full match). Default: MM2's exclusions. */
+  topicConfigExcludes: z.array(regex).default([...DEFAULT_CONFIG_EXCLUDES]),
+  /** Replication factor of remote topics created on the target; -1 = the target broker's default. */
+  remoteTopicReplicationFactor: z.number().int().min(-1).default(-1),
+  /** Compression of record batches written to the target. Default `none` (like Kafka's producer). */
+  targetCompression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).default('none'),
+  /** Wait this long for more records before committing a transaction, ms. Default 50. */
+  transactionLingerMs: z.number().int().min(0).default(50),
+  /** Commit a transaction once it holds this many bytes of record values and keys. Default 8 MiB. */
+  transactionMaxBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+  /** Broker-side timeout of one target transaction, ms (`transaction.timeout.ms`). Default 30000. */
+  transactionTimeoutMs: z.number().int().min(1000).default(30_000),
+  /** Records fetched but not yet committed, bytes, before fetching pauses. Default 32 MiB. */
+  maxBufferedBytes: z.number().int().min(64 * 1024).default(32 * 1024 * 1024),
+  /** Largest fetch from one source partition, bytes. Default 2 MiB. */
+  fetchMaxBytesPerPartition: z.number().int().min(1024).default(2 * 1024 * 1024),
+  /** Emit heartbeats to the source cluster's heartbeats topic. Default true. */
+  emitHeartbeats: z.boolean().default(true),
+  /** Interval between heartbeats, ms. Default 1000 (MM2's `emit.heartbeats.interval.seconds` = 1). */
+  heartbeatIntervalMs: z.number().int().min(10).default(1000),
+  /** Name of the heartbeats topic on the source (mirrored like any topic). Default `heartbeats`. */
+  heartbeatsTopic: z.string().min(1).default('heartbeats'),
+  /** `crr status` exits 1 when any partition's replication lag is above this many records. Default 10000. */
+  maxReplicationLagRecords: z.number().int().min(0).default(10_000),
+});
+
+/** The `mirror` section: the flows and what all of them share. */
+export const MirrorSchema = z.strictObject({
+  flows: z.array(FlowSchema).min(1),
+  /** On SIGTERM/SIGINT, time to finish or abort the open transaction and close clients, ms. Default 30000. */
+  shutdownTimeoutMs: z.number().int().min(100).default(30_000),
+  /** First delay before a failed mirror task is restarted, ms; doubles up to the maximum. Default 500. */
+  restartBackoffInitialMs: z.number().int().min(10).default(500),
+  /** Largest delay between restarts of a failed mirror task, ms. Default 30000. */
+  restartBackoffMaxMs: z.number().int().min(10).default(30_000),
+  /** How often source log-end offsets are read to compute replication lag, ms. Default 2000. */
+  lagPollIntervalMs: z.number().int().min(100).default(2000),
+});
+
+export type FlowConfig = z.infer<typeof FlowSchema>;
+export type MirrorConfig = z.infer<typeof MirrorSchema>;
