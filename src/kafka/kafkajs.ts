@@ -4,4 +4,7 @@
  */
 import kafkajs from 'kafkajs';
 
+// crr always names the partition of a record it writes, so KafkaJS's partitioner notice does not apply.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
 export const { Kafka, CompressionCodecs, CompressionTypes, ConfigResourceTypes, AssignerProtocol, logLevel } = kafkajs;

@@ -19,6 +19,9 @@ export function kafkaLogCreator(logger: Logger, clientLabel: string): logCreator
     ({ level, log }) => {
       const { message, timestamp: _ts, logger: _l, ...extra } = log as Record<string, unknown> & { message: string };
       const line = { namespace: log.namespace, ...extra };
+      // crr aborts a failed transaction and resumes from the positions on the target, so
+      // KafkaJS's warning about bounded retries of an idempotent producer does not apply.
+      if (message.startsWith('Limiting retries for the idempotent producer')) return;
       switch (level) {
         case logLevel.ERROR:
         case logLevel.WARN:

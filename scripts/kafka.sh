@@ -1,0 +1,745 @@
+#!/usr/bin/env bash
+# scripts/kafka.sh - real Apache Kafka for local tests, demos and benchmarks.
+#
+# Fetches the Kafka broker, its CLI tools and MirrorMaker 2 as plain jars from
+# Maven Central (via Maven, scripts/kafka/pom.xml) and runs two named
+# single-node KRaft clusters (combined broker+controller) on loopback:
+#
+#   primary  127.0.0.1:19092  (controller 19093)   port: $CRR_PRIMARY_PORT
+#   dr       127.0.0.1:29092  (controller 29093)   port: $CRR_DR_PORT
+#
+# Everything lives under the git-ignored .cache/ at the repo root:
+#   .cache/m2/                      Maven repository (download cache)
+#   .cache/kafka/$KAFKA_VERSION/    libs/ (all jars) + .fetched marker
+#   .cache/clusters/NAME/           server.properties, cluster.id, data/, logs/, pid
+#
+# Usage: bash scripts/kafka.sh <command>   (any cwd; see `usage` below)
+#   fetch | up [NAME..] | down [--purge] [NAME..] | restart NAME | kill NAME
+#   status | tool TOOL [ARGS..] | env
+#
+# Version pin: KAFKA_VERSION=4.3.1, the newest 4.x release for which Maven
+# Central has the complete artifact set we need. (Central's maven-metadata.xml
+# for kafka_2.13 already lists 4.4.0, but kafka-tools, connect-mirror,
+# connect-runtime and connect-json 4.4.0 are not published there, so 4.4.0
+# cannot provide the CLI tools or MirrorMaker 2.)
+#
+# KafkaJS 2.2.4 against this 4.3.1 broker (checked, so no fallback to 3.9.x):
+#   works: admin createTopics/listTopics/fetchTopicMetadata/fetchTopicOffsets
+#     (+ByTimestamp)/describeConfigs/alterConfigs/createPartitions/
+#     deleteTopicRecords/deleteTopics/describeCluster/listGroups/describeGroups/
+#     fetchOffsets/setOffsets/resetOffsets/deleteGroups; idempotent and
+#     transactional producers (commit, abort, sendOffsets); read_committed
+#     consumers (readUncommitted:false) skip aborted records; zombie fencing;
+#     GZIP. KafkaJS negotiates versions the 4.x broker still serves (seen:
+#     Produce v7, Fetch v11, InitProducerId v1, EndTxn v1; KIP-896 removed
+#     only older ones).
+#   caveats (client-side KafkaJS behaviour, not 4.x-specific): KafkaJS fences at producer.transaction(), not at
+#     connect(); the fenced producer gets INVALID_PRODUCER_EPOCH (not
+#     PRODUCER_FENCED). Back-to-back transactions sometimes wait ~300 ms
+#     (CONCURRENT_TRANSACTIONS retry). zstd/lz4/snappy batches need a codec
+#     registered in KafkaJS (else KafkaJSNotImplemented), e.g. zstd via
+#     @bokuweb/zstd-wasm.
+#
+# KRaft notes:
+#   * the quorum is static (controller.quorum.voters=1@127.0.0.1:PORT+1), so
+#     `kafka-storage format` runs WITHOUT --standalone: 4.x rejects
+#     --standalone/--initial-controllers together with controller.quorum.voters,
+#     and without controller.quorum.voters (dynamic quorum,
+#     controller.quorum.bootstrap.servers) it requires --standalone. A static
+#     quorum also keeps working if CRR_*_PORT changes between runs.
+#   * 4.x logs through log4j2: -Dlog4j2.configurationFile=scripts/kafka/log4j2.yaml
+#     (not the log4j 1.x -Dlog4j.configuration / log4j.properties).
+#   * 4.3 tools: kafka-producer-perf-test --producer-props and
+#     kafka-consumer-perf-test --messages still work but are deprecated (and
+#     the former prints a notice on stdout); use --bootstrap-server +
+#     --command-property k=v, and --num-records.
+#
+# Environment knobs:
+#   CRR_PRIMARY_PORT, CRR_DR_PORT  broker ports (controller = port+1)
+#   KAFKA_HEAP_OPTS                broker heap (default -Xms256m -Xmx768m)
+#   KAFKA_TOOL_HEAP_OPTS           CLI tool heap (default -Xmx512m)
+#   KAFKA_TOOL_LOG_LEVEL           CLI tool log level (default WARN, on stderr)
+#   KAFKA_OPTS                     extra JVM options for broker and tools
+#   CRR_KAFKA_UP_TIMEOUT           seconds to wait for readiness (default 60)
+#   CRR_KAFKA_CDS=0                disable the class-data-sharing archives
+set -euo pipefail
+
+KAFKA_VERSION=4.3.1
+
+SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
+CACHE="$ROOT/.cache"
+POM="$SCRIPT_DIR/kafka/pom.xml"
+LOG4J_CONFIG="$SCRIPT_DIR/kafka/log4j2.yaml"
+M2_REPO="$CACHE/m2"
+KAFKA_HOME="$CACHE/kafka/$KAFKA_VERSION"
+KAFKA_LIBS="$KAFKA_HOME/libs"
+KAFKA_CLASSPATH="$KAFKA_LIBS/*"
+MARKER="$KAFKA_HOME/.fetched"
+CLUSTERS_DIR="$CACHE/clusters"
+ALL_CLUSTERS=(primary dr)
+UP_TIMEOUT=${CRR_KAFKA_UP_TIMEOUT:-60}
+STOP_TIMEOUT=30
+
+log() { printf '%s\n' "$*" >&2; }
+now() { # microseconds
+  if [[ -n ${EPOCHREALTIME:-} ]]; then echo "${EPOCHREALTIME/[.,]/}"; else echo $(($(date +%s) * 1000000)); fi
+}
+since() { local us=$(($(now) - $1)); printf '%d.%d' $((us / 1000000)) $((us % 1000000 / 100000)); }
+die() { printf 'kafka.sh: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- clusters --
+
+cluster_port() {
+  case "$1" in
+    primary) echo "${CRR_PRIMARY_PORT:-19092}" ;;
+    dr) echo "${CRR_DR_PORT:-29092}" ;;
+    *) die "unknown cluster '$1' (known: ${ALL_CLUSTERS[*]})" ;;
+  esac
+}
+cluster_dir() { echo "$CLUSTERS_DIR/$1"; }
+
+check_cluster_names() {
+  local n
+  for n in "$@"; do cluster_port "$n" >/dev/null; done
+}
+
+# Serialise up/down/restart/kill (e.g. parallel test workers all calling 'up').
+# fd 8 holds the lock; processes started from here must close it (8>&-).
+LOCKED=0
+lock_clusters() {
+  ((LOCKED)) && return 0
+  mkdir -p "$CLUSTERS_DIR"
+  exec 8>"$CLUSTERS_DIR/.lock"
+  LOCKED=1
+  command -v flock >/dev/null 2>&1 || return 0
+  if ! flock -n 8; then
+    log "waiting for another 'kafka.sh up/down' to finish..."
+    flock -w 300 8 || die "timed out waiting for $CLUSTERS_DIR/.lock"
+  fi
+}
+
+# ------------------------------------------------------------------- tools --
+
+# Kafka CLI script name -> main class (Kafka 4.3). Most tools moved from the
+# Scala kafka.* packages to org.apache.kafka.tools.* in 4.0; kafka-configs and
+# kafka-storage are still Scala classes in kafka_2.13.
+tool_class() {
+  case "$1" in
+    kafka-server-start) echo kafka.Kafka ;;
+    kafka-storage) echo kafka.tools.StorageTool ;;
+    kafka-configs) echo kafka.admin.ConfigCommand ;;
+    kafka-topics) echo org.apache.kafka.tools.TopicCommand ;;
+    kafka-producer-perf-test) echo org.apache.kafka.tools.ProducerPerformance ;;
+    kafka-consumer-perf-test) echo org.apache.kafka.tools.ConsumerPerformance ;;
+    kafka-share-consumer-perf-test) echo org.apache.kafka.tools.ShareConsumerPerformance ;;
+    kafka-console-consumer) echo org.apache.kafka.tools.consumer.ConsoleConsumer ;;
+    kafka-console-share-consumer) echo org.apache.kafka.tools.consumer.ConsoleShareConsumer ;;
+    kafka-console-producer) echo org.apache.kafka.tools.ConsoleProducer ;;
+    kafka-consumer-groups) echo org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
+    kafka-share-groups) echo org.apache.kafka.tools.consumer.group.ShareGroupCommand ;;
+    kafka-streams-groups) echo org.apache.kafka.tools.streams.StreamsGroupCommand ;;
+    kafka-groups) echo org.apache.kafka.tools.GroupsCommand ;;
+    kafka-get-offsets) echo org.apache.kafka.tools.GetOffsetShell ;;
+    kafka-broker-api-versions) echo org.apache.kafka.tools.BrokerApiVersionsCommand ;;
+    kafka-transactions) echo org.apache.kafka.tools.TransactionsCommand ;;
+    kafka-delete-records) echo org.apache.kafka.tools.DeleteRecordsCommand ;;
+    kafka-dump-log) echo org.apache.kafka.tools.DumpLogSegments ;;
+    kafka-acls) echo org.apache.kafka.tools.AclCommand ;;
+    kafka-leader-election) echo org.apache.kafka.tools.LeaderElectionCommand ;;
+    kafka-log-dirs) echo org.apache.kafka.tools.LogDirsCommand ;;
+    kafka-metadata-quorum) echo org.apache.kafka.tools.MetadataQuorumCommand ;;
+    kafka-features) echo org.apache.kafka.tools.FeatureCommand ;;
+    kafka-cluster) echo org.apache.kafka.tools.ClusterTool ;;
+    kafka-reassign-partitions) echo org.apache.kafka.tools.reassign.ReassignPartitionsCommand ;;
+    kafka-delegation-tokens) echo org.apache.kafka.tools.DelegationTokenCommand ;;
+    kafka-client-metrics) echo org.apache.kafka.tools.ClientMetricsCommand ;;
+    kafka-e2e-latency) echo org.apache.kafka.tools.EndToEndLatency ;;
+    kafka-verifiable-producer) echo org.apache.kafka.tools.VerifiableProducer ;;
+    kafka-verifiable-consumer) echo org.apache.kafka.tools.VerifiableConsumer ;;
+    kafka-jmx) echo org.apache.kafka.tools.JmxTool ;;
+    kafka-streams-application-reset) echo org.apache.kafka.tools.StreamsResetter ;;
+    connect-mirror-maker) echo org.apache.kafka.connect.mirror.MirrorMaker ;;
+    connect-standalone) echo org.apache.kafka.connect.cli.ConnectStandalone ;;
+    connect-distributed) echo org.apache.kafka.connect.cli.ConnectDistributed ;;
+    *) return 1 ;;
+  esac
+}
+KNOWN_TOOLS="kafka-topics kafka-configs kafka-producer-perf-test kafka-consumer-perf-test
+  kafka-console-consumer kafka-console-producer kafka-consumer-groups kafka-get-offsets
+  kafka-storage kafka-broker-api-versions kafka-transactions connect-mirror-maker
+  kafka-delete-records kafka-dump-log kafka-acls kafka-leader-election kafka-log-dirs
+  kafka-metadata-quorum kafka-features kafka-cluster kafka-reassign-partitions
+  kafka-groups kafka-share-groups kafka-streams-groups kafka-console-share-consumer
+  kafka-share-consumer-perf-test kafka-delegation-tokens kafka-client-metrics
+  kafka-e2e-latency kafka-verifiable-producer kafka-verifiable-consumer kafka-jmx
+  kafka-streams-application-reset connect-standalone connect-distributed
+  kafka-server-start kafka-run-class (takes a main class name)"
+
+# ----------------------------------------------------------------- helpers --
+
+require_java() {
+  local missing=()
+  command -v java >/dev/null 2>&1 || missing+=(java)
+  if [[ ${1:-} == mvn ]]; then command -v mvn >/dev/null 2>&1 || missing+=(mvn); fi
+  if ((${#missing[@]})); then
+    log "kafka.sh: missing ${missing[*]}: Kafka $KAFKA_VERSION needs Java 17+ (and Maven to fetch it)."
+    log "Install them with:"
+    log "  apt-get install -y openjdk-17-jre-headless maven"
+    exit 3
+  fi
+  local v
+  v=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p')
+  if [[ -n $v && ${v%%.*} -lt 17 ]]; then
+    log "kafka.sh: java is version $v but Kafka $KAFKA_VERSION needs Java 17+."
+    log "Install it with:"
+    log "  apt-get install -y openjdk-17-jre-headless maven"
+    exit 3
+  fi
+}
+
+pom_digest() { sha256sum "$POM" | cut -d' ' -f1; }
+
+is_fetched() {
+  [[ -f $MARKER ]] && [[ $(cat "$MARKER" 2>/dev/null) == "$KAFKA_VERSION $(pom_digest)" ]]
+}
+
+# Class-data sharing (AppCDS): JVM start-up is mostly class loading, and on a
+# 2-core box a dynamic CDS archive makes a broker start ~40% faster and a CLI
+# tool ~2x faster. Archives live in $KAFKA_HOME/cds, keyed by the JVM build,
+# and are created as a side effect: the broker archive when a broker started
+# without one is stopped with 'down' (dumped at JVM exit), the tools archive
+# by one training run at the end of the first 'up'. CRR_KAFKA_CDS=0 disables.
+# Prints the archive path for $1 (broker|tools), or nothing if unusable.
+cds_archive() {
+  [[ ${CRR_KAFKA_CDS:-1} == 1 ]] || return 0
+  local jbin jhome
+  jbin=$(readlink -f "$(command -v java)" 2>/dev/null) || return 0
+  jhome=$(dirname "$(dirname "$jbin")")
+  # dynamic archives sit on top of the JDK's default CDS archive
+  [[ -f $jhome/lib/server/libjvm.so && -f $jhome/lib/server/classes.jsa ]] || return 0
+  echo "$KAFKA_HOME/cds/$1-$(stat -c '%s-%Y' "$jhome/lib/server/libjvm.so").jsa"
+}
+
+# Move a finished dump ($1.tmp.$2) into place, or drop it.
+cds_commit() {
+  local arch=$1 tag=$2
+  [[ -f $arch.tmp.$tag ]] || return 0
+  if [[ -s $arch.tmp.$tag && ! -f $arch ]]; then
+    mv -f "$arch.tmp.$tag" "$arch"
+  else
+    rm -f "$arch.tmp.$tag"
+  fi
+}
+
+# exec java ... MAINCLASS [args...] for a CLI tool: log4j2 at WARN on stderr,
+# and JVM (unified logging) warnings on stderr too, so stdout stays parseable.
+TOOL_JVM_FLAGS="-XX:+UseG1GC"
+run_java_tool() {
+  local heap=${KAFKA_TOOL_HEAP_OPTS:--Xmx512m} arch cds=()
+  arch=$(cds_archive tools)
+  [[ -n $arch && -f $arch ]] && cds=(-XX:SharedArchiveFile="$arch")
+  # shellcheck disable=SC2086  # heap / flags / KAFKA_OPTS are intentionally word-split
+  exec java $heap $TOOL_JVM_FLAGS "${cds[@]}" -Djava.awt.headless=true \
+    -Xlog:disable -Xlog:all=warning:stderr \
+    -Dlog4j2.configurationFile="$LOG4J_CONFIG" \
+    -Dcrr.log.level="${KAFKA_TOOL_LOG_LEVEL:-WARN}" -Dcrr.log.target=SYSTEM_ERR \
+    ${KAFKA_OPTS:-} -cp "$KAFKA_CLASSPATH" "$@"
+}
+
+# Same, but returns (for use inside this script); short-lived, so C1 only.
+tool_quiet() {
+  (
+    TOOL_JVM_FLAGS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+    KAFKA_TOOL_HEAP_OPTS="-Xmx256m"
+    run_java_tool "$@"
+  )
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pid_of() {
+  local f
+  f="$(cluster_dir "$1")/pid"
+  [[ -f $f ]] && cat "$f" 2>/dev/null || true
+}
+
+# True if $2 is a live process that is the broker of cluster $1.
+is_our_broker() {
+  local name=$1 pid=$2
+  [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$(cluster_dir "$name")/server.properties"
+}
+
+broker_pid() {
+  local pid
+  pid=$(pid_of "$1")
+  if is_our_broker "$1" "$pid"; then echo "$pid"; fi
+}
+
+# Does the broker on 127.0.0.1:$1 answer a metadata request? Sends a raw
+# Metadata v4 request (all topics) over bash's /dev/tcp and checks that the
+# response carries our correlation id and lists a broker at 127.0.0.1:$1.
+# Takes milliseconds, unlike a JVM-based tool (~1.5 s each).
+answers() {
+  local port=$1 out
+  local -a b
+  out=$(timeout 3 bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    # size 18 | api_key 3 (Metadata) | api_version 4 | correlation_id 42 |
+    # client_id "crr" | topics null (=all) | allow_auto_topic_creation false
+    printf "\x00\x00\x00\x12\x00\x03\x00\x04\x00\x00\x00\x2a\x00\x03crr\xff\xff\xff\xff\x00" >&3
+    # size(4) correlation_id(4) throttle(4) #brokers(4) node_id(4) host(2+9) port(4)
+    head -c 35 <&3 | od -An -v -tu1' _ "$port" 2>/dev/null) || return 1
+  read -r -d '' -a b <<<"$out" || true
+  ((${#b[@]} == 35)) || return 1
+  ((b[4] == 0 && b[5] == 0 && b[6] == 0 && b[7] == 42)) || return 1              # correlation id
+  ((b[12] + b[13] + b[14] + b[15] > 0)) || return 1                              # >= 1 broker
+  ((b[20] == 0 && b[21] == 9)) || return 1                                       # host "127.0.0.1"
+  ((b[31] == 0 && b[32] == 0 && b[33] * 256 + b[34] == port)) || return 1        # advertised port
+}
+
+# ------------------------------------------------------------------- fetch --
+
+cmd_fetch() {
+  if is_fetched; then
+    log "Kafka $KAFKA_VERSION already fetched ($KAFKA_LIBS)"
+    return 0
+  fi
+  require_java mvn
+  mkdir -p "$CACHE/kafka"
+  # Serialise concurrent fetches (e.g. parallel CI steps).
+  exec 9>"$CACHE/kafka/.lock"
+  if command -v flock >/dev/null 2>&1; then flock 9; fi
+  if is_fetched; then
+    log "Kafka $KAFKA_VERSION already fetched ($KAFKA_LIBS)"
+    return 0
+  fi
+  log "Fetching Kafka $KAFKA_VERSION (broker, CLI tools, MirrorMaker 2) from Maven Central..."
+  local tmp="$KAFKA_HOME/libs.tmp.$$"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  # -B: batch mode (no colours) but still one line per downloaded file.
+  if ! mvn -B -f "$POM" -Dmaven.repo.local="$M2_REPO" -Dkafka.version="$KAFKA_VERSION" \
+      -Dstyle.color=never dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 |
+      sed -u 's/\x1b\[[0-9;]*m//g' >&2; then
+    rm -rf "$tmp"
+    die "mvn dependency:copy-dependencies failed (see output above)"
+  fi
+  [[ -f $tmp/kafka_2.13-$KAFKA_VERSION.jar && -f $tmp/kafka-tools-$KAFKA_VERSION.jar &&
+    -f $tmp/connect-mirror-$KAFKA_VERSION.jar ]] ||
+    { rm -rf "$tmp"; die "expected Kafka jars missing after mvn run"; }
+  rm -rf "$KAFKA_LIBS" "$KAFKA_HOME/cds" # CDS archives are tied to the jars
+  mv "$tmp" "$KAFKA_LIBS"
+  echo "$KAFKA_VERSION $(pom_digest)" >"$MARKER"
+  log "Kafka $KAFKA_VERSION fetched: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars in $KAFKA_LIBS"
+}
+
+ensure_fetched() {
+  if is_fetched; then require_java; else cmd_fetch; fi
+}
+
+# ---------------------------------------------------------------------- up --
+
+write_server_properties() {
+  local name=$1 port=$2 dir
+  dir=$(cluster_dir "$name")
+  local cport=$((port + 1))
+  cat >"$dir/server.properties" <<EOF
+# Generated by scripts/kafka.sh for cluster '$name' - rewritten on every 'up'.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir/data
+
+# single node: every internal topic with replication factor 1
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=10
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.num.partitions=3
+
+# fast tests
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+delete.topic.enable=true
+log.retention.check.interval.ms=5000
+transaction.abort.timed.out.transaction.cleanup.interval.ms=10000
+log.cleaner.backoff.ms=2000
+# After a crash ('kill') the restarted node cannot re-register until the old
+# broker session expires (DUPLICATE_BROKER_REGISTRATION), default 9 s.
+broker.session.timeout.ms=4000
+broker.heartbeat.interval.ms=500
+num.network.threads=2
+num.io.threads=4
+EOF
+}
+
+# A Kafka cluster id: a random UUID in URL-safe base64 without padding (what
+# `kafka-storage random-uuid` prints), without paying for a JVM start.
+new_cluster_id() {
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    [[ ${#id} == 22 && $id != -* ]] && break # Kafka never generates a leading '-'
+  done
+  echo "$id"
+}
+
+# Prepare a cluster folder and format its storage if needed (no output on success).
+prepare_cluster() {
+  local name=$1 port=$2 dir
+  dir=$(cluster_dir "$name")
+  mkdir -p "$dir/data" "$dir/logs"
+  write_server_properties "$name" "$port"
+  if [[ ! -s $dir/cluster.id ]]; then
+    if [[ -f $dir/data/meta.properties ]]; then # keep the id the data was formatted with
+      sed -n 's/^cluster\.id=//p' "$dir/data/meta.properties" >"$dir/cluster.id"
+    else
+      new_cluster_id >"$dir/cluster.id"
+    fi
+  fi
+  if [[ ! -f $dir/data/meta.properties ]]; then
+    if ! tool_quiet kafka.tools.StorageTool format --ignore-formatted \
+      -t "$(cat "$dir/cluster.id")" -c "$dir/server.properties" >"$dir/logs/format.log" 2>&1; then
+      cat "$dir/logs/format.log" >&2
+      return 1
+    fi
+  fi
+}
+
+start_broker() {
+  local name=$1 dir
+  dir=$(cluster_dir "$name")
+  # keep the previous run's log
+  [[ -f $dir/logs/server.log ]] && mv -f "$dir/logs/server.log" "$dir/logs/server.log.1"
+  local heap=${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m} arch cds=()
+  arch=$(cds_archive broker)
+  if [[ -n $arch ]]; then
+    rm -f "$arch.tmp.$name"
+    if [[ -f $arch ]]; then
+      cds=(-XX:SharedArchiveFile="$arch")
+    else
+      mkdir -p "$(dirname "$arch")"
+      cds=(-XX:ArchiveClassesAtExit="$arch.tmp.$name")
+    fi
+  fi
+  # setsid+nohup: the broker survives this script and its process group.
+  # The inner shell writes its own pid and then execs java, so pid == java.
+  nohup setsid bash -c 'echo $$ >"$1/pid"; shift; exec "$@"' _ "$dir" \
+    java $heap -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
+    -Djava.awt.headless=true "${cds[@]}" \
+    -Dlog4j2.configurationFile="$LOG4J_CONFIG" -Dcrr.log.level=INFO \
+    -Dcrr.log.target=SYSTEM_OUT -Dkafka.logs.dir="$dir/logs" \
+    ${KAFKA_OPTS:-} -cp "$KAFKA_CLASSPATH" kafka.Kafka "$dir/server.properties" \
+    >"$dir/logs/server.log" 2>&1 </dev/null 8>&- 9>&- &
+  # wait (briefly) for the pid file
+  local i
+  for i in $(seq 1 50); do
+    [[ -s $dir/pid ]] && return 0
+    sleep 0.1
+  done
+  die "cluster $name: broker did not start (see $dir/logs/server.log)"
+}
+
+cmd_up() {
+  local names=("$@")
+  ((${#names[@]})) || names=("${ALL_CLUSTERS[@]}")
+  check_cluster_names "${names[@]}"
+  ensure_fetched
+  lock_clusters
+  local t0 name port pid
+  t0=$(now)
+  local to_start=() waiting=()
+  for name in "${names[@]}"; do
+    port=$(cluster_port "$name")
+    pid=$(broker_pid "$name")
+    if [[ -n $pid ]]; then
+      if answers "$port"; then
+        log "cluster $name already running on 127.0.0.1:$port (pid $pid)"
+      else
+        log "cluster $name: broker pid $pid is running but not answering yet; waiting"
+        waiting+=("$name")
+      fi
+      continue
+    fi
+    rm -f "$(cluster_dir "$name")/pid"
+    local p
+    for p in "$port" $((port + 1)); do
+      if port_open "$p"; then
+        local who=""
+        command -v ss >/dev/null 2>&1 && who=$(ss -Htlnp "sport = :$p" 2>/dev/null | sed -n 's/.*users:((\(.*\)))/\1/p' | head -1)
+        die "cluster $name: port 127.0.0.1:$p is already in use by another process${who:+ ($who)}; stop it or set CRR_$(echo "$name" | tr '[:lower:]' '[:upper:]')_PORT"
+      fi
+    done
+    to_start+=("$name")
+  done
+
+  if ((${#to_start[@]})); then
+    # format (in parallel: each is a ~1-2 s JVM)
+    local pids=() rc=0 i
+    for name in "${to_start[@]}"; do
+      if [[ ! -f $(cluster_dir "$name")/data/meta.properties ]]; then
+        log "cluster $name: formatting storage in $(cluster_dir "$name")/data"
+      fi
+      prepare_cluster "$name" "$(cluster_port "$name")" &
+      pids+=($!)
+    done
+    for i in "${!pids[@]}"; do
+      wait "${pids[$i]}" || { log "cluster ${to_start[$i]}: storage format failed"; rc=1; }
+    done
+    ((rc == 0)) || exit 1
+    for name in "${to_start[@]}"; do
+      start_broker "$name"
+      log "cluster $name: starting broker (pid $(pid_of "$name"), log $(cluster_dir "$name")/logs/server.log)"
+      waiting+=("$name")
+    done
+  fi
+
+  if ((${#waiting[@]} == 0)); then
+    make_tools_archive "$(cluster_port "${names[0]}")"
+    return 0
+  fi
+  # wait until every started broker answers a metadata request
+  local deadline=$((SECONDS + UP_TIMEOUT)) pending=("${waiting[@]}") next dots=0 dir
+  while ((${#pending[@]})); do
+    next=()
+    for name in "${pending[@]}"; do
+      port=$(cluster_port "$name")
+      dir=$(cluster_dir "$name")
+      pid=$(broker_pid "$name")
+      if [[ -z $pid ]]; then
+        ((dots)) && printf '\n' >&2 && dots=0
+        log "cluster $name: broker exited during start-up; last lines of $dir/logs/server.log:"
+        tail -n 30 "$dir/logs/server.log" >&2 || true
+        rm -f "$dir/pid"
+        exit 1
+      fi
+      if answers "$port"; then
+        ((dots)) && printf '\n' >&2 && dots=0
+        log "cluster $name ready on 127.0.0.1:$port ($(since "$t0") s)"
+      else
+        next+=("$name")
+      fi
+    done
+    pending=("${next[@]+"${next[@]}"}")
+    ((${#pending[@]})) || break
+    if ((SECONDS >= deadline)); then
+      ((dots)) && printf '\n' >&2
+      for name in "${pending[@]}"; do
+        log "cluster $name: not ready after ${UP_TIMEOUT}s; last lines of $(cluster_dir "$name")/logs/server.log:"
+        tail -n 30 "$(cluster_dir "$name")/logs/server.log" >&2 || true
+      done
+      die "timed out waiting for: ${pending[*]} (brokers left running; 'down' stops them)"
+    fi
+    printf '.' >&2
+    dots=1
+    sleep 0.5
+  done
+  make_tools_archive "$(cluster_port "${waiting[0]}")"
+}
+
+# One-time training run that records the classes a CLI tool loads (admin
+# client, networking, log4j2, arg parsing) into the tools CDS archive. Runs
+# detached in the background (~3 s of CPU), so 'up' does not wait for it.
+make_tools_archive() {
+  local port=$1 arch
+  arch=$(cds_archive tools)
+  [[ -n $arch && ! -f $arch ]] || return 0
+  mkdir -p "$(dirname "$arch")"
+  find "$(dirname "$arch")" -name 'tools-*.tmp.*' -mmin +10 -delete 2>/dev/null || true
+  nohup setsid bash -c '
+    arch=$1 port=$2 tag=$$
+    shift 2
+    "$@" -XX:+UseG1GC -XX:ArchiveClassesAtExit="$arch.tmp.$tag" -Xlog:disable \
+      org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$port" --describe \
+      >/dev/null 2>&1 || true
+    if [[ -s $arch.tmp.$tag && ! -f $arch ]]; then mv -f "$arch.tmp.$tag" "$arch"; else rm -f "$arch.tmp.$tag"; fi
+  ' _ "$arch" "$port" java -Xmx256m -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$LOG4J_CONFIG" -Dcrr.log.level=OFF \
+    -cp "$KAFKA_CLASSPATH" >/dev/null 2>&1 </dev/null 8>&- 9>&- &
+}
+
+# -------------------------------------------------------------------- down --
+
+stop_cluster() {
+  local name=$1 signal=$2 dir pid arch
+  dir=$(cluster_dir "$name")
+  pid=$(broker_pid "$name")
+  if [[ -z $pid ]]; then
+    rm -f "$dir/pid"
+    log "cluster $name: not running"
+    return 0
+  fi
+  if [[ $signal == KILL ]]; then
+    kill -KILL "$pid" 2>/dev/null || true
+    local i
+    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$dir/pid"
+    arch=$(cds_archive broker)
+    [[ -z $arch ]] || rm -f "$arch.tmp.$name"
+    log "cluster $name: killed (SIGKILL, pid $pid)"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + STOP_TIMEOUT))
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "cluster $name: still running after ${STOP_TIMEOUT}s, sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$dir/pid"
+  arch=$(cds_archive broker)
+  [[ -z $arch ]] || cds_commit "$arch" "$name"
+  log "cluster $name: stopped (pid $pid)"
+}
+
+cmd_down() {
+  local purge=0 names=() a
+  for a in "$@"; do
+    case "$a" in
+      --purge) purge=1 ;;
+      -*) die "down: unknown option $a" ;;
+      *) names+=("$a") ;;
+    esac
+  done
+  ((${#names[@]})) || names=("${ALL_CLUSTERS[@]}")
+  check_cluster_names "${names[@]}"
+  lock_clusters
+  local pids=() name
+  # stop in parallel
+  for name in "${names[@]}"; do
+    stop_cluster "$name" TERM &
+    pids+=($!)
+  done
+  local p rc=0
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  ((rc == 0)) || exit 1
+  if ((purge)); then
+    for name in "${names[@]}"; do
+      if [[ -d $(cluster_dir "$name")/data ]]; then
+        rm -rf "$(cluster_dir "$name")/data"
+        log "cluster $name: data purged"
+      fi
+    done
+  fi
+}
+
+cmd_kill() {
+  (($# == 1)) || die "usage: kill NAME"
+  check_cluster_names "$1"
+  lock_clusters
+  stop_cluster "$1" KILL
+}
+
+cmd_restart() {
+  (($# == 1)) || die "usage: restart NAME"
+  check_cluster_names "$1"
+  ensure_fetched
+  lock_clusters
+  stop_cluster "$1" TERM
+  cmd_up "$1"
+}
+
+cmd_status() {
+  local name port pid state
+  printf '%-8s %-8s %-16s %s\n' CLUSTER STATE ADDRESS PID
+  for name in "${ALL_CLUSTERS[@]}"; do
+    port=$(cluster_port "$name")
+    pid=$(broker_pid "$name")
+    if [[ -n $pid ]]; then
+      if port_open "$port"; then state=running; else state=starting; fi
+    else
+      state=stopped
+      [[ -f $(cluster_dir "$name")/pid ]] && state="stopped (stale pid file)"
+      pid=-
+    fi
+    printf '%-8s %-8s %-16s %s\n' "$name" "$state" "127.0.0.1:$port" "$pid"
+  done
+}
+
+# -------------------------------------------------------------------- tool --
+
+cmd_tool() {
+  (($# >= 1)) || die "usage: tool NAME [ARGS...]   (NAME: $(echo $KNOWN_TOOLS | tr '\n' ' '))"
+  local name=${1%.sh} class
+  shift
+  if [[ $name == kafka-run-class ]]; then
+    (($# >= 1)) || die "usage: tool kafka-run-class MAIN_CLASS [ARGS...]"
+    class=$1
+    shift
+  elif ! class=$(tool_class "$name"); then
+    log "kafka.sh: unknown tool '$name'. Known tools:"
+    echo "$KNOWN_TOOLS" | sed 's/^ */  /' >&2
+    exit 2
+  fi
+  if is_fetched; then command -v java >/dev/null 2>&1 || require_java; else cmd_fetch; fi
+  run_java_tool "$class" "$@"
+}
+
+# --------------------------------------------------------------------- env --
+
+cmd_env() {
+  local v
+  for v in KAFKA_VERSION KAFKA_HOME KAFKA_LIBS KAFKA_CLASSPATH; do
+    printf 'export %s=%q\n' "$v" "${!v}"
+  done
+  printf 'export KAFKA_LOG4J_CONFIG=%q\n' "$LOG4J_CONFIG"
+  printf 'export CRR_PRIMARY_BOOTSTRAP=%q\n' "127.0.0.1:$(cluster_port primary)"
+  printf 'export CRR_DR_BOOTSTRAP=%q\n' "127.0.0.1:$(cluster_port dr)"
+  is_fetched || log "kafka.sh env: note: Kafka $KAFKA_VERSION is not fetched yet (run: bash scripts/kafka.sh fetch)"
+}
+
+usage() {
+  cat >&2 <<EOF
+usage: bash scripts/kafka.sh <command> [args]
+
+  fetch                    download Kafka $KAFKA_VERSION jars into .cache/kafka/$KAFKA_VERSION/libs
+  up [NAME...]             start clusters (default: ${ALL_CLUSTERS[*]}) and wait until ready
+  down [--purge] [NAME...] stop clusters (SIGTERM, SIGKILL after ${STOP_TIMEOUT}s); --purge deletes data
+  restart NAME             down + up of one cluster, keeping data
+  kill NAME                SIGKILL a cluster's broker (crash tests)
+  status                   show running/stopped, address and pid per cluster
+  tool TOOL [ARGS...]      run a Kafka CLI tool, e.g. tool kafka-topics --bootstrap-server 127.0.0.1:19092 --list
+  env                      print shell exports: eval "\$(bash scripts/kafka.sh env)"
+
+clusters: primary 127.0.0.1:\${CRR_PRIMARY_PORT:-19092}, dr 127.0.0.1:\${CRR_DR_PORT:-29092} (controller = port+1)
+EOF
+}
+
+main() {
+  local cmd=${1:-}
+  (($#)) && shift
+  case "$cmd" in
+    fetch) cmd_fetch "$@" ;;
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    restart) cmd_restart "$@" ;;
+    kill) cmd_kill "$@" ;;
+    status) cmd_status "$@" ;;
+    tool) cmd_tool "$@" ;;
+    env) cmd_env "$@" ;;
+    -h | --help | help) usage ;;
+    *)
+      [[ -n $cmd ]] && log "kafka.sh: unknown command '$cmd'"
+      usage
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"

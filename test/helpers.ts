@@ -1,0 +1,241 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Admin, IHeaders, Kafka as KafkaClient, Message } from 'kafkajs';
+import { stringify } from 'yaml';
+import { registerCodecs } from '../src/kafka/codecs.js';
+import { Kafka, logLevel } from '../src/kafka/kafkajs.js';
+
+/** Bootstrap address of the real `primary` cluster started by test/global-setup.ts. */
+export const PRIMARY = process.env.CRR_TEST_PRIMARY ?? `127.0.0.1:${process.env.CRR_PRIMARY_PORT ?? 19092}`;
+/** Bootstrap address of the real `dr` cluster. */
+export const DR = process.env.CRR_TEST_DR ?? `127.0.0.1:${process.env.CRR_DR_PORT ?? 29092}`;
+
+const ROOT = new URL('..', import.meta.url).pathname;
+export const CRR_BIN = join(ROOT, 'bin', 'crr.js');
+export const KAFKA_SH = join(ROOT, 'scripts', 'kafka.sh');
+
+/** A short unique suffix: every test makes its own aliases, topics and groups. */
+export const uniq = (): string => randomUUID().replace(/-/g, '').slice(0, 10);
+
+/** A KafkaJS client for test data, quiet, with every codec registered. */
+export async function client(bootstrap: string): Promise<KafkaClient> {
+  await registerCodecs();
+  return new Kafka({ clientId: `crr-test-${uniq()}`, brokers: [bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 200 } });
+}
+
+/** Connects an admin client; the caller disconnects it. */
+export async function admin(bootstrap: string): Promise<Admin> {
+  const a = (await client(bootstrap)).admin();
+  await a.connect();
+  return a;
+}
+
+/** Creates topics and waits for their leaders. */
+export async function createTopic(bootstrap: string, topic: string, partitions: number, configEntries: Array<{ name: string; value: string }> = []): Promise<void> {
+  const a = await admin(bootstrap);
+  try {
+    await a.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, configEntries }] });
+  } finally {
+    await a.disconnect();
+  }
+}
+
+/** One record as a user compares it: where it is, and what it holds. */
+export interface SeenRecord {
+  partition: number;
+  offset: number;
+  key: string | null;
+  value: string | null;
+  timestamp: string;
+  /** Headers as `name=value` strings in order, crr's provenance headers (`crr.*`) apart. */
+  headers: string[];
+  provenance: Record<string, string>;
+}
+
+function flattenHeaders(h: IHeaders | undefined): { headers: string[]; provenance: Record<string, string> } {
+  const headers: string[] = [];
+  const provenance: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h ?? {})) {
+    for (const x of Array.isArray(v) ? v : [v]) {
+      if (x === undefined) continue;
+      if (k.startsWith('crr.')) provenance[k] = x.toString();
+      else headers.push(`${k}=${x.toString()}`);
+    }
+  }
+  return { headers, provenance };
+}
+
+/**
+ * Reads a topic from the beginning with isolation `read_committed` (what a downstream user of
+ * the target sees) until `expected` records arrived or `timeoutMs` passed, then waits
+ * `settleMs` more to catch any extra (duplicated) record.
+ */
+export async function readTopic(bootstrap: string, topic: string, expected: number, timeoutMs = 60_000, settleMs = 1500): Promise<SeenRecord[]> {
+  const a = await admin(bootstrap);
+  try {
+    await waitFor(`topic ${topic} to exist`, async () => (await a.listTopics()).includes(topic), timeoutMs, 200);
+  } finally {
+    await a.disconnect();
+  }
+  const consumer = (await client(bootstrap)).consumer({ groupId: `crr-test-reader-${uniq()}`, readUncommitted: false, maxWaitTimeInMs: 200 });
+  const seen: SeenRecord[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      for (const m of batch.messages) {
+        seen.push({
+          partition: batch.partition,
+          offset: Number(m.offset),
+          key: m.key ? m.key.toString() : null,
+          value: m.value ? m.value.toString() : null,
+          timestamp: m.timestamp,
+          ...flattenHeaders(m.headers),
+        });
+      }
+    },
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (seen.length < expected && Date.now() < deadline) await sleep(100);
+  await sleep(settleMs);
+  await consumer.disconnect();
+  return seen;
+}
+
+/** Produces messages (non-transactional, acks=all) to one topic with a codec. */
+export async function produce(bootstrap: string, topic: string, messages: Message[], compression = 0): Promise<void> {
+  const p = (await client(bootstrap)).producer({ idempotent: true, maxInFlightRequests: 1 });
+  await p.connect();
+  try {
+    for (let i = 0; i < messages.length; i += 500) await p.send({ topic, acks: -1, compression, messages: messages.slice(i, i + 500) });
+  } finally {
+    await p.disconnect();
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns a truthy value, or fails after `timeoutMs` with `what`. */
+export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 60_000, everyMs = 250): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+/** A test flow: its own aliases (so its own positions topic, group and transactional id). */
+export interface TestFlow {
+  id: string;
+  source: string;
+  target: string;
+  /** Topic name prefix of this test's topics; the flow mirrors only those and its heartbeats. */
+  prefix: string;
+  heartbeatsTopic: string;
+  remote(topic: string): string;
+  configPath: string;
+  httpPort: number;
+}
+
+let nextPort = 19500 + Math.floor(Math.random() * 400);
+
+/**
+ * Writes a config for a flow between the real clusters under fresh aliases.
+ * @param overrides merged into the flow's config
+ */
+export function testFlow(overrides: Record<string, unknown> = {}, root: Record<string, unknown> = {}): TestFlow {
+  const id = uniq();
+  const source = `p${id}`;
+  const target = `d${id}`;
+  const prefix = `t${id}`;
+  const heartbeatsTopic = `${prefix}-heartbeats`;
+  const dir = join(tmpdir(), 'crr-tests');
+  mkdirSync(dir, { recursive: true });
+  const configPath = join(dir, `${id}.yaml`);
+  const httpPort = nextPort++;
+  const config = {
+    clusters: { [source]: { bootstrapServers: [PRIMARY] }, [target]: { bootstrapServers: [DR] } },
+    mirror: {
+      flows: [{ source, target, topics: { include: [`${prefix}.*`] }, heartbeatsTopic, topicRefreshIntervalMs: 1000, transactionLingerMs: 20, ...overrides }],
+      shutdownTimeoutMs: 15_000,
+      restartBackoffInitialMs: 200,
+      restartBackoffMaxMs: 2000,
+      lagPollIntervalMs: 500,
+      ...((root.mirror as object) ?? {}),
+    },
+    http: { host: '127.0.0.1', port: httpPort },
+    log: { level: 'info' },
+    ...Object.fromEntries(Object.entries(root).filter(([k]) => k !== 'mirror')),
+  };
+  writeFileSync(configPath, stringify(config));
+  return { id, source, target, prefix, heartbeatsTopic, remote: (t) => `${source}.${t}`, configPath, httpPort };
+}
+
+/** A `crr` child process. */
+export interface CrrProcess {
+  child: ChildProcess;
+  logPath: string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  log(): string;
+}
+
+/** Starts `node bin/crr.js ARGS`, its output in a log file. */
+export function startCrr(args: string[], env: NodeJS.ProcessEnv = {}): CrrProcess {
+  const logPath = join(tmpdir(), 'crr-tests', `crr-${uniq()}.log`);
+  mkdirSync(join(tmpdir(), 'crr-tests'), { recursive: true });
+  const out = createWriteStream(logPath);
+  const child = spawn(process.execPath, [CRR_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.pipe(out);
+  child.stderr!.pipe(out);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return { child, logPath, exited, log: () => readFileSync(logPath, 'utf8') };
+}
+
+/** Runs `node bin/crr.js ARGS` to completion. */
+export async function runCrr(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CRR_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  return { code, stdout, stderr };
+}
+
+/** Fetches a path of a crr process's HTTP server. */
+export async function http(port: number, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+/** The value of a Prometheus sample line `name{labels} value` (labels matched as a substring). */
+export function metricValue(text: string, name: string, labelSubstring = ''): number | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) {
+      if (labelSubstring && !line.includes(labelSubstring)) continue;
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+  }
+  return undefined;
+}
+
+/** Groups records by partition, each in offset order, as comparable strings. */
+export function byPartition(records: SeenRecord[]): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  for (const r of [...records].sort((a, b) => a.partition - b.partition || a.offset - b.offset)) {
+    const list = out.get(r.partition) ?? [];
+    list.push(JSON.stringify([r.key, r.value, r.timestamp, r.headers]));
+    out.set(r.partition, list);
+  }
+  return out;
+}

@@ -1,0 +1,158 @@
+import type { Message } from 'kafkajs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CompressionTypes } from '../../src/kafka/kafkajs.js';
+import { admin, byPartition, createTopic, DR, http, metricValue, PRIMARY, produce, readTopic, runCrr, startCrr, testFlow, waitFor, type CrrProcess } from '../helpers.js';
+
+const running: CrrProcess[] = [];
+afterEach(async () => {
+  for (const p of running.splice(0)) {
+    if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    await p.exited;
+  }
+});
+
+function mirror(configPath: string): CrrProcess {
+  const p = startCrr(['mirror', '--config', configPath]);
+  running.push(p);
+  return p;
+}
+
+/** Keyed records with headers, null keys and tombstones spread over partitions. */
+function records(n: number, partitions: number, tag: string): Message[] {
+  return Array.from({ length: n }, (_, i) => ({
+    partition: i % partitions,
+    key: i % 7 === 0 ? null : `key-${i % 50}`,
+    value: i % 11 === 0 ? null : `${tag}-value-${i}-${'x'.repeat(i % 300)}`,
+    headers: i % 3 === 0 ? { source: 'test', seq: String(i), ...(i % 6 === 0 ? { multi: ['a', 'b'] } : {}) } : undefined,
+    timestamp: String(1_700_000_000_000 + i),
+  }));
+}
+
+describe('mirror: records arrive on the target exactly as on the source', () => {
+  it('copies key, value, tombstones, headers, timestamp and partition, from every compression codec', async () => {
+    const flow = testFlow({ targetCompression: 'lz4' });
+    const topic = `${flow.prefix}.orders`;
+    await createTopic(PRIMARY, topic, 4, [{ name: 'retention.ms', value: '86400000' }, { name: 'min.insync.replicas', value: '1' }]);
+    const codecs = [CompressionTypes.None, CompressionTypes.GZIP, CompressionTypes.Snappy, CompressionTypes.LZ4, CompressionTypes.ZSTD];
+    const all = records(1000, 4, 'c');
+    for (let i = 0; i < codecs.length; i++) await produce(PRIMARY, topic, all.slice(i * 200, (i + 1) * 200), codecs[i]);
+
+    const proc = mirror(flow.configPath);
+    const source = await readTopic(PRIMARY, topic, 1000, 30_000, 200);
+    const target = await readTopic(DR, flow.remote(topic), 1000);
+    expect(source).toHaveLength(1000);
+    expect(target).toHaveLength(1000);
+    expect(byPartition(target)).toEqual(byPartition(source));
+    // provenance headers name the source and the upstream offset, which equals the offset on a fresh target
+    for (const r of target) {
+      expect(r.provenance['crr.source.alias']).toBe(flow.source);
+      expect(Number(r.provenance['crr.upstream.offset'])).toBe(r.offset);
+    }
+    // tombstones stay tombstones
+    expect(target.filter((r) => r.value === null)).toHaveLength(source.filter((r) => r.value === null).length);
+
+    // the remote topic has the source's partition count and its allowed configs, not the excluded ones
+    const a = await admin(DR);
+    try {
+      const meta = await a.fetchTopicMetadata({ topics: [flow.remote(topic)] });
+      expect(meta.topics[0]!.partitions).toHaveLength(4);
+      const { resources } = await a.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name: flow.remote(topic) }] });
+      const cfg = Object.fromEntries(resources[0]!.configEntries.map((e) => [e.configName, e.configValue]));
+      expect(cfg['retention.ms']).toBe('86400000');
+      expect(cfg['min.insync.replicas']).not.toBe('1_synced');
+    } finally {
+      await a.disconnect();
+    }
+
+    // after catch-up: lag 0 in /metrics and in `crr status --json`, heartbeats flowing
+    await waitFor('replication lag 0 in /metrics', async () => {
+      const m = await http(flow.httpPort, '/metrics');
+      const lags = m.body.split('\n').filter((l) => l.startsWith('crr_replication_lag_records{') && l.includes(flow.remote(topic)));
+      return lags.length === 4 && lags.every((l) => l.endsWith(' 0'));
+    });
+    const metrics = (await http(flow.httpPort, '/metrics')).body;
+    expect(metricValue(metrics, 'crr_mirror_records_total', `topic="${flow.remote(topic)}"`)).toBe(1000);
+    expect(metricValue(metrics, 'crr_mirror_transactions_total', 'result="committed"')).toBeGreaterThan(0);
+    expect(metrics).toContain('crr_replication_latency_seconds_bucket');
+    expect(metrics).toContain('process_cpu_user_seconds_total');
+    await waitFor('a heartbeat age in /metrics', async () => metricValue((await http(flow.httpPort, '/metrics')).body, 'crr_heartbeat_age_seconds') !== undefined);
+    expect((await http(flow.httpPort, '/healthz')).status).toBe(200);
+    expect((await http(flow.httpPort, '/readyz')).status).toBe(200);
+    const status = JSON.parse((await http(flow.httpPort, '/status')).body) as { flows: Array<{ state: string }> };
+    expect(status.flows[0]!.state).toBe('active');
+
+    const cli = await waitFor('crr status to report lag 0', async () => {
+      const r = await runCrr(['status', '--config', flow.configPath, '--json']);
+      const report = JSON.parse(r.stdout) as { flows: Array<{ health: string; totalLagRecords: number; heartbeatAgeSeconds: number | null; partitions: Array<{ remoteTopic: string; lagRecords: number }> }> };
+      const parts = report.flows[0]!.partitions.filter((p) => p.remoteTopic === flow.remote(topic));
+      return r.code === 0 && parts.length === 4 && parts.every((p) => p.lagRecords === 0) ? report : undefined;
+    }, 30_000, 1000);
+    expect(cli.flows[0]!.health).toBe('ok');
+    expect(cli.flows[0]!.heartbeatAgeSeconds).not.toBeNull();
+    const table = await runCrr(['status', '--config', flow.configPath]);
+    expect(table.stdout).toContain(flow.remote(topic));
+    expect(table.code).toBe(0);
+    void proc;
+  });
+
+  it('discovers a new topic and mirrors what was written before discovery; grows remote partitions', async () => {
+    const flow = testFlow();
+    const first = `${flow.prefix}.first`;
+    await createTopic(PRIMARY, first, 1);
+    await produce(PRIMARY, first, records(50, 1, 'f'));
+    mirror(flow.configPath);
+    expect(await readTopic(DR, flow.remote(first), 50)).toHaveLength(50);
+
+    const later = `${flow.prefix}.later`;
+    await createTopic(PRIMARY, later, 2);
+    await produce(PRIMARY, later, records(300, 2, 'l'));
+    const seen = await readTopic(DR, flow.remote(later), 300, 60_000);
+    expect(byPartition(seen)).toEqual(byPartition(await readTopic(PRIMARY, later, 300, 10_000, 100)));
+
+    // partition growth on the source: the remote topic grows, new partition's records arrive
+    const a = await admin(PRIMARY);
+    await a.createPartitions({ topicPartitions: [{ topic: first, count: 3 }] });
+    await a.disconnect();
+    await produce(PRIMARY, first, records(60, 3, 'g'));
+    const grown = await readTopic(DR, flow.remote(first), 110, 60_000);
+    expect(grown).toHaveLength(110);
+    expect(new Set(grown.map((r) => r.partition))).toEqual(new Set([0, 1, 2]));
+    expect(byPartition(grown)).toEqual(byPartition(await readTopic(PRIMARY, first, 110, 10_000, 100)));
+  });
+});
+
+describe('bad input', () => {
+  it('an unknown flag prints usage and exits 2', async () => {
+    const r = await runCrr(['mirror', '--config', 'x.yaml', '--no-such-flag']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown option '--no-such-flag'/);
+    expect(r.stderr).toMatch(/Usage: crr mirror/);
+    const s = await runCrr(['stauts']);
+    expect(s.code).toBe(2);
+  });
+
+  it('an invalid config stops at start-up naming the path', async () => {
+    const flow = testFlow({ heartbeatIntervalMs: -5 });
+    const r = await runCrr(['mirror', '--config', flow.configPath]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/mirror\.flows\[0\]\.heartbeatIntervalMs: /);
+  });
+
+  it('unreachable brokers: crr status exits 2 with a clear error; the mirror retries and /healthz says so', async () => {
+    const flow = testFlow();
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    writeFileSync(flow.configPath, readFileSync(flow.configPath, 'utf8').replace(DR, '127.0.0.1:1'));
+    const r = await runCrr(['status', '--config', flow.configPath]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(new RegExp(`cluster ${flow.target} \\(127\\.0\\.0\\.1:1\\) is unreachable`));
+
+    const proc = mirror(flow.configPath);
+    const health = await waitFor('/healthz to report the failure', async () => {
+      const h = await http(flow.httpPort, '/healthz');
+      return h.status === 503 ? h : undefined;
+    }, 60_000, 500);
+    expect(health.body).toMatch(/restarting after a failure/);
+    await waitFor('a second attempt in the log', () => (proc.log().match(/mirror task failed; restarting after backoff/g) ?? []).length >= 2, 60_000, 500);
+    expect(metricValue((await http(flow.httpPort, '/metrics')).body, 'crr_cluster_up', `cluster="${flow.target}"`)).toBe(0);
+  });
+});
