@@ -145,8 +145,8 @@ export class MirrorTask {
       maxBytesPerPartition: flow.fetchMaxBytesPerPartition,
       maxBytes: Math.max(flow.fetchMaxBytesPerPartition * 4, 16 * 1024 * 1024),
       maxWaitTimeInMs: 250,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: flow.consumerSessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(flow.consumerSessionTimeoutMs / 10)),
       retry: { retries: 3, restartOnFailure: async () => false },
     });
     this.consumer = consumer;
@@ -157,6 +157,9 @@ export class MirrorTask {
     await consumer.subscribe({ topics: this.topics.map((t) => t.topic), fromBeginning: true });
     this.d.status.state = 'standby';
     await consumer.run({
+      // Never commit to the source group: the positions on the target are the only truth, and a
+      // source commit ahead of them would make the next run skip records.
+      autoCommit: false,
       partitionsConsumedConcurrently: Math.min(16, this.topics.reduce((n, t) => n + t.partitions, 0)),
       eachBatch: async ({ batch, heartbeat }) => this.onBatch(batch, heartbeat),
     });
@@ -221,11 +224,7 @@ export class MirrorTask {
     if (remoteTopic === undefined) return;
     const expected = this.next.get(key);
     const first = batch.messages[0];
-    if (expected !== undefined && first && Number(first.offset) > expected) {
-      const lost = Number(first.offset) - expected;
-      this.d.metrics.retentionGapRecords.inc({ flow: this.d.flowId, topic: remoteTopic }, lost);
-      this.d.log.error({ topic: batch.topic, partition: batch.partition, expected, first: Number(first.offset), lost }, 'retention gap: source records were deleted before they were mirrored');
-    }
+    if (expected !== undefined && first && Number(first.offset) > expected) await this.checkGap(batch.topic, batch.partition, remoteTopic, expected, Number(first.offset));
     for (const m of batch.messages) {
       const offset = Number(m.offset);
       if (expected !== undefined && offset < expected) continue;
@@ -260,6 +259,23 @@ export class MirrorTask {
         setTimeout(resolve, 1000);
       });
       await heartbeat().catch(() => undefined);
+    }
+  }
+
+  /**
+   * The first record fetched lies past the partition's position. Compaction removes offsets
+   * legitimately; only a log start offset above the position means records were deleted
+   * (retention, DeleteRecords) before they were mirrored — a retention gap, counted and logged.
+   */
+  private async checkGap(topic: string, partition: number, remoteTopic: string, expected: number, first: number): Promise<void> {
+    try {
+      const low = Number((await this.d.sourceAdmin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.low ?? 0);
+      if (low <= expected) return;
+      const lost = Math.min(first, low) - expected;
+      this.d.metrics.retentionGapRecords.inc({ flow: this.d.flowId, topic: remoteTopic }, lost);
+      this.d.log.error({ topic, partition, position: expected, logStartOffset: low, lost }, 'retention gap: source records were deleted before they were mirrored');
+    } catch (err) {
+      this.d.log.warn({ err: describeError(err), topic, partition }, 'cannot check the source log start offset');
     }
   }
 

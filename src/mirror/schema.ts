@@ -78,6 +78,12 @@ export const FlowSchema = z.strictObject({
   maxBufferedBytes: z.number().int().min(64 * 1024).default(32 * 1024 * 1024),
   /** Largest fetch from one source partition, bytes. Default 2 MiB. */
   fetchMaxBytesPerPartition: z.number().int().min(1024).default(2 * 1024 * 1024),
+  /**
+   * Session timeout of the source consumer group, ms: how long a standby waits before taking
+   * over from an instance that died without leaving. Default 30000 (the broker accepts 6000 to
+   * 300000 by default).
+   */
+  consumerSessionTimeoutMs: z.number().int().min(1000).default(30_000),
   /** Emit heartbeats to the source cluster's heartbeats topic. Default true. */
   emitHeartbeats: z.boolean().default(true),
   /** Interval between heartbeats, ms. Default 1000 (MM2's `emit.heartbeats.interval.seconds` = 1). */

@@ -42,7 +42,7 @@ describe('mirror: exactly once through failures', () => {
     const flow = testFlow({ transactionMaxBytes: 64 * 1024 });
     const topic = `${flow.prefix}.events`;
     await createTopic(PRIMARY, topic, 3);
-    const writer = produceSlowly(topic, 0, 40, 500, 3, 50);
+    const writer = produceSlowly(topic, 0, 30, 400, 3, 50);
     let total = 0;
     for (let round = 0; round < 3; round++) {
       const p = mirror(flow.configPath);
@@ -52,12 +52,12 @@ describe('mirror: exactly once through failures', () => {
       await p.exited;
     }
     await writer;
-    total = 40 * 500;
+    total = 30 * 400;
     mirror(flow.configPath);
     const source = await readTopic(PRIMARY, topic, total, 30_000, 100);
     const target = await readTopic(DR, flow.remote(topic), total, 90_000, 3000);
     expectExactlyOnce(source, target);
-  });
+  }, 300_000);
 
   it('the target broker restarted while mirroring: nothing lost or repeated', async () => {
     const flow = testFlow();
@@ -75,24 +75,24 @@ describe('mirror: exactly once through failures', () => {
   });
 
   it('two mirrors of one flow: one is active, the other a standby that takes over; no duplicates', async () => {
-    const flow = testFlow();
+    const flow = testFlow({ consumerSessionTimeoutMs: 6000 });
     const topic = `${flow.prefix}.events`;
     await createTopic(PRIMARY, topic, 2);
     const a = mirror(flow.configPath);
     await waitFor('the first mirror to be active', () => /resuming from the positions/.test(a.log()), 60_000);
-    const bFlow = { ...flow, httpPort: flow.httpPort + 1000 };
-    const b = startCrr(['mirror', '--config', flow.configPath], { CRR__http__port: String(bFlow.httpPort) });
+    const b = startCrr(['mirror', '--config', flow.configPath], { CRR__http__port: String(flow.httpPort + 1000) });
     running.push(b);
-    const writer = produceSlowly(topic, 0, 30, 200, 2, 100);
     await waitFor('the second mirror to wait as standby', () => /waiting as standby/.test(b.log()), 60_000);
-    await sleep(1500);
+    expect(a.log()).not.toMatch(/lost the flow/);
+    const writer = produceSlowly(topic, 0, 60, 100, 2, 150);
+    await sleep(2000);
     a.child.kill('SIGKILL');
+    await waitFor('the standby to take over', () => /resuming from the positions/.test(b.log()), 60_000);
     await writer;
     const source = await readTopic(PRIMARY, topic, 6000, 30_000, 100);
     const target = await readTopic(DR, flow.remote(topic), 6000, 120_000, 3000);
     expectExactlyOnce(source, target);
-    expect(b.log()).toMatch(/resuming from the positions/);
-  });
+  }, 240_000);
 
   it('SIGTERM: commits what it has, closes its clients and exits 0', async () => {
     const flow = testFlow();

@@ -19,12 +19,14 @@ function mirror(configPath: string): CrrProcess {
 
 /** Keyed records with headers, null keys and tombstones spread over partitions. */
 function records(n: number, partitions: number, tag: string): Message[] {
+  // recent timestamps: the broker's retention (7 days) would delete older records at once
+  const base = Date.now() - 60_000;
   return Array.from({ length: n }, (_, i) => ({
     partition: i % partitions,
     key: i % 7 === 0 ? null : `key-${i % 50}`,
     value: i % 11 === 0 ? null : `${tag}-value-${i}-${'x'.repeat(i % 300)}`,
     headers: i % 3 === 0 ? { source: 'test', seq: String(i), ...(i % 6 === 0 ? { multi: ['a', 'b'] } : {}) } : undefined,
-    timestamp: String(1_700_000_000_000 + i),
+    timestamp: String(base + i),
   }));
 }
 
@@ -114,6 +116,9 @@ describe('mirror: records arrive on the target exactly as on the source', () => 
     await a.createPartitions({ topicPartitions: [{ topic: first, count: 3 }] });
     await a.disconnect();
     await produce(PRIMARY, first, records(60, 3, 'g'));
+    const target = await admin(DR);
+    await waitFor('the remote topic to grow to 3 partitions', async () => (await target.fetchTopicMetadata({ topics: [flow.remote(first)] })).topics[0]!.partitions.length === 3, 30_000);
+    await target.disconnect();
     const grown = await readTopic(DR, flow.remote(first), 110, 60_000);
     expect(grown).toHaveLength(110);
     expect(new Set(grown.map((r) => r.partition))).toEqual(new Set([0, 1, 2]));
