@@ -49,14 +49,14 @@ $K tool kafka-topics --bootstrap-server "$PRIMARY" --create --topic graph.data -
 $K tool kafka-topics --bootstrap-server "$PRIMARY" --create --topic graph.metadata --partitions 1 --config cleanup.policy=delete
 
 step "3. traffic: $PERF_RECORDS records from kafka-producer-perf-test (zstd), $KEYED_RECORDS keyed records with headers"
-$K tool kafka-producer-perf-test --topic graph.data --num-records "$PERF_RECORDS" --record-size 512 --throughput -1 \
-  --producer-props bootstrap.servers="$PRIMARY" compression.type=zstd linger.ms=20 batch.size=262144 acks=all
+$K tool kafka-producer-perf-test --bootstrap-server "$PRIMARY" --topic graph.data --num-records "$PERF_RECORDS" --record-size 512 --throughput -1 \
+  --command-property compression.type=zstd --command-property linger.ms=20 --command-property batch.size=262144 --command-property acks=all
 # keyed records with headers: "h1:v1,h2:v2<TAB>key<TAB>value"
 awk -v n="$KEYED_RECORDS" 'BEGIN { ops[0]="CREATE_VERTEX_TYPE"; ops[1]="CREATE_USER"; ops[2]="INSTALL_QUERY"; ops[3]="DROP_QUERY";
   for (i = 0; i < n; i++) printf "op:%s,seq:%d,origin:demo\tentity-%d\t{\"v\":1,\"seq\":%d,\"op\":\"%s\"}\n", ops[i%4], i, i%500, i, ops[i%4] }' > "$DEMO/keyed.txt"
 $K tool kafka-console-producer --bootstrap-server "$PRIMARY" --topic graph.metadata \
-  --property parse.key=true --property parse.headers=true --property key.separator=$'\t' --property headers.delimiter=$'\t' \
-  --producer-property compression.type=gzip < "$DEMO/keyed.txt"
+  --reader-property parse.key=true --reader-property parse.headers=true --reader-property key.separator=$'\t' --reader-property headers.delimiter=$'\t' \
+  --command-property compression.type=gzip < "$DEMO/keyed.txt"
 
 step "4. crr mirror primary->dr (log: .demo/mirror.log, metrics: http://127.0.0.1:$PORT/metrics)"
 cat > "$DEMO/crr.yaml" <<YAML
@@ -75,8 +75,8 @@ nohup node bin/crr.js mirror --config "$DEMO/crr.yaml" > "$DEMO/mirror.log" 2>&1
 echo $! > "$DEMO/mirror.pid"
 echo "mirror pid $(cat "$DEMO/mirror.pid")"
 # live traffic while the mirror catches up
-$K tool kafka-producer-perf-test --topic graph.data --num-records "$LIVE_RECORDS" --record-size 256 --throughput 20000 \
-  --producer-props bootstrap.servers="$PRIMARY" compression.type=snappy acks=all > "$DEMO/live-producer.log" 2>&1 &
+$K tool kafka-producer-perf-test --bootstrap-server "$PRIMARY" --topic graph.data --num-records "$LIVE_RECORDS" --record-size 256 --throughput 20000 \
+  --command-property compression.type=snappy --command-property acks=all > "$DEMO/live-producer.log" 2>&1 &
 LIVE=$!
 sleep 1
 node scripts/demo-progress.mjs "$PORT" 300 graph.data graph.metadata
@@ -89,8 +89,9 @@ step "5. independent check with kafka-console-consumer (read_committed)"
 # prints "partition<TAB>headers<TAB>key<TAB>value"; crr.* headers are dropped before hashing
 dump() { # bootstrap topic out
   $K tool kafka-console-consumer --bootstrap-server "$1" --topic "$2" --from-beginning --isolation-level read_committed \
-    --timeout-ms 10000 --property print.partition=true --property print.headers=true --property print.key=true \
-    --property print.value=true 2>/dev/null \
+    --timeout-ms 10000 --formatter-property print.partition=true --formatter-property print.headers=true --formatter-property print.key=true \
+    --formatter-property print.value=true 2>/dev/null \
+  | grep '^Partition:' \
   | awk -F'\t' 'BEGIN{OFS="\t"} { n=split($2, h, ","); out=""; for (i=1;i<=n;i++) if (h[i] !~ /^crr\./) out = out (out==""?"":",") h[i]; if (out=="") out="NO_HEADERS"; $2=out; print }' > "$3"
 }
 fail=0
