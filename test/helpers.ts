@@ -4,6 +4,7 @@ import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Admin, IHeaders, Kafka as KafkaClient, Message } from 'kafkajs';
+import { afterEach } from 'vitest';
 import { stringify } from 'yaml';
 import { registerCodecs } from '../src/kafka/codecs.js';
 import { Kafka, logLevel } from '../src/kafka/kafkajs.js';
@@ -238,4 +239,23 @@ export function byPartition(records: SeenRecord[]): Map<number, string[]> {
     out.set(r.partition, list);
   }
   return out;
+}
+
+/**
+ * For a test file that starts `crr mirror` processes: returns `mirror(configPath, env?)`, which
+ * starts one, and kills (SIGKILL) whatever is still running after each test.
+ */
+export function useMirrorProcesses(): (configPath: string, env?: NodeJS.ProcessEnv) => CrrProcess {
+  const running: CrrProcess[] = [];
+  afterEach(async () => {
+    for (const p of running.splice(0)) {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      await p.exited;
+    }
+  });
+  return (configPath, env = {}) => {
+    const p = startCrr(['mirror', '--config', configPath], env);
+    running.push(p);
+    return p;
+  };
 }

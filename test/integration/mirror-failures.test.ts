@@ -1,21 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import type { Message } from 'kafkajs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { byPartition, createTopic, DR, http, KAFKA_SH, PRIMARY, produce, readTopic, sleep, startCrr, testFlow, waitFor, type CrrProcess, type SeenRecord } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { byPartition, createTopic, DR, http, KAFKA_SH, PRIMARY, produce, readTopic, sleep, testFlow, useMirrorProcesses, waitFor, type SeenRecord } from '../helpers.js';
 
-const running: CrrProcess[] = [];
-afterEach(async () => {
-  for (const p of running.splice(0)) {
-    if (p.child.exitCode === null) p.child.kill('SIGKILL');
-    await p.exited;
-  }
-});
-
-function mirror(configPath: string): CrrProcess {
-  const p = startCrr(['mirror', '--config', configPath]);
-  running.push(p);
-  return p;
-}
+const mirror = useMirrorProcesses();
 
 const seq = (from: number, n: number, partitions: number): Message[] =>
   Array.from({ length: n }, (_, i) => ({ partition: (from + i) % partitions, key: `k${(from + i) % 97}`, value: `v${from + i}`, headers: { seq: String(from + i) } }));
@@ -80,8 +68,7 @@ describe('mirror: exactly once through failures', () => {
     await createTopic(PRIMARY, topic, 2);
     const a = mirror(flow.configPath);
     await waitFor('the first mirror to be active', () => /resuming from the positions/.test(a.log()), 60_000);
-    const b = startCrr(['mirror', '--config', flow.configPath], { CRR__http__port: String(flow.httpPort + 1000) });
-    running.push(b);
+    const b = mirror(flow.configPath, { CRR__http__port: String(flow.httpPort + 1000) });
     await waitFor('the second mirror to wait as standby', () => /waiting as standby/.test(b.log()), 60_000);
     expect(a.log()).not.toMatch(/lost the flow/);
     const writer = produceSlowly(topic, 0, 60, 100, 2, 150);

@@ -1,21 +1,9 @@
 import type { Message } from 'kafkajs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CompressionTypes } from '../../src/kafka/kafkajs.js';
-import { admin, byPartition, createTopic, DR, http, metricValue, PRIMARY, produce, readTopic, runCrr, startCrr, testFlow, waitFor, type CrrProcess } from '../helpers.js';
+import { admin, byPartition, createTopic, DR, http, metricValue, PRIMARY, produce, readTopic, runCrr, testFlow, useMirrorProcesses, waitFor } from '../helpers.js';
 
-const running: CrrProcess[] = [];
-afterEach(async () => {
-  for (const p of running.splice(0)) {
-    if (p.child.exitCode === null) p.child.kill('SIGKILL');
-    await p.exited;
-  }
-});
-
-function mirror(configPath: string): CrrProcess {
-  const p = startCrr(['mirror', '--config', configPath]);
-  running.push(p);
-  return p;
-}
+const mirror = useMirrorProcesses();
 
 /** Keyed records with headers, null keys and tombstones spread over partitions. */
 function records(n: number, partitions: number, tag: string): Message[] {
