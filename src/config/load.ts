@@ -7,8 +7,9 @@ import { ConfigSchema, type Config } from './schema.js';
 /**
  * Prefix of environment overrides. `CRR__clusters__primary__sasl__password=secret` sets
  * `clusters.primary.sasl.password`: path segments are separated by a double underscore and
- * taken as written (case-sensitive). A value is parsed as a YAML scalar, so `5000` is a number
- * and `true` a boolean. Meant for secrets, which should not sit in the file.
+ * taken as written (case-sensitive). A value is parsed as YAML, so `5000` is a number, `true` a
+ * boolean and `["h1:9092","h2:9092"]` a list. Meant for secrets, which should not sit in the file,
+ * and for container deployments.
  */
 export const ENV_PREFIX = 'CRR__';
 
@@ -90,7 +91,7 @@ export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown
 function parseScalar(value: string): unknown {
   try {
     const parsed: unknown = parseYaml(value);
-    return parsed === null || typeof parsed === 'object' ? value : parsed;
+    return parsed === null ? value : parsed;
   } catch {
     return value;
   }

@@ -67,9 +67,10 @@ describe('config validation', () => {
   });
 
   it('applies CRR__ environment overrides, typed as YAML scalars', () => {
-    const raw = applyEnvOverrides(good, { CRR__clusters__primary__sasl__password: 's3cret', CRR__http__port: '9999', CRR__mirror__flows__0__enabled: 'false', OTHER: 'x' }) as typeof good & { http: { port: number } };
+    const raw = applyEnvOverrides(good, { CRR__clusters__primary__sasl__password: 's3cret', CRR__http__port: '9999', CRR__mirror__flows__0__enabled: 'false', CRR__clusters__dr__bootstrapServers: '["a:1", "b:2"]', OTHER: 'x' }) as typeof good & { http: { port: number } };
     expect((raw.clusters.primary as Record<string, unknown>).sasl).toEqual({ password: 's3cret' });
     expect(raw.http.port).toBe(9999);
+    expect(raw.clusters.dr.bootstrapServers).toEqual(['a:1', 'b:2']);
     expect(parseConfig({ ...raw, clusters: { ...raw.clusters, primary: { bootstrapServers: ['h:1'] } } }).mirror.flows[0]!.enabled).toBe(false);
   });
 });
