@@ -235,7 +235,8 @@ export class MirrorTask {
         this.d.metrics.skipped.inc({ flow: this.d.flowId, reason: 'cycle' });
         continue;
       }
-      if (originAlias === undefined) headers[HEADER_ORIGIN_ALIAS] = flow.source;
+      // the origin header only matters where topic names cannot tell a cycle (identity policy)
+      if (originAlias === undefined && flow.replicationPolicy.type === 'identity') headers[HEADER_ORIGIN_ALIAS] = flow.source;
       headers[HEADER_SOURCE_ALIAS] = flow.source;
       headers[HEADER_UPSTREAM_OFFSET] = m.offset;
       const bytes = (m.key?.length ?? 0) + (m.value?.length ?? 0) + headerBytes(m.headers);

@@ -9,7 +9,7 @@
 export const HEADER_SOURCE_ALIAS = 'crr.source.alias';
 /** Header with the record's offset on the source cluster (decimal string), for replay and offset translation. */
 export const HEADER_UPSTREAM_OFFSET = 'crr.upstream.offset';
-/** Header naming the cluster alias a record was first written to; set once, kept on every hop. Prevents cycles under the identity policy. */
+/** Header naming the cluster alias a record was first written to; set once under the identity policy and kept on every hop, to prevent cycles. */
 export const HEADER_ORIGIN_ALIAS = 'crr.origin.alias';
 
 export interface ReplicationPolicy {
