@@ -1,4 +1,4 @@
-import type { Admin, Batch, Consumer, IHeaders, Kafka, Message, Producer, TopicMessages } from 'kafkajs';
+import type { Admin, Batch, Consumer, IHeaders, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { CrrError, describeError } from '../errors.js';
 import { compressionType } from '../kafka/codecs.js';
@@ -7,24 +7,13 @@ import { decodeHeartbeat } from './heartbeat.js';
 import type { MirrorMetrics } from './metrics.js';
 import { encodePosition, ensurePositionsTopic, positionsTopicName, readPositions, tpKey, type Position } from './positions.js';
 import { HEADER_ORIGIN_ALIAS, HEADER_SOURCE_ALIAS, HEADER_UPSTREAM_OFFSET } from './replication-policy.js';
+import { chunks, headerBytes, splitKey, type Pending } from './pending.js';
 import type { FlowConfig } from './schema.js';
 import type { FlowStatus } from './status.js';
 import type { MirroredTopic, TopicSync } from './topic-sync.js';
 
 /** How a task run ended: stopped on request, or to be started again at once (topics changed). */
 export type TaskOutcome = 'stopped' | 'restart';
-
-/** Per record batch sent to the target: stay under the broker's default `message.max.bytes` (1 MiB). */
-const MAX_CHUNK_BYTES_PER_PARTITION = 900 * 1024;
-
-interface Pending {
-  remoteTopic: string;
-  partition: number;
-  message: Message;
-  bytes: number;
-  timestampMs: number;
-  heartbeatMs: number | undefined;
-}
 
 /** The clients and collaborators a task runs with; owned by the caller. */
 export interface MirrorTaskDeps {
@@ -453,44 +442,4 @@ export class MirrorTask {
     this.d.metrics.active.set({ flow: this.d.flowId }, 0);
     this.d.status.state = 'stopped';
   }
-}
-
-function headerBytes(headers: IHeaders | undefined): number {
-  if (!headers) return 0;
-  let n = 0;
-  for (const [k, v] of Object.entries(headers)) {
-    for (const x of Array.isArray(v) ? v : [v]) n += k.length + (x === undefined ? 0 : Buffer.byteLength(x as Buffer | string));
-  }
-  return n;
-}
-
-function splitKey(key: string): [string, number] {
-  const i = key.lastIndexOf(':');
-  return [key.slice(0, i), Number(key.slice(i + 1))];
-}
-
-/**
- * Splits records into sendBatch calls so that no partition gets more than
- * {@link MAX_CHUNK_BYTES_PER_PARTITION} in one call (KafkaJS puts each partition's records of a
- * call into one record batch, which the broker caps at `message.max.bytes`). Order per
- * partition is kept.
- */
-function* chunks(records: Pending[]): Generator<TopicMessages[]> {
-  let current = new Map<string, Message[]>();
-  let sizes = new Map<string, number>();
-  const flush = (): TopicMessages[] => [...current].map(([topic, messages]) => ({ topic, messages }));
-  for (const r of records) {
-    const tp = `${r.remoteTopic}:${r.partition}`;
-    const size = sizes.get(tp) ?? 0;
-    if (size > 0 && size + r.bytes > MAX_CHUNK_BYTES_PER_PARTITION) {
-      yield flush();
-      current = new Map();
-      sizes = new Map();
-    }
-    const list = current.get(r.remoteTopic) ?? [];
-    list.push(r.message);
-    current.set(r.remoteTopic, list);
-    sizes.set(tp, (sizes.get(tp) ?? 0) + r.bytes);
-  }
-  if (current.size > 0) yield flush();
 }
