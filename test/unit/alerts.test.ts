@@ -24,3 +24,16 @@ describe('Prometheus alert rules (config/prometheus/crr-alerts.yml)', () => {
     }
   });
 });
+
+describe('Grafana dashboard (config/grafana/crr-dashboard.json)', () => {
+  it('is valid JSON whose panels query only metrics crr exports', () => {
+    const dashboard = JSON.parse(readFileSync(`${root}config/grafana/crr-dashboard.json`, 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+    const metricsSource = readFileSync(`${root}src/mirror/metrics.ts`, 'utf8');
+    expect(dashboard.panels.length).toBeGreaterThan(5);
+    for (const panel of dashboard.panels) {
+      for (const metric of panel.targets.flatMap((t) => t.expr.match(/crr_[a-z_]+/g) ?? [])) {
+        expect(metricsSource, `${panel.title} uses ${metric}`).toContain(`'${metric.replace(/_bucket$/, '')}'`);
+      }
+    }
+  });
+});
