@@ -1,0 +1,64 @@
+import pg from 'pg';
+import { SqlStore, type SqlClient, type SqlDriver } from './sql.js';
+
+/**
+ * Options of a PostgreSQL store.
+ * - `connectionString`: `postgres://user[:password]@host:5432/db` (the user decides what the
+ *   store may do: the replay role of the write fence writes, an application role only reads)
+ * - `schema`: PostgreSQL schema of crr's tables; default `crr`
+ * - `poolMax`: connections in the pool; default 4
+ */
+export interface PostgresStoreOptions {
+  connectionString: string;
+  schema?: string;
+  poolMax?: number;
+}
+
+/**
+ * The {@link SqlStore} on a PostgreSQL server through a `pg` Pool. Call `migrate()` before the
+ * first use. `pool` is exposed for the write fence (src/store/fence.ts) and for tests.
+ */
+export class PostgresStore extends SqlStore {
+  readonly pool: pg.Pool;
+
+  constructor(options: PostgresStoreOptions) {
+    const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolMax ?? 4 });
+    // An idle client that loses its connection emits 'error' on the pool; without a listener
+    // that would crash the process. The next query gets a fresh connection (or a CRR_STORE error).
+    pool.on('error', () => undefined);
+    super(poolDriver(pool), options.schema ?? 'crr');
+    this.pool = pool;
+  }
+}
+
+function poolDriver(pool: pg.Pool): SqlDriver {
+  return {
+    query: async <R>(text: string, params?: unknown[]) => {
+      const res = await pool.query(text, params);
+      return { rows: res.rows as R[] };
+    },
+    transaction: async <T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> => {
+      const client = await pool.connect();
+      let broken: unknown;
+      try {
+        await client.query('BEGIN');
+        const tx: SqlClient = {
+          query: async <R>(text: string, params?: unknown[]) => ({ rows: (await client.query(text, params)).rows as R[] }),
+        };
+        const result = await fn(tx);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackErr) {
+          broken = rollbackErr; // the connection is unusable: do not return it to the pool
+        }
+        throw err;
+      } finally {
+        client.release(broken instanceof Error ? broken : undefined);
+      }
+    },
+    close: () => pool.end(),
+  };
+}

@@ -1,0 +1,315 @@
+import { CrrError } from '../errors.js';
+import { CATALOG_KIND, isMarkerOp, type ChangeEvent, type MetadataOp } from '../protocol/schema.js';
+import { DataPlanner, isDataEvent, type DataPlan } from './batch-plan.js';
+import { SQL_IDENTIFIER } from './schema.js';
+import { ClusterStateInputSchema, type ClusterState, type ClusterStateInput, type Store, type StoreCounts, type StorePosition } from './store.js';
+
+/**
+ * What the one SQL dialect needs of a driver: parameterized single statements, and a
+ * transaction. `pg` (src/store/postgres.ts) and PGlite (src/store/pglite.ts) provide it.
+ * Parameters are strings or numbers; JSON travels as text and is cast in SQL (`$1::text::jsonb`),
+ * which both drivers pass through unchanged.
+ */
+export interface SqlClient {
+  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+}
+export interface SqlDriver extends SqlClient {
+  /** Runs `fn` in BEGIN ... COMMIT; ROLLBACK when it throws (and rethrows). */
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** `"name"`, for identifiers already checked against SQL_IDENTIFIER. */
+export function quoteIdent(name: string): string {
+  if (!SQL_IDENTIFIER.test(name)) throw new CrrError('CRR_CONFIG_INVALID', `not a valid SQL identifier: "${name}"`);
+  return `"${name}"`;
+}
+
+/** Versioned migrations: index + 1 is the version recorded in `schema_migrations`. Append only. */
+const MIGRATIONS: ReadonlyArray<(s: string) => string[]> = [
+  (s) => [
+    `CREATE TABLE ${s}.vertices (type text NOT NULL, id text NOT NULL, attributes jsonb NOT NULL, PRIMARY KEY (type, id))`,
+    `CREATE TABLE ${s}.edges (type text NOT NULL, from_type text NOT NULL, from_id text NOT NULL, to_type text NOT NULL, to_id text NOT NULL,
+       attributes jsonb NOT NULL, PRIMARY KEY (type, from_type, from_id, to_type, to_id))`,
+    `CREATE INDEX edges_from ON ${s}.edges (from_type, from_id)`,
+    `CREATE INDEX edges_to ON ${s}.edges (to_type, to_id)`,
+    `CREATE TABLE ${s}.catalog (kind text NOT NULL, name text NOT NULL, body jsonb NOT NULL, PRIMARY KEY (kind, name))`,
+    `CREATE TABLE ${s}.positions (topic text NOT NULL, partition integer NOT NULL CHECK (partition >= 0),
+       next_offset bigint NOT NULL CHECK (next_offset >= 0), PRIMARY KEY (topic, partition))`,
+    `CREATE TABLE ${s}.cluster_state (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+       role text NOT NULL CHECK (role IN ('primary', 'replica')), state text NOT NULL, epoch bigint NOT NULL CHECK (epoch >= 0),
+       reason text, updated_at timestamptz NOT NULL DEFAULT now())`,
+  ],
+];
+
+/** The latest schema version. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * The {@link Store} in PostgreSQL's dialect, over any {@link SqlDriver}. Tables live in the
+ * schema `schema` (checked against SQL_IDENTIFIER). See store.ts for the contract.
+ */
+export class SqlStore implements Store {
+  private readonly s: string;
+
+  constructor(private readonly db: SqlDriver, readonly schema: string) {
+    this.s = quoteIdent(schema);
+  }
+
+  async migrate(): Promise<void> {
+    await this.run(() =>
+      this.db.transaction(async (tx) => {
+        await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`crr.migrate.${this.schema}`]);
+        await tx.query(`CREATE SCHEMA IF NOT EXISTS ${this.s}`);
+        await tx.query(`CREATE TABLE IF NOT EXISTS ${this.s}.schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+        const { rows } = await tx.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${this.s}.schema_migrations`);
+        const current = Number(rows[0]?.v ?? 0);
+        if (current > SCHEMA_VERSION) {
+          throw new CrrError('CRR_STORE', `schema ${this.schema} is at version ${current}, newer than this crr (${SCHEMA_VERSION})`, { retriable: false });
+        }
+        for (let v = current + 1; v <= SCHEMA_VERSION; v++) {
+          for (const stmt of MIGRATIONS[v - 1]!(this.s)) await tx.query(stmt);
+          await tx.query(`INSERT INTO ${this.s}.schema_migrations (version) VALUES ($1)`, [v]);
+        }
+      }),
+    );
+  }
+
+  async applyBatch(events: readonly ChangeEvent[], positions: readonly StorePosition[]): Promise<void> {
+    events.forEach((e, i) => {
+      if (isMarkerOp(e.op)) {
+        throw new CrrError('CRR_STORE_APPLY', `event ${i} (${e.id}) is the sync-breaking marker ${e.op}: a store never applies markers; replay must handle it`, {
+          context: { eventId: e.id, op: e.op },
+        });
+      }
+    });
+    for (const p of positions) {
+      if (!Number.isSafeInteger(p.nextOffset) || p.nextOffset < 0 || !Number.isInteger(p.partition) || p.partition < 0) {
+        throw new CrrError('CRR_STORE_APPLY', `invalid position ${p.topic}:${p.partition} nextOffset ${p.nextOffset}`);
+      }
+    }
+    await this.run(() =>
+      this.db.transaction(async (tx) => {
+        const planner = new DataPlanner();
+        for (const e of events) {
+          if (isDataEvent(e)) {
+            planner.add(e);
+            continue;
+          }
+          if (!planner.empty) await this.writePlan(tx, planner.take());
+          await this.applyMetadata(tx, e);
+        }
+        if (!planner.empty) await this.writePlan(tx, planner.take());
+        if (positions.length > 0) {
+          await tx.query(
+            `INSERT INTO ${this.s}.positions (topic, partition, next_offset)
+             SELECT r.topic, r.partition, r.next_offset FROM jsonb_to_recordset($1::text::jsonb) AS r(topic text, partition integer, next_offset bigint)
+             ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset`,
+            [JSON.stringify(positions.map((p) => ({ topic: p.topic, partition: p.partition, next_offset: p.nextOffset })))],
+          );
+        }
+      }),
+    );
+  }
+
+  /** Writes a run of data operations in at most five multi-row statements (order: see DataPlan). */
+  private async writePlan(tx: SqlClient, plan: DataPlan): Promise<void> {
+    const s = this.s;
+    const json = (rows: unknown[]): string => JSON.stringify(rows);
+    const vertices = [...plan.vertices.values()];
+    const edges = [...plan.edges.values()];
+    const gone = vertices.filter((v) => v.effect !== 'merge').map(({ type, id }) => ({ type, id }));
+    if (gone.length > 0) {
+      await tx.query(`DELETE FROM ${s}.vertices v USING jsonb_to_recordset($1::text::jsonb) AS r(type text, id text) WHERE v.type = r.type AND v.id = r.id`, [json(gone)]);
+    }
+    if (plan.deletedVertices.size > 0) {
+      await tx.query(
+        `DELETE FROM ${s}.edges e USING jsonb_to_recordset($1::text::jsonb) AS r(type text, id text)
+         WHERE (e.from_type = r.type AND e.from_id = r.id) OR (e.to_type = r.type AND e.to_id = r.id)`,
+        [json([...plan.deletedVertices.values()])],
+      );
+    }
+    const goneEdges = edges.filter((e) => e.effect !== 'merge');
+    if (goneEdges.length > 0) {
+      await tx.query(
+        `DELETE FROM ${s}.edges e USING jsonb_to_recordset($1::text::jsonb) AS r(type text, from_type text, from_id text, to_type text, to_id text)
+         WHERE e.type = r.type AND e.from_type = r.from_type AND e.from_id = r.from_id AND e.to_type = r.to_type AND e.to_id = r.to_id`,
+        [json(goneEdges.map(({ type, from_type, from_id, to_type, to_id }) => ({ type, from_type, from_id, to_type, to_id })))],
+      );
+    }
+    const upserts = vertices.filter((v) => v.effect !== 'delete').map(({ type, id, attributes }) => ({ type, id, attributes }));
+    if (upserts.length > 0) {
+      await tx.query(
+        `INSERT INTO ${s}.vertices (type, id, attributes)
+         SELECT r.type, r.id, r.attributes FROM jsonb_to_recordset($1::text::jsonb) AS r(type text, id text, attributes jsonb)
+         ON CONFLICT (type, id) DO UPDATE SET attributes = vertices.attributes || excluded.attributes`,
+        [json(upserts)],
+      );
+    }
+    const edgeUpserts = edges.filter((e) => e.effect !== 'delete').map(({ effect: _e, ...row }) => row);
+    if (edgeUpserts.length > 0) {
+      await tx.query(
+        `INSERT INTO ${s}.edges (type, from_type, from_id, to_type, to_id, attributes)
+         SELECT r.type, r.from_type, r.from_id, r.to_type, r.to_id, r.attributes
+         FROM jsonb_to_recordset($1::text::jsonb) AS r(type text, from_type text, from_id text, to_type text, to_id text, attributes jsonb)
+         ON CONFLICT (type, from_type, from_id, to_type, to_id) DO UPDATE SET attributes = edges.attributes || excluded.attributes`,
+        [json(edgeUpserts)],
+      );
+    }
+  }
+
+  /** Applies one metadata operation to the catalog (and, for type changes, to vertices and edges). */
+  private async applyMetadata(tx: SqlClient, e: Exclude<ChangeEvent, { op: 'UPSERT_VERTEX' | 'DELETE_VERTEX' | 'UPSERT_EDGE' | 'DELETE_EDGE' }>): Promise<void> {
+    const s = this.s;
+    const kind = CATALOG_KIND[e.op as MetadataOp];
+    const name = (e as { name: string }).name;
+    const put = (body: unknown) =>
+      tx.query(`INSERT INTO ${s}.catalog (kind, name, body) VALUES ($1, $2, $3::text::jsonb) ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body`, [kind, name, JSON.stringify(body)]);
+    const drop = () => tx.query(`DELETE FROM ${s}.catalog WHERE kind = $1 AND name = $2`, [kind, name]);
+    const existing = async (): Promise<Record<string, unknown>> => {
+      const { rows } = await tx.query<{ body: Record<string, unknown> }>(`SELECT body FROM ${s}.catalog WHERE kind = $1 AND name = $2 FOR UPDATE`, [kind, name]);
+      if (!rows[0]) {
+        throw new CrrError('CRR_STORE_APPLY', `event ${e.id}: ${e.op} of unknown ${kind} "${name}"`, { context: { eventId: e.id, op: e.op } });
+      }
+      return rows[0].body;
+    };
+    switch (e.op) {
+      case 'CREATE_VERTEX_TYPE':
+        return void (await put({ primaryIdType: e.primaryIdType, attributes: e.attributes }));
+      case 'CREATE_EDGE_TYPE':
+        return void (await put({ fromType: e.fromType, toType: e.toType, directed: e.directed, attributes: e.attributes }));
+      case 'ALTER_VERTEX_TYPE':
+      case 'ALTER_EDGE_TYPE': {
+        const body = await existing();
+        const dropped = new Set(e.dropAttributes);
+        const kept = (body.attributes as Array<{ name: string }>).filter((a) => !dropped.has(a.name) && !e.addAttributes.some((b) => b.name === a.name));
+        await put({ ...body, attributes: [...kept, ...e.addAttributes] });
+        if (e.dropAttributes.length > 0) {
+          const table = e.op === 'ALTER_VERTEX_TYPE' ? 'vertices' : 'edges';
+          await tx.query(`UPDATE ${s}.${table} SET attributes = attributes - ARRAY(SELECT jsonb_array_elements_text($2::text::jsonb)) WHERE type = $1`, [name, JSON.stringify(e.dropAttributes)]);
+        }
+        return;
+      }
+      case 'DROP_VERTEX_TYPE':
+        await drop();
+        await tx.query(`DELETE FROM ${s}.edges WHERE from_type = $1 OR to_type = $1`, [name]);
+        return void (await tx.query(`DELETE FROM ${s}.vertices WHERE type = $1`, [name]));
+      case 'DROP_EDGE_TYPE':
+        await drop();
+        return void (await tx.query(`DELETE FROM ${s}.edges WHERE type = $1`, [name]));
+      case 'CREATE_USER':
+        return void (await put({ roles: [...new Set(e.roles)].sort() }));
+      case 'GRANT_ROLE':
+      case 'REVOKE_ROLE': {
+        const body = await existing();
+        const roles = new Set(body.roles as string[]);
+        if (e.op === 'GRANT_ROLE') roles.add(e.role);
+        else roles.delete(e.role);
+        return void (await put({ ...body, roles: [...roles].sort() }));
+      }
+      case 'CREATE_QUERY':
+        return void (await put({ text: e.text, installed: false }));
+      case 'INSTALL_QUERY':
+        return void (await put({ ...(await existing()), installed: true }));
+      case 'CREATE_UDF':
+        return void (await put({ source: e.source }));
+      case 'CREATE_LOADING_JOB':
+        return void (await put({ text: e.text }));
+      case 'DROP_USER':
+      case 'DROP_QUERY':
+      case 'DROP_UDF':
+      case 'DROP_LOADING_JOB':
+        return void (await drop());
+      default:
+        throw new CrrError('CRR_STORE_APPLY', `event ${e.id}: operation ${e.op} cannot be applied by a store`);
+    }
+  }
+
+  async positions(): Promise<StorePosition[]> {
+    const { rows } = await this.run(() =>
+      this.db.query<{ topic: string; partition: number; next_offset: string | number }>(`SELECT topic, partition, next_offset FROM ${this.s}.positions ORDER BY topic, partition`),
+    );
+    return rows.map((r) => ({ topic: r.topic, partition: Number(r.partition), nextOffset: Number(r.next_offset) }));
+  }
+
+  async clusterState(): Promise<ClusterState | undefined> {
+    const { rows } = await this.run(() =>
+      this.db.query<{ role: string; state: string; epoch: string | number; reason: string | null; updated_at: Date }>(`SELECT role, state, epoch, reason, updated_at FROM ${this.s}.cluster_state`),
+    );
+    const r = rows[0];
+    if (!r) return undefined;
+    const state = { role: r.role, state: r.state, epoch: Number(r.epoch), ...(r.reason === null ? {} : { reason: r.reason }) } as ClusterStateInput;
+    return { ...state, updatedAt: new Date(r.updated_at) };
+  }
+
+  async setClusterState(input: ClusterStateInput): Promise<void> {
+    const parsed = ClusterStateInputSchema.safeParse(input);
+    if (!parsed.success) {
+      throw new CrrError('CRR_STORE_APPLY', `invalid cluster state ${JSON.stringify(input)}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    }
+    const { role, state, epoch, reason } = parsed.data;
+    await this.run(() =>
+      this.db.query(
+        `INSERT INTO ${this.s}.cluster_state (singleton, role, state, epoch, reason, updated_at) VALUES (true, $1, $2, $3, $4, now())
+         ON CONFLICT (singleton) DO UPDATE SET role = excluded.role, state = excluded.state, epoch = excluded.epoch, reason = excluded.reason, updated_at = excluded.updated_at`,
+        [role, state, epoch, reason ?? null],
+      ),
+    );
+  }
+
+  async counts(): Promise<StoreCounts> {
+    const { rows } = await this.run(() =>
+      this.db.query<{ what: 'vertices' | 'edges' | 'catalog'; k: string; n: string | number }>(
+        `SELECT 'vertices' AS what, type AS k, count(*) AS n FROM ${this.s}.vertices GROUP BY type
+         UNION ALL SELECT 'edges', type, count(*) FROM ${this.s}.edges GROUP BY type
+         UNION ALL SELECT 'catalog', kind, count(*) FROM ${this.s}.catalog GROUP BY kind`,
+      ),
+    );
+    const counts: StoreCounts = { vertices: {}, edges: {}, catalog: {} };
+    for (const r of rows) counts[r.what][r.k] = Number(r.n);
+    return counts;
+  }
+
+  async digest(): Promise<string> {
+    // Each row is hashed as the text of a JSON array (jsonb's text form is canonical: keys
+    // sorted, no insignificant spaces); the row hashes are sorted bytewise and hashed again.
+    const s = this.s;
+    const { rows } = await this.run(() =>
+      this.db.query<{ digest: string }>(
+        `SELECT encode(sha256(coalesce(string_agg(h, ''::bytea ORDER BY h), ''::bytea)), 'hex') AS digest FROM (
+           SELECT sha256(convert_to(jsonb_build_array('v'::text, type, id, attributes)::text, 'UTF8')) AS h FROM ${s}.vertices
+           UNION ALL SELECT sha256(convert_to(jsonb_build_array('e'::text, type, from_type, from_id, to_type, to_id, attributes)::text, 'UTF8')) FROM ${s}.edges
+           UNION ALL SELECT sha256(convert_to(jsonb_build_array('m'::text, kind, name, body)::text, 'UTF8')) FROM ${s}.catalog
+         ) AS rows_`,
+      ),
+    );
+    return rows[0]!.digest;
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  /** Runs a database call, turning driver errors into CrrError CRR_STORE (CrrErrors pass through). */
+  private async run<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toStoreError(err, this.schema);
+    }
+  }
+}
+
+/**
+ * Wraps a driver error as CrrError CRR_STORE with its SQLSTATE as `sqlState`; retriable for
+ * connection failures (class 08), serialization failures and deadlocks (class 40), and server
+ * shutdowns (57P01-57P03), and for errors without a SQLSTATE (a lost socket). CrrErrors and
+ * programming errors (TypeError, RangeError) are returned as they are.
+ */
+export function toStoreError(err: unknown, schema: string): unknown {
+  if (err instanceof CrrError || err instanceof TypeError || err instanceof RangeError) return err;
+  const sqlState = err && typeof err === 'object' && typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : undefined;
+  const retriable = sqlState === undefined || /^(08|40)/.test(sqlState) || /^57P0[123]$/.test(sqlState);
+  const message = err instanceof Error ? err.message : String(err);
+  return new CrrError('CRR_STORE', `store (schema ${schema}) failed${sqlState ? ` [${sqlState}]` : ''}: ${message}`, { cause: err, retriable, context: { sqlState, schema } });
+}

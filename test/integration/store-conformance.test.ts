@@ -1,0 +1,292 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CrrError } from '../../src/errors.js';
+import { fence, unfence } from '../../src/store/fence.js';
+import { PgliteStore } from '../../src/store/pglite.js';
+import { PostgresStore } from '../../src/store/postgres.js';
+import type { SqlStore } from '../../src/store/sql.js';
+import type { StorePosition } from '../../src/store/store.js';
+import { Events, randomEvents } from './store-events.js';
+
+/** The PostgreSQL server on this machine (trust auth). Every test uses its own schema and drops it. */
+const PG_URL = process.env.CRR_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const RUN = `crr_test_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
+let schemas = 0;
+const created: string[] = [];
+
+/** Opens a fresh, migrated store of one implementation, in a schema of its own. */
+type Open = () => Promise<SqlStore>;
+const implementations: Array<[string, Open]> = [
+  ['pglite', async () => {
+    const store = new PgliteStore({ schema: `${RUN}_${++schemas}` });
+    await store.migrate();
+    return store;
+  }],
+  ['postgres', async () => {
+    const schema = `${RUN}_${++schemas}`;
+    created.push(schema);
+    const store = new PostgresStore({ connectionString: PG_URL, schema });
+    await store.migrate();
+    return store;
+  }],
+];
+
+afterAll(async () => {
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 1 });
+  for (const schema of created) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await pool.end();
+});
+
+/** Runs `fn` with stores that are closed afterwards. */
+async function withStores<T>(open: Open, n: number, fn: (...stores: SqlStore[]) => Promise<T>): Promise<T> {
+  const stores: SqlStore[] = [];
+  try {
+    for (let i = 0; i < n; i++) stores.push(await open());
+    return await fn(...stores);
+  } finally {
+    for (const s of stores) await s.close();
+  }
+}
+
+async function rejection(p: Promise<unknown>): Promise<CrrError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(CrrError);
+  return err as CrrError;
+}
+
+const pos = (topic: string, partition: number, nextOffset: number): StorePosition => ({ topic, partition, nextOffset });
+const alice: [string, string] = ['person', 'alice'];
+const bob: [string, string] = ['person', 'bob'];
+const paris: [string, string] = ['city', 'paris'];
+
+describe.each(implementations)('store conformance: %s', (_name, open) => {
+  it('migrates idempotently and starts empty, with no cluster state', () =>
+    withStores(open, 1, async (store) => {
+      await store.migrate();
+      expect(await store.positions()).toEqual([]);
+      expect(await store.counts()).toEqual({ vertices: {}, edges: {}, catalog: {} });
+      expect(await store.clusterState()).toBeUndefined();
+      expect(await store.digest()).toMatch(/^[0-9a-f]{64}$/);
+    }));
+
+  it('applies a batch with its positions: counts, positions and digest follow', () =>
+    withStores(open, 1, async (store) => {
+      const e = new Events();
+      const empty = await store.digest();
+      await store.applyBatch(
+        [
+          e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'person', primaryIdType: 'STRING', attributes: [{ name: 'age', type: 'INT' }] }),
+          e.upsertV(...alice, { age: 42, tags: ['a', 'b'] }),
+          e.upsertV(...bob, { age: 7 }),
+          e.upsertV(...paris),
+          e.upsertE('knows', alice, bob, { since: 2019 }),
+          e.upsertE('lives_in', alice, paris),
+          e.ev({ op: 'CREATE_USER', name: 'analyst' }),
+        ],
+        [pos('primary.graph-data', 1, 10), pos('primary.graph-data', 0, 5), pos('primary.graph-meta', 0, 3)],
+      );
+      expect(await store.counts()).toEqual({ vertices: { person: 2, city: 1 }, edges: { knows: 1, lives_in: 1 }, catalog: { vertex_type: 1, user: 1 } });
+      expect(await store.positions()).toEqual([pos('primary.graph-data', 0, 5), pos('primary.graph-data', 1, 10), pos('primary.graph-meta', 0, 3)]);
+      const full = await store.digest();
+      expect(full).not.toBe(empty);
+      await store.applyBatch([], [pos('primary.graph-data', 0, 9)]);
+      expect((await store.positions())[0]).toEqual(pos('primary.graph-data', 0, 9));
+      expect(await store.digest()).toBe(full);
+    }));
+
+  it('applies a batch as if event by event: later events win', () =>
+    withStores(open, 2, async (store, reference) => {
+      const e = new Events();
+      const before = [e.upsertV(...bob, { age: 1, old: true }), e.upsertE('lives_in', bob, paris, { old: true })];
+      await store.applyBatch(before, []);
+      await reference.applyBatch(before, []);
+      const batch = [
+        e.upsertV(...alice, { age: 1 }),
+        e.deleteV(...alice), // upsert then delete: absent
+        e.deleteV(...bob), // its stored edge goes too
+        e.upsertV(...bob, { age: 2 }), // delete then upsert: present, without the stored attributes
+        e.upsertV(...bob, { name: 'Bob' }), // upserts merge attributes
+        e.upsertV(...paris, { zip: '75' }),
+        e.upsertE('lives_in', bob, paris, { since: 1 }),
+        e.deleteE('lives_in', bob, paris),
+        e.upsertE('lives_in', bob, paris, { since: 2 }), // delete then upsert: only the last attributes
+      ];
+      await store.applyBatch(batch, []);
+      for (const ev of batch) await reference.applyBatch([ev], []);
+      expect(await store.counts()).toEqual({ vertices: { person: 1, city: 1 }, edges: { lives_in: 1 }, catalog: {} });
+      expect(await store.digest()).toBe(await reference.digest());
+      // The same content built differently has the same digest: {age:2,name:'Bob'} in one upsert.
+      const other = new Events();
+      await withStores(open, 1, async (third) => {
+        await third.applyBatch([other.upsertE('lives_in', bob, paris, { since: 2 }), other.upsertV(...paris, { zip: '75' }), other.upsertV(...bob, { name: 'Bob', age: 2 })], []);
+        expect(await third.digest()).toBe(await store.digest());
+      });
+    }));
+
+  it('deletes the edges of a deleted vertex, but not edges upserted after the delete', () =>
+    withStores(open, 1, async (store) => {
+      const e = new Events();
+      await store.applyBatch([e.upsertV(...alice), e.upsertV(...bob), e.upsertE('knows', alice, bob), e.upsertE('knows', bob, alice)], []);
+      await store.applyBatch([e.upsertE('likes', alice, bob), e.deleteV(...alice), e.upsertE('follows', bob, alice)], []);
+      expect(await store.counts()).toEqual({ vertices: { person: 1 }, edges: { follows: 1 }, catalog: {} });
+    }));
+
+  it('applies type changes in order with data: DROP_VERTEX_TYPE deletes its vertices and their edges, ALTER drops attributes', () =>
+    withStores(open, 2, async (store, reference) => {
+      const e = new Events();
+      const batch = [
+        e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'city', primaryIdType: 'STRING', attributes: [] }),
+        e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'person', primaryIdType: 'STRING', attributes: [{ name: 'age', type: 'INT' }, { name: 'pet', type: 'STRING' }] }),
+        e.upsertV(...paris), e.upsertV(...alice, { age: 3, pet: 'cat' }), e.upsertE('lives_in', alice, paris),
+        e.ev({ op: 'DROP_VERTEX_TYPE', name: 'city' }),
+        e.upsertV('city', 'rome'), // after the drop: kept
+        e.ev({ op: 'ALTER_VERTEX_TYPE', name: 'person', dropAttributes: ['pet'], addAttributes: [{ name: 'email', type: 'STRING' }] }),
+        e.ev({ op: 'CREATE_USER', name: 'analyst' }), e.ev({ op: 'GRANT_ROLE', name: 'analyst', role: 'designer' }),
+        e.ev({ op: 'CREATE_QUERY', name: 'q', text: 'PRINT 1;' }), e.ev({ op: 'INSTALL_QUERY', name: 'q' }),
+      ];
+      await store.applyBatch(batch, []);
+      expect(await store.counts()).toEqual({ vertices: { person: 1, city: 1 }, edges: {}, catalog: { vertex_type: 1, user: 1, query: 1 } });
+      const r = new Events();
+      await reference.applyBatch([
+        r.ev({ op: 'CREATE_VERTEX_TYPE', name: 'person', primaryIdType: 'STRING', attributes: [{ name: 'age', type: 'INT' }, { name: 'email', type: 'STRING' }] }),
+        r.upsertV(...alice, { age: 3 }), r.upsertV('city', 'rome'),
+        r.ev({ op: 'CREATE_USER', name: 'analyst', roles: ['designer'] }),
+        r.ev({ op: 'CREATE_QUERY', name: 'q', text: 'PRINT 1;' }),
+      ], []);
+      expect(await store.digest()).not.toBe(await reference.digest()); // q is not installed in the reference
+      await reference.applyBatch([r.ev({ op: 'INSTALL_QUERY', name: 'q' })], []);
+      expect(await store.digest()).toBe(await reference.digest());
+    }));
+
+  it('gives the same result for a random sequence applied as one batch, in small batches, and event by event', () =>
+    withStores(open, 3, async (one, small, each) => {
+      const events = randomEvents(20261123, 600);
+      await one.applyBatch(events, [pos('t', 0, events.length)]);
+      for (let i = 0; i < events.length; i += 23) {
+        const end = Math.min(i + 23, events.length);
+        await small.applyBatch(events.slice(i, end), [pos('t', 0, end)]);
+        for (const ev of events.slice(i, end)) await each.applyBatch([ev], []);
+        expect(await small.digest(), `after event ${end}`).toBe(await each.digest());
+      }
+      expect(await one.digest()).toBe(await each.digest());
+      expect(await small.positions()).toEqual(await one.positions());
+    }));
+
+  it.each([
+    ['a sync-breaking marker', (e: Events) => e.ev({ op: 'IMPORT', reason: 'bulk load', source: '/data/x.csv' }), 'CRR_STORE_APPLY', /sync-breaking marker IMPORT/],
+    ['an ALTER of an unknown type', (e: Events) => e.ev({ op: 'ALTER_EDGE_TYPE', name: 'nope', dropAttributes: ['x'] }), 'CRR_STORE_APPLY', /ALTER_EDGE_TYPE of unknown edge_type "nope"/],
+    ['a GRANT_ROLE to an unknown user', (e: Events) => e.ev({ op: 'GRANT_ROLE', name: 'ghost', role: 'r' }), 'CRR_STORE_APPLY', /unknown user "ghost"/],
+    ['a value the database refuses (NUL in text)', (e: Events) => e.upsertV('person', 'nul\u0000id'), 'CRR_STORE', /store \(schema .*\) failed/],
+  ] as const)('refuses a batch with %s and changes neither data nor positions', (_what, bad, code, message) =>
+    withStores(open, 1, async (store) => {
+      const e = new Events();
+      await store.applyBatch([e.upsertV(...alice, { age: 1 }), e.ev({ op: 'CREATE_USER', name: 'u' })], [pos('t', 0, 2)]);
+      const before = { digest: await store.digest(), positions: await store.positions(), counts: await store.counts() };
+      const err = await rejection(store.applyBatch([e.deleteV(...alice), e.upsertV(...bob), e.ev({ op: 'DROP_USER', name: 'u' }), bad(e), e.upsertV('city', 'x')], [pos('t', 0, 7), pos('t', 1, 1)]));
+      expect(err.code).toBe(code);
+      expect(err.message).toMatch(message);
+      expect(err.retriable).toBe(false);
+      expect({ digest: await store.digest(), positions: await store.positions(), counts: await store.counts() }).toEqual(before);
+    }));
+
+  it('records the cluster state and refuses a state of another role', () =>
+    withStores(open, 1, async (store) => {
+      await store.setClusterState({ role: 'replica', state: 'REPLICATING', epoch: 3 });
+      expect(await store.clusterState()).toMatchObject({ role: 'replica', state: 'REPLICATING', epoch: 3 });
+      await store.setClusterState({ role: 'primary', state: 'ACTIVE', epoch: 4, reason: 'promoted by operator' });
+      const state = await store.clusterState();
+      expect(state).toMatchObject({ role: 'primary', state: 'ACTIVE', epoch: 4, reason: 'promoted by operator' });
+      expect(state!.updatedAt).toBeInstanceOf(Date);
+      const err = await rejection(store.setClusterState({ role: 'primary', state: 'REPLICATING', epoch: 5 } as never));
+      expect(err.code).toBe('CRR_STORE_APPLY');
+      expect((await store.clusterState())!.epoch).toBe(4);
+    }));
+});
+
+describe('store conformance: across implementations', () => {
+  it('gives the same digest for the same events on PGlite and PostgreSQL', async () => {
+    const events = randomEvents(7, 300);
+    const digests: string[] = [];
+    for (const [, open] of implementations) {
+      digests.push(await withStores(open, 1, async (store) => {
+        await store.applyBatch(events, []);
+        return store.digest();
+      }));
+    }
+    expect(digests[1]).toBe(digests[0]);
+  });
+});
+
+describe('write fence (PostgreSQL)', () => {
+  const roles = { appRole: `${RUN}_app`, replayRole: `${RUN}_replay` };
+  const as = (role: string): string => {
+    const url = new URL(PG_URL);
+    url.username = role;
+    url.password = '';
+    return url.toString();
+  };
+
+  afterAll(async () => {
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 1 });
+    for (const role of [roles.appRole, roles.replayRole]) {
+      const exists = await pool.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+      if (exists.rowCount) {
+        await pool.query(`DROP OWNED BY "${role}"`);
+        await pool.query(`DROP ROLE "${role}"`);
+      }
+    }
+    await pool.end();
+  });
+
+  /** The SQLSTATE of a failed statement, or `ok`. */
+  async function sqlState(pool: pg.Pool, sql: string): Promise<string> {
+    try {
+      await pool.query(sql);
+      return 'ok';
+    } catch (err) {
+      return (err as { code?: string }).code ?? String(err);
+    }
+  }
+
+  it('lets applications read but not write, while replay writes; unfence lets applications write', async () => {
+    const schema = `${RUN}_fence`;
+    created.push(schema);
+    const owner = new PostgresStore({ connectionString: PG_URL, schema });
+    const app = new pg.Pool({ connectionString: as(roles.appRole), max: 1 });
+    const replay = new PostgresStore({ connectionString: as(roles.replayRole), schema });
+    try {
+      await owner.migrate();
+      const e = new Events();
+      await owner.applyBatch([e.upsertV(...alice, { age: 1 })], [pos('t', 0, 1)]);
+      await fence(owner.pool, { schema, ...roles });
+      await fence(owner.pool, { schema, ...roles }); // idempotent
+
+      const s = `"${schema}"`;
+      expect((await app.query(`SELECT id FROM ${s}.vertices`)).rows).toEqual([{ id: 'alice' }]);
+      expect({
+        insert: await sqlState(app, `INSERT INTO ${s}.vertices VALUES ('person', 'mallory', '{}')`),
+        update: await sqlState(app, `UPDATE ${s}.vertices SET attributes = '{}'`),
+        delete: await sqlState(app, `DELETE FROM ${s}.vertices`),
+        truncate: await sqlState(app, `TRUNCATE ${s}.edges`),
+        positions: await sqlState(app, `UPDATE ${s}.positions SET next_offset = 0`),
+        createTable: await sqlState(app, `CREATE TABLE ${s}.sneaky (x int)`),
+      }).toEqual({ insert: '42501', update: '42501', delete: '42501', truncate: '42501', positions: '42501', createTable: '42501' });
+
+      await replay.applyBatch([e.upsertV(...bob, { age: 2 }), e.deleteV(...alice)], [pos('t', 0, 3)]);
+      await replay.setClusterState({ role: 'replica', state: 'REPLICATING', epoch: 1 });
+      expect(await owner.counts()).toEqual({ vertices: { person: 1 }, edges: {}, catalog: {} });
+      expect(await owner.positions()).toEqual([pos('t', 0, 3)]);
+      expect((await app.query(`SELECT id FROM ${s}.vertices`)).rows).toEqual([{ id: 'bob' }]);
+
+      await unfence(owner.pool, { schema, ...roles });
+      expect(await sqlState(app, `INSERT INTO ${s}.vertices VALUES ('person', 'carol', '{}')`)).toBe('ok');
+      expect(await sqlState(app, `DELETE FROM ${s}.vertices WHERE id = 'carol'`)).toBe('ok');
+      expect(await sqlState(app, `CREATE TABLE ${s}.sneaky (x int)`)).toBe('42501'); // unfence grants data writes, not DDL
+    } finally {
+      await app.end();
+      await replay.close();
+      await owner.close();
+    }
+  });
+});
