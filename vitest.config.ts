@@ -9,6 +9,7 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 180_000,
-    reporters: ['default'],
+    // the JSON report lets .ci/run print a plain 'N passed, N failed' line
+    reporters: ['default', ['json', { outputFile: '.cache/test-results.json' }]],
   },
 });
