@@ -12,18 +12,13 @@
 export const ERROR_CODES = {
   CRR_CONFIG_INVALID: { retriable: false, doc: 'The configuration file or an environment override is invalid; the message names the path.' },
   CRR_CONFIG_NOT_FOUND: { retriable: false, doc: 'The configuration file could not be read.' },
-  CRR_USAGE: { retriable: false, doc: 'A command-line argument is missing or invalid.' },
-  CRR_CLUSTER_UNREACHABLE: { retriable: true, doc: 'A Kafka cluster did not answer within its connection timeout.' },
   CRR_KAFKA: { retriable: true, doc: 'A Kafka request failed with an error the broker marked retriable.' },
-  CRR_KAFKA_FATAL: { retriable: false, doc: 'A Kafka request failed with an error that will not go away by retrying (authorization, invalid request).' },
   CRR_PRODUCER_FENCED: { retriable: false, doc: 'Another mirror instance for the same flow took over the transactional id; this instance stops mirroring.' },
   CRR_TOPIC_SYNC: { retriable: true, doc: 'A remote topic could not be created, grown or configured on the target cluster.' },
   CRR_POSITION_CORRUPT: { retriable: false, doc: 'A record in the positions topic could not be decoded.' },
-  CRR_SHUTDOWN_TIMEOUT: { retriable: false, doc: 'Components did not stop within the configured shutdown timeout.' },
   CRR_EVENT_INVALID: { retriable: false, doc: 'A change event is not JSON or not a valid event of the change-event protocol (docs/protocol.md); the message names the field path and what was expected.' },
   CRR_STORE_APPLY: { retriable: false, doc: 'A batch of change events cannot be applied to the store (a sync-breaking marker, or an event that contradicts the store, such as altering an unknown type); nothing of the batch is applied.' },
   CRR_STORE: { retriable: true, doc: 'The store (PostgreSQL or PGlite) failed a statement or could not be reached; the transaction was rolled back.' },
-  CRR_UNSUPPORTED_CODEC: { retriable: false, doc: 'A record batch uses a compression codec crr cannot read or write.' },
 } as const satisfies Record<string, { retriable: boolean; doc: string }>;
 
 /** A code from {@link ERROR_CODES}. */
