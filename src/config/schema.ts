@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { ClusterSchema } from '../kafka/schema.js';
+import { ClusterSchema } from '../cluster/schema.js';
 import { MirrorSchema } from '../mirror/schema.js';
 import { HttpSchema } from '../http/schema.js';
 import { LogSchema } from '../log/schema.js';
+import { ReplaySchema } from '../replay/schema.js';
 
 /** A cluster alias: a short name used in topic prefixes, so no separator characters. */
 const ALIAS = /^[A-Za-z0-9_-]+$/;
@@ -10,12 +11,14 @@ const ALIAS = /^[A-Za-z0-9_-]+$/;
 /**
  * The whole configuration file, composed from each part's schema. Strict at every level:
  * an unknown key is an error. Cross-field rules (aliases named by flows exist, no flow twice,
- * source differs from target) are checked here so that every error names its path.
+ * source differs from target, a replica has exactly one enabled flow into it) are checked here
+ * so that every error names its path.
  */
 export const ConfigSchema = z
   .strictObject({
     clusters: z.record(z.string().regex(ALIAS, 'cluster alias must match [A-Za-z0-9_-]+'), ClusterSchema),
-    mirror: MirrorSchema,
+    mirror: MirrorSchema.prefault({}),
+    replay: ReplaySchema.prefault({}),
     http: HttpSchema.prefault({}),
     log: LogSchema.prefault({}),
   })
@@ -47,6 +50,17 @@ export const ConfigSchema = z
         });
       }
     });
+    for (const [alias, cluster] of Object.entries(cfg.clusters)) {
+      const into = cfg.mirror.flows.filter((f) => f.enabled && f.target === alias);
+      const role = cluster.role ?? (into.length > 0 ? 'replica' : 'primary');
+      if (role === 'replica' && into.length !== 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clusters', alias, 'role'],
+          message: into.length === 0 ? 'a replica needs an enabled mirror flow whose target is this cluster' : `a replica is fed by exactly one enabled flow; found ${into.map((f) => `${f.source}->${f.target}`).join(', ')}`,
+        });
+      }
+    }
   });
 
 /** The validated configuration, with every default filled in. */

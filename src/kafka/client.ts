@@ -1,7 +1,7 @@
 import type { Kafka as KafkaClient, SASLOptions } from 'kafkajs';
 import { Kafka } from './kafkajs.js';
 import type { Logger } from 'pino';
-import type { ClusterConfig } from './schema.js';
+import type { KafkaClusterConfig } from './schema.js';
 import { kafkaLevelFor, kafkaLogCreator } from './log-bridge.js';
 
 /**
@@ -17,7 +17,7 @@ import { kafkaLevelFor, kafkaLogCreator } from './log-bridge.js';
  * @param logger parent logger; KafkaJS's log is bridged into it
  * @param logLevelName the configured pino level, to pick KafkaJS's level
  */
-export function createKafka(alias: string, cluster: ClusterConfig, role: string, logger: Logger, logLevelName = 'info'): KafkaClient {
+export function createKafka(alias: string, cluster: KafkaClusterConfig, role: string, logger: Logger, logLevelName = 'info'): KafkaClient {
   return new Kafka({
     clientId: `crr-${alias}-${role}`,
     brokers: cluster.bootstrapServers,

@@ -9,10 +9,11 @@ export const SaslSchema = z.strictObject({
 });
 
 /**
- * One Kafka cluster, under `clusters.<alias>`. The alias (`primary`, `dr`, ...) is the key in
- * the config, never a field.
+ * How to reach one Kafka cluster: the Kafka fields of `clusters.<alias>` (src/cluster/schema.ts
+ * adds the store and change topics). The alias (`primary`, `dr`, ...) is the key in the config,
+ * never a field.
  */
-export const ClusterSchema = z.strictObject({
+export const KafkaClusterSchema = z.strictObject({
   /** `host:port` pairs of the cluster's bootstrap brokers. */
   bootstrapServers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected "host:port"')).min(1),
   /** Use TLS to reach the brokers. Default false. */
@@ -24,4 +25,5 @@ export const ClusterSchema = z.strictObject({
   requestTimeoutMs: z.number().int().positive().default(30000),
 });
 
-export type ClusterConfig = z.infer<typeof ClusterSchema>;
+/** A cluster's Kafka connection settings (any cluster config satisfies it). */
+export type KafkaClusterConfig = z.infer<typeof KafkaClusterSchema>;

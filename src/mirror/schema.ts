@@ -96,7 +96,8 @@ export const FlowSchema = z.strictObject({
 
 /** The `mirror` section: the flows and what all of them share. */
 export const MirrorSchema = z.strictObject({
-  flows: z.array(FlowSchema).min(1),
+  /** The replication flows. Default none (a region that only replays its own change log). */
+  flows: z.array(FlowSchema).default([]),
   /** On SIGTERM/SIGINT, time to finish or abort the open transaction and close clients, ms. Default 30000. */
   shutdownTimeoutMs: z.number().int().min(100).default(30_000),
   /** First delay before a failed mirror task is restarted, ms; doubles up to the maximum. Default 500. */
