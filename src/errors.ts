@@ -18,7 +18,10 @@ export const ERROR_CODES = {
   CRR_POSITION_CORRUPT: { retriable: false, doc: 'A record in the positions topic could not be decoded.' },
   CRR_EVENT_INVALID: { retriable: false, doc: 'A change event is not JSON or not a valid event of the change-event protocol (docs/protocol.md); the message names the field path and what was expected.' },
   CRR_STORE_APPLY: { retriable: false, doc: 'A batch of change events cannot be applied to the store (a sync-breaking marker, or an event that contradicts the store, such as altering an unknown type); nothing of the batch is applied.' },
+  CRR_STORE_LOCKED: { retriable: false, doc: 'A PGlite store\'s data directory is in use by another live process on this host (or by another open store of this process), named with its pid in `<dataDir>/crr.lock`; a PGlite database belongs to one process. Stop that process, or use a PostgreSQL store to share the data.' },
   CRR_STORE: { retriable: true, doc: 'The store (PostgreSQL or PGlite) failed a statement or could not be reached; the transaction was rolled back.' },
+  CRR_STATE_CORRUPT: { retriable: false, doc: 'The cluster state published in `crr-cluster-state.internal` could not be decoded.' },
+  CRR_WRITE_REFUSED: { retriable: false, doc: 'The writer refused to append change events: the cluster is a replica (read-only: only replay writes there) or a fenced primary; nothing was written.' },
 } as const satisfies Record<string, { retriable: boolean; doc: string }>;
 
 /** A code from {@link ERROR_CODES}. */

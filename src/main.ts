@@ -6,33 +6,52 @@ import { startHttpServer } from './http/server.js';
 import { registerCodecs } from './kafka/codecs.js';
 import { MirrorMetrics } from './mirror/metrics.js';
 import { MirrorFlow } from './mirror/mirror-flow.js';
+import type { FlowConfig } from './mirror/schema.js';
+import { ReplayService } from './replay/replay-service.js';
 import { version } from './version.js';
 
-/** A running mirror service: its flows and its HTTP server. */
-export interface MirrorService {
+/** A running crr service: its mirror flows, its replay (if any) and its HTTP server. */
+export interface CrrService {
   flows: MirrorFlow[];
+  replay: ReplayService | undefined;
   registry: Registry;
   /** The HTTP server, when enabled. */
   server: Server | undefined;
-  /** Stops every flow (committing or aborting open transactions) and the HTTP server. */
+  /** Whether a component gave up on an error it does not retry (the process should exit non-zero). */
+  failed(): boolean;
+  /** Stops every flow (committing or aborting open transactions), replay, and the HTTP server. */
   stop(): Promise<void>;
 }
 
+/** What one process runs: the mirror of some flows and/or the replay of one cluster. */
+export interface ServiceParts {
+  /** Flows to mirror (enabled ones only are run). */
+  flows: FlowConfig[];
+  /** Alias of the cluster whose change log this process replays into its store. */
+  replayCluster?: string;
+}
+
 /**
- * Wires the mirror from a validated config and starts it: one MirrorFlow per enabled flow
- * (optionally only those whose target is `onlyTarget`), one prom-client registry with Node's
- * process metrics, and the HTTP server.
+ * Wires and starts crr from a validated config: one MirrorFlow per flow, the replay of one
+ * cluster, one prom-client registry with Node's process metrics, and the HTTP server
+ * (/metrics, /healthz, /readyz, /status). `crr mirror`, `crr replay` and `crr run` are this
+ * with different parts.
+ *
+ * /healthz reports a component that failed or is restarting after a failure; a replay halted
+ * at a dead letter or an OUTDATED cluster is not a liveness problem (restarting would not cure
+ * it): it shows in /status and in `crr_replay_halted` / `crr_cluster_state`.
+ *
+ * @throws what ReplayService.start throws (a store that cannot be opened)
  */
-export async function startMirrorService(config: Config, logger: Logger, opts: { onlyFlows?: string[] } = {}): Promise<MirrorService> {
+export async function startService(config: Config, logger: Logger, parts: ServiceParts): Promise<CrrService> {
   await registerCodecs();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const metrics = new MirrorMetrics(registry);
-  const flows = config.mirror.flows
-    .filter((f) => f.enabled)
-    .filter((f) => !opts.onlyFlows || opts.onlyFlows.includes(`${f.source}->${f.target}`))
-    .map((f) => new MirrorFlow(config, f, metrics, logger));
-  logger.info({ version, flows: flows.map((f) => f.id) }, 'crr mirror starting');
+  const enabled = parts.flows.filter((f) => f.enabled);
+  const mirrorMetrics = enabled.length > 0 ? new MirrorMetrics(registry) : undefined;
+  const flows = mirrorMetrics ? enabled.map((f) => new MirrorFlow(config, f, mirrorMetrics, logger)) : [];
+  const replay = parts.replayCluster === undefined ? undefined : new ReplayService(config, parts.replayCluster, registry, logger);
+  logger.info({ version, flows: flows.map((f) => f.id), replay: parts.replayCluster }, 'crr starting');
 
   let server: Server | undefined;
   if (config.http.enabled) {
@@ -40,35 +59,61 @@ export async function startMirrorService(config: Config, logger: Logger, opts: {
       config.http,
       registry,
       {
-        problems: () =>
-          flows.flatMap((f) => {
+        problems: () => [
+          ...flows.flatMap((f) => {
             if (f.failed) return [`flow ${f.id} failed: ${f.status.lastError ?? ''}`];
             if (f.status.state === 'backoff') return [`flow ${f.id} is restarting after a failure: ${f.status.lastError ?? ''}`];
             return [];
           }),
-        ready: () => flows.every((f) => ['active', 'standby', 'idle'].includes(f.status.state)),
-        status: () => ({ version, flows: flows.map((f) => ({ ...f.status, heartbeatAgeSeconds: heartbeatAge(f.status.lastHeartbeatMs) })) }),
+          ...(replay?.failed ? [`replay of ${replay.alias} failed: ${replay.status.lastError ?? ''}`] : []),
+          ...(replay?.status.state === 'backoff' ? [`replay of ${replay.alias} is restarting after a failure: ${replay.status.lastError ?? ''}`] : []),
+        ],
+        ready: () =>
+          flows.every((f) => ['active', 'standby', 'idle'].includes(f.status.state)) &&
+          (!replay || ['active', 'standby', 'waiting', 'halted', 'outdated'].includes(replay.status.state)),
+        status: () => ({
+          version,
+          flows: flows.map((f) => ({ ...f.status, heartbeatAgeSeconds: heartbeatAge(f.status.lastHeartbeatMs) })),
+          ...(replay ? { replay: replay.status } : {}),
+        }),
         beforeScrape: () => {
           for (const f of flows) {
             const age = heartbeatAge(f.status.lastHeartbeatMs);
-            if (age !== undefined) metrics.heartbeatAge.set({ flow: f.id }, age);
+            if (age !== undefined) mirrorMetrics?.heartbeatAge.set({ flow: f.id }, age);
           }
         },
       },
       logger,
     );
   }
+  try {
+    await replay?.start();
+  } catch (err) {
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    throw err;
+  }
   for (const f of flows) f.start();
   return {
     flows,
+    replay,
     registry,
     server,
+    failed: () => flows.some((f) => f.failed) || Boolean(replay?.failed),
     async stop() {
-      await Promise.all(flows.map((f) => f.stop()));
+      await Promise.all([...flows.map((f) => f.stop()), replay?.stop()]);
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       server?.closeAllConnections?.();
     },
   };
+}
+
+/**
+ * The mirror alone (`crr mirror`): every enabled flow, or only those named `source->target` in
+ * `onlyFlows`.
+ */
+export async function startMirrorService(config: Config, logger: Logger, opts: { onlyFlows?: string[] } = {}): Promise<CrrService> {
+  const flows = config.mirror.flows.filter((f) => !opts.onlyFlows || opts.onlyFlows.includes(`${f.source}->${f.target}`));
+  return startService(config, logger, { flows });
 }
 
 function heartbeatAge(lastMs: number | undefined): number | undefined {

@@ -3,9 +3,23 @@ export const EXIT = {
   OK: 0,
   /** `crr status`: replication lag above `maxReplicationLagRecords` on some flow. */
   LAGGING: 1,
+  /** `crr verify`: at a common position, the primary's and the replica's stores differ. */
+  DIFFERENT: 1,
   /** A bad command-line argument (usage printed), or `crr status`: a cluster unreachable. */
   USAGE: 2,
   UNREACHABLE: 2,
+  /**
+   * `crr verify`: the primary and the replica store did not reach a common position (the same
+   * next offset on every partition of the primary's change topics) within `--timeout-ms`, so
+   * nothing was compared. (`crr verify` exits 1 when they were compared and differ.)
+   */
+  NOT_COMPARABLE: 3,
+  /** `crr write`: the cluster is a replica or a fenced primary; nothing was written. */
+  WRITE_REFUSED: 4,
+  /** `crr write`: an input line is not a valid change event (sysexits' EX_DATAERR); lines before it were written. */
+  DATA_ERROR: 65,
+  /** `crr replay --exit-when-caught-up`: replay halted at a dead letter, or the cluster is OUTDATED. */
+  REPLAY_HALTED: 5,
   /** The mirror stopped on an error it does not retry. */
   SOFTWARE: 70,
   /** The configuration file is missing or invalid (sysexits' EX_CONFIG). */

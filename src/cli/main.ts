@@ -3,6 +3,9 @@ import { version } from '../version.js';
 import { EXIT } from './exit-codes.js';
 import { registerMirrorCommand } from './mirror.js';
 import { registerStatusCommand } from './status.js';
+import { registerRunCommands } from './run.js';
+import { registerWriteCommand } from './write.js';
+import { registerVerifyCommand } from './verify.js';
 
 /**
  * The `crr` command. Every subcommand has `--help`; a bad argument prints the usage of the
@@ -17,6 +20,9 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerMirrorCommand(program);
   registerStatusCommand(program);
+  registerRunCommands(program);
+  registerWriteCommand(program);
+  registerVerifyCommand(program);
   program
     .command('version')
     .description('print the version of crr')

@@ -3,6 +3,7 @@ import { createLogger } from '../log/logger.js';
 import { startMirrorService } from '../main.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
+import { stopOnSignals } from './service.js';
 
 /**
  * `crr mirror --config F [--flow source->target ...]`: runs the mirror of every enabled flow
@@ -19,6 +20,10 @@ export function registerMirrorCommand(program: Command): void {
     .action(async (opts: { config: string; flow?: string[] }) => {
       const config = loadConfigOrExit(opts.config);
       const known = config.mirror.flows.map((f) => `${f.source}->${f.target}`);
+      if (known.length === 0) {
+        process.stderr.write(`crr mirror: ${opts.config} configures no flow (mirror.flows)\n`);
+        process.exit(EXIT.CONFIG);
+      }
       const unknown = (opts.flow ?? []).filter((f) => !known.includes(f));
       if (unknown.length > 0) {
         process.stderr.write(`crr mirror: unknown flow ${unknown.join(', ')}; configured: ${known.join(', ')}\n`);
@@ -26,31 +31,6 @@ export function registerMirrorCommand(program: Command): void {
       }
       const logger = createLogger(config.log.level);
       const service = await startMirrorService(config, logger, { onlyFlows: opts.flow });
-      let stopping = false;
-      const shutdown = (signal: string): void => {
-        if (stopping) {
-          logger.warn({ signal }, 'second signal: exiting now');
-          process.exit(130);
-        }
-        stopping = true;
-        logger.info({ signal }, 'stopping: finishing open transactions');
-        const timer = setTimeout(() => {
-          logger.error({ timeoutMs: config.mirror.shutdownTimeoutMs }, 'shutdown timed out');
-          process.exit(EXIT.SOFTWARE);
-        }, config.mirror.shutdownTimeoutMs + 2000);
-        timer.unref();
-        service.stop().then(
-          () => {
-            logger.info('stopped');
-            process.exit(service.flows.some((f) => f.failed) ? EXIT.SOFTWARE : EXIT.OK);
-          },
-          (err: unknown) => {
-            logger.error({ err }, 'error while stopping');
-            process.exit(EXIT.SOFTWARE);
-          },
-        );
-      };
-      process.on('SIGTERM', () => shutdown('SIGTERM'));
-      process.on('SIGINT', () => shutdown('SIGINT'));
+      stopOnSignals(service, config, logger);
     });
 }

@@ -4,7 +4,7 @@
  */
 import kafkajs from 'kafkajs';
 
-// crr always names the partition of a record it writes, so KafkaJS's partitioner notice does not apply.
+// The mirror names the partition of every record; the writer passes KafkaJS 2's default (Java-compatible murmur2) partitioner explicitly: the notice does not apply.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
-export const { Kafka, CompressionCodecs, CompressionTypes, ConfigResourceTypes, AssignerProtocol, logLevel } = kafkajs;
+export const { Kafka, CompressionCodecs, CompressionTypes, ConfigResourceTypes, AssignerProtocol, Partitioners, logLevel } = kafkajs;

@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, Message } from 'kafkajs';
 import { CrrError } from '../errors.js';
+import { ensureTopic, readToEnd } from '../kafka/read-to-end.js';
 
 /**
  * Source positions of a flow, stored on the target cluster in a compacted internal topic and
@@ -71,16 +71,7 @@ export function decodePosition(flow: string, key: Buffer | null, value: Buffer |
  * @param replicationFactor -1 for the broker default
  */
 export async function ensurePositionsTopic(admin: Admin, topic: string, replicationFactor: number): Promise<void> {
-  const existing = await admin.listTopics();
-  if (existing.includes(topic)) return;
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [{ topic, numPartitions: 1, replicationFactor, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
-    });
-  } catch (err) {
-    if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
-  }
+  await ensureTopic(admin, topic, 1, replicationFactor, [{ name: 'cleanup.policy', value: 'compact' }]);
 }
 
 /**
@@ -98,45 +89,18 @@ export async function ensurePositionsTopic(admin: Admin, topic: string, replicat
  */
 export async function readPositions(kafka: Kafka, admin: Admin, topic: string, flow: string, timeoutMs = 30_000): Promise<{ positions: Map<string, Position>; complete: boolean }> {
   const positions = new Map<string, Position>();
-  const offsets = await admin.fetchTopicOffsets(topic);
-  const remaining = new Map<number, number>();
-  for (const p of offsets) if (Number(p.high) > Number(p.low)) remaining.set(p.partition, Number(p.high) - 1);
-  if (remaining.size === 0) return { positions, complete: true };
-
-  const consumer = kafka.consumer({ groupId: `crr-positions-reader-${randomUUID()}`, readUncommitted: false, maxWaitTimeInMs: 250 });
-  let done!: () => void;
-  const finished = new Promise<void>((resolve) => (done = resolve));
-  const advance = (partition: number, lastOffset: number): void => {
-    const end = remaining.get(partition);
-    if (end !== undefined && lastOffset >= end) remaining.delete(partition);
-    if (remaining.size === 0) done();
-  };
-  consumer.on(consumer.events.END_BATCH_PROCESS, (e) => advance(e.payload.partition, Number(e.payload.lastOffset)));
-  let failure: unknown;
-  try {
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          const decoded = decodePosition(flow, m.key, m.value);
-          if (!decoded) continue;
-          const key = tpKey(decoded.topic, decoded.partition);
-          if (decoded.position) positions.set(key, decoded.position);
-          else positions.delete(key);
-        }
-      },
-    });
-    consumer.on(consumer.events.CRASH, (e) => {
-      failure = e.payload.error;
-      done();
-    });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([finished, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
-  } finally {
-    await consumer.disconnect().catch(() => undefined);
-  }
-  if (failure) throw failure;
-  return { positions, complete: remaining.size === 0 };
+  const { complete } = await readToEnd(
+    kafka,
+    admin,
+    topic,
+    (m) => {
+      const decoded = decodePosition(flow, m.key, m.value);
+      if (!decoded) return;
+      const key = tpKey(decoded.topic, decoded.partition);
+      if (decoded.position) positions.set(key, decoded.position);
+      else positions.delete(key);
+    },
+    timeoutMs,
+  );
+  return { positions, complete };
 }

@@ -1,0 +1,89 @@
+import type { Admin, Kafka } from 'kafkajs';
+import { CrrError } from '../errors.js';
+import { ensureTopic, readToEnd } from '../kafka/read-to-end.js';
+import { ClusterStateInputSchema, type ClusterStateInput, type Store } from '../store/store.js';
+import type { Role } from './schema.js';
+
+/**
+ * The compacted topic, on each cluster's own Kafka, where crr publishes that cluster's state
+ * (role, state, epoch, reason) for processes that cannot read its store: the writer (which must
+ * refuse on a replica and stamp the primary's epoch) and operators' tools. One partition; key =
+ * the cluster alias; value = JSON {@link PublishedClusterState}. The `.internal` suffix keeps it
+ * out of every mirror flow's default topic filter.
+ *
+ * The store's own record (Store.clusterState) is the truth, written in the same transaction as
+ * the data; this topic is a copy, published right after each change.
+ */
+export const CLUSTER_STATE_TOPIC = 'crr-cluster-state.internal';
+
+/** A cluster state as published: the store's record with the time it was set (ms since the epoch). */
+export type PublishedClusterState = ClusterStateInput & { updatedAtMs: number };
+
+/**
+ * The state a fresh store starts in: a primary is `ACTIVE`, a replica `REPLICATING`, both at
+ * epoch 0 (DESIGN.md, Vocabulary).
+ */
+export function initialClusterState(role: Role): ClusterStateInput {
+  return role === 'primary' ? { role, state: 'ACTIVE', epoch: 0 } : { role, state: 'REPLICATING', epoch: 0 };
+}
+
+/**
+ * Returns the store's recorded state, recording {@link initialClusterState} of `configuredRole`
+ * first when the store has none (a fresh store). The recorded role wins over the config's.
+ */
+export async function ensureClusterState(store: Store, configuredRole: Role): Promise<ClusterStateInput> {
+  const current = await store.clusterState();
+  if (current) {
+    const { updatedAt: _updatedAt, ...state } = current;
+    return state;
+  }
+  const initial = initialClusterState(configuredRole);
+  await store.setClusterState(initial);
+  return initial;
+}
+
+/**
+ * Publishes a cluster's state to {@link CLUSTER_STATE_TOPIC} on its own Kafka (creating the
+ * topic when missing), acks=all.
+ * @throws KafkaJS errors when the cluster cannot be reached
+ */
+export async function publishClusterState(kafka: Kafka, admin: Admin, alias: string, state: ClusterStateInput): Promise<void> {
+  await ensureTopic(admin, CLUSTER_STATE_TOPIC, 1, -1, [{ name: 'cleanup.policy', value: 'compact' }]);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    const value: PublishedClusterState = { ...state, updatedAtMs: Date.now() };
+    await producer.send({ topic: CLUSTER_STATE_TOPIC, acks: -1, messages: [{ key: alias, value: JSON.stringify(value) }] });
+  } finally {
+    await producer.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * Reads the newest published state of a cluster.
+ * @returns `undefined` when none was ever published (crr never ran on that cluster)
+ * @throws CrrError CRR_KAFKA when the topic cannot be read to its end within `timeoutMs`;
+ *   CRR_STATE_CORRUPT when the newest record is not a valid state
+ */
+export async function readPublishedClusterState(kafka: Kafka, admin: Admin, alias: string, timeoutMs = 30_000): Promise<PublishedClusterState | undefined> {
+  let latest: Buffer | null | undefined;
+  const { complete } = await readToEnd(
+    kafka,
+    admin,
+    CLUSTER_STATE_TOPIC,
+    (m) => {
+      if (m.key?.toString('utf8') === alias) latest = m.value;
+    },
+    timeoutMs,
+  );
+  if (!complete) throw new CrrError('CRR_KAFKA', `could not read ${CLUSTER_STATE_TOPIC} to its end within ${timeoutMs} ms`, { retriable: true });
+  if (!latest) return undefined;
+  try {
+    const raw = JSON.parse(latest.toString('utf8')) as { updatedAtMs?: unknown };
+    const { updatedAtMs, ...rest } = raw;
+    const state = ClusterStateInputSchema.parse(rest);
+    return { ...state, updatedAtMs: typeof updatedAtMs === 'number' ? updatedAtMs : 0 };
+  } catch (cause) {
+    throw new CrrError('CRR_STATE_CORRUPT', `the state of cluster ${alias} in ${CLUSTER_STATE_TOPIC} is invalid: ${(cause as Error).message}`, { cause });
+  }
+}

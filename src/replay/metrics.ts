@@ -1,0 +1,52 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { PRIMARY_STATES, REPLICA_STATES } from '../store/store.js';
+
+/** Every cluster state, for the one-hot `crr_cluster_state` gauge. */
+export const CLUSTER_STATES = [...PRIMARY_STATES, ...REPLICA_STATES] as const;
+
+/**
+ * Replay's metrics, on crr's own registry. Labelled by `cluster` (the alias whose store replay
+ * writes); no keys, ids or offsets as labels.
+ */
+export class ReplayMetrics {
+  /** Change events applied to the store (committed), by operation. */
+  readonly events: Counter<'cluster' | 'op'>;
+  /** Events read but not applied: `below-position` (already in the store), `stale-epoch` (an older epoch: a late event of an old primary). */
+  readonly skipped: Counter<'cluster' | 'reason'>;
+  /** Events sent to the dead-letter topic, by reason: `invalid` (not a valid event), `unapplicable` (the store refused it). */
+  readonly deadLetters: Counter<'cluster' | 'reason'>;
+  /** Topic log end offset minus the next offset to apply, per read topic and partition. */
+  readonly lagRecords: Gauge<'cluster' | 'topic' | 'partition'>;
+  /** 0 when caught up; else seconds since the newest applied record was appended (the age of what the store shows). */
+  readonly lagSeconds: Gauge<'cluster'>;
+  /** 1 for the cluster's current state, 0 for the others. */
+  readonly clusterState: Gauge<'cluster' | 'state'>;
+  /** The store's epoch. */
+  readonly clusterEpoch: Gauge<'cluster'>;
+  /** 1 while replay is stopped at an event it will not pass (dead letter with policy `halt`, or the cluster is OUTDATED). */
+  readonly halted: Gauge<'cluster'>;
+  /** Store transactions of replay, by result (`committed`, `failed`). */
+  readonly batches: Counter<'cluster' | 'result'>;
+  /** Replay task restarts after a failure. */
+  readonly restarts: Counter<'cluster'>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.events = new Counter({ name: 'crr_replay_events_total', help: 'Change events applied to the store by replay, by operation.', labelNames: ['cluster', 'op'], registers });
+    this.skipped = new Counter({ name: 'crr_replay_events_skipped_total', help: 'Change events read by replay but not applied, by reason (below-position, stale-epoch).', labelNames: ['cluster', 'reason'], registers });
+    this.deadLetters = new Counter({ name: 'crr_dead_letters_total', help: 'Change events sent to the dead-letter topic, by reason (invalid, unapplicable).', labelNames: ['cluster', 'reason'], registers });
+    this.lagRecords = new Gauge({ name: 'crr_replay_lag_records', help: 'Replay lag: topic log end offset minus the next offset the store will apply.', labelNames: ['cluster', 'topic', 'partition'], registers });
+    this.lagSeconds = new Gauge({ name: 'crr_replay_lag_seconds', help: 'Replay lag in seconds: 0 when caught up, else the age of the newest applied record.', labelNames: ['cluster'], registers });
+    this.clusterState = new Gauge({ name: 'crr_cluster_state', help: 'The cluster state: 1 for the current state, 0 for the others.', labelNames: ['cluster', 'state'], registers });
+    this.clusterEpoch = new Gauge({ name: 'crr_cluster_epoch', help: "The epoch of the cluster's store.", labelNames: ['cluster'], registers });
+    this.halted = new Gauge({ name: 'crr_replay_halted', help: 'Replay is stopped at an event it will not pass (a dead letter under policy halt, or the cluster is OUTDATED).', labelNames: ['cluster'], registers });
+    this.batches = new Counter({ name: 'crr_replay_batches_total', help: 'Store transactions of replay, by result.', labelNames: ['cluster', 'result'], registers });
+    this.restarts = new Counter({ name: 'crr_replay_restarts_total', help: 'Replay task restarts after a failure.', labelNames: ['cluster'], registers });
+  }
+
+  /** Sets the one-hot state gauge and the epoch gauge. */
+  setState(cluster: string, state: string, epoch: number): void {
+    for (const s of CLUSTER_STATES) this.clusterState.set({ cluster, state: s }, s === state ? 1 : 0);
+    this.clusterEpoch.set({ cluster }, epoch);
+  }
+}

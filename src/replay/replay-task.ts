@@ -1,0 +1,453 @@
+import type { Admin, Batch, Consumer, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { ReplaySource } from '../cluster/topology.js';
+import { CrrError, describeError } from '../errors.js';
+import { ensureTopic } from '../kafka/read-to-end.js';
+import { singleOwnerAssigner } from '../mirror/assigner.js';
+import { HEADER_UPSTREAM_OFFSET } from '../mirror/replication-policy.js';
+import { decodeEvent } from '../protocol/codec.js';
+import { isMarkerOp, type ChangeEvent } from '../protocol/schema.js';
+import type { ClusterStateInput, Store, StorePosition } from '../store/store.js';
+import type { ReplayMetrics } from './metrics.js';
+import type { ReplayConfig } from './schema.js';
+import type { ReplayStatus } from './status.js';
+
+/** How a replay run ended: stopped on request; halted at an event it will not pass; the cluster became (or was) OUTDATED. */
+export type ReplayOutcome = 'stopped' | 'halted' | 'outdated';
+
+/** Headers a dead letter carries beside the original record's own headers. */
+export const DEAD_LETTER_HEADERS = {
+  reason: 'crr.dlq.reason',
+  error: 'crr.dlq.error',
+  cluster: 'crr.dlq.cluster',
+  topic: 'crr.dlq.topic',
+  partition: 'crr.dlq.partition',
+  offset: 'crr.dlq.offset',
+} as const;
+
+/** The clients and collaborators of a replay run; owned by the caller. */
+export interface ReplayTaskDeps {
+  source: ReplaySource;
+  replay: ReplayConfig;
+  kafka: Kafka;
+  admin: Admin;
+  store: Store;
+  metrics: ReplayMetrics;
+  status: ReplayStatus;
+  log: Logger;
+  /** Publishes a state the task recorded in the store (src/cluster/state.ts). */
+  onStateChange(state: ClusterStateInput): Promise<void>;
+}
+
+/** A record read and accepted for the store, with where it came from. */
+interface Accepted {
+  event: ChangeEvent;
+  offset: number;
+  upstreamOffset: number | undefined;
+}
+
+/** Replay keeps reading (and so keeps its group membership) but applies nothing once ending. */
+const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+/**
+ * One run of replay for one cluster: reads its change topics (own topics on a primary, remote
+ * topics on a replica) and applies them to its store, exactly once, in partition order.
+ *
+ * - Positions live in the store, written in the transaction of the events they cover
+ *   (Store.applyBatch). A read topic's row holds the next offset to read; on a replica a
+ *   second row under the upstream topic's name holds the next UPSTREAM offset (from the
+ *   `crr.upstream.offset` header), which is what a backup's positions and `crr verify` compare.
+ *   A record below either position is skipped (`below-position`).
+ * - One process replays a cluster: the consumer group `crr-replay-<alias>` with the single-owner
+ *   assignor; others wait as standbys. Nothing is committed to Kafka.
+ * - Epochs (DESIGN.md, "The flow" 2): an event whose epoch is above the store's stops replay and,
+ *   on a replica, records the cluster `OUTDATED` with the reason; an event whose epoch is below
+ *   the store's (a late event of an old primary) is counted as `stale-epoch` and never applied.
+ * - A sync-breaking marker on a replica records `OUTDATED` (its effect cannot be replayed); on a
+ *   primary its effect was made by the operation that wrote it, so replay passes it.
+ * - A record that is not a valid event (`invalid`), or that the store refuses (`unapplicable`),
+ *   goes to the dead-letter topic with the reason in headers; then replay halts there (policy
+ *   `halt`) or passes it (`skip`).
+ */
+export class ReplayTask {
+  private consumer: Consumer | undefined;
+  private dlqProducer: Producer | undefined;
+  private active = false;
+  private activation: Promise<void> | undefined;
+  /** Next offset to read per read-topic partition (applied, skipped or control records). */
+  private readonly next = new Map<string, number>();
+  /** Next upstream offset per upstream topic partition (replica only). */
+  private readonly upstreamNext = new Map<string, number>();
+  private epoch = 0;
+  private lastAppliedTimestampMs: number | undefined;
+  private activeSinceMs = 0;
+  private finish!: (outcome: ReplayOutcome | Error) => void;
+  private readonly finished: Promise<ReplayOutcome | Error>;
+  private ending = false;
+  private timers: NodeJS.Timeout[] = [];
+  /** Called once whenever replay lag is measured at 0 on every partition. */
+  onCaughtUp: (() => void) | undefined;
+
+  constructor(private readonly d: ReplayTaskDeps) {
+    this.finished = new Promise((resolve) => (this.finish = resolve));
+  }
+
+  /** Runs until `signal` aborts (→ `stopped`), replay halts or finds the cluster OUTDATED, or a failure (thrown). Closes its clients before returning. */
+  async run(signal: AbortSignal): Promise<ReplayOutcome> {
+    const onAbort = (): void => this.end('stopped');
+    signal.addEventListener('abort', onAbort, { once: true });
+    let outcome: ReplayOutcome | Error;
+    try {
+      if (signal.aborted) return 'stopped';
+      const early = await this.start(signal);
+      outcome = early ?? (await this.finished);
+    } catch (err) {
+      outcome = err as Error;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    await this.close();
+    if (outcome instanceof Error) throw outcome;
+    return outcome;
+  }
+
+  private end(outcome: ReplayOutcome | Error): void {
+    if (this.ending) return;
+    this.ending = true;
+    this.finish(outcome);
+  }
+
+  private async start(signal: AbortSignal): Promise<ReplayOutcome | undefined> {
+    const { source, store, status, log, metrics } = this.d;
+    status.state = 'starting';
+    const state = await store.clusterState();
+    if (!state) throw new CrrError('CRR_STORE', `the store of cluster ${source.alias} has no cluster state; it must be initialised before replay`, { retriable: false });
+    this.epoch = state.epoch;
+    status.clusterState = { role: state.role, state: state.state, epoch: state.epoch, ...(state.reason ? { reason: state.reason } : {}) } as ClusterStateInput;
+    metrics.setState(source.alias, state.state, state.epoch);
+    if (state.role === 'replica' && state.state !== 'REPLICATING') {
+      status.state = 'outdated';
+      status.haltReason = `cluster ${source.alias} is ${state.state}${state.reason ? `: ${state.reason}` : ''}; replay resumes after a reseed`;
+      metrics.halted.set({ cluster: source.alias }, 1);
+      log.warn({ state: state.state, reason: state.reason }, 'cluster is not REPLICATING; replay waits for a reseed');
+      return 'outdated';
+    }
+    metrics.halted.set({ cluster: source.alias }, 0);
+    const topics = [source.dataTopic, source.metadataTopic];
+    if (!source.upstream) {
+      const ct = source.cluster.changeTopics;
+      await ensureTopic(this.d.admin, ct.data, ct.dataPartitions, ct.replicationFactor);
+      await ensureTopic(this.d.admin, ct.metadata, 1, ct.replicationFactor);
+    } else {
+      // remote topics appear when the mirror first sees the primary's topics
+      for (;;) {
+        const existing = new Set(await this.d.admin.listTopics());
+        const missing = topics.filter((t) => !existing.has(t));
+        if (missing.length === 0) break;
+        if (status.state !== 'waiting') log.info({ missing }, 'waiting for the remote topics to be created by the mirror');
+        status.state = 'waiting';
+        await new Promise((r) => setTimeout(r, 1000));
+        if (signal.aborted) return 'stopped';
+      }
+    }
+    await ensureTopic(this.d.admin, this.d.replay.deadLetterTopic, 1, source.cluster.changeTopics.replicationFactor);
+    const producer = this.d.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await producer.connect();
+    this.dlqProducer = producer;
+
+    const consumer = this.d.kafka.consumer({
+      groupId: `crr-replay-${source.alias}`,
+      readUncommitted: false,
+      partitionAssigners: [singleOwnerAssigner(() => this.active)],
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxBytes: 32 * 1024 * 1024,
+      maxWaitTimeInMs: 250,
+      sessionTimeout: this.d.replay.consumerSessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(this.d.replay.consumerSessionTimeoutMs / 10)),
+      retry: { retries: 3, restartOnFailure: async () => false },
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
+    consumer.on(consumer.events.CRASH, (e) => this.end(new CrrError('CRR_KAFKA', `replay consumer crashed: ${describeError(e.payload.error)}`, { cause: e.payload.error, retriable: true })));
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => this.onBatchEnd(e.payload.topic, e.payload.partition, Number(e.payload.lastOffset)));
+    await consumer.connect();
+    await consumer.subscribe({ topics, fromBeginning: true });
+    status.state = 'standby';
+    await consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async ({ batch, heartbeat }) => this.onBatch(batch, heartbeat),
+    });
+    return undefined;
+  }
+
+  private onAssignment(assignment: Record<string, number[]>): void {
+    const count = Object.values(assignment).reduce((n, p) => n + p.length, 0);
+    if (count > 0 && !this.active && !this.activation) {
+      this.activation = this.activate(assignment).catch((err) => this.end(err as Error));
+    } else if (count === 0 && this.active) {
+      this.end(new CrrError('CRR_KAFKA', 'this instance lost the replay of the cluster to another instance', { retriable: true }));
+    } else if (count === 0) {
+      this.d.log.info('another instance replays this cluster; waiting as standby');
+      this.d.status.state = 'standby';
+    }
+  }
+
+  /** Loads the store's positions (only now: a previous owner may have advanced them) and seeks. */
+  private async activate(assignment: Record<string, number[]>): Promise<void> {
+    const { source, store, log } = this.d;
+    this.active = true;
+    const positions = await store.positions();
+    const upstreamTopics = new Set(Object.values(source.upstream?.topicOf ?? {}));
+    for (const p of positions) {
+      if (upstreamTopics.has(p.topic)) this.upstreamNext.set(tpKey(p.topic, p.partition), p.nextOffset);
+      else this.next.set(tpKey(p.topic, p.partition), p.nextOffset);
+    }
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const partition of partitions) {
+        const offset = this.next.get(tpKey(topic, partition));
+        if (offset !== undefined) this.consumer?.seek({ topic, partition, offset: String(offset) });
+      }
+    }
+    log.info({ positions: positions.length, epoch: this.epoch }, 'replaying from the positions in the store');
+    this.activeSinceMs = Date.now();
+    this.d.status.state = 'active';
+    this.timers.push(setInterval(() => void this.pollLag(), this.d.replay.lagPollIntervalMs));
+    void this.pollLag();
+  }
+
+  private async onBatch(batch: Batch, heartbeat: () => Promise<void>): Promise<void> {
+    await this.activation;
+    if (this.ending || !this.active) return;
+    const { source } = this.d;
+    const key = tpKey(batch.topic, batch.partition);
+    const upstreamTopic = source.upstream?.topicOf[batch.topic];
+    const upKey = upstreamTopic === undefined ? undefined : tpKey(upstreamTopic, batch.partition);
+    const accepted: Accepted[] = [];
+    // offsets handled so far in this batch (applied, skipped or dead-lettered and passed)
+    let handled: number | undefined;
+    let upHandled: number | undefined;
+
+    const flush = async (): Promise<boolean> => {
+      if (handled === undefined) return true;
+      const ok = await this.apply(batch.topic, batch.partition, upstreamTopic, accepted, handled, upHandled);
+      accepted.length = 0;
+      handled = undefined;
+      upHandled = undefined;
+      await heartbeat().catch(() => undefined);
+      return ok;
+    };
+
+    for (const m of batch.messages) {
+      if (this.ending) return;
+      const offset = Number(m.offset);
+      const expected = this.next.get(key);
+      if (expected !== undefined && offset < expected) continue;
+      let upstreamOffset: number | undefined;
+      if (upKey !== undefined) {
+        upstreamOffset = headerNumber(m.headers, HEADER_UPSTREAM_OFFSET);
+        if (upstreamOffset === undefined) {
+          if (!(await flush()) || !(await this.deadLetter(batch.topic, batch.partition, m, 'invalid', `no ${HEADER_UPSTREAM_OFFSET} header: not written by the mirror`))) return;
+          handled = offset;
+          continue;
+        }
+        const upNext = this.upstreamNext.get(upKey);
+        if (upNext !== undefined && upstreamOffset < upNext) {
+          this.d.metrics.skipped.inc({ cluster: source.alias, reason: 'below-position' });
+          handled = offset;
+          continue;
+        }
+      }
+      let event: ChangeEvent;
+      try {
+        event = decodeEvent(m.value);
+      } catch (err) {
+        if (!(await flush()) || !(await this.deadLetter(batch.topic, batch.partition, m, 'invalid', describeError(err)))) return;
+        handled = offset;
+        if (upstreamOffset !== undefined) upHandled = upstreamOffset;
+        continue;
+      }
+      const where = `${batch.topic}[${batch.partition}]@${offset}${upstreamOffset === undefined ? '' : ` (upstream offset ${upstreamOffset})`}`;
+      if (event.epoch > this.epoch) {
+        if (!(await flush())) return;
+        await this.outdated(`event ${event.id} (${event.op}) at ${where} has epoch ${event.epoch}, above the store's epoch ${this.epoch}`);
+        return;
+      }
+      if (event.epoch < this.epoch) {
+        this.d.metrics.skipped.inc({ cluster: source.alias, reason: 'stale-epoch' });
+        this.d.log.warn({ id: event.id, op: event.op, epoch: event.epoch, storeEpoch: this.epoch, at: where }, 'refused an event of an older epoch (a late event of an old primary); not applied');
+        handled = offset;
+        if (upstreamOffset !== undefined) upHandled = upstreamOffset;
+        continue;
+      }
+      if (isMarkerOp(event.op)) {
+        if (source.upstream) {
+          if (!(await flush())) return;
+          const reason = 'reason' in event ? event.reason : '';
+          await this.outdated(`sync-breaking ${event.op} at ${where}${reason ? `: ${reason}` : ''}`);
+          return;
+        }
+        handled = offset; // on a primary, the operation that wrote the marker made its effect
+        continue;
+      }
+      accepted.push({ event, offset, upstreamOffset });
+      handled = offset;
+      if (upstreamOffset !== undefined) upHandled = upstreamOffset;
+      if (accepted.length >= this.d.replay.maxBatchEvents && !(await flush())) return;
+      if (Number(m.timestamp) > 0) this.lastAppliedTimestampMs = Number(m.timestamp);
+    }
+    await flush();
+  }
+
+  /**
+   * Applies accepted events with the positions up to `handled` in one store transaction. When
+   * the store refuses the batch (CRR_STORE_APPLY), applies event by event to find the one it
+   * refuses and dead-letters it. Returns false when replay must stop (halted).
+   */
+  private async apply(topic: string, partition: number, upstreamTopic: string | undefined, accepted: Accepted[], handled: number, upHandled: number | undefined): Promise<boolean> {
+    const positionsAt = (offset: number, upstreamOffset: number | undefined): StorePosition[] => {
+      const rows: StorePosition[] = [{ topic, partition, nextOffset: offset + 1 }];
+      if (upstreamTopic !== undefined && upstreamOffset !== undefined) rows.push({ topic: upstreamTopic, partition, nextOffset: upstreamOffset + 1 });
+      return rows;
+    };
+    try {
+      await this.d.store.applyBatch(accepted.map((a) => a.event), positionsAt(handled, upHandled));
+      this.applied(topic, partition, upstreamTopic, accepted.map((a) => a.event), handled, upHandled);
+      return true;
+    } catch (err) {
+      this.d.metrics.batches.inc({ cluster: this.d.source.alias, result: 'failed' });
+      if (!(err instanceof CrrError && err.code === 'CRR_STORE_APPLY')) throw err;
+    }
+    for (const a of accepted) {
+      try {
+        await this.d.store.applyBatch([a.event], positionsAt(a.offset, a.upstreamOffset));
+        this.applied(topic, partition, upstreamTopic, [a.event], a.offset, a.upstreamOffset);
+      } catch (err) {
+        if (!(err instanceof CrrError && err.code === 'CRR_STORE_APPLY')) throw err;
+        const m = { offset: String(a.offset), key: null, value: Buffer.from(JSON.stringify(a.event)), timestamp: String(a.event.ts), headers: {}, attributes: 0 } as unknown as KafkaMessage;
+        if (!(await this.deadLetter(topic, partition, m, 'unapplicable', err.message))) return false;
+        await this.d.store.applyBatch([], positionsAt(a.offset, a.upstreamOffset));
+        this.applied(topic, partition, upstreamTopic, [], a.offset, a.upstreamOffset);
+      }
+    }
+    await this.d.store.applyBatch([], positionsAt(handled, upHandled));
+    this.applied(topic, partition, upstreamTopic, [], handled, upHandled);
+    return true;
+  }
+
+  private applied(topic: string, partition: number, upstreamTopic: string | undefined, events: ChangeEvent[], handled: number, upHandled: number | undefined): void {
+    const { metrics, status, source } = this.d;
+    this.next.set(tpKey(topic, partition), handled + 1);
+    if (upstreamTopic !== undefined && upHandled !== undefined) this.upstreamNext.set(tpKey(upstreamTopic, partition), upHandled + 1);
+    metrics.batches.inc({ cluster: source.alias, result: 'committed' });
+    const byOp = new Map<string, number>();
+    for (const e of events) byOp.set(e.op, (byOp.get(e.op) ?? 0) + 1);
+    for (const [op, n] of byOp) metrics.events.inc({ cluster: source.alias, op }, n);
+    status.eventsApplied += events.length;
+    status.lastAppliedAt = new Date().toISOString();
+  }
+
+  /**
+   * Sends a record to the dead-letter topic with the reason, then applies the policy.
+   * @returns true when replay passes the record (policy `skip`), false when it halts here
+   */
+  private async deadLetter(topic: string, partition: number, m: KafkaMessage, reason: 'invalid' | 'unapplicable', error: string): Promise<boolean> {
+    const { replay, source, metrics, status, log } = this.d;
+    const headers: IHeaders = {
+      ...(m.headers ?? {}),
+      [DEAD_LETTER_HEADERS.reason]: reason,
+      [DEAD_LETTER_HEADERS.error]: error.slice(0, 2000),
+      [DEAD_LETTER_HEADERS.cluster]: source.alias,
+      [DEAD_LETTER_HEADERS.topic]: topic,
+      [DEAD_LETTER_HEADERS.partition]: String(partition),
+      [DEAD_LETTER_HEADERS.offset]: String(m.offset),
+    };
+    await this.dlqProducer!.send({ topic: replay.deadLetterTopic, acks: -1, messages: [{ key: m.key, value: m.value, headers, timestamp: m.timestamp }] });
+    metrics.deadLetters.inc({ cluster: source.alias, reason });
+    status.deadLetters += 1;
+    const where = `${topic}[${partition}]@${m.offset}`;
+    if (replay.deadLetterPolicy === 'skip') {
+      log.error({ at: where, reason, error }, `dead-lettered the record at ${where} (${reason}: ${error}) to ${replay.deadLetterTopic}; passing it (deadLetterPolicy skip)`);
+      return true;
+    }
+    const why = `record at ${where} is ${reason === 'invalid' ? 'not a valid change event' : 'refused by the store'} (${error}); it was sent to ${replay.deadLetterTopic} and replay stops here (replay.deadLetterPolicy: halt)`;
+    log.error({ at: where, reason, error }, why);
+    status.state = 'halted';
+    status.haltReason = why;
+    metrics.halted.set({ cluster: source.alias }, 1);
+    this.end('halted');
+    return false;
+  }
+
+  /** Records the replica OUTDATED (or, on a primary, halts) and ends the run. */
+  private async outdated(reason: string): Promise<void> {
+    const { source, store, status, metrics, log } = this.d;
+    if (source.upstream) {
+      const state: ClusterStateInput = { role: 'replica', state: 'OUTDATED', epoch: this.epoch, reason };
+      await store.setClusterState(state);
+      status.clusterState = state;
+      status.state = 'outdated';
+      metrics.setState(source.alias, 'OUTDATED', this.epoch);
+      log.error({ reason }, `cluster ${source.alias} is OUTDATED: ${reason}`);
+      await this.d.onStateChange(state).catch((err) => log.warn({ err: describeError(err) }, 'could not publish the cluster state'));
+    } else {
+      status.state = 'halted';
+      log.error({ reason }, `replay halted: ${reason}`);
+    }
+    status.haltReason = reason;
+    metrics.halted.set({ cluster: source.alias }, 1);
+    this.end(source.upstream ? 'outdated' : 'halted');
+  }
+
+  /** Moves the read position past control records (transaction markers) that carry no event. */
+  private onBatchEnd(topic: string, partition: number, lastOffset: number): void {
+    if (!this.active || this.ending) return;
+    const key = tpKey(topic, partition);
+    const cur = this.next.get(key);
+    if (cur === undefined || lastOffset + 1 > cur) this.next.set(key, lastOffset + 1);
+  }
+
+  /** Measures replay lag per read partition; calls {@link onCaughtUp} when it is 0 everywhere. */
+  private async pollLag(): Promise<void> {
+    if (!this.active || this.ending) return;
+    const { source, metrics, status } = this.d;
+    try {
+      const rows: ReplayStatus['partitions'] = [];
+      for (const topic of [source.dataTopic, source.metadataTopic]) {
+        for (const o of await this.d.admin.fetchTopicOffsets(topic)) {
+          const position = this.next.get(tpKey(topic, o.partition)) ?? Number(o.low);
+          const lag = Math.max(0, Number(o.high) - position);
+          metrics.lagRecords.set({ cluster: source.alias, topic, partition: String(o.partition) }, lag);
+          rows.push({ topic, partition: o.partition, logEndOffset: Number(o.high), position, lagRecords: lag });
+        }
+      }
+      const total = rows.reduce((n, r) => n + r.lagRecords, 0);
+      const seconds = total === 0 ? 0 : Math.max(0, (Date.now() - (this.lastAppliedTimestampMs ?? this.activeSinceMs)) / 1000);
+      metrics.lagSeconds.set({ cluster: source.alias }, seconds);
+      status.partitions = rows;
+      status.lagRecords = total;
+      status.lagSeconds = seconds;
+      if (total === 0) this.onCaughtUp?.();
+    } catch (err) {
+      this.d.log.warn({ err: describeError(err) }, 'cannot read log-end offsets for replay lag');
+    }
+  }
+
+  private async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.ending = true;
+    await this.consumer?.disconnect().catch((err) => this.d.log.warn({ err: describeError(err) }, 'replay consumer did not close cleanly'));
+    await this.dlqProducer?.disconnect().catch(() => undefined);
+    this.active = false;
+  }
+}
+
+/** A header holding a non-negative integer (the mirror's `crr.upstream.offset`), or undefined. */
+function headerNumber(headers: IHeaders | undefined, name: string): number | undefined {
+  const raw = headers?.[name];
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  if (value === undefined) return undefined;
+  const n = Number(value.toString());
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}

@@ -1,0 +1,35 @@
+import type { ClusterStateInput } from '../store/store.js';
+
+/**
+ * What replay reports on `/status`. Mutated in place by the running task; read by the HTTP server.
+ *
+ * `state`: `starting`; `waiting` (the topics to read do not exist yet); `standby` (another
+ * process replays this cluster); `active`; `caught-up` is not a state — see `lagRecords`;
+ * `halted` (stopped at an event it will not pass: `haltReason` says which and why);
+ * `outdated` (the cluster is OUTDATED: the stream alone cannot keep it correct; a reseed cures
+ * it); `backoff` (restarting after a failure); `stopped`.
+ */
+export interface ReplayStatus {
+  cluster: string;
+  role: 'primary' | 'replica';
+  state: 'starting' | 'waiting' | 'standby' | 'active' | 'halted' | 'outdated' | 'backoff' | 'stopped';
+  /** The store's recorded cluster state. */
+  clusterState?: ClusterStateInput;
+  /** Topics read: own change topics on a primary, remote topics on a replica. */
+  topics: string[];
+  haltReason?: string;
+  lastError?: string;
+  restarts: number;
+  eventsApplied: number;
+  deadLetters: number;
+  lastAppliedAt?: string;
+  /** Replay lag in records, summed over partitions (null until first measured). */
+  lagRecords: number | null;
+  lagSeconds: number | null;
+  partitions: Array<{ topic: string; partition: number; logEndOffset: number; position: number; lagRecords: number }>;
+}
+
+/** A fresh status for a cluster whose replay has not started. */
+export function newReplayStatus(cluster: string, role: 'primary' | 'replica', topics: string[]): ReplayStatus {
+  return { cluster, role, state: 'starting', topics, restarts: 0, eventsApplied: 0, deadLetters: 0, lagRecords: null, lagSeconds: null, partitions: [] };
+}
