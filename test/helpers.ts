@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Admin, IHeaders, Kafka as KafkaClient, Message } from 'kafkajs';
 import { afterEach } from 'vitest';
-import { stringify } from 'yaml';
+import { parse as parseYaml, stringify } from 'yaml';
 import { registerCodecs } from '../src/kafka/codecs.js';
 import { Kafka, logLevel } from '../src/kafka/kafkajs.js';
 
@@ -246,6 +246,60 @@ export function byPartition(records: SeenRecord[]): Map<number, string[]> {
  * starts one, and kills (SIGKILL) whatever is still running after each test.
  */
 export function useMirrorProcesses(): (configPath: string, env?: NodeJS.ProcessEnv) => CrrProcess {
+  const start = useCrrProcesses();
+  return (configPath, env = {}) => start(['mirror', '--config', configPath], env);
+}
+
+/** PostgreSQL of the machine (trust auth), for stores in tests. */
+export const PG_URL = process.env.CRR_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A primary and a replica under fresh aliases, each with a store, and the flow between them. */
+export interface TestPair extends TestFlow {
+  /** Change topics of the primary (the replica reads `<source>.<topic>`). */
+  dataTopic: string;
+  metadataTopic: string;
+  /** PostgreSQL schemas of the stores (a PGlite primary has a dataDir instead). */
+  primarySchema: string;
+  drSchema: string;
+  /** Application and replay roles of the replica's write fence. */
+  appRole: string;
+  replayRole: string;
+  /** HTTP port of the primary's daemon (`httpPort` is the replica's). */
+  primaryHttpPort: number;
+}
+
+/**
+ * Writes a config for a primary/replica pair between the real clusters: change topics named
+ * after the test, stores in fresh PostgreSQL schemas (or PGlite for the primary with
+ * `primaryStore: 'pglite'`), a fenced replica, fast replay and mirror settings.
+ * @param replay merged into the `replay` section
+ */
+export function testPair(opts: { primaryStore?: 'pglite' | 'postgres'; replay?: Record<string, unknown>; dataPartitions?: number } = {}): TestPair {
+  const flow = testFlow({ emitHeartbeats: false });
+  const dataTopic = `${flow.prefix}.data`;
+  const metadataTopic = `${flow.prefix}.metadata`;
+  const primarySchema = `crr_t_${flow.id}_p`;
+  const drSchema = `crr_t_${flow.id}_d`;
+  const appRole = `crr_t_${flow.id}_app`;
+  const replayRole = `crr_t_${flow.id}_replay`;
+  const primaryHttpPort = nextPort++;
+  const config = JSON.parse(JSON.stringify(parseYaml(readFileSync(flow.configPath, 'utf8')))) as Record<string, any>;
+  const changeTopics = { data: dataTopic, metadata: metadataTopic, dataPartitions: opts.dataPartitions ?? 3 };
+  config.clusters[flow.source].changeTopics = changeTopics;
+  config.clusters[flow.source].store =
+    opts.primaryStore === 'pglite' ? { type: 'pglite', dataDir: join(tmpdir(), 'crr-tests', `pglite-${flow.id}`) } : { type: 'postgres', connectionString: PG_URL, schema: primarySchema };
+  config.clusters[flow.target].changeTopics = changeTopics;
+  config.clusters[flow.target].store = { type: 'postgres', connectionString: PG_URL, schema: drSchema, appRole, replayRole };
+  config.replay = { lagPollIntervalMs: 300, restartBackoffInitialMs: 200, restartBackoffMaxMs: 2000, consumerSessionTimeoutMs: 6000, ...(opts.replay ?? {}) };
+  writeFileSync(flow.configPath, stringify(config));
+  return { ...flow, dataTopic, metadataTopic, primarySchema, drSchema, appRole, replayRole, primaryHttpPort };
+}
+
+/**
+ * For a test file that starts long-running `crr` processes: returns `start(args, env?)`, which
+ * starts one, and kills (SIGKILL) whatever is still running after each test.
+ */
+export function useCrrProcesses(): (args: string[], env?: NodeJS.ProcessEnv) => CrrProcess {
   const running: CrrProcess[] = [];
   afterEach(async () => {
     for (const p of running.splice(0)) {
@@ -253,8 +307,8 @@ export function useMirrorProcesses(): (configPath: string, env?: NodeJS.ProcessE
       await p.exited;
     }
   });
-  return (configPath, env = {}) => {
-    const p = startCrr(['mirror', '--config', configPath], env);
+  return (args, env = {}) => {
+    const p = startCrr(args, env);
     running.push(p);
     return p;
   };

@@ -10,17 +10,16 @@ import type { Attributes, ChangeEvent, EventOf } from '../protocol/schema.js';
  * - `merge`: the given attributes are set on the entity as it was before the run (created if absent);
  * - `replace`: the entity was deleted in the run and then upserted: it ends with exactly these attributes.
  *
- * Deleting a vertex deletes its edges: edges of the run upserted before the delete become
- * `delete`, and edges already in the store are removed through {@link DataPlan.deletedVertices}.
- * The statements must run in this order: delete vertices (`delete`, `replace`), delete the edges
- * of `deletedVertices`, delete edges (`delete`, `replace`), upsert vertices (`merge`, `replace`),
- * upsert edges (`merge`, `replace`).
+ * Every operation changes its own entity only (a vertex delete leaves the vertex's edges in
+ * place; readers use the `live_edges` view, see docs/protocol.md "Order"). That is what makes
+ * the result independent of how replay interleaves the data topic's partitions, so a primary and
+ * its replica converge.
+ * The statements must run in this order: delete vertices (`delete`, `replace`), delete edges
+ * (`delete`, `replace`), upsert vertices (`merge`, `replace`), upsert edges (`merge`, `replace`).
  */
 export interface DataPlan {
   vertices: Map<string, PlannedVertex>;
   edges: Map<string, PlannedEdge>;
-  /** Vertices deleted at some point of the run: their stored edges go. */
-  deletedVertices: Map<string, { type: string; id: string }>;
 }
 
 export type NetEffect = 'delete' | 'merge' | 'replace';
@@ -32,8 +31,6 @@ const vkey = (type: string, id: string): string => JSON.stringify([type, id]);
 /** Builds plans for runs of data operations, one event at a time. */
 export class DataPlanner {
   private plan: DataPlan = emptyPlan();
-  /** Edge keys of the current run by vertex key, to cascade a vertex delete. */
-  private edgesByVertex = new Map<string, Set<string>>();
 
   /** Whether no event was added since the last {@link take}. */
   get empty(): boolean {
@@ -53,11 +50,6 @@ export class DataPlanner {
         const { type, id } = event.vertex;
         const key = vkey(type, id);
         this.plan.vertices.set(key, { type, id, effect: 'delete', attributes: {} });
-        this.plan.deletedVertices.set(key, { type, id });
-        for (const edgeKey of this.edgesByVertex.get(key) ?? []) {
-          const edge = this.plan.edges.get(edgeKey)!;
-          this.plan.edges.set(edgeKey, { ...edge, effect: 'delete', attributes: {} });
-        }
         return;
       }
       case 'UPSERT_EDGE':
@@ -65,16 +57,8 @@ export class DataPlanner {
         const ends = { from_type: event.from.type, from_id: event.from.id, to_type: event.to.type, to_id: event.to.id };
         const key = JSON.stringify([event.type, ends.from_type, ends.from_id, ends.to_type, ends.to_id]);
         const prev = this.plan.edges.get(key);
-        // An edge whose end vertex was deleted earlier in the run starts from "absent" (the
-        // deletedVertices statement removes the stored one first), so its first upsert merges
-        // into nothing: `merge` is still right.
         const next = event.op === 'UPSERT_EDGE' ? upsert(prev, event.attributes) : { effect: 'delete' as const, attributes: {} };
         this.plan.edges.set(key, { type: event.type, ...ends, ...next });
-        for (const v of [vkey(ends.from_type, ends.from_id), vkey(ends.to_type, ends.to_id)]) {
-          let set = this.edgesByVertex.get(v);
-          if (!set) this.edgesByVertex.set(v, (set = new Set()));
-          set.add(key);
-        }
         return;
       }
     }
@@ -84,7 +68,6 @@ export class DataPlanner {
   take(): DataPlan {
     const plan = this.plan;
     this.plan = emptyPlan();
-    this.edgesByVertex = new Map();
     return plan;
   }
 }
@@ -96,7 +79,7 @@ function upsert(prev: { effect: NetEffect; attributes: Attributes } | undefined,
 }
 
 function emptyPlan(): DataPlan {
-  return { vertices: new Map(), edges: new Map(), deletedVertices: new Map() };
+  return { vertices: new Map(), edges: new Map() };
 }
 
 /** Whether an event is a vertex or edge operation (planned) rather than a metadata operation. */

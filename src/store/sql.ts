@@ -40,6 +40,13 @@ const MIGRATIONS: ReadonlyArray<(s: string) => string[]> = [
        role text NOT NULL CHECK (role IN ('primary', 'replica')), state text NOT NULL, epoch bigint NOT NULL CHECK (epoch >= 0),
        reason text, updated_at timestamptz NOT NULL DEFAULT now())`,
   ],
+  // 2: a vertex delete no longer cascades to edges (a cascade across the data topic's partitions
+  // would depend on replay's interleaving); readers get edges whose ends exist from this view
+  (s) => [
+    `CREATE VIEW ${s}.live_edges AS SELECT e.* FROM ${s}.edges e
+       WHERE EXISTS (SELECT 1 FROM ${s}.vertices v WHERE v.type = e.from_type AND v.id = e.from_id)
+         AND EXISTS (SELECT 1 FROM ${s}.vertices v WHERE v.type = e.to_type AND v.id = e.to_id)`,
+  ],
 ];
 
 /** The latest schema version. */
@@ -105,7 +112,8 @@ export class SqlStore implements Store {
             `INSERT INTO ${this.s}.positions (topic, partition, next_offset)
              SELECT r.topic, r.partition, r.next_offset FROM jsonb_to_recordset($1::text::jsonb) AS r(topic text, partition integer, next_offset bigint)
              ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset`,
-            [JSON.stringify(positions.map((p) => ({ topic: p.topic, partition: p.partition, next_offset: p.nextOffset })))],
+            // one row per partition (the last one given wins): ON CONFLICT cannot touch a row twice
+            [JSON.stringify([...new Map(positions.map((p) => [`${p.topic}\u0000${p.partition}`, { topic: p.topic, partition: p.partition, next_offset: p.nextOffset }])).values()])],
           );
         }
       }),
@@ -121,13 +129,6 @@ export class SqlStore implements Store {
     const gone = vertices.filter((v) => v.effect !== 'merge').map(({ type, id }) => ({ type, id }));
     if (gone.length > 0) {
       await tx.query(`DELETE FROM ${s}.vertices v USING jsonb_to_recordset($1::text::jsonb) AS r(type text, id text) WHERE v.type = r.type AND v.id = r.id`, [json(gone)]);
-    }
-    if (plan.deletedVertices.size > 0) {
-      await tx.query(
-        `DELETE FROM ${s}.edges e USING jsonb_to_recordset($1::text::jsonb) AS r(type text, id text)
-         WHERE (e.from_type = r.type AND e.from_id = r.id) OR (e.to_type = r.type AND e.to_id = r.id)`,
-        [json([...plan.deletedVertices.values()])],
-      );
     }
     const goneEdges = edges.filter((e) => e.effect !== 'merge');
     if (goneEdges.length > 0) {
