@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { configuredRole, replaySource } from '../../../src/cluster/topology.js';
 import { applyEnvOverrides, loadConfig, parseConfig } from '../../../src/config/load.js';
 import { CrrError } from '../../../src/errors.js';
 
@@ -35,6 +36,25 @@ describe('config validation', () => {
   it('loads the documented example file', () => {
     const c = loadConfig(new URL('../../../config/crr.example.yaml', import.meta.url).pathname);
     expect(c.mirror.flows).toHaveLength(1);
+    expect(c.clusters.dr!.store).toMatchObject({ type: 'postgres', appRole: 'crr_app' });
+    expect(c.replay.deadLetterPolicy).toBe('halt');
+  });
+
+  it('derives roles and what replay reads: own topics on a primary, remote topics on the replica', () => {
+    const c = parseConfig({
+      clusters: {
+        primary: { bootstrapServers: ['h:1'], store: { type: 'pglite' }, changeTopics: { data: 'g.data', metadata: 'g.meta' } },
+        dr: { bootstrapServers: ['h:2'], store: { type: 'pglite' } },
+        other: { bootstrapServers: ['h:3'] },
+      },
+      mirror: { flows: [{ source: 'primary', target: 'dr' }] },
+    });
+    expect([configuredRole(c, 'primary'), configuredRole(c, 'dr'), configuredRole(c, 'other')]).toEqual(['primary', 'replica', 'primary']);
+    expect(replaySource(c, 'primary')).toMatchObject({ dataTopic: 'g.data', metadataTopic: 'g.meta' });
+    const dr = replaySource(c, 'dr');
+    expect(dr).toMatchObject({ dataTopic: 'primary.g.data', metadataTopic: 'primary.g.meta', upstream: { alias: 'primary', topicOf: { 'primary.g.data': 'g.data', 'primary.g.meta': 'g.meta' } } });
+    expect(() => replaySource(c, 'other')).toThrow(/clusters\.other\.store: required to replay/);
+    expect(() => replaySource(c, 'nope')).toThrow(/unknown cluster alias "nope"/);
   });
 
   it.each([
