@@ -1,39 +1,49 @@
 #!/usr/bin/env bash
-# npm run demo: crr mirroring real traffic between two real Kafka clusters, exactly once.
+# npm run demo: the whole DR pipeline of crr on a real public dataset, on two real Kafka clusters.
 #
-#  1. starts the clusters `primary` (127.0.0.1:19092) and `dr` (127.0.0.1:29092)
-#  2. creates the change topics graph.data (6 partitions) and graph.metadata (1) on the primary
-#  3. drives traffic: Kafka's own kafka-producer-perf-test (zstd batches) and keyed records with
-#     headers from kafka-console-producer
-#  4. runs `crr mirror` with a progress display while more traffic arrives
-#  5. checks independently, with Kafka's console consumer: record counts and an
-#     order-independent digest of (partition, key, value, headers) equal on both sides
-#     (crr's provenance headers crr.* are left out of the digest: they are what crr adds)
-# The mirror keeps running at the end; the script prints how to stop everything.
+#  1. starts the clusters `primary` (127.0.0.1:19092) and `dr` (127.0.0.1:29092); removes what a
+#     previous demo left (its daemons, topics and stores)
+#  2. starts one `crr run` daemon per region: on the primary, replay of its change topics into its
+#     store; on dr, the mirror primary->dr plus replay of the remote topics into the DR store,
+#     fenced so that applications can only read it
+#  3. loads the dataset (GeoNames cities, OpenFlights airports, ISO countries: ~244k change
+#     events) into the primary with `crr write`, then streams a live mix of updates, deletes and
+#     metadata changes while both stores catch up (progress bars)
+#  4. shows that the DR side refuses writes: `crr write` to dr (exit 4), and an application-role
+#     INSERT/UPDATE/DELETE/CREATE on the DR store (PostgreSQL: permission denied)
+#  5. ends with `crr verify`: positions, counts per type and a digest of both stores, EQUAL
+# Stores: the machine's PostgreSQL when it answers (CRR_DEMO_PG, default
+# postgres://postgres@127.0.0.1:5432/postgres), else PGlite files under .demo/ (no fence then,
+# and the primary daemon is stopped before verify: a PGlite store is one process's database).
+# The daemons keep running at the end (PostgreSQL case); the script prints how to stop them.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 K="bash scripts/kafka.sh"
+CRR="node bin/crr.js"
 DEMO="$ROOT/.demo"
 PRIMARY=127.0.0.1:${CRR_PRIMARY_PORT:-19092}
 DR=127.0.0.1:${CRR_DR_PORT:-29092}
-PORT=${CRR_DEMO_HTTP_PORT:-9464}
-PERF_RECORDS=${CRR_DEMO_RECORDS:-100000}
-LIVE_RECORDS=${CRR_DEMO_LIVE_RECORDS:-50000}
-KEYED_RECORDS=${CRR_DEMO_KEYED_RECORDS:-5000}
+DR_PORT=${CRR_DEMO_HTTP_PORT:-9464}
+PRIMARY_PORT=${CRR_DEMO_PRIMARY_HTTP_PORT:-9465}
+LIVE_EVENTS=${CRR_DEMO_LIVE_EVENTS:-30000}
+LIMIT=${CRR_DEMO_LIMIT:-}          # cap the dataset (events), e.g. for a quick run
+PG=${CRR_DEMO_PG:-postgres://postgres@127.0.0.1:5432/postgres}
 mkdir -p "$DEMO"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "1. starting the clusters"
+step "1. starting the clusters, removing a previous demo"
 $K up
-
-if [ -f "$DEMO/mirror.pid" ] && kill -0 "$(cat "$DEMO/mirror.pid")" 2>/dev/null; then
-  step "stopping the mirror of a previous demo"
-  kill -TERM "$(cat "$DEMO/mirror.pid")" || true
-  for _ in $(seq 1 60); do kill -0 "$(cat "$DEMO/mirror.pid")" 2>/dev/null || break; sleep 0.5; done
-fi
-
-step "2. fresh change topics on the primary (a previous demo's topics are deleted)"
+for pidfile in "$DEMO"/*.pid; do
+  [ -f "$pidfile" ] || continue
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "stopping $(basename "$pidfile" .pid) (pid $pid)"
+    kill -TERM "$pid" || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  fi
+  rm -f "$pidfile"
+done
 delete_topics() { # bootstrap topics...
   local bs=$1; shift
   for t in "$@"; do $K tool kafka-topics --bootstrap-server "$bs" --delete --if-exists --topic "$t" >/dev/null 2>&1 || true; done
@@ -43,73 +53,93 @@ delete_topics() { # bootstrap topics...
     sleep 0.5
   done
 }
-delete_topics "$PRIMARY" graph.data graph.metadata heartbeats
-delete_topics "$DR" primary.graph.data primary.graph.metadata primary.heartbeats crr-offsets.primary.internal
-$K tool kafka-topics --bootstrap-server "$PRIMARY" --create --topic graph.data --partitions 6 --config retention.ms=604800000
-$K tool kafka-topics --bootstrap-server "$PRIMARY" --create --topic graph.metadata --partitions 1 --config cleanup.policy=delete
+delete_topics "$PRIMARY" graph.data graph.metadata heartbeats crr-cluster-state.internal crr-dead-letters.internal
+delete_topics "$DR" primary.graph.data primary.graph.metadata primary.heartbeats crr-offsets.primary.internal crr-cluster-state.internal crr-dead-letters.internal
 
-step "3. traffic: $PERF_RECORDS records from kafka-producer-perf-test (zstd), $KEYED_RECORDS keyed records with headers"
-$K tool kafka-producer-perf-test --bootstrap-server "$PRIMARY" --topic graph.data --num-records "$PERF_RECORDS" --record-size 512 --throughput -1 \
-  --command-property compression.type=zstd --command-property linger.ms=20 --command-property batch.size=262144 --command-property acks=all
-# keyed records with headers: "h1:v1,h2:v2<TAB>key<TAB>value"
-awk -v n="$KEYED_RECORDS" 'BEGIN { ops[0]="CREATE_VERTEX_TYPE"; ops[1]="CREATE_USER"; ops[2]="INSTALL_QUERY"; ops[3]="DROP_QUERY";
-  for (i = 0; i < n; i++) printf "op:%s,seq:%d,origin:demo\tentity-%d\t{\"v\":1,\"seq\":%d,\"op\":\"%s\"}\n", ops[i%4], i, i%500, i, ops[i%4] }' > "$DEMO/keyed.txt"
-$K tool kafka-console-producer --bootstrap-server "$PRIMARY" --topic graph.metadata \
-  --reader-property parse.key=true --reader-property parse.headers=true --reader-property key.separator=$'\t' --reader-property headers.delimiter=$'\t' \
-  --command-property compression.type=gzip < "$DEMO/keyed.txt"
+if node -e "const pg=require('pg');const c=new pg.Client({connectionString:process.argv[1],connectionTimeoutMillis:3000});c.connect().then(()=>c.query('DROP SCHEMA IF EXISTS crr_demo_primary CASCADE; DROP SCHEMA IF EXISTS crr_demo_dr CASCADE')).then(()=>c.end()).then(()=>process.exit(0),()=>process.exit(1))" "$PG" 2>/dev/null; then
+  STORES=postgres
+  PRIMARY_STORE="{ type: postgres, connectionString: \"$PG\", schema: crr_demo_primary }"
+  DR_STORE="{ type: postgres, connectionString: \"$PG\", schema: crr_demo_dr, appRole: crr_demo_app, replayRole: crr_demo_replay }"
+  echo "stores: PostgreSQL at $PG (schemas crr_demo_primary, crr_demo_dr)"
+else
+  STORES=pglite
+  rm -rf "$DEMO/store-primary" "$DEMO/store-dr"
+  PRIMARY_STORE="{ type: pglite, dataDir: \"$DEMO/store-primary\" }"
+  DR_STORE="{ type: pglite, dataDir: \"$DEMO/store-dr\" }"
+  echo "stores: PGlite under .demo/ (PostgreSQL at $PG does not answer)"
+fi
 
-step "4. crr mirror primary->dr (log: .demo/mirror.log, metrics: http://127.0.0.1:$PORT/metrics)"
 cat > "$DEMO/crr.yaml" <<YAML
 clusters:
-  primary: { bootstrapServers: ["$PRIMARY"] }
-  dr: { bootstrapServers: ["$DR"] }
+  primary:
+    bootstrapServers: ["$PRIMARY"]
+    changeTopics: { data: graph.data, metadata: graph.metadata, dataPartitions: 6 }
+    store: $PRIMARY_STORE
+  dr:
+    bootstrapServers: ["$DR"]
+    store: $DR_STORE
 mirror:
   flows:
     - source: primary
       target: dr
       topics: { include: ["graph\\\\..*"] }
       targetCompression: lz4
-http: { host: 127.0.0.1, port: $PORT }
+      topicRefreshIntervalMs: 2000
+replay:
+  lagPollIntervalMs: 500
+http: { host: 127.0.0.1, port: $DR_PORT }
 YAML
-nohup node bin/crr.js mirror --config "$DEMO/crr.yaml" > "$DEMO/mirror.log" 2>&1 &
-echo $! > "$DEMO/mirror.pid"
-echo "mirror pid $(cat "$DEMO/mirror.pid")"
-# live traffic while the mirror catches up
-$K tool kafka-producer-perf-test --bootstrap-server "$PRIMARY" --topic graph.data --num-records "$LIVE_RECORDS" --record-size 256 --throughput 20000 \
-  --command-property compression.type=snappy --command-property acks=all > "$DEMO/live-producer.log" 2>&1 &
+
+step "2. crr run: a daemon per region (logs: .demo/primary.log, .demo/dr.log)"
+nohup $CRR run --config "$DEMO/crr.yaml" --cluster primary --http-port "$PRIMARY_PORT" > "$DEMO/primary.log" 2>&1 &
+echo $! > "$DEMO/primary.pid"
+nohup $CRR run --config "$DEMO/crr.yaml" --cluster dr > "$DEMO/dr.log" 2>&1 &
+echo $! > "$DEMO/dr.pid"
+echo "primary daemon pid $(cat "$DEMO/primary.pid") (http://127.0.0.1:$PRIMARY_PORT/status), dr daemon pid $(cat "$DEMO/dr.pid") (http://127.0.0.1:$DR_PORT/status)"
+
+step "3. the dataset into the primary, as change events (crr write)"
+node -e "import('./dist/demo/dataset.js').then((m) => { const s = m.datasetSummary(); console.log('dataset:', JSON.stringify(s)); })" || true
+{ node scripts/demo/events.mjs schema; node scripts/demo/events.mjs dataset ${LIMIT:+--limit "$LIMIT"}; } | $CRR write --config "$DEMO/crr.yaml" --cluster primary > "$DEMO/load.log" 2>&1 &
+LOAD=$!
+node scripts/demo/progress.mjs "$PRIMARY_PORT" "$DR_PORT" 900 "$LOAD"
+wait $LOAD || { cat "$DEMO/load.log"; exit 1; }
+cat "$DEMO/load.log"
+echo "live mix: $LIVE_EVENTS updates, deletes and metadata changes while the daemons replicate"
+node scripts/demo/events.mjs live --seed "$(date +%s)" --count "$LIVE_EVENTS" ${LIMIT:+--limit "$LIMIT"} | $CRR write --config "$DEMO/crr.yaml" --cluster primary > "$DEMO/live.log" 2>&1 &
 LIVE=$!
-sleep 1
-node scripts/demo-progress.mjs "$PORT" 300 graph.data graph.metadata
-wait $LIVE
-node scripts/demo-progress.mjs "$PORT" 120 graph.data graph.metadata
+node scripts/demo/progress.mjs "$PRIMARY_PORT" "$DR_PORT" 600 "$LIVE"
+wait $LIVE || { cat "$DEMO/live.log"; exit 1; }
+cat "$DEMO/live.log"
 echo
-node bin/crr.js status --config "$DEMO/crr.yaml" || true
+$CRR status --config "$DEMO/crr.yaml" || true
 
-step "5. independent check with kafka-console-consumer (read_committed)"
-# prints "partition<TAB>headers<TAB>key<TAB>value"; crr.* headers are dropped before hashing
-dump() { # bootstrap topic out
-  $K tool kafka-console-consumer --bootstrap-server "$1" --topic "$2" --from-beginning --isolation-level read_committed \
-    --timeout-ms 10000 --formatter-property print.partition=true --formatter-property print.headers=true --formatter-property print.key=true \
-    --formatter-property print.value=true 2>/dev/null \
-  | grep '^Partition:' \
-  | awk -F'\t' 'BEGIN{OFS="\t"} { n=split($2, h, ","); out=""; for (i=1;i<=n;i++) if (h[i] !~ /^crr\./) out = out (out==""?"":",") h[i]; if (out=="") out="NO_HEADERS"; $2=out; print }' > "$3"
-}
-fail=0
-for t in graph.data graph.metadata; do
-  dump "$PRIMARY" "$t" "$DEMO/source-$t.txt"
-  dump "$DR" "primary.$t" "$DEMO/target-$t.txt"
-  sc=$(wc -l < "$DEMO/source-$t.txt"); tc=$(wc -l < "$DEMO/target-$t.txt")
-  sd=$(sort "$DEMO/source-$t.txt" | sha256sum | cut -c1-16); td=$(sort "$DEMO/target-$t.txt" | sha256sum | cut -c1-16)
-  verdict=EQUAL; { [ "$sc" = "$tc" ] && [ "$sd" = "$td" ]; } || { verdict=DIFFERENT; fail=1; }
-  printf '%-16s primary: %7d records, digest %s | dr (primary.%s): %7d records, digest %s  => %s\n' "$t" "$sc" "$sd" "$t" "$tc" "$td" "$verdict"
-done
-cat <<TXT
+step "4. the DR side is read-only"
+set +e
+$CRR write --config "$DEMO/crr.yaml" --cluster dr <<< '{"op":"UPSERT_VERTEX","vertex":{"type":"City","id":"intruder"},"attributes":{}}'
+echo "crr write to dr: exit $? (4 = refused; nothing reached dr's topics)"
+set -e
+if [ "$STORES" = postgres ]; then
+  node scripts/demo/fence-check.mjs "${PG/postgres@/crr_demo_app@}" crr_demo_dr
+else
+  echo "  (PGlite stores have no roles: the DR store is written only by the daemon that holds it)"
+fi
 
-The mirror is still running (pid $(cat "$DEMO/mirror.pid")), replicating anything new on the primary:
-  metrics:  http://127.0.0.1:$PORT/metrics     status: http://127.0.0.1:$PORT/status
-  lag:      node bin/crr.js status --config .demo/crr.yaml
+step "5. crr verify: the primary's store and the DR store at a common position"
+if [ "$STORES" = pglite ]; then
+  echo "stopping both daemons first: verify opens the PGlite stores itself"
+  for r in primary dr; do kill -TERM "$(cat "$DEMO/$r.pid")"; done
+  for r in primary dr; do while kill -0 "$(cat "$DEMO/$r.pid")" 2>/dev/null; do sleep 0.5; done; rm -f "$DEMO/$r.pid"; done
+fi
+$CRR verify --config "$DEMO/crr.yaml" --timeout-ms 120000
+
+if [ "$STORES" = postgres ]; then cat <<TXT
+
+Both daemons keep running, replicating anything new written to the primary:
+  write:    echo '{"op":"UPSERT_VERTEX","vertex":{"type":"City","id":"x"},"attributes":{}}' | node bin/crr.js write --config .demo/crr.yaml --cluster primary
+  status:   http://127.0.0.1:$DR_PORT/status   metrics: http://127.0.0.1:$DR_PORT/metrics
+  compare:  node bin/crr.js verify --config .demo/crr.yaml
 Stop everything:
-  kill $(cat "$DEMO/mirror.pid") && npm run clusters:down
+  kill $(cat "$DEMO/primary.pid") $(cat "$DEMO/dr.pid") && npm run clusters:down
 TXT
-if [ "$fail" = 1 ]; then echo "demo: the two sides DIFFER" >&2; exit 1; fi
-echo "demo: both sides are equal"
+fi
+echo "demo: the DR store equals the primary's"

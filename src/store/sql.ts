@@ -40,13 +40,24 @@ const MIGRATIONS: ReadonlyArray<(s: string) => string[]> = [
        role text NOT NULL CHECK (role IN ('primary', 'replica')), state text NOT NULL, epoch bigint NOT NULL CHECK (epoch >= 0),
        reason text, updated_at timestamptz NOT NULL DEFAULT now())`,
   ],
-  // 2: a vertex delete no longer cascades to edges (a cascade across the data topic's partitions
-  // would depend on replay's interleaving); readers get edges whose ends exist from this view
-  (s) => [
-    `CREATE VIEW ${s}.live_edges AS SELECT e.* FROM ${s}.edges e
-       WHERE EXISTS (SELECT 1 FROM ${s}.vertices v WHERE v.type = e.from_type AND v.id = e.from_id)
-         AND EXISTS (SELECT 1 FROM ${s}.vertices v WHERE v.type = e.to_type AND v.id = e.to_id)`,
-  ],
+  // 2: every operation changes only the entity or catalog entry it names (docs/protocol.md,
+  // "Order"): cascades are read-time, in these views of what applications see
+  (s) => {
+    const declared = (attributes: string): string =>
+      `(SELECT coalesce(jsonb_object_agg(a.key, a.value), '{}'::jsonb) FROM jsonb_each(${attributes}) AS a
+          WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(c.body->'attributes') AS d WHERE d->>'name' = a.key))`;
+    const vertexLive = (type: string, id: string): string =>
+      `EXISTS (SELECT 1 FROM ${s}.vertices v JOIN ${s}.catalog vc ON vc.kind = 'vertex_type' AND vc.name = v.type WHERE v.type = ${type} AND v.id = ${id})`;
+    return [
+      `CREATE VIEW ${s}.live_vertices AS
+         SELECT v.type, v.id, ${declared('v.attributes')} AS attributes
+         FROM ${s}.vertices v JOIN ${s}.catalog c ON c.kind = 'vertex_type' AND c.name = v.type`,
+      `CREATE VIEW ${s}.live_edges AS
+         SELECT e.type, e.from_type, e.from_id, e.to_type, e.to_id, ${declared('e.attributes')} AS attributes
+         FROM ${s}.edges e JOIN ${s}.catalog c ON c.kind = 'edge_type' AND c.name = e.type
+         WHERE ${vertexLive('e.from_type', 'e.from_id')} AND ${vertexLive('e.to_type', 'e.to_id')}`,
+    ];
+  },
 ];
 
 /** The latest schema version. */
@@ -184,20 +195,13 @@ export class SqlStore implements Store {
         const body = await existing();
         const dropped = new Set(e.dropAttributes);
         const kept = (body.attributes as Array<{ name: string }>).filter((a) => !dropped.has(a.name) && !e.addAttributes.some((b) => b.name === a.name));
-        await put({ ...body, attributes: [...kept, ...e.addAttributes] });
-        if (e.dropAttributes.length > 0) {
-          const table = e.op === 'ALTER_VERTEX_TYPE' ? 'vertices' : 'edges';
-          await tx.query(`UPDATE ${s}.${table} SET attributes = attributes - ARRAY(SELECT jsonb_array_elements_text($2::text::jsonb)) WHERE type = $1`, [name, JSON.stringify(e.dropAttributes)]);
-        }
-        return;
+        // the catalog only: stored values of a dropped attribute are hidden by the live views
+        return void (await put({ ...body, attributes: [...kept, ...e.addAttributes] }));
       }
       case 'DROP_VERTEX_TYPE':
-        await drop();
-        await tx.query(`DELETE FROM ${s}.edges WHERE from_type = $1 OR to_type = $1`, [name]);
-        return void (await tx.query(`DELETE FROM ${s}.vertices WHERE type = $1`, [name]));
       case 'DROP_EDGE_TYPE':
-        await drop();
-        return void (await tx.query(`DELETE FROM ${s}.edges WHERE type = $1`, [name]));
+        // the catalog only: the type's vertices or edges are hidden by the live views
+        return void (await drop());
       case 'CREATE_USER':
         return void (await put({ roles: [...new Set(e.roles)].sort() }));
       case 'GRANT_ROLE':
