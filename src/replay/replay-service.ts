@@ -14,6 +14,7 @@ import type { ClusterStateInput, Store } from '../store/store.js';
 import { ReplayMetrics } from './metrics.js';
 import { ReplayTask, type ReplayOutcome } from './replay-task.js';
 import { newReplayStatus, type ReplayStatus } from './status.js';
+import { restartBackoff } from '../util/backoff.js';
 
 /**
  * Supervises replay of one cluster for the life of the process (inside `crr run` and
@@ -134,12 +135,7 @@ export class ReplayService {
           return task.run(signal);
         },
         {
-          retries: Number.POSITIVE_INFINITY,
-          factor: 2,
-          minTimeout: restartBackoffInitialMs,
-          maxTimeout: restartBackoffMaxMs,
-          randomize: true,
-          signal,
+          ...restartBackoff(restartBackoffInitialMs, restartBackoffMaxMs, signal),
           onFailedAttempt: ({ error, attemptNumber }) => {
             if (signal.aborted) return;
             this.status.restarts += 1;

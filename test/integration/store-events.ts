@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../src/util/prng.js';
 import { parseEvent } from '../../src/protocol/codec.js';
 import type { ChangeEvent } from '../../src/protocol/schema.js';
 
@@ -23,17 +24,8 @@ export class Events {
   }
 }
 
-/** A small deterministic PRNG (mulberry32), so a failing random sequence can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small deterministic PRNG, so that a failing random sequence can be replayed. */
+export const prng = mulberry32;
 
 /**
  * A random mix of every data operation and the metadata operations that touch data, over a
