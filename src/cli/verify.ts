@@ -91,8 +91,8 @@ function parseTimeoutMs(value: string): number {
  * `crr verify --config F [--primary ALIAS] [--replica ALIAS] [--timeout-ms N] [--json]`:
  * compares the primary's and a replica's store at a common position (see
  * src/verify/verify.ts): counts per vertex type, edge type and catalog kind, the
- * order-independent digest and the epoch. Read-only apart from `migrate()`, which creates or
- * upgrades crr's tables if needed. Talks to the stores only, never to Kafka.
+ * order-independent digest and the epoch. Read-only: a store whose tables crr never created is
+ * refused (exit 70), never taken for an empty one. Talks to the stores only, never to Kafka.
  *
  * Exit codes: 0 equal; 1 different (each difference listed); 3 no common position within
  * `--timeout-ms` (default 30000); 2 a bad argument; 78 a bad config or a cluster without a
@@ -126,7 +126,10 @@ export function registerVerifyCommand(program: Command): void {
         for (const side of [pair.primary, pair.replica]) {
           const store = openStore(side.store);
           stores.push(store);
-          await store.migrate();
+          // read-only: a store crr never created is an error, not an empty store that "equals" another
+          await store.positions().catch((err: unknown) => {
+            throw new CrrError('CRR_STORE', `the store of cluster ${side.alias} has no crr tables (${describeError(err)}); was crr run or crr replay ever started for it?`, { retriable: false });
+          });
         }
         const result = await verifyStores(stores[0]!, stores[1]!, {
           topics: pair.topics,

@@ -132,6 +132,13 @@ describe('crr verify (PostgreSQL stores)', () => {
     const unknown = await runCrr(['verify', '--config', configPath, '--replica', 'nope']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown cluster alias "nope"');
+    // a schema crr never created is refused, not taken for an empty store
+    const never = join(dir, `verify-${uniq()}.yaml`);
+    const nowhere = (schema: string) => ({ type: 'postgres', connectionString: PG_URL, schema });
+    writeFileSync(never, stringify({ clusters: { primary: { bootstrapServers: [PRIMARY], store: nowhere(`crr_nowhere_${uniq()}`) }, dr: { bootstrapServers: [DR], store: nowhere(`crr_nowhere_${uniq()}`) } }, mirror: { flows: [{ source: 'primary', target: 'dr' }] } }));
+    const notCreated = await runCrr(['verify', '--config', never]);
+    expect(notCreated.code).toBe(70);
+    expect(notCreated.stderr).toMatch(/the store of cluster primary has no crr tables/);
     const badTimeout = await runCrr(['verify', '--config', configPath, '--timeout-ms', 'soon']);
     expect(badTimeout.code).toBe(2);
     // an in-memory PGlite store would be a new, empty database: never "EQUAL" by accident
