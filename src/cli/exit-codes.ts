@@ -1,7 +1,7 @@
 /** Exit codes of the `crr` command. Documented in README.md ("CLI"). */
 export const EXIT = {
   OK: 0,
-  /** `crr status`: replication lag above `maxReplicationLagRecords` on some flow. */
+  /** `crr status`: replication lag above `maxReplicationLagRecords` on some flow, or a cluster OUTDATED. */
   LAGGING: 1,
   /** `crr verify`: at a common position, the primary's and the replica's stores differ. */
   DIFFERENT: 1,

@@ -1,29 +1,44 @@
 import type { Command } from 'commander';
 import { createLogger } from '../log/logger.js';
+import { reportClusters, type ClusterReport } from '../cluster/report.js';
 import { reportFlow, type FlowReport } from '../mirror/report.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
 
 /**
  * `crr status --config F [--json]`: per remote topic partition, the source log end, the
- * mirrored position, the lag in records and the latency of the last mirrored record, read from
- * the clusters (no running mirror needed). Exit 0 when every flow is healthy, 1 when a flow's
- * lag is above its `maxReplicationLagRecords`, 2 when a cluster is unreachable.
+ * mirrored position, the lag in records and the latency of the last mirrored record, and the
+ * state crr published for each cluster with a store (role, state, epoch, reason), read from the
+ * clusters (no running daemon needed). Exit 0 when every flow is healthy, 1 when a flow's lag is
+ * above its `maxReplicationLagRecords` or a cluster is OUTDATED, 2 when a cluster is unreachable.
  */
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
-    .description('show replication lag and latency of each flow (exit 0 ok, 1 lagging, 2 unreachable)')
+    .description('show replication lag and latency of each flow and the state of each cluster (exit 0 ok, 1 lagging or OUTDATED, 2 unreachable)')
     .requiredOption('-c, --config <file>', 'YAML configuration file')
     .option('--json', 'print JSON instead of a table')
     .action(async (opts: { config: string; json?: boolean }) => {
       const config = loadConfigOrExit(opts.config);
       const logger = createLogger('silent');
-      const reports = await Promise.all(config.mirror.flows.filter((f) => f.enabled).map((f) => reportFlow(config, f, logger)));
-      process.stdout.write(opts.json ? `${JSON.stringify({ flows: reports }, null, 2)}\n` : renderTable(reports));
-      const code = reports.some((r) => r.health === 'unreachable') ? EXIT.UNREACHABLE : reports.some((r) => r.health === 'lagging') ? EXIT.LAGGING : EXIT.OK;
+      const [reports, clusters] = await Promise.all([Promise.all(config.mirror.flows.filter((f) => f.enabled).map((f) => reportFlow(config, f, logger))), reportClusters(config, logger)]);
+      process.stdout.write(opts.json ? `${JSON.stringify({ flows: reports, clusters }, null, 2)}\n` : renderClusters(clusters) + renderTable(reports));
+      const unreachable = reports.some((r) => r.health === 'unreachable') || clusters.some((c) => c.error);
+      const unhealthy = reports.some((r) => r.health === 'lagging') || clusters.some((c) => c.state?.state === 'OUTDATED');
+      const code = unreachable ? EXIT.UNREACHABLE : unhealthy ? EXIT.LAGGING : EXIT.OK;
       process.exitCode = code;
     });
+}
+
+function renderClusters(clusters: ClusterReport[]): string {
+  return clusters
+    .map((c) => {
+      if (c.error) return `cluster ${c.cluster}: UNREACHABLE (${c.error})\n`;
+      if (!c.state) return `cluster ${c.cluster}: no state published yet (crr run never started for it)\n`;
+      const { role, state, epoch, reason, updatedAtMs } = c.state;
+      return `cluster ${c.cluster}: ${role} ${state}, epoch ${epoch}, since ${new Date(updatedAtMs).toISOString()}${reason ? `: ${reason}` : ''}\n`;
+    })
+    .join('');
 }
 
 function renderTable(reports: FlowReport[]): string {

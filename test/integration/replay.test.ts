@@ -186,6 +186,11 @@ describe('replay: what it will not apply', () => {
     const { rows } = await db.query(`SELECT count(*)::int AS n FROM ${p.drSchema}.vertices WHERE id = 'late'`);
     await db.end();
     expect(rows[0].n).toBe(0);
+    // crr status shows the reason, read from the state crr published on the replica's Kafka
+    const st = await runCrr(['status', '--config', p.configPath]);
+    expect(st.code, st.stdout + st.stderr).toBe(1);
+    expect(st.stdout).toMatch(new RegExp(`cluster ${p.target}: replica OUTDATED, epoch 0, since .*: event ahead-1 \\(UPSERT_VERTEX\\) at .* has epoch 7`));
+    expect(st.stdout).toMatch(new RegExp(`cluster ${p.source}: no state published yet`));
     // a restart stays OUTDATED (the reseed cures it, not a restart)
     dr.child.kill('SIGKILL');
     await dr.exited;
