@@ -21,9 +21,11 @@
 //  3. per store type: `crr replay --exit-when-caught-up` into a fresh store (postgres: schema
 //     crr_bench_<ts>; pglite: a dataDir under D); wall time from process start to exit
 //                                                                              -> "replay into <store>"
-//     progress from its /status every 250 ms; peak RSS and CPU from /usr/bin/time -v. Then
-//     (untimed) the store is checked to hold exactly the net rows: an order-independent digest
-//     of vertices, edges and catalog, the same as `crr verify` computes, against the ceiling's.
+//     Its config has http.port 0; the bench passes --http-port with a free port and polls
+//     /status every 250 ms for progress and the steady rate (events applied between the first
+//     and the last answers that showed applied events); peak RSS and CPU from /usr/bin/time -v.
+//     Then (untimed) the store is checked to hold exactly the net rows: the order-independent
+//     digest `crr verify` computes over vertices, edges and catalog, against the ceiling's.
 //  4. per store type, the ceiling: this process inserts the net rows into fresh tables of the
 //     same kind of database (postgres: a fresh schema on the same server, one `pg` connection;
 //     pglite: a fresh dataDir, PGlite in this process), created with the DDL of the store's
@@ -48,6 +50,7 @@ import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import kafkajs from 'kafkajs';
 import pg from 'pg';
+import { mulberry32 } from '../../dist/util/prng.js'; // seeded: the same N gives the same events on every run
 
 const { Kafka, logLevel } = kafkajs;
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
@@ -116,18 +119,6 @@ function freePort() {
       srv.close(() => res(port));
     });
   });
-}
-
-/** Deterministic PRNG (mulberry32): the same N gives the same events on every run. */
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // --------------------------------------------------------------- generation --
@@ -407,7 +398,21 @@ async function stopRunning() {
   running = undefined;
 }
 
-/** Polls crr's /status: progress lines, and when the first and the last event were applied. */
+/**
+ * The steady rate: events applied between the first and the last /status answers that showed
+ * applied events, per second of the time between them; and the start-up: when the first event
+ * was applied, extrapolated back from the first such answer at that rate. (The answers can be
+ * seconds apart: PGlite runs in crr's process and holds its event loop while it works.)
+ */
+function steadyRate(series) {
+  const pts = series.filter(([, n]) => n > 0);
+  const [first, last] = [pts[0], pts.at(-1)];
+  if (!first || last[1] <= first[1] || last[0] <= first[0]) return {};
+  const rate = ((last[1] - first[1]) * 1000) / (last[0] - first[0]);
+  return { steadyEventsPerSec: Math.round(rate), startupMs: Math.max(0, Math.round(first[0] - (first[1] * 1000) / rate)) };
+}
+
+/** Polls crr's /status: progress lines, and when the first and the last event were seen applied. */
 function replayWatcher(label, port, total) {
   // series: [ms since start, events applied, state] of every answer; a PGlite store runs in crr's
   // process and can keep its event loop (so /status) from answering for seconds
@@ -523,10 +528,14 @@ function cleanup() {
   })();
   return cleaning;
 }
+/** Set on SIGINT/SIGTERM: the exit status, once the clean-up is done. */
+let interrupted;
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
+    if (interrupted !== undefined) return;
+    interrupted = sig === 'SIGINT' ? 130 : 143;
     say(`\nbench: replay phase interrupted (${sig})`);
-    void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    void cleanup().finally(() => process.exit(interrupted));
   });
 }
 
@@ -561,6 +570,7 @@ async function main() {
     distBuiltAt: existsSync(join(ROOT, 'dist/cli/main.js')) ? statSync(join(ROOT, 'dist/cli/main.js')).mtime.toISOString() : undefined,
     host: { cpus: cpus().length, memTotalMiB: Math.round(totalmem() / 2 ** 20), node: process.version },
     batchRows: BATCH_ROWS,
+    replayConfig: { maxBatchEvents: '5000 (default)', lagPollIntervalMs: 200, other: 'defaults' },
     runDir: rel(DIR),
     loadavgStart: loadavg(),
   };
@@ -644,8 +654,9 @@ async function main() {
       events: N,
       ms: Math.round(r.ms),
       eventsPerSec: N / (r.ms / 1000),
-      startupMs: watch.firstMs !== undefined ? Math.round(watch.firstMs) : undefined,
-      appliedAllMs: watch.lastMs !== undefined ? Math.round(watch.lastMs) : undefined,
+      firstSeenAppliedMs: watch.firstMs !== undefined ? Math.round(watch.firstMs) : undefined,
+      allSeenAppliedMs: watch.lastMs !== undefined ? Math.round(watch.lastMs) : undefined,
+      ...steadyRate(watch.series),
       ...r.time,
       statesSeen: [...watch.states],
       statusSeries: watch.series,
@@ -655,13 +666,15 @@ async function main() {
       loadavgAfter: loadavg(),
     };
     // steady: from the first poll that saw an applied event to the exit (the interval ends with the caught-up check)
-    if (replay.startupMs !== undefined && r.ms > replay.startupMs) replay.steadyEventsPerSec = N / ((r.ms - replay.startupMs) / 1000);
-    say(`  [replay into ${s}] ${fmtInt(N)} events in ${secs(r.ms)} s = ${fmtInt(replay.eventsPerSec)} events/s (first applied after ${replay.startupMs !== undefined ? secs(replay.startupMs) : '?'} s, all applied after ${replay.appliedAllMs !== undefined ? secs(replay.appliedAllMs) : '?'} s); peak RSS ${replay.peakRssMiB ?? '?'} MiB, CPU ${replay.cpuSeconds ?? '?'} s`);
+    say(`  [replay into ${s}] ${fmtInt(N)} events in ${secs(r.ms)} s = ${fmtInt(replay.eventsPerSec)} events/s (${replay.steadyEventsPerSec !== undefined ? `steady ${fmtInt(replay.steadyEventsPerSec)} events/s after a start-up of ~${secs(replay.startupMs)} s` : 'steady rate n/a: /status answered fewer than twice while it applied'}); peak RSS ${replay.peakRssMiB ?? '?'} MiB, CPU ${replay.cpuSeconds ?? '?'} s`);
 
     // what the store holds (untimed)
     const db = s === 'postgres' ? await openPg(PG_URL) : await openPglite(PGLITE_DIR);
     const storeDigest = await digestOf(db, s === 'postgres' ? `"${PG_SCHEMA}"` : '"crr"');
+    // gone before the ceilings run (no autovacuum of replay's dead tuples meanwhile), unless kept
+    if (s === 'postgres' && !KEEP) await db.query(`DROP SCHEMA "${PG_SCHEMA}" CASCADE`);
     await db.close();
+    if (s === 'pglite' && !KEEP) rmSync(PGLITE_DIR, { recursive: true, force: true });
 
     // ceilings
     const ceilings = {};
@@ -738,10 +751,13 @@ async function main() {
   out.push('');
   for (const s of STORES) {
     const r = results[s];
-    out.push(`${`replay/ceiling ${s}`.padEnd(24)} ${r.ratio.toFixed(2)}x   (steady: ${r.steadyRatio === undefined ? 'n/a' : `${r.steadyRatio.toFixed(2)}x`}; same rows: ${r.sameRows ? 'yes' : 'NO'})`);
+    const x = (v) => (v === undefined ? 'n/a' : `${v.toFixed(v < 0.1 ? 3 : 2)}x`);
+    out.push(`${`replay/ceiling ${s}`.padEnd(24)} ${x(r.ratio)}   (steady: ${x(r.steadyRatio)}; same rows: ${r.sameRows ? 'yes' : 'NO'})`);
   }
   out.push('writer, replay: wall time of the crr process from start to exit (replay: until --exit-when-caught-up saw lag 0), events/s = N / it;');
-  out.push('  startup = until /status first showed an applied event; steady ev/s = N / (time - startup). Replay config: defaults (maxBatchEvents 5000) except lagPollIntervalMs 200.');
+  out.push('  steady ev/s = events applied between the first and the last answers of crr\'s /status (polled every 250 ms) that showed applied events, per');
+  out.push('  second between them; startup = when the first event was applied, extrapolated from the first such answer at that rate (PGlite runs in');
+  out.push('  crr\'s process and holds its event loop: those answers are seconds apart). Replay config: defaults (maxBatchEvents 5000) but lagPollIntervalMs 200.');
   out.push(`ceiling: this process inserts the ${fmtInt(netRows.total)} net rows (the end state of the N events; no deletes, no merges) into fresh tables with the keys and`);
   out.push(`  indexes of the store's migration, ${BATCH_ROWS} rows per INSERT, one transaction per INSERT, one connection; time = first BEGIN to last COMMIT;`);
   out.push('  events/s = N / time. * = the faster method, used for the ratio. ceiling CPU s: this process (PGlite runs in it; the PostgreSQL server is not counted).');
@@ -755,8 +771,9 @@ let rc = 0;
 try {
   await main();
 } catch (err) {
-  process.stderr.write(`bench: replay phase failed: ${err?.stack ?? err}\n`);
+  // after a signal, the failure is the stop of the running crr process: not worth a message
+  if (interrupted === undefined) process.stderr.write(`bench: replay phase failed: ${err?.stack ?? err}\n`);
   rc = 1;
 }
 await cleanup();
-process.exit(rc);
+process.exit(interrupted ?? rc);
