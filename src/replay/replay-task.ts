@@ -175,7 +175,10 @@ export class ReplayTask {
     status.state = 'standby';
     await consumer.run({
       autoCommit: false,
-      partitionsConsumedConcurrently: 1,
+      // Partitions are applied concurrently: each holds its own entities (the key is the entity)
+      // and its own positions rows, so their transactions touch disjoint rows; decoding one
+      // partition's batch overlaps another's store transaction.
+      partitionsConsumedConcurrently: 4,
       eachBatch: async ({ batch, heartbeat }) => this.onBatch(batch, heartbeat),
     });
     return undefined;
