@@ -3,17 +3,30 @@ import type { TestProject } from 'vitest/node';
 
 /**
  * Starts the two real Kafka clusters (`primary` on 127.0.0.1:19092, `dr` on 127.0.0.1:29092)
- * with the project's own script before any test file runs, and stops them afterwards if this
- * run started them (clusters a developer started with `npm run clusters:up` are left running).
- * Set CRR_SKIP_CLUSTERS=1 for unit tests alone.
+ * and the real S3 API server (S3Proxy on http://127.0.0.1:19000, `scripts/s3.sh`) with the
+ * project's own scripts before any test file runs, and stops each afterwards if this run started
+ * it (clusters or S3 a developer started with `npm run clusters:up` / `npm run s3:up` are left
+ * running; CRR_KEEP_CLUSTERS=1 leaves everything running). Set CRR_SKIP_CLUSTERS=1 for unit
+ * tests alone.
  */
 export default function setup(_project: TestProject): (() => void) | undefined {
   if (process.env.CRR_SKIP_CLUSTERS === '1') return undefined;
-  const script = new URL('../scripts/kafka.sh', import.meta.url).pathname;
-  const status = execFileSync('bash', [script, 'status'], { encoding: 'utf8' });
+  const kafka = new URL('../scripts/kafka.sh', import.meta.url).pathname;
+  const s3 = new URL('../scripts/s3.sh', import.meta.url).pathname;
+  const status = execFileSync('bash', [kafka, 'status'], { encoding: 'utf8' });
   const wasRunning = /primary\s+running/.test(status) && /dr\s+running/.test(status);
-  execFileSync('bash', [script, 'up'], { stdio: 'inherit' });
+  const s3WasRunning = /^s3\s+running/m.test(execFileSync('bash', [s3, 'status'], { encoding: 'utf8' }));
+  const keep = () => process.env.CRR_KEEP_CLUSTERS === '1';
+  execFileSync('bash', [kafka, 'up'], { stdio: 'inherit' });
+  try {
+    execFileSync('bash', [s3, 'up'], { stdio: 'inherit' });
+  } catch (err) {
+    if (!wasRunning && !keep()) execFileSync('bash', [kafka, 'down'], { stdio: 'inherit' });
+    throw err;
+  }
   return () => {
-    if (!wasRunning && process.env.CRR_KEEP_CLUSTERS !== '1') execFileSync('bash', [script, 'down'], { stdio: 'inherit' });
+    if (keep()) return;
+    if (!s3WasRunning) execFileSync('bash', [s3, 'down'], { stdio: 'inherit' });
+    if (!wasRunning) execFileSync('bash', [kafka, 'down'], { stdio: 'inherit' });
   };
 }
