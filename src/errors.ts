@@ -22,6 +22,9 @@ export const ERROR_CODES = {
   CRR_STORE: { retriable: true, doc: 'The store (PostgreSQL or PGlite) failed a statement or could not be reached; the transaction was rolled back.' },
   CRR_STATE_CORRUPT: { retriable: false, doc: 'The cluster state published in `crr-cluster-state.internal` could not be decoded.' },
   CRR_WRITE_REFUSED: { retriable: false, doc: 'The writer refused to append change events: the cluster is a replica (read-only: only replay writes there) or a fenced primary; nothing was written.' },
+  CRR_BACKUP_INVALID: { retriable: false, doc: 'A backup cannot be used as it is: its manifest is missing (an incomplete backup), unreadable or of an unknown format version, or a part is missing, corrupt (SHA-256 or gzip) or holds another number of records than the manifest says; the message names the backup and the part.' },
+  CRR_BACKUP_NOT_FOUND: { retriable: false, doc: 'No backup with the given id exists in the cluster\'s backup repository (`crr backup list --all` shows every id there).' },
+  CRR_REPOSITORY: { retriable: true, doc: 'The backup repository (S3 or a local directory) failed a request after the S3 client\'s own retries, or refused it (access denied, no such bucket: not retriable); the message names the repository, the key and the cause.' },
 } as const satisfies Record<string, { retriable: boolean; doc: string }>;
 
 /** A code from {@link ERROR_CODES}. */

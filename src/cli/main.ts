@@ -6,6 +6,7 @@ import { registerStatusCommand } from './status.js';
 import { registerRunCommands } from './run.js';
 import { registerWriteCommand } from './write.js';
 import { registerVerifyCommand } from './verify.js';
+import { registerBackupCommand } from './backup.js';
 
 /**
  * The `crr` command. Every subcommand has `--help`; a bad argument prints the usage of the
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerRunCommands(program);
   registerWriteCommand(program);
   registerVerifyCommand(program);
+  registerBackupCommand(program);
   program
     .command('version')
     .description('print the version of crr')

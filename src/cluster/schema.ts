@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BackupSchema } from '../backup/schema.js';
 import { KafkaClusterSchema } from '../kafka/schema.js';
 import { StoreSchema } from '../store/schema.js';
 
@@ -36,10 +37,13 @@ export type Role = (typeof ROLES)[number];
  * - `store`: required by `crr run`, `crr replay` and `crr verify` for this cluster; absent for a
  *   cluster that is only mirrored.
  * - `changeTopics`: the change log's topic names.
+ * - `backup`: the cluster's backup repository, part size and retention (src/backup/schema.ts);
+ *   required by `crr backup`.
  */
 export const ClusterSchema = KafkaClusterSchema.extend({
   role: z.enum(ROLES).optional(),
   store: StoreSchema.optional(),
   changeTopics: ChangeTopicsSchema.prefault({}),
+  backup: BackupSchema.optional(),
 });
 export type ClusterConfig = z.infer<typeof ClusterSchema>;

@@ -2,7 +2,20 @@ import { CrrError } from '../errors.js';
 import { CATALOG_KIND, isMarkerOp, type ChangeEvent, type MetadataOp } from '../protocol/schema.js';
 import { DataPlanner, isDataEvent, type DataPlan } from './batch-plan.js';
 import { SQL_IDENTIFIER } from './schema.js';
-import { ClusterStateInputSchema, type ClusterState, type ClusterStateInput, type Store, type StoreCounts, type StorePosition } from './store.js';
+import {
+  ClusterStateInputSchema,
+  type CatalogEntry,
+  type ClusterState,
+  type ClusterStateInput,
+  type EdgeRow,
+  type SnapshotOptions,
+  type SnapshotSink,
+  type SnapshotTotals,
+  type Store,
+  type StoreCounts,
+  type StorePosition,
+  type VertexRow,
+} from './store.js';
 
 /**
  * What the one SQL dialect needs of a driver: parameterized single statements, and a
@@ -59,6 +72,9 @@ const MIGRATIONS: ReadonlyArray<(s: string) => string[]> = [
     ];
   },
 ];
+
+/** Default rows per batch of {@link SqlStore.exportSnapshot}. */
+export const DEFAULT_SNAPSHOT_BATCH_ROWS = 10_000;
 
 /** The latest schema version. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -231,15 +247,21 @@ export class SqlStore implements Store {
   }
 
   async positions(): Promise<StorePosition[]> {
-    const { rows } = await this.run(() =>
-      this.db.query<{ topic: string; partition: number; next_offset: string | number }>(`SELECT topic, partition, next_offset FROM ${this.s}.positions ORDER BY topic, partition`),
-    );
+    return this.run(() => this.readPositions(this.db));
+  }
+
+  private async readPositions(client: SqlClient): Promise<StorePosition[]> {
+    const { rows } = await client.query<{ topic: string; partition: number; next_offset: string | number }>(`SELECT topic, partition, next_offset FROM ${this.s}.positions ORDER BY topic, partition`);
     return rows.map((r) => ({ topic: r.topic, partition: Number(r.partition), nextOffset: Number(r.next_offset) }));
   }
 
   async clusterState(): Promise<ClusterState | undefined> {
-    const { rows } = await this.run(() =>
-      this.db.query<{ role: string; state: string; epoch: string | number; reason: string | null; updated_at: Date }>(`SELECT role, state, epoch, reason, updated_at FROM ${this.s}.cluster_state`),
+    return this.run(() => this.readClusterState(this.db));
+  }
+
+  private async readClusterState(client: SqlClient): Promise<ClusterState | undefined> {
+    const { rows } = await client.query<{ role: string; state: string; epoch: string | number; reason: string | null; updated_at: Date }>(
+      `SELECT role, state, epoch, reason, updated_at FROM ${this.s}.cluster_state`,
     );
     const r = rows[0];
     if (!r) return undefined;
@@ -289,6 +311,77 @@ export class SqlStore implements Store {
       ),
     );
     return rows[0]!.digest;
+  }
+
+  async exportSnapshot(sink: SnapshotSink, options: SnapshotOptions = {}): Promise<SnapshotTotals> {
+    const batchRows = options.batchRows ?? DEFAULT_SNAPSHOT_BATCH_ROWS;
+    if (!Number.isSafeInteger(batchRows) || batchRows < 1) throw new RangeError(`batchRows must be an integer >= 1, got ${batchRows}`);
+    const s = this.s;
+    // Sink errors must pass through unchanged (run() leaves non-database errors alone only when
+    // they are CrrErrors or programming errors), so they are carried out of the transaction apart.
+    let sinkError: { err: unknown } | undefined;
+    const toSink = async (fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        sinkError = { err };
+        throw err;
+      }
+    };
+    try {
+      return await this.run(() =>
+        this.db.transaction(async (tx) => {
+          // must be the first statement of the transaction; PGlite accepts it too (one connection: a snapshot anyway)
+          await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+          const positions = await this.readPositions(tx);
+          const clusterState = await this.readClusterState(tx);
+          const catalog = (await tx.query<{ kind: string; name: string; body: unknown }>(`SELECT kind, name, body FROM ${s}.catalog ORDER BY kind, name`)).rows.map(
+            (r): CatalogEntry => ({ kind: r.kind, name: r.name, body: r.body }),
+          );
+          await toSink(() => sink.header({ positions, clusterState, catalog }));
+          const totals: SnapshotTotals = { vertices: 0, edges: 0 };
+          // keyset pagination in primary-key order: each page is an index range scan
+          let lastV: [string, string] | undefined;
+          for (;;) {
+            const { rows } = await tx.query<{ type: string; id: string; attributes: Record<string, unknown> }>(
+              lastV === undefined
+                ? `SELECT type, id, attributes FROM ${s}.vertices ORDER BY type, id LIMIT ${batchRows}`
+                : `SELECT type, id, attributes FROM ${s}.vertices WHERE (type, id) > ($1, $2) ORDER BY type, id LIMIT ${batchRows}`,
+              lastV,
+            );
+            if (rows.length === 0) break;
+            const last = rows[rows.length - 1]!;
+            lastV = [last.type, last.id];
+            totals.vertices += rows.length;
+            await toSink(() => sink.vertices(rows.map((r): VertexRow => ({ type: r.type, id: r.id, attributes: r.attributes }))));
+            if (rows.length < batchRows) break;
+          }
+          type EdgeDbRow = { type: string; from_type: string; from_id: string; to_type: string; to_id: string; attributes: Record<string, unknown> };
+          const cols = 'type, from_type, from_id, to_type, to_id';
+          let lastE: [string, string, string, string, string] | undefined;
+          for (;;) {
+            const { rows } = await tx.query<EdgeDbRow>(
+              lastE === undefined
+                ? `SELECT ${cols}, attributes FROM ${s}.edges ORDER BY ${cols} LIMIT ${batchRows}`
+                : `SELECT ${cols}, attributes FROM ${s}.edges WHERE (${cols}) > ($1, $2, $3, $4, $5) ORDER BY ${cols} LIMIT ${batchRows}`,
+              lastE,
+            );
+            if (rows.length === 0) break;
+            const last = rows[rows.length - 1]!;
+            lastE = [last.type, last.from_type, last.from_id, last.to_type, last.to_id];
+            totals.edges += rows.length;
+            await toSink(() =>
+              sink.edges(rows.map((r): EdgeRow => ({ type: r.type, from: { type: r.from_type, id: r.from_id }, to: { type: r.to_type, id: r.to_id }, attributes: r.attributes }))),
+            );
+            if (rows.length < batchRows) break;
+          }
+          return totals;
+        }),
+      );
+    } catch (err) {
+      if (sinkError) throw sinkError.err;
+      throw err;
+    }
   }
 
   async close(): Promise<void> {

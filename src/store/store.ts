@@ -33,6 +33,63 @@ export interface StoreCounts {
   catalog: Record<string, number>;
 }
 
+/** A vertex as stored (table `vertices`): every attribute written, live or not. */
+export interface VertexRow {
+  type: string;
+  id: string;
+  /** Attribute name -> JSON value (docs/protocol.md, "attributes"). */
+  attributes: Record<string, unknown>;
+}
+
+/** An edge as stored (table `edges`): its type, its two ends and every attribute written. */
+export interface EdgeRow {
+  type: string;
+  from: { type: string; id: string };
+  to: { type: string; id: string };
+  attributes: Record<string, unknown>;
+}
+
+/** A catalog entry (table `catalog`): `kind` is `vertex_type`, `edge_type`, `user`, `query`, `udf` or `loading_job`. */
+export interface CatalogEntry {
+  kind: string;
+  name: string;
+  /** The entry's JSON body, as the store keeps it (see SqlStore's applyMetadata). */
+  body: unknown;
+}
+
+/** What a snapshot starts with: everything but the vertices and edges, read in the snapshot's transaction. */
+export interface SnapshotHeader {
+  /** Applied positions, sorted by topic and partition: the snapshot holds exactly the events below them. */
+  positions: StorePosition[];
+  /** The cluster state recorded in the store; `undefined` for a fresh store. */
+  clusterState: ClusterState | undefined;
+  /** Every catalog entry, sorted by kind and name. */
+  catalog: CatalogEntry[];
+}
+
+/**
+ * Receives a snapshot (see {@link Store.exportSnapshot}): `header` once, then `vertices` batches
+ * (all of them, in primary-key order), then `edges` batches. A sink applies back-pressure by
+ * resolving late; throwing aborts the snapshot (the error is rethrown by exportSnapshot).
+ */
+export interface SnapshotSink {
+  header(header: SnapshotHeader): Promise<void>;
+  vertices(rows: VertexRow[]): Promise<void>;
+  edges(rows: EdgeRow[]): Promise<void>;
+}
+
+/** Options of {@link Store.exportSnapshot}. */
+export interface SnapshotOptions {
+  /** Rows per batch handed to the sink (and per query). Default 10,000; integer >= 1. */
+  batchRows?: number;
+}
+
+/** Totals of an exported snapshot. */
+export interface SnapshotTotals {
+  vertices: number;
+  edges: number;
+}
+
 /**
  * The store contract: state materialized from a cluster's change log, with the positions it
  * covers, the cluster's role and epoch. PostgreSQL and PGlite implement it with one SQL dialect
@@ -72,6 +129,21 @@ export interface Store {
    * are not included.
    */
   digest(): Promise<string>;
+  /**
+   * Reads a consistent snapshot of the whole store for a backup: positions, cluster state and
+   * catalog, then every vertex and every edge (tables `vertices` and `edges`, not the live
+   * views), all in ONE read-only snapshot transaction (PostgreSQL: REPEATABLE READ READ ONLY;
+   * PGlite has one connection, so nothing else runs meanwhile). Writes that commit during the
+   * export are not seen, so the rows are exactly the state at the positions in the header.
+   * Rows are read in keyset-paginated batches of `batchRows` (primary-key order), so memory
+   * stays bounded by one batch. The transaction stays open until the sink has taken the last
+   * batch: on PostgreSQL it holds back vacuum meanwhile; on PGlite it blocks every other use of
+   * the store (replay) meanwhile.
+   * @returns the number of vertices and edges handed to the sink
+   * @throws CrrError CRR_STORE when the database fails (nothing is half-read: the sink sees an error)
+   * @throws whatever the sink throws
+   */
+  exportSnapshot(sink: SnapshotSink, options?: SnapshotOptions): Promise<SnapshotTotals>;
   /** Releases connections (PostgreSQL) or the database (PGlite). */
   close(): Promise<void>;
 }

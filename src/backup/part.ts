@@ -1,0 +1,177 @@
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { Transform, pipeline, type Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { createGunzip, createGzip } from 'node:zlib';
+import { CrrError } from '../errors.js';
+import type { EdgeRow, VertexRow } from '../store/store.js';
+import type { BackupPart } from './manifest.js';
+import type { BackupRepository } from './repository.js';
+
+/** What is wrong with a part (or the manifest) of a backup, as `crr backup verify` reports it. */
+export type PartProblem = 'missing' | 'corrupt' | 'count' | 'manifest' | 'unexpected';
+
+/** A CrrError CRR_BACKUP_INVALID naming the backup, the part and the problem (`backupId`, `part`, `problem` properties). */
+export function partError(backupId: string, part: string, problem: PartProblem, message: string, cause?: unknown): CrrError {
+  return new CrrError('CRR_BACKUP_INVALID', `backup ${backupId}: ${message}`, { context: { backupId, part, problem }, ...(cause === undefined ? {} : { cause }) });
+}
+
+/**
+ * Writes one data part: NDJSON text in, gzip out, streamed to the repository as it is written.
+ * The SHA-256 and size of the stored (gzip) bytes, the records and the uncompressed size are
+ * counted on the way, so the part is never read back. Call {@link finish} once, or {@link abort}.
+ */
+export class PartWriter {
+  /** Lines written. */
+  records = 0;
+  /** NDJSON bytes written (before gzip). */
+  uncompressedBytes = 0;
+  /** gzip bytes handed to the repository so far. */
+  bytes = 0;
+  private readonly hash = createHash('sha256');
+  private readonly gzip = createGzip();
+  private readonly tap: Transform;
+  private readonly uploaded: Promise<void>;
+  private failure: { err: unknown } | undefined;
+
+  /**
+   * @param key the part's repository key, `<id>/<name>`
+   * @param name the part's name, e.g. `vertices-00001.ndjson.gz`
+   */
+  constructor(
+    repo: BackupRepository,
+    readonly key: string,
+    readonly name: string,
+    readonly kind: BackupPart['kind'],
+  ) {
+    this.tap = new Transform({
+      transform: (chunk: Buffer, _enc, cb) => {
+        this.hash.update(chunk);
+        this.bytes += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    this.gzip.on('error', (err) => this.tap.destroy(err));
+    // the repository may stop listening once it failed; its error reaches us through `uploaded`
+    this.tap.on('error', () => undefined);
+    this.gzip.pipe(this.tap);
+    this.uploaded = repo.put(key, this.tap);
+    this.uploaded.catch((err: unknown) => (this.failure ??= { err }));
+  }
+
+  /**
+   * Appends `text` (whole lines, each ending in `\n`), waiting while the repository is behind.
+   * @throws the repository's error once the upload failed
+   */
+  async write(text: string, lines: number): Promise<void> {
+    if (this.failure) throw this.failure.err;
+    const buf = Buffer.from(text, 'utf8');
+    this.records += lines;
+    this.uncompressedBytes += buf.length;
+    if (!this.gzip.write(buf)) await Promise.race([once(this.gzip, 'drain'), this.uploaded]);
+  }
+
+  /** Ends the part and waits until the repository holds it. @returns the part's manifest entry */
+  async finish(): Promise<BackupPart> {
+    this.gzip.end();
+    await this.uploaded;
+    return { name: this.name, kind: this.kind, records: this.records, bytes: this.bytes, uncompressedBytes: this.uncompressedBytes, sha256: this.hash.digest('hex') };
+  }
+
+  /** Stops the upload (nothing is stored under the key) and waits for it to end. Never throws. */
+  async abort(reason: unknown): Promise<void> {
+    this.gzip.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+    await this.uploaded.catch(() => undefined);
+  }
+}
+
+/**
+ * Reads one part of a backup, yielding its rows in batches of up to `batchRows` as they are
+ * decompressed, and checks it at its end against its manifest entry: the SHA-256 and size of
+ * the stored bytes, the number of records and the uncompressed size. Every line must be a JSON
+ * row of the part's kind. Rows are yielded before the part's checksum can be known: a consumer
+ * must discard what it read when this throws (a restore writes into a staging schema).
+ *
+ * @throws CrrError CRR_BACKUP_INVALID naming the part: `missing` (no such object), `corrupt`
+ *   (gzip error, SHA-256 or size mismatch, a line that is not a row), `count` (another number
+ *   of records than the manifest says)
+ * @throws CrrError CRR_REPOSITORY when the repository fails while reading
+ */
+export async function* readPart(repo: BackupRepository, backupId: string, part: BackupPart, batchRows: number): AsyncGenerator<VertexRow[] | EdgeRow[]> {
+  const key = `${backupId}/${part.name}`;
+  const source = await repo.get(key);
+  if (source === undefined) throw partError(backupId, part.name, 'missing', `part ${part.name} is missing from the repository (${repo.description})`);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let uncompressedBytes = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  const gunzip = createGunzip();
+  // the callback form: an error anywhere destroys every stream, and the iteration below throws it
+  const out: Readable = pipeline(source, tap, gunzip, () => undefined);
+  const decoder = new StringDecoder('utf8');
+  const isRow = part.kind === 'vertices' ? isVertexRow : isEdgeRow;
+  let rest = '';
+  let line = 0;
+  let batch: Array<VertexRow | EdgeRow> = [];
+  const corrupt = (why: string, cause?: unknown): CrrError => partError(backupId, part.name, 'corrupt', `part ${part.name} is corrupt: ${why}`, cause);
+  const parse = (text: string): VertexRow | EdgeRow => {
+    line++;
+    let row: unknown;
+    try {
+      row = JSON.parse(text);
+    } catch {
+      throw corrupt(`line ${line} is not JSON`);
+    }
+    if (!isRow(row)) throw corrupt(`line ${line} is not a ${part.kind === 'vertices' ? 'vertex' : 'edge'} row`);
+    return row;
+  };
+  try {
+    for await (const chunk of out as AsyncIterable<Buffer>) {
+      uncompressedBytes += chunk.length;
+      const text = rest + decoder.write(chunk);
+      const lines = text.split('\n');
+      rest = lines.pop()!;
+      for (const l of lines) {
+        batch.push(parse(l));
+        if (batch.length >= batchRows) {
+          yield batch as VertexRow[] | EdgeRow[];
+          batch = [];
+        }
+      }
+    }
+  } catch (err) {
+    if (err instanceof CrrError) throw err;
+    // zlib's own errors (Z_DATA_ERROR, Z_BUF_ERROR = truncated ...); a source error keeps its code
+    if (/^(Z_|ERR_ZLIB)/.test(String((err as NodeJS.ErrnoException)?.code ?? ''))) {
+      throw corrupt(`gzip: ${(err as Error).message}`, err);
+    }
+    throw new CrrError('CRR_REPOSITORY', `repository ${repo.description}: reading ${key} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, context: { repository: repo.description, key } });
+  } finally {
+    out.destroy();
+  }
+  const sha256 = hash.digest('hex');
+  if (sha256 !== part.sha256) throw corrupt(`SHA-256 is ${sha256}, the manifest says ${part.sha256}`);
+  if (bytes !== part.bytes) throw corrupt(`${bytes} bytes stored, the manifest says ${part.bytes}`);
+  rest += decoder.end();
+  if (rest !== '') throw corrupt(`the last line (${line + 1}) does not end with a newline`);
+  if (line !== part.records) throw partError(backupId, part.name, 'count', `part ${part.name} holds ${line} records, the manifest says ${part.records}`);
+  if (uncompressedBytes !== part.uncompressedBytes) throw corrupt(`${uncompressedBytes} bytes uncompressed, the manifest says ${part.uncompressedBytes}`);
+  if (batch.length > 0) yield batch as VertexRow[] | EdgeRow[];
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isRef = (v: unknown): boolean => isObject(v) && typeof v.type === 'string' && typeof v.id === 'string';
+
+function isVertexRow(v: unknown): v is VertexRow {
+  return isObject(v) && typeof v.type === 'string' && typeof v.id === 'string' && isObject(v.attributes);
+}
+
+function isEdgeRow(v: unknown): v is EdgeRow {
+  return isObject(v) && typeof v.type === 'string' && isRef(v.from) && isRef(v.to) && isObject(v.attributes);
+}
