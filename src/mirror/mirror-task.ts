@@ -30,7 +30,17 @@ export interface MirrorTaskDeps {
   log: Logger;
   lagPollIntervalMs: number;
   shutdownTimeoutMs: number;
+  /**
+   * Called when the mirror finds that the stream alone can no longer carry the source to the
+   * target (DESIGN.md, "sync-breaking event"): `retention-gap` (source records deleted before
+   * they were mirrored) or `topic-recreated` (a source partition's log end fell below the
+   * mirrored position). `detail` says where and how much.
+   */
+  onSyncBreak?: (reason: SyncBreakReason, detail: string) => void;
 }
+
+/** Sync breaks the mirror detects. */
+export type SyncBreakReason = 'retention-gap' | 'topic-recreated';
 
 /**
  * One run of the mirror of a flow `source->target`, from joining the source consumer group to
@@ -56,6 +66,8 @@ export class MirrorTask {
   private activation: Promise<void> | undefined;
   private readonly next = new Map<string, number>();
   private readonly committed = new Map<string, Position>();
+  /** Partitions already reported as recreated (reported once per run). */
+  private readonly recreated = new Set<string>();
   private dirty = new Set<string>();
   private pending: Pending[] = [];
   private pendingBytes = 0;
@@ -264,6 +276,7 @@ export class MirrorTask {
       const lost = Math.min(first, low) - expected;
       this.d.metrics.retentionGapRecords.inc({ flow: this.d.flowId, topic: remoteTopic }, lost);
       this.d.log.error({ topic, partition, position: expected, logStartOffset: low, lost }, 'retention gap: source records were deleted before they were mirrored');
+      this.d.onSyncBreak?.('retention-gap', `retention gap on ${topic}[${partition}]: ${lost} records were deleted on ${this.d.flow.source} before they were mirrored (position ${expected}, log start ${low})`);
     } catch (err) {
       this.d.log.warn({ err: describeError(err), topic, partition }, 'cannot check the source log start offset');
     }
@@ -381,6 +394,11 @@ export class MirrorTask {
         for (const o of offsets) {
           const key = tpKey(t.topic, o.partition);
           const position = this.committed.get(key)?.offset ?? Number(o.low);
+          if (Number(o.high) < position && !this.recreated.has(key)) {
+            this.recreated.add(key);
+            this.d.log.error({ topic: t.topic, partition: o.partition, position, logEndOffset: Number(o.high) }, 'the source log end is below the mirrored position: the source topic was recreated');
+            this.d.onSyncBreak?.('topic-recreated', `source topic ${t.topic} was recreated: partition ${o.partition} ends at offset ${o.high}, below the mirrored position ${position}`);
+          }
           const lag = Math.max(0, Number(o.high) - position);
           this.d.metrics.lagRecords.set({ topic: t.remoteTopic, partition: String(o.partition) }, lag);
           rows.push({ topic: t.topic, remoteTopic: t.remoteTopic, partition: o.partition, logEndOffset: Number(o.high), position, lagRecords: lag });

@@ -29,6 +29,12 @@ export class ReplayMetrics {
   readonly batches: Counter<'cluster' | 'result'>;
   /** Replay task restarts after a failure. */
   readonly restarts: Counter<'cluster'>;
+  /**
+   * Sync-breaking events that made the cluster OUTDATED, by reason: `import`, `drop-all`,
+   * `clear-graph-store`, `reset` (markers), `epoch` (an event of a higher epoch),
+   * `retention-gap`, `topic-recreated` (found by the mirror).
+   */
+  readonly syncBreaks: Counter<'cluster' | 'reason'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -42,6 +48,7 @@ export class ReplayMetrics {
     this.halted = new Gauge({ name: 'crr_replay_halted', help: 'Replay is stopped at an event it will not pass (a dead letter under policy halt, or the cluster is OUTDATED).', labelNames: ['cluster'], registers });
     this.batches = new Counter({ name: 'crr_replay_batches_total', help: 'Store transactions of replay, by result.', labelNames: ['cluster', 'result'], registers });
     this.restarts = new Counter({ name: 'crr_replay_restarts_total', help: 'Replay task restarts after a failure.', labelNames: ['cluster'], registers });
+    this.syncBreaks = new Counter({ name: 'crr_sync_breaks_total', help: 'Sync-breaking events that made the cluster OUTDATED, by reason.', labelNames: ['cluster', 'reason'], registers });
   }
 
   /** Sets the one-hot state gauge and the epoch gauge. */

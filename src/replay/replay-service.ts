@@ -43,6 +43,8 @@ export class ReplayService {
   private store: Store | undefined;
   private loop: Promise<void> | undefined;
   private caughtUpWaiters: Array<() => void> = [];
+  /** Aborts the current run only (a sync break found by the mirror). */
+  private runAbort: AbortController | undefined;
   /** How the last run ended, once it ended without a failure. */
   outcome: ReplayOutcome | undefined;
   /** Set when replay gave up on an error that is not retried. */
@@ -97,6 +99,30 @@ export class ReplayService {
     this.store = undefined;
   }
 
+  /**
+   * Records a sync break found outside replay (by the mirror into this replica): the cluster
+   * becomes OUTDATED with the reason, replay stops, and the state is published. Idempotent: a
+   * cluster already OUTDATED keeps its first reason. Ignored on a primary.
+   * @param kind the `reason` label of `crr_sync_breaks_total` (`retention-gap`, `topic-recreated`)
+   */
+  async syncBreak(kind: string, reason: string): Promise<void> {
+    const store = this.store;
+    if (!store || !this.source.upstream) return;
+    const current = await store.clusterState();
+    if (!current || current.role !== 'replica' || current.state !== 'REPLICATING') return;
+    const state: ClusterStateInput = { role: 'replica', state: 'OUTDATED', epoch: current.epoch, reason };
+    await store.setClusterState(state);
+    this.metrics.syncBreaks.inc({ cluster: this.alias, reason: kind });
+    this.metrics.setState(this.alias, 'OUTDATED', current.epoch);
+    this.metrics.halted.set({ cluster: this.alias }, 1);
+    this.status.clusterState = state;
+    this.status.state = 'outdated';
+    this.status.haltReason = reason;
+    this.log.error({ reason }, `cluster ${this.alias} is OUTDATED: ${reason}`);
+    this.runAbort?.abort();
+    await this.publish(state).catch((err) => this.log.warn({ err: describeError(err) }, 'could not publish the cluster state'));
+  }
+
   private async publish(state: ClusterStateInput): Promise<void> {
     if (!this.admin) return;
     await publishClusterState(this.kafka, this.admin, this.alias, state);
@@ -132,7 +158,9 @@ export class ReplayService {
           task.onCaughtUp = () => {
             for (const w of this.caughtUpWaiters.splice(0)) w();
           };
-          return task.run(signal);
+          this.runAbort = new AbortController();
+          const outcome = await task.run(AbortSignal.any([signal, this.runAbort.signal]));
+          return outcome === 'stopped' && !signal.aborted && this.status.state === 'outdated' ? 'outdated' : outcome;
         },
         {
           ...restartBackoff(restartBackoffInitialMs, restartBackoffMaxMs, signal),

@@ -273,7 +273,7 @@ export class ReplayTask {
       const where = `${batch.topic}[${batch.partition}]@${offset}${upstreamOffset === undefined ? '' : ` (upstream offset ${upstreamOffset})`}`;
       if (event.epoch > this.epoch) {
         if (!(await flush())) return;
-        await this.outdated(`event ${event.id} (${event.op}) at ${where} has epoch ${event.epoch}, above the store's epoch ${this.epoch}`);
+        await this.outdated('epoch', `event ${event.id} (${event.op}) at ${where} has epoch ${event.epoch}, above the store's epoch ${this.epoch}`);
         return;
       }
       if (event.epoch < this.epoch) {
@@ -287,7 +287,7 @@ export class ReplayTask {
         if (source.upstream) {
           if (!(await flush())) return;
           const reason = 'reason' in event ? event.reason : '';
-          await this.outdated(`sync-breaking ${event.op} at ${where}${reason ? `: ${reason}` : ''}`);
+          await this.outdated(event.op.toLowerCase().replace(/_/g, '-'), `sync-breaking ${event.op} at ${where}${reason ? `: ${reason}` : ''}`);
           return;
         }
         handled = offset; // on a primary, the operation that wrote the marker made its effect
@@ -382,10 +382,14 @@ export class ReplayTask {
     return false;
   }
 
-  /** Records the replica OUTDATED (or, on a primary, halts) and ends the run. */
-  private async outdated(reason: string): Promise<void> {
+  /**
+   * Records the replica OUTDATED (or, on a primary, halts) and ends the run.
+   * @param kind the `reason` label of `crr_sync_breaks_total`
+   */
+  private async outdated(kind: string, reason: string): Promise<void> {
     const { source, store, status, metrics, log } = this.d;
     if (source.upstream) {
+      metrics.syncBreaks.inc({ cluster: source.alias, reason: kind });
       const state: ClusterStateInput = { role: 'replica', state: 'OUTDATED', epoch: this.epoch, reason };
       await store.setClusterState(state);
       status.clusterState = state;

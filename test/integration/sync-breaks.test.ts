@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { admin, createTopic, http, metricValue, PRIMARY, runCrr, sleep, testPair, useCrrProcesses, waitFor, type TestPair } from '../helpers.js';
+
+const start = useCrrProcesses();
+
+const upserts = (from: number, n: number): object[] =>
+  Array.from({ length: n }, (_, i) => ({ op: 'UPSERT_VERTEX', vertex: { type: 'City', id: `c${from + i}` }, attributes: { n: from + i } }));
+
+async function write(p: TestPair, events: object[]): Promise<void> {
+  const { writeFileSync } = await import('node:fs');
+  const file = `${p.configPath}.${Date.now()}.ndjson`;
+  writeFileSync(file, events.map((e) => JSON.stringify(e)).join('\n'));
+  const r = await runCrr(['write', '--config', p.configPath, '--cluster', p.source, '--file', file]);
+  expect(r.code, r.stderr).toBe(0);
+}
+
+async function replay(p: TestPair): Promise<any> {
+  return JSON.parse((await http(p.httpPort, '/status')).body).replay;
+}
+
+async function expectOutdated(p: TestPair, kind: string, reason: RegExp): Promise<void> {
+  await waitFor(`the replica to be OUTDATED (${kind})`, async () => (await replay(p).catch(() => undefined))?.state === 'outdated', 90_000, 300);
+  const r = await replay(p);
+  expect(r.clusterState).toMatchObject({ role: 'replica', state: 'OUTDATED' });
+  expect(r.haltReason).toMatch(reason);
+  const metrics = (await http(p.httpPort, '/metrics')).body;
+  expect(metricValue(metrics, 'crr_sync_breaks_total', `reason="${kind}"`)).toBe(1);
+  expect(metricValue(metrics, 'crr_cluster_state', 'state="OUTDATED"')).toBe(1);
+  const st = await runCrr(['status', '--config', p.configPath]);
+  expect(st.code).toBe(1);
+  expect(st.stdout).toMatch(new RegExp(`cluster ${p.target}: replica OUTDATED`));
+}
+
+describe('sync breaks found by the mirror make the replica OUTDATED', () => {
+  it('a retention gap: source records deleted (short retention.ms) before they were mirrored', async () => {
+    const p = testPair({ dataPartitions: 1 });
+    await createTopic(PRIMARY, p.dataTopic, 1, [
+      { name: 'retention.ms', value: '1000' },
+      { name: 'segment.ms', value: '300' },
+    ]);
+    await write(p, upserts(0, 50));
+    const dr = start(['run', '--config', p.configPath, '--cluster', p.target]);
+    await waitFor('the replica to catch up', async () => {
+      const r = await replay(p).catch(() => undefined);
+      return r?.state === 'active' && r.lagRecords === 0 && r.eventsApplied >= 50;
+    }, 90_000, 300);
+    dr.child.kill('SIGTERM');
+    await dr.exited;
+    // while the DR side is down: more records, in slices so that segments roll, until the
+    // broker's retention (checked every few seconds) deletes past what was mirrored
+    const a = await admin(PRIMARY);
+    try {
+      let i = 50;
+      await waitFor('the source log start to pass the mirrored position', async () => {
+        await write(p, upserts(i, 20));
+        i += 20;
+        await sleep(700);
+        const [o] = await a.fetchTopicOffsets(p.dataTopic);
+        return Number(o!.low) > 50;
+      }, 90_000, 100);
+    } finally {
+      await a.disconnect();
+    }
+    start(['run', '--config', p.configPath, '--cluster', p.target]);
+    await expectOutdated(p, 'retention-gap', new RegExp(`retention gap on ${p.dataTopic.replace('.', '\\.')}\\[0\\]: \\d+ records were deleted`));
+  }, 240_000);
+
+  it('a recreated source topic: its log end falls below the mirrored position', async () => {
+    const p = testPair({ dataPartitions: 1 });
+    await write(p, upserts(0, 60));
+    start(['run', '--config', p.configPath, '--cluster', p.target]);
+    await waitFor('the replica to catch up', async () => {
+      const r = await replay(p).catch(() => undefined);
+      return r?.state === 'active' && r.lagRecords === 0 && r.eventsApplied >= 60;
+    }, 90_000, 300);
+    const a = await admin(PRIMARY);
+    try {
+      await a.deleteTopics({ topics: [p.dataTopic] });
+      await waitFor('the topic to be gone', async () => !(await a.listTopics()).includes(p.dataTopic), 30_000, 200);
+    } finally {
+      await a.disconnect();
+    }
+    await createTopic(PRIMARY, p.dataTopic, 1);
+    await write(p, upserts(1000, 5));
+    await expectOutdated(p, 'topic-recreated', new RegExp(`source topic ${p.dataTopic.replace('.', '\\.')} was recreated: partition 0 ends at offset [0-5], below the mirrored position 60`));
+  }, 240_000);
+});
