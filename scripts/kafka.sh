@@ -76,17 +76,18 @@ KAFKA_HOME="$CACHE/kafka/$KAFKA_VERSION"
 KAFKA_LIBS="$KAFKA_HOME/libs"
 KAFKA_CLASSPATH="$KAFKA_LIBS/*"
 MARKER="$KAFKA_HOME/.fetched"
+SCRIPT_NAME=kafka.sh
+TOOL_NAME=Kafka
+TOOL_VERSION=$KAFKA_VERSION
+TOOL_LIBS="$KAFKA_LIBS"
+VERSION_PROP=kafka.version
+# shellcheck source=scripts/lib/jvm-tool.sh
+source "$SCRIPT_DIR/lib/jvm-tool.sh"
 CLUSTERS_DIR="$CACHE/clusters"
 ALL_CLUSTERS=(primary dr)
 UP_TIMEOUT=${CRR_KAFKA_UP_TIMEOUT:-60}
 STOP_TIMEOUT=30
 
-log() { printf '%s\n' "$*" >&2; }
-now() { # microseconds
-  if [[ -n ${EPOCHREALTIME:-} ]]; then echo "${EPOCHREALTIME/[.,]/}"; else echo $(($(date +%s) * 1000000)); fi
-}
-since() { local us=$(($(now) - $1)); printf '%d.%d' $((us / 1000000)) $((us % 1000000 / 100000)); }
-die() { printf 'kafka.sh: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- clusters --
 
@@ -178,31 +179,8 @@ KNOWN_TOOLS="kafka-topics kafka-configs kafka-producer-perf-test kafka-consumer-
 
 # ----------------------------------------------------------------- helpers --
 
-require_java() {
-  local missing=()
-  command -v java >/dev/null 2>&1 || missing+=(java)
-  if [[ ${1:-} == mvn ]]; then command -v mvn >/dev/null 2>&1 || missing+=(mvn); fi
-  if ((${#missing[@]})); then
-    log "kafka.sh: missing ${missing[*]}: Kafka $KAFKA_VERSION needs Java 17+ (and Maven to fetch it)."
-    log "Install them with:"
-    log "  apt-get install -y openjdk-17-jre-headless maven"
-    exit 3
-  fi
-  local v
-  v=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p')
-  if [[ -n $v && ${v%%.*} -lt 17 ]]; then
-    log "kafka.sh: java is version $v but Kafka $KAFKA_VERSION needs Java 17+."
-    log "Install it with:"
-    log "  apt-get install -y openjdk-17-jre-headless maven"
-    exit 3
-  fi
-}
 
-pom_digest() { sha256sum "$POM" | cut -d' ' -f1; }
 
-is_fetched() {
-  [[ -f $MARKER ]] && [[ $(cat "$MARKER" 2>/dev/null) == "$KAFKA_VERSION $(pom_digest)" ]]
-}
 
 # Class-data sharing (AppCDS): JVM start-up is mostly class loading, and on a
 # 2-core box a dynamic CDS archive makes a broker start ~40% faster and a CLI
@@ -256,7 +234,6 @@ tool_quiet() {
   )
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 pid_of() {
   local f
@@ -301,44 +278,7 @@ answers() {
 
 # ------------------------------------------------------------------- fetch --
 
-cmd_fetch() {
-  if is_fetched; then
-    log "Kafka $KAFKA_VERSION already fetched ($KAFKA_LIBS)"
-    return 0
-  fi
-  require_java mvn
-  mkdir -p "$CACHE/kafka"
-  # Serialise concurrent fetches (e.g. parallel CI steps).
-  exec 9>"$CACHE/kafka/.lock"
-  if command -v flock >/dev/null 2>&1; then flock 9; fi
-  if is_fetched; then
-    log "Kafka $KAFKA_VERSION already fetched ($KAFKA_LIBS)"
-    return 0
-  fi
-  log "Fetching Kafka $KAFKA_VERSION (broker, CLI tools, MirrorMaker 2) from Maven Central..."
-  local tmp="$KAFKA_HOME/libs.tmp.$$"
-  rm -rf "$tmp"
-  mkdir -p "$tmp"
-  # -B: batch mode (no colours) but still one line per downloaded file.
-  if ! mvn -B -f "$POM" -Dmaven.repo.local="$M2_REPO" -Dkafka.version="$KAFKA_VERSION" \
-      -Dstyle.color=never dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 |
-      sed -u 's/\x1b\[[0-9;]*m//g' >&2; then
-    rm -rf "$tmp"
-    die "mvn dependency:copy-dependencies failed (see output above)"
-  fi
-  [[ -f $tmp/kafka_2.13-$KAFKA_VERSION.jar && -f $tmp/kafka-tools-$KAFKA_VERSION.jar &&
-    -f $tmp/connect-mirror-$KAFKA_VERSION.jar ]] ||
-    { rm -rf "$tmp"; die "expected Kafka jars missing after mvn run"; }
-  rm -rf "$KAFKA_LIBS" "$KAFKA_HOME/cds" # CDS archives are tied to the jars
-  mv "$tmp" "$KAFKA_LIBS"
-  echo "$KAFKA_VERSION $(pom_digest)" >"$MARKER"
-  log "Kafka $KAFKA_VERSION fetched: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars in $KAFKA_LIBS"
-}
 
-ensure_fetched() {
-  if is_fetched; then require_java; else cmd_fetch; fi
-}
 
 # ---------------------------------------------------------------------- up --
 
@@ -719,6 +659,11 @@ usage: bash scripts/kafka.sh <command> [args]
 
 clusters: primary 127.0.0.1:\${CRR_PRIMARY_PORT:-19092}, dr 127.0.0.1:\${CRR_DR_PORT:-29092} (controller = port+1)
 EOF
+}
+
+cmd_fetch() {
+  is_fetched || rm -rf "$KAFKA_HOME/cds" # CDS archives are tied to the jars
+  maven_fetch "broker, CLI tools, MirrorMaker 2" "kafka_2.13-$KAFKA_VERSION.jar" "kafka-tools-$KAFKA_VERSION.jar" "connect-mirror-$KAFKA_VERSION.jar"
 }
 
 main() {

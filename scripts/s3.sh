@@ -56,6 +56,13 @@ M2_REPO="$CACHE/m2"
 S3PROXY_HOME="$CACHE/s3proxy/$S3PROXY_VERSION"
 S3PROXY_LIBS="$S3PROXY_HOME/libs"
 MARKER="$S3PROXY_HOME/.fetched"
+SCRIPT_NAME=s3.sh
+TOOL_NAME=S3Proxy
+TOOL_VERSION=$S3PROXY_VERSION
+TOOL_LIBS="$S3PROXY_LIBS"
+VERSION_PROP=s3proxy.version
+# shellcheck source=scripts/lib/jvm-tool.sh
+source "$SCRIPT_DIR/lib/jvm-tool.sh"
 S3_DIR="$CACHE/s3"
 DATA_DIR="$S3_DIR/data"
 LOG_DIR="$S3_DIR/logs"
@@ -67,40 +74,11 @@ ENDPOINT="http://127.0.0.1:$PORT"
 UP_TIMEOUT=${CRR_S3_UP_TIMEOUT:-60}
 STOP_TIMEOUT=30
 
-log() { printf '%s\n' "$*" >&2; }
-now() { # microseconds
-  if [[ -n ${EPOCHREALTIME:-} ]]; then echo "${EPOCHREALTIME/[.,]/}"; else echo $(($(date +%s) * 1000000)); fi
-}
-since() { local us=$(($(now) - $1)); printf '%d.%d' $((us / 1000000)) $((us % 1000000 / 100000)); }
-die() { printf 's3.sh: %s\n' "$*" >&2; exit 1; }
 
 # ----------------------------------------------------------------- helpers --
 
-require_java() {
-  local missing=()
-  command -v java >/dev/null 2>&1 || missing+=(java)
-  if [[ ${1:-} == mvn ]]; then command -v mvn >/dev/null 2>&1 || missing+=(mvn); fi
-  if ((${#missing[@]})); then
-    log "s3.sh: missing ${missing[*]}: S3Proxy $S3PROXY_VERSION needs Java 17+ (and Maven to fetch it)."
-    log "Install them with:"
-    log "  apt-get install -y openjdk-17-jre-headless maven"
-    exit 3
-  fi
-  local v
-  v=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p')
-  if [[ -n $v && ${v%%.*} -lt 17 ]]; then
-    log "s3.sh: java is version $v but S3Proxy $S3PROXY_VERSION needs Java 17+."
-    log "Install it with:"
-    log "  apt-get install -y openjdk-17-jre-headless maven"
-    exit 3
-  fi
-}
 
-pom_digest() { sha256sum "$POM" | cut -d' ' -f1; }
 
-is_fetched() {
-  [[ -f $MARKER ]] && [[ $(cat "$MARKER" 2>/dev/null) == "$S3PROXY_VERSION $(pom_digest)" ]]
-}
 
 # Serialise up/down (e.g. parallel test runs all calling 'up').
 # fd 8 holds the lock; the server started from here must close it (8>&-).
@@ -117,7 +95,6 @@ lock_s3() {
   fi
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # The pid in the pid file if it is a live S3Proxy started by this script
 # (its command line names our config file).
@@ -144,47 +121,7 @@ answers() {
 
 # ------------------------------------------------------------------- fetch --
 
-cmd_fetch() {
-  if is_fetched; then
-    log "S3Proxy $S3PROXY_VERSION already fetched ($S3PROXY_LIBS)"
-    return 0
-  fi
-  require_java mvn
-  mkdir -p "$CACHE/s3proxy"
-  # Serialise concurrent fetches (e.g. parallel CI steps).
-  exec 9>"$CACHE/s3proxy/.lock"
-  if command -v flock >/dev/null 2>&1; then flock 9; fi
-  if is_fetched; then
-    log "S3Proxy $S3PROXY_VERSION already fetched ($S3PROXY_LIBS)"
-    return 0
-  fi
-  log "Fetching S3Proxy $S3PROXY_VERSION (S3 API server) from Maven Central..."
-  local t0 tmp="$S3PROXY_HOME/libs.tmp.$$"
-  t0=$(now)
-  rm -rf "$tmp"
-  mkdir -p "$tmp"
-  # -B: batch mode (no colours) but still one line per downloaded file.
-  if ! mvn -B -f "$POM" -Dmaven.repo.local="$M2_REPO" -Ds3proxy.version="$S3PROXY_VERSION" \
-      -Dstyle.color=never dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 |
-      sed -u 's/\x1b\[[0-9;]*m//g' >&2; then
-    rm -rf "$tmp"
-    die "mvn dependency:copy-dependencies failed (see output above)"
-  fi
-  [[ -f $tmp/s3proxy-$S3PROXY_VERSION.jar ]] ||
-    { rm -rf "$tmp"; die "expected s3proxy-$S3PROXY_VERSION.jar missing after mvn run"; }
-  rm -rf "$S3PROXY_LIBS"
-  mv "$tmp" "$S3PROXY_LIBS"
-  echo "$S3PROXY_VERSION $(pom_digest)" >"$MARKER"
-  log "S3Proxy $S3PROXY_VERSION fetched: $(find "$S3PROXY_LIBS" -name '*.jar' | wc -l) jars in $S3PROXY_LIBS ($(since "$t0") s)"
-  if [[ -n $(server_pid) ]]; then
-    log "s3.sh: note: the running S3Proxy (pid $(server_pid)) still uses the replaced jars; restart it: bash scripts/s3.sh down && bash scripts/s3.sh up"
-  fi
-}
 
-ensure_fetched() {
-  if is_fetched; then require_java; else cmd_fetch; fi
-}
 
 # ---------------------------------------------------------------------- up --
 
@@ -347,6 +284,15 @@ usage: bash scripts/s3.sh <command> [args]
 endpoint: http://127.0.0.1:\${CRR_S3_PORT:-19000} (path-style), region $S3_REGION,
 access key $S3_IDENTITY, secret key $S3_CREDENTIAL (AWS signature V2 or V4)
 EOF
+}
+
+cmd_fetch() {
+  local fresh=1
+  is_fetched && fresh=0
+  maven_fetch "S3 API server" "s3proxy-$S3PROXY_VERSION.jar"
+  if [[ $fresh == 1 && -n $(server_pid) ]]; then
+    log "s3.sh: note: the running S3Proxy (pid $(server_pid)) still uses the replaced jars; restart it: bash scripts/s3.sh down && bash scripts/s3.sh up"
+  fi
 }
 
 main() {
