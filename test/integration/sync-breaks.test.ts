@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ConfigResourceTypes } from '../../src/kafka/kafkajs.js';
 import { admin, createTopic, http, metricValue, PRIMARY, runCrr, sleep, testPair, useCrrProcesses, waitFor, type TestPair } from '../helpers.js';
 
 const start = useCrrProcesses();
@@ -34,10 +35,7 @@ async function expectOutdated(p: TestPair, kind: string, reason: RegExp): Promis
 describe('sync breaks found by the mirror make the replica OUTDATED', () => {
   it('a retention gap: source records deleted (short retention.ms) before they were mirrored', async () => {
     const p = testPair({ dataPartitions: 1 });
-    await createTopic(PRIMARY, p.dataTopic, 1, [
-      { name: 'retention.ms', value: '1000' },
-      { name: 'segment.ms', value: '300' },
-    ]);
+    await createTopic(PRIMARY, p.dataTopic, 1);
     await write(p, upserts(0, 50));
     const dr = start(['run', '--config', p.configPath, '--cluster', p.target]);
     await waitFor('the replica to catch up', async () => {
@@ -50,6 +48,11 @@ describe('sync breaks found by the mirror make the replica OUTDATED', () => {
     // broker's retention (checked every few seconds) deletes past what was mirrored
     const a = await admin(PRIMARY);
     try {
+      // only now a short retention, so nothing expires before the first 50 are mirrored
+      await a.alterConfigs({
+        validateOnly: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: p.dataTopic, configEntries: [{ name: 'retention.ms', value: '1000' }, { name: 'segment.ms', value: '300' }] }],
+      });
       let i = 50;
       await waitFor('the source log start to pass the mirrored position', async () => {
         await write(p, upserts(i, 20));
