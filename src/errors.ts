@@ -21,9 +21,11 @@ export const ERROR_CODES = {
   CRR_STORE_LOCKED: { retriable: false, doc: 'A PGlite store\'s data directory is in use by another live process on this host (or by another open store of this process), named with its pid in `<dataDir>/crr.lock`; a PGlite database belongs to one process. Stop that process, or use a PostgreSQL store to share the data.' },
   CRR_STORE: { retriable: true, doc: 'The store (PostgreSQL or PGlite) failed a statement or could not be reached; the transaction was rolled back.' },
   CRR_STATE_CORRUPT: { retriable: false, doc: 'The cluster state published in `crr-cluster-state.internal` could not be decoded.' },
-  CRR_WRITE_REFUSED: { retriable: false, doc: 'The writer refused to append change events: the cluster is a replica (read-only: only replay writes there) or a fenced primary; nothing was written.' },
+  CRR_WRITE_REFUSED: { retriable: false, doc: 'The writer refused to append change events, or a `crr admin` sync-breaking operation refused to act: the cluster is a replica (read-only: only replay writes there) or a fenced primary (or, for `crr admin`, its state changed since the operation was planned); nothing was written.' },
+  CRR_NOT_CAUGHT_UP: { retriable: false, doc: 'A `crr admin` sync-breaking operation was refused because the primary\'s own replay has not applied its change topics to their end: once the epoch rises, those events of the old epoch would be refused as stale (or, for a reset, lost with the topics). Let `crr run` catch up, or pass `--force`.' },
   CRR_BACKUP_INVALID: { retriable: false, doc: 'A backup cannot be used as it is: its manifest is missing (an incomplete backup), unreadable or of an unknown format version, or a part is missing, corrupt (SHA-256 or gzip) or holds another number of records than the manifest says; the message names the backup and the part.' },
   CRR_BACKUP_NOT_FOUND: { retriable: false, doc: 'No backup with the given id exists in the cluster\'s backup repository (`crr backup list --all` shows every id there).' },
+  CRR_RESTORE_REFUSED: { retriable: false, doc: 'A restore was refused before anything changed: the schema it was asked to restore into beside the live state (`crr restore --as NAME`) exists already.' },
   CRR_REPOSITORY: { retriable: true, doc: 'The backup repository (S3 or a local directory) failed a request after the S3 client\'s own retries, or refused it (access denied, no such bucket: not retriable); the message names the repository, the key and the cause.' },
 } as const satisfies Record<string, { retriable: boolean; doc: string }>;
 

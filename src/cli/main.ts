@@ -7,6 +7,8 @@ import { registerRunCommands } from './run.js';
 import { registerWriteCommand } from './write.js';
 import { registerVerifyCommand } from './verify.js';
 import { registerBackupCommand } from './backup.js';
+import { registerRestoreCommand } from './restore.js';
+import { registerAdminCommand } from './admin.js';
 
 /**
  * The `crr` command. Every subcommand has `--help`; a bad argument prints the usage of the
@@ -25,6 +27,8 @@ export function buildProgram(): Command {
   registerWriteCommand(program);
   registerVerifyCommand(program);
   registerBackupCommand(program);
+  registerRestoreCommand(program);
+  registerAdminCommand(program);
   program
     .command('version')
     .description('print the version of crr')

@@ -271,6 +271,8 @@ export class ReplayTask {
         continue;
       }
       const where = `${batch.topic}[${batch.partition}]@${offset}${upstreamOffset === undefined ? '' : ` (upstream offset ${upstreamOffset})`}`;
+      // on a primary, a crr admin sync-breaking operation may have raised the store's epoch while replay ran
+      if (event.epoch > this.epoch && !source.upstream) await this.adoptStoreEpoch();
       if (event.epoch > this.epoch) {
         if (!(await flush())) return;
         await this.outdated('epoch', `event ${event.id} (${event.op}) at ${where} has epoch ${event.epoch}, above the store's epoch ${this.epoch}`);
@@ -300,6 +302,20 @@ export class ReplayTask {
       if (Number(m.timestamp) > 0) this.lastAppliedTimestampMs = Number(m.timestamp);
     }
     await flush();
+  }
+
+  /**
+   * On a primary: re-reads the store's epoch, which a `crr admin` sync-breaking operation raises
+   * while replay runs (src/admin/admin.ts), and adopts it when it is higher than the one this run started with.
+   */
+  private async adoptStoreEpoch(): Promise<void> {
+    const state = await this.d.store.clusterState();
+    if (!state || state.epoch <= this.epoch) return;
+    const { source, status, metrics, log } = this.d;
+    log.warn({ from: this.epoch, to: state.epoch, reason: state.reason }, `the store's epoch rose to ${state.epoch}${state.reason ? ` (${state.reason})` : ''}; replaying at the new epoch`);
+    this.epoch = state.epoch;
+    status.clusterState = { role: state.role, state: state.state, epoch: state.epoch, ...(state.reason ? { reason: state.reason } : {}) } as ClusterStateInput;
+    metrics.setState(source.alias, state.state, state.epoch);
   }
 
   /**

@@ -1,4 +1,5 @@
-import { CrrError } from '../errors.js';
+import { randomBytes } from 'node:crypto';
+import { CrrError, describeError } from '../errors.js';
 import { CATALOG_KIND, isMarkerOp, type ChangeEvent, type MetadataOp } from '../protocol/schema.js';
 import { DataPlanner, isDataEvent, type DataPlan } from './batch-plan.js';
 import { SQL_IDENTIFIER } from './schema.js';
@@ -8,12 +9,19 @@ import {
   type ClusterState,
   type ClusterStateInput,
   type EdgeRow,
+  type RestoreBatch,
+  type RestoreOptions,
+  type RestorePlan,
+  type RestoreResult,
   type SnapshotOptions,
   type SnapshotSink,
   type SnapshotTotals,
   type Store,
   type StoreCounts,
   type StorePosition,
+  type SyncBreakOp,
+  type SyncBreakOptions,
+  type SyncBreakResult,
   type VertexRow,
 } from './store.js';
 
@@ -30,6 +38,17 @@ export interface SqlDriver extends SqlClient {
   /** Runs `fn` in BEGIN ... COMMIT; ROLLBACK when it throws (and rethrows). */
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+/** @throws CrrError CRR_STORE_APPLY naming the first sync-breaking marker among `events` (a store never applies one). */
+function refuseMarkers(events: readonly ChangeEvent[]): void {
+  events.forEach((e, i) => {
+    if (isMarkerOp(e.op)) {
+      throw new CrrError('CRR_STORE_APPLY', `event ${i} (${e.id}) is the sync-breaking marker ${e.op}: a store never applies markers; replay must handle it`, {
+        context: { eventId: e.id, op: e.op },
+      });
+    }
+  });
 }
 
 /** `"name"`, for identifiers already checked against SQL_IDENTIFIER. */
@@ -76,6 +95,11 @@ const MIGRATIONS: ReadonlyArray<(s: string) => string[]> = [
 /** Default rows per batch of {@link SqlStore.exportSnapshot}. */
 export const DEFAULT_SNAPSHOT_BATCH_ROWS = 10_000;
 
+/** How long one attempt of a restore's swap waits for a lock (readers of the live tables) by default, ms. */
+export const DEFAULT_SWAP_LOCK_TIMEOUT_MS = 5000;
+/** Attempts of a restore's swap by default (see {@link DEFAULT_SWAP_LOCK_TIMEOUT_MS}). */
+export const DEFAULT_SWAP_ATTEMPTS = 12;
+
 /** The latest schema version. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -110,13 +134,7 @@ export class SqlStore implements Store {
   }
 
   async applyBatch(events: readonly ChangeEvent[], positions: readonly StorePosition[]): Promise<void> {
-    events.forEach((e, i) => {
-      if (isMarkerOp(e.op)) {
-        throw new CrrError('CRR_STORE_APPLY', `event ${i} (${e.id}) is the sync-breaking marker ${e.op}: a store never applies markers; replay must handle it`, {
-          context: { eventId: e.id, op: e.op },
-        });
-      }
-    });
+    refuseMarkers(events);
     for (const p of positions) {
       if (!Number.isSafeInteger(p.nextOffset) || p.nextOffset < 0 || !Number.isInteger(p.partition) || p.partition < 0) {
         throw new CrrError('CRR_STORE_APPLY', `invalid position ${p.topic}:${p.partition} nextOffset ${p.nextOffset}`);
@@ -124,16 +142,7 @@ export class SqlStore implements Store {
     }
     await this.run(() =>
       this.db.transaction(async (tx) => {
-        const planner = new DataPlanner();
-        for (const e of events) {
-          if (isDataEvent(e)) {
-            planner.add(e);
-            continue;
-          }
-          if (!planner.empty) await this.writePlan(tx, planner.take());
-          await this.applyMetadata(tx, e);
-        }
-        if (!planner.empty) await this.writePlan(tx, planner.take());
+        await this.applyEvents(tx, events);
         if (positions.length > 0) {
           await tx.query(
             `INSERT INTO ${this.s}.positions (topic, partition, next_offset)
@@ -143,6 +152,88 @@ export class SqlStore implements Store {
             [JSON.stringify([...new Map(positions.map((p) => [`${p.topic}\u0000${p.partition}`, { topic: p.topic, partition: p.partition, next_offset: p.nextOffset }])).values()])],
           );
         }
+      }),
+    );
+  }
+
+  /** Applies events in array order within `tx`: runs of data operations as plans, metadata operations one by one. */
+  private async applyEvents(tx: SqlClient, events: readonly ChangeEvent[]): Promise<void> {
+    const planner = new DataPlanner();
+    for (const e of events) {
+      if (isDataEvent(e)) {
+        planner.add(e);
+        continue;
+      }
+      if (!planner.empty) await this.writePlan(tx, planner.take());
+      await this.applyMetadata(tx, e);
+    }
+    if (!planner.empty) await this.writePlan(tx, planner.take());
+  }
+
+  async applySyncBreak(op: SyncBreakOp, options: SyncBreakOptions): Promise<SyncBreakResult> {
+    const parsed = ClusterStateInputSchema.safeParse(options.newState);
+    if (!parsed.success) {
+      throw new CrrError('CRR_STORE_APPLY', `invalid cluster state ${JSON.stringify(options.newState)}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    }
+    if (options.events !== undefined && op !== 'IMPORT') throw new CrrError('CRR_STORE_APPLY', `${op}: events are loaded by IMPORT only`);
+    if (options.resetTopics !== undefined && op !== 'RESET') throw new CrrError('CRR_STORE_APPLY', `${op}: positions are reset by RESET only`);
+    const s = this.s;
+    const result: SyncBreakResult = { verticesDeleted: 0, edgesDeleted: 0, catalogDeleted: 0, eventsApplied: 0, positionsReset: 0 };
+    const deleted = async (tx: SqlClient, table: string): Promise<number> =>
+      Number((await tx.query<{ n: string | number }>(`WITH d AS (DELETE FROM ${s}.${table} RETURNING 1) SELECT count(*) AS n FROM d`)).rows[0]?.n ?? 0);
+    return this.run(() =>
+      this.db.transaction(async (tx) => {
+        // the state row is locked first: two sync-breaking operations (or one and a promotion) serialize here
+        const { rows } = await tx.query<{ role: string; state: string; epoch: string | number }>(`SELECT role, state, epoch FROM ${s}.cluster_state FOR UPDATE`);
+        const current = rows[0];
+        if (options.expectedEpoch !== undefined) {
+          const ok = current ? current.role === 'primary' && current.state === 'ACTIVE' && Number(current.epoch) === options.expectedEpoch : options.expectedEpoch === 0;
+          if (!ok) {
+            const now = current ? `${current.role} ${current.state} at epoch ${Number(current.epoch)}` : 'without a recorded state';
+            throw new CrrError('CRR_WRITE_REFUSED', `${op}: the cluster is now ${now}, not an ACTIVE primary at epoch ${options.expectedEpoch} as when the operation was planned; nothing was changed`);
+          }
+        }
+        switch (op) {
+          case 'DROP_ALL':
+            result.catalogDeleted = await deleted(tx, 'catalog');
+            result.edgesDeleted = await deleted(tx, 'edges');
+            result.verticesDeleted = await deleted(tx, 'vertices');
+            break;
+          case 'CLEAR_GRAPH_STORE':
+            result.edgesDeleted = await deleted(tx, 'edges');
+            result.verticesDeleted = await deleted(tx, 'vertices');
+            break;
+          case 'IMPORT': {
+            const source = options.events ?? [];
+            const batches: AsyncIterable<readonly ChangeEvent[]> | Iterable<readonly ChangeEvent[]> = Array.isArray(source) ? [source as readonly ChangeEvent[]] : (source as AsyncIterable<readonly ChangeEvent[]>);
+            for await (const batch of batches) {
+              refuseMarkers(batch);
+              await this.applyEvents(tx, batch);
+              result.eventsApplied += batch.length;
+            }
+            break;
+          }
+          case 'RESET': {
+            const topics = [...new Set(options.resetTopics ?? [])];
+            if (topics.length > 0) {
+              const r = await tx.query<{ n: string | number }>(
+                `WITH u AS (UPDATE ${s}.positions SET next_offset = 0 WHERE topic IN (SELECT jsonb_array_elements_text($1::text::jsonb)) RETURNING 1) SELECT count(*) AS n FROM u`,
+                [JSON.stringify(topics)],
+              );
+              result.positionsReset = Number(r.rows[0]?.n ?? 0);
+            }
+            break;
+          }
+          default:
+            throw new CrrError('CRR_STORE_APPLY', `unknown sync-breaking operation ${String(op)}`);
+        }
+        const { role, state, epoch, reason } = parsed.data;
+        await tx.query(
+          `INSERT INTO ${s}.cluster_state (singleton, role, state, epoch, reason, updated_at) VALUES (true, $1, $2, $3, $4, now())
+           ON CONFLICT (singleton) DO UPDATE SET role = excluded.role, state = excluded.state, epoch = excluded.epoch, reason = excluded.reason, updated_at = excluded.updated_at`,
+          [role, state, epoch, reason ?? null],
+        );
+        return result;
       }),
     );
   }
@@ -384,6 +475,183 @@ export class SqlStore implements Store {
     }
   }
 
+  async restore(plan: RestorePlan, rows: AsyncIterable<RestoreBatch>, options: RestoreOptions = {}): Promise<RestoreResult> {
+    const backupId = plan.id;
+    const invalid = (part: string, problem: string, message: string): CrrError =>
+      new CrrError('CRR_BACKUP_INVALID', `backup ${backupId}: ${message}`, { context: { backupId, part, problem } });
+    if (plan.storeSchemaVersion > SCHEMA_VERSION) {
+      throw invalid('manifest.json', 'manifest', `was written by a store of schema version ${plan.storeSchemaVersion}, newer than this crr's (${SCHEMA_VERSION}); restore it with the crr release that wrote it`);
+    }
+    const target = options.targetSchema;
+    if (target !== undefined) quoteIdent(target);
+    const home = target ?? this.schema;
+    const short = `${/([0-9a-f]{4})$/.exec(backupId)?.[1] ?? '0000'}${randomBytes(2).toString('hex')}`;
+    const staging = derivedSchema(home, `_restore_${short}`);
+    const old = derivedSchema(this.schema, `_old_${short}`);
+    if (await this.run(() => this.schemaExists(this.db, staging))) {
+      throw new CrrError('CRR_STORE', `staging schema ${staging} exists already (another restore of backup ${backupId} at the same time?)`, { retriable: true, context: { schema: staging } });
+    }
+    if (target !== undefined && (await this.run(() => this.schemaExists(this.db, target)))) {
+      throw new CrrError('CRR_RESTORE_REFUSED', `cannot restore backup ${backupId} as schema ${target}: it exists already (pick another name, or drop it)`, { context: { backupId, schema: target } });
+    }
+    const st = new SqlStore(this.db, staging);
+    const ss = st.s;
+    const progress = { phase: 'load' as 'load' | 'verify' | 'swap' | 'done', vertices: 0, edges: 0, parts: 0 };
+    const report = (): void => options.onProgress?.({ ...progress });
+    let created = false;
+    try {
+      created = true;
+      await st.migrate();
+      if (plan.catalog.length > 0) {
+        await st.run(() =>
+          this.db.query(
+            `INSERT INTO ${ss}.catalog (kind, name, body) SELECT r.kind, r.name, r.body FROM jsonb_to_recordset($1::text::jsonb) AS r(kind text, name text, body jsonb)`,
+            [JSON.stringify(plan.catalog.map((c) => ({ kind: c.kind, name: c.name, body: c.body ?? null })))],
+          ),
+        );
+      }
+      if (plan.positions.length > 0) await st.applyBatch([], plan.positions);
+      if (options.clusterState) await st.setClusterState(options.clusterState);
+
+      // rows, part by part in the plan's order
+      let partIndex = -1;
+      let inPart = 0;
+      const endPart = (): void => {
+        if (partIndex < 0) return;
+        const p = plan.parts[partIndex]!;
+        if (inPart !== p.records) throw invalid(p.name, 'count', `part ${p.name} gave ${inPart} records, the manifest says ${p.records}`);
+        progress.parts++;
+      };
+      for await (const batch of rows) {
+        options.signal?.throwIfAborted();
+        if (partIndex < 0 || batch.part !== plan.parts[partIndex]!.name) {
+          endPart();
+          partIndex++;
+          inPart = 0;
+          const p = plan.parts[partIndex];
+          if (!p || p.name !== batch.part) {
+            throw invalid(batch.part, 'unexpected', `rows of part ${batch.part} arrived ${p ? `where the manifest has part ${p.name}` : 'after the last part of the manifest'}`);
+          }
+          if (p.kind !== batch.kind) throw invalid(p.name, 'corrupt', `part ${p.name} is a ${p.kind} part, but ${batch.kind} rows arrived for it`);
+        }
+        inPart += batch.rows.length;
+        if (batch.rows.length === 0) continue;
+        if (batch.kind === 'vertices') {
+          await st.run(() =>
+            this.db.query(
+              `INSERT INTO ${ss}.vertices (type, id, attributes) SELECT r.type, r.id, r.attributes FROM jsonb_to_recordset($1::text::jsonb) AS r(type text, id text, attributes jsonb)`,
+              [JSON.stringify(batch.rows)],
+            ),
+          );
+          progress.vertices += batch.rows.length;
+        } else {
+          await st.run(() =>
+            this.db.query(
+              `INSERT INTO ${ss}.edges (type, from_type, from_id, to_type, to_id, attributes)
+               SELECT r.type, r.from_type, r.from_id, r.to_type, r.to_id, r.attributes
+               FROM jsonb_to_recordset($1::text::jsonb) AS r(type text, from_type text, from_id text, to_type text, to_id text, attributes jsonb)`,
+              [JSON.stringify(batch.rows.map((e) => ({ type: e.type, from_type: e.from.type, from_id: e.from.id, to_type: e.to.type, to_id: e.to.id, attributes: e.attributes })))],
+            ),
+          );
+          progress.edges += batch.rows.length;
+        }
+        report();
+      }
+      endPart();
+      options.signal?.throwIfAborted();
+      const missing = plan.parts[partIndex + 1];
+      if (missing) throw invalid(missing.name, 'missing', `no rows of part ${missing.name} arrived (nor of the ${plan.parts.length - partIndex - 2} parts after it)`);
+
+      // verify the staging schema against the plan
+      progress.phase = 'verify';
+      report();
+      const sum = (kind: 'vertices' | 'edges'): number => plan.parts.filter((p) => p.kind === kind).reduce((n, p) => n + p.records, 0);
+      const positionRows = new Set(plan.positions.map((p) => `${p.topic}\u0000${p.partition}`)).size;
+      const { rows: counted } = await st.run(() =>
+        this.db.query<{ v: string | number; e: string | number; c: string | number; p: string | number }>(
+          `SELECT (SELECT count(*) FROM ${ss}.vertices) AS v, (SELECT count(*) FROM ${ss}.edges) AS e, (SELECT count(*) FROM ${ss}.catalog) AS c, (SELECT count(*) FROM ${ss}.positions) AS p`,
+        ),
+      );
+      const got = { vertices: Number(counted[0]!.v), edges: Number(counted[0]!.e), catalog: Number(counted[0]!.c), positions: Number(counted[0]!.p) };
+      const want = { vertices: sum('vertices'), edges: sum('edges'), catalog: plan.catalog.length, positions: positionRows };
+      for (const k of Object.keys(want) as Array<keyof typeof want>) {
+        if (got[k] !== want[k]) throw invalid('manifest.json', 'count', `restored ${got[k]} ${k} into ${staging}, the manifest says ${want[k]}`);
+      }
+
+      await options.beforeSwap?.(staging);
+      options.signal?.throwIfAborted();
+
+      // the swap: one transaction
+      progress.phase = 'swap';
+      report();
+      let droppedSchema: string | undefined;
+      // Dropping the old tables waits for readers still in them, and new readers queue behind
+      // that wait: so each attempt waits at most lockTimeoutMs, and the swap is tried again.
+      const lockTimeoutMs = options.swapLockTimeoutMs ?? DEFAULT_SWAP_LOCK_TIMEOUT_MS;
+      const attempts = options.swapAttempts ?? DEFAULT_SWAP_ATTEMPTS;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          droppedSchema = undefined;
+          await this.run(() =>
+            this.db.transaction(async (tx) => {
+              await tx.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(lockTimeoutMs))}`);
+              if (target !== undefined) {
+                await tx.query(`ALTER SCHEMA ${ss} RENAME TO ${quoteIdent(target)}`);
+                return;
+              }
+              if (await this.schemaExists(tx, this.schema)) {
+                await tx.query(`ALTER SCHEMA ${this.s} RENAME TO ${quoteIdent(old)}`);
+                droppedSchema = old;
+              }
+              await tx.query(`ALTER SCHEMA ${ss} RENAME TO ${this.s}`);
+              if (droppedSchema !== undefined) await tx.query(`DROP SCHEMA ${quoteIdent(droppedSchema)} CASCADE`);
+            }),
+          );
+          break;
+        } catch (err) {
+          const lockTimeout = err instanceof CrrError && err.sqlState === '55P03';
+          if (!lockTimeout || attempt >= attempts) {
+            if (lockTimeout) {
+              throw new CrrError('CRR_STORE', `restore of backup ${backupId}: the swap into schema ${home} waited ${attempts} times ${lockTimeoutMs} ms for readers of the live tables to finish; nothing was changed`, {
+                cause: err,
+                retriable: true,
+                context: { schema: home },
+              });
+            }
+            throw err;
+          }
+          await new Promise((r) => setTimeout(r, 100 * attempt));
+        }
+      }
+      created = false;
+      progress.phase = 'done';
+      report();
+      return {
+        schema: home,
+        stagingSchema: staging,
+        swapped: target === undefined,
+        ...(droppedSchema === undefined ? {} : { droppedSchema }),
+        ...got,
+      };
+    } catch (err) {
+      if (created) {
+        try {
+          await this.db.query(`DROP SCHEMA IF EXISTS ${ss} CASCADE`);
+        } catch (dropErr) {
+          if (err instanceof CrrError) {
+            err.message += `; the staging schema ${staging} could not be dropped (${describeError(dropErr)}): drop it by hand`;
+          }
+        }
+      }
+      throw err;
+    }
+  }
+
+  private async schemaExists(client: SqlClient, name: string): Promise<boolean> {
+    const { rows } = await client.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [name]);
+    return rows.length > 0;
+  }
+
   async close(): Promise<void> {
     await this.db.close();
   }
@@ -396,6 +664,11 @@ export class SqlStore implements Store {
       throw toStoreError(err, this.schema);
     }
   }
+}
+
+/** `base` + `suffix` as a schema name of at most 63 characters (`base` shortened when needed). */
+function derivedSchema(base: string, suffix: string): string {
+  return `${base.slice(0, 63 - suffix.length)}${suffix}`;
 }
 
 /**

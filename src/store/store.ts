@@ -84,10 +84,123 @@ export interface SnapshotOptions {
   batchRows?: number;
 }
 
+/**
+ * The primary's sync-breaking operations a store carries out itself (DESIGN.md, Vocabulary;
+ * docs/protocol.md, "Sync-breaking markers"), named as their markers.
+ */
+export type SyncBreakOp = 'IMPORT' | 'DROP_ALL' | 'CLEAR_GRAPH_STORE' | 'RESET';
+
+/** What {@link Store.applySyncBreak} needs beside the operation. */
+export interface SyncBreakOptions {
+  /**
+   * IMPORT only: the events to load (vertex, edge and metadata operations with their envelope;
+   * no markers), as one array or as batches from an async source (a file read while the
+   * transaction is open). Applied as {@link Store.applyBatch} applies events, without positions.
+   */
+  events?: readonly ChangeEvent[] | AsyncIterable<readonly ChangeEvent[]>;
+  /** RESET only: topics whose applied positions go back to 0 (the recreated change topics). */
+  resetTopics?: readonly string[];
+  /** The cluster state recorded in the same transaction (the raised epoch). */
+  newState: ClusterStateInput;
+  /**
+   * When given, the recorded epoch must be this one and the recorded state a primary's
+   * `ACTIVE` (or none recorded yet, for epoch 0): a concurrent operation or a promotion in
+   * between makes the call refuse (CRR_WRITE_REFUSED) with nothing changed.
+   */
+  expectedEpoch?: number;
+}
+
+/** Rows one {@link Store.applySyncBreak} call changed. */
+export interface SyncBreakResult {
+  /** Vertices deleted (DROP_ALL, CLEAR_GRAPH_STORE). */
+  verticesDeleted: number;
+  /** Edges deleted (DROP_ALL, CLEAR_GRAPH_STORE). */
+  edgesDeleted: number;
+  /** Catalog entries deleted (DROP_ALL). */
+  catalogDeleted: number;
+  /** Events applied (IMPORT). */
+  eventsApplied: number;
+  /** Position rows set back to 0 (RESET). */
+  positionsReset: number;
+}
+
 /** Totals of an exported snapshot. */
 export interface SnapshotTotals {
   vertices: number;
   edges: number;
+}
+
+/**
+ * What a restore loads besides the rows (see {@link Store.restore}). A backup manifest
+ * (src/backup/manifest.ts) has this shape.
+ */
+export interface RestorePlan {
+  /** The backup id: named in errors, and its last 4 hex digits name the staging schema. */
+  id: string;
+  /** Schema version of the store that was backed up (SCHEMA_VERSION of sql.ts); refused when newer than this crr's. */
+  storeSchemaVersion: number;
+  /** Positions to record, as they are: replay resumes (and, on a replica, skips by upstream offset) from here. */
+  positions: readonly StorePosition[];
+  /** Every catalog entry. */
+  catalog: readonly CatalogEntry[];
+  /** The data parts in the order their rows arrive, with their record counts (each >= 1). */
+  parts: ReadonlyArray<{ name: string; kind: 'vertices' | 'edges'; records: number }>;
+}
+
+/** A batch of rows of one part, as {@link Store.restore} takes them (the backup's `readBackup` yields these). */
+export type RestoreBatch = { part: string; kind: 'vertices'; rows: VertexRow[] } | { part: string; kind: 'edges'; rows: EdgeRow[] };
+
+/** Progress of {@link Store.restore}: rows loaded into the staging schema so far, then the phases after loading. */
+export interface RestoreProgress {
+  phase: 'load' | 'verify' | 'swap' | 'done';
+  vertices: number;
+  edges: number;
+  /** Parts whose rows were all loaded. */
+  parts: number;
+}
+
+/** Options of {@link Store.restore}. */
+export interface RestoreOptions {
+  /**
+   * Restore beside the live state under this schema (a lower-case SQL identifier that must not
+   * exist; InfluxDB's `-newdb`) instead of replacing the live state. Default: replace.
+   */
+  targetSchema?: string;
+  /** The cluster state recorded in the restored state (e.g. `{role:'replica', state:'REPLICATING', epoch}`); absent = none recorded. */
+  clusterState?: ClusterStateInput;
+  onProgress?: (p: RestoreProgress) => void;
+  /**
+   * Called with the staging schema once it is loaded and verified, just before the swap (e.g.
+   * to apply the write fence to it: grants follow the schema through its rename, so readers
+   * never lose access). Throwing aborts the restore (the staging schema is dropped).
+   */
+  beforeSwap?: (stagingSchema: string) => Promise<void>;
+  /** Aborts the load (the staging schema is dropped); the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /**
+   * The swap waits at most this long for a lock (PostgreSQL `lock_timeout`), ms: dropping the
+   * old tables waits for transactions still reading them, and new readers queue behind it.
+   * Default 5000.
+   */
+  swapLockTimeoutMs?: number;
+  /** Attempts of the swap before it gives up (CRR_STORE, retriable; nothing changed). Default 12. */
+  swapAttempts?: number;
+}
+
+/** What {@link Store.restore} did. */
+export interface RestoreResult {
+  /** The schema now holding the restored state: the store's own, or `targetSchema`. */
+  schema: string;
+  /** The staging schema it was loaded into (gone now: renamed to `schema`). */
+  stagingSchema: string;
+  /** True when the live state was replaced (no `targetSchema`). */
+  swapped: boolean;
+  /** The schema the replaced live state was renamed to, then dropped (swapped and the live schema existed). */
+  droppedSchema?: string;
+  vertices: number;
+  edges: number;
+  catalog: number;
+  positions: number;
 }
 
 /**
@@ -144,6 +257,57 @@ export interface Store {
    * @throws whatever the sink throws
    */
   exportSnapshot(sink: SnapshotSink, options?: SnapshotOptions): Promise<SnapshotTotals>;
+  /**
+   * Restores a backup, replacing the live state atomically (or beside it, with
+   * `options.targetSchema`). Steps:
+   * 1. creates a fresh staging schema `<schema>_restore_<4 hex of the id><4 random hex>` (or
+   *    `<targetSchema>_restore_...`) and migrates it (the same migrations as {@link migrate});
+   * 2. loads the catalog and `plan.positions` as they are (no other position rows), the
+   *    cluster state given, and every batch of `rows` (multi-row INSERTs; a duplicate row is an
+   *    error), checking that the batches come part by part in `plan.parts` order;
+   * 3. verifies the staging schema: rows per part equal the part's `records`, and the
+   *    vertices, edges, catalog entries and positions counted in SQL equal the plan's sums;
+   * 4. calls `options.beforeSwap(staging)`;
+   * 5. in ONE transaction: renames the live schema to `<schema>_old_<...>`, renames the staging
+   *    schema to the live name, drops the old schema (CASCADE: objects others put in it, and
+   *    views elsewhere that depend on its tables, go too). Readers see the old state until the
+   *    commit and the new one after; this store object keeps working (its queries name the
+   *    schema). With `targetSchema`: the staging schema is renamed to it instead, nothing else.
+   *
+   * The swap waits for transactions still reading the live tables (each attempt at most
+   * `swapLockTimeoutMs`, then it is tried again, up to `swapAttempts` times); new readers wait
+   * meanwhile, then see the restored state.
+   * Writes committed to the live schema meanwhile (replay) are replaced with it: stop replay
+   * for the restore, and restart it afterwards (it reads the positions again). A crash during
+   * the load leaves a `<schema>_restore_*` schema behind, which can be dropped.
+   *
+   * On any failure the staging schema is dropped and the live state is untouched.
+   * @throws CrrError CRR_BACKUP_INVALID naming the part: rows of a part not in the plan, out of
+   *   order, or another count than the plan says; and naming the manifest: a newer store schema
+   *   version, counts in SQL that differ from the plan's
+   * @throws CrrError CRR_RESTORE_REFUSED when `targetSchema` exists already
+   * @throws CrrError CRR_CONFIG_INVALID when `targetSchema` is not a valid SQL identifier
+   * @throws CrrError CRR_STORE when the database fails
+   * @throws whatever `rows` throws (e.g. CRR_BACKUP_INVALID for a corrupt or missing part), or
+   *   `beforeSwap` throws, or the signal's reason
+   */
+  restore(plan: RestorePlan, rows: AsyncIterable<RestoreBatch>, options?: RestoreOptions): Promise<RestoreResult>;
+  /**
+   * Carries out the store's part of a sync-breaking operation and records the new cluster state
+   * (the raised epoch), in ONE transaction: both or neither. Used by `crr admin`
+   * (src/admin/admin.ts), which then writes the operation's marker.
+   * - `DROP_ALL`: deletes every vertex, edge and catalog entry;
+   * - `CLEAR_GRAPH_STORE`: deletes every vertex and edge, keeps the catalog;
+   * - `IMPORT`: applies `events` (batch by batch, all in this transaction) without positions;
+   * - `RESET`: sets the applied positions of `resetTopics` back to 0; the data stays.
+   * Rows are deleted with DELETE (not TRUNCATE) so that a backup's snapshot transaction running
+   * meanwhile keeps reading the rows it started with.
+   * @throws CrrError CRR_STORE_APPLY when `events` hold a marker or an event that contradicts the
+   *   store, when `newState` is invalid, or `events`/`resetTopics` are given to another operation;
+   *   CRR_WRITE_REFUSED when `expectedEpoch` no longer holds; whatever an async `events` source
+   *   throws (nothing is applied in every case)
+   */
+  applySyncBreak(op: SyncBreakOp, options: SyncBreakOptions): Promise<SyncBreakResult>;
   /** Releases connections (PostgreSQL) or the database (PGlite). */
   close(): Promise<void>;
 }
