@@ -70,7 +70,7 @@ export async function startService(config: Config, logger: Logger, parts: Servic
         ],
         ready: () =>
           flows.every((f) => ['active', 'standby', 'idle'].includes(f.status.state)) &&
-          (!replay || ['active', 'standby', 'waiting', 'halted', 'outdated'].includes(replay.status.state)),
+          (!replay || ['active', 'standby', 'waiting', 'halted', 'outdated', 'reseeding'].includes(replay.status.state)),
         status: () => ({
           version,
           flows: flows.map((f) => ({ ...f.status, heartbeatAgeSeconds: heartbeatAge(f.status.lastHeartbeatMs) })),

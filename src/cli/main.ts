@@ -9,6 +9,7 @@ import { registerVerifyCommand } from './verify.js';
 import { registerBackupCommand } from './backup.js';
 import { registerRestoreCommand } from './restore.js';
 import { registerAdminCommand } from './admin.js';
+import { registerReseedCommand } from './reseed.js';
 
 /**
  * The `crr` command. Every subcommand has `--help`; a bad argument prints the usage of the
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerBackupCommand(program);
   registerRestoreCommand(program);
   registerAdminCommand(program);
+  registerReseedCommand(program);
   program
     .command('version')
     .description('print the version of crr')

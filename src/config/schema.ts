@@ -4,6 +4,7 @@ import { MirrorSchema } from '../mirror/schema.js';
 import { HttpSchema } from '../http/schema.js';
 import { LogSchema } from '../log/schema.js';
 import { ReplaySchema } from '../replay/schema.js';
+import { ReseedSchema } from '../reseed/schema.js';
 
 /** A cluster alias: a short name used in topic prefixes, so no separator characters. */
 const ALIAS = /^[A-Za-z0-9_-]+$/;
@@ -19,6 +20,7 @@ export const ConfigSchema = z
     clusters: z.record(z.string().regex(ALIAS, 'cluster alias must match [A-Za-z0-9_-]+'), ClusterSchema),
     mirror: MirrorSchema.prefault({}),
     replay: ReplaySchema.prefault({}),
+    reseed: ReseedSchema.prefault({}),
     http: HttpSchema.prefault({}),
     log: LogSchema.prefault({}),
   })

@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { PRIMARY_STATES, REPLICA_STATES } from '../store/store.js';
 
 /** Every cluster state, for the one-hot `crr_cluster_state` gauge. */
@@ -35,6 +35,14 @@ export class ReplayMetrics {
    * `retention-gap`, `topic-recreated` (found by the mirror).
    */
   readonly syncBreaks: Counter<'cluster' | 'reason'>;
+  /** Reseed attempts, by the sync break they cure (`reason`) and `result` (`succeeded`, `failed`). */
+  readonly reseeds: Counter<'cluster' | 'reason' | 'result'>;
+  /** Duration of completed reseeds, seconds (from OUTDATED to REPLICATING again). */
+  readonly reseedDuration: Histogram<'cluster'>;
+  /** Bytes of backups taken for reseeds (stored, gzip). */
+  readonly backupBytes: Counter<'cluster'>;
+  /** Bytes of backups restored by reseeds (stored, gzip). */
+  readonly restoreBytes: Counter<'cluster'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -48,6 +56,10 @@ export class ReplayMetrics {
     this.halted = new Gauge({ name: 'crr_replay_halted', help: 'Replay is stopped at an event it will not pass (a dead letter under policy halt, or the cluster is OUTDATED).', labelNames: ['cluster'], registers });
     this.batches = new Counter({ name: 'crr_replay_batches_total', help: 'Store transactions of replay, by result.', labelNames: ['cluster', 'result'], registers });
     this.restarts = new Counter({ name: 'crr_replay_restarts_total', help: 'Replay task restarts after a failure.', labelNames: ['cluster'], registers });
+    this.reseeds = new Counter({ name: 'crr_reseeds_total', help: 'Reseed attempts, by the sync break they cure and result.', labelNames: ['cluster', 'reason', 'result'], registers });
+    this.reseedDuration = new Histogram({ name: 'crr_reseed_duration_seconds', help: 'Duration of completed reseeds.', labelNames: ['cluster'], buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200], registers });
+    this.backupBytes = new Counter({ name: 'crr_backup_bytes_total', help: 'Bytes of backups taken for reseeds (stored, gzip).', labelNames: ['cluster'], registers });
+    this.restoreBytes = new Counter({ name: 'crr_restore_bytes_total', help: 'Bytes of backups restored by reseeds (stored, gzip).', labelNames: ['cluster'], registers });
     this.syncBreaks = new Counter({ name: 'crr_sync_breaks_total', help: 'Sync-breaking events that made the cluster OUTDATED, by reason.', labelNames: ['cluster', 'reason'], registers });
   }
 

@@ -13,6 +13,7 @@ import { PostgresStore } from '../store/postgres.js';
 import type { ClusterStateInput, Store } from '../store/store.js';
 import { ReplayMetrics } from './metrics.js';
 import { ReplayTask, type ReplayOutcome } from './replay-task.js';
+import { reseedReplica } from '../reseed/reseed.js';
 import { newReplayStatus, type ReplayStatus } from './status.js';
 import { restartBackoff } from '../util/backoff.js';
 
@@ -113,6 +114,7 @@ export class ReplayService {
     const state: ClusterStateInput = { role: 'replica', state: 'OUTDATED', epoch: current.epoch, reason };
     await store.setClusterState(state);
     this.metrics.syncBreaks.inc({ cluster: this.alias, reason: kind });
+    this.status.syncBreak = kind;
     this.metrics.setState(this.alias, 'OUTDATED', current.epoch);
     this.metrics.halted.set({ cluster: this.alias }, 1);
     this.status.clusterState = state;
@@ -130,52 +132,18 @@ export class ReplayService {
 
   private async supervise(initial: ClusterStateInput): Promise<void> {
     const signal = this.abort.signal;
-    const { restartBackoffInitialMs, restartBackoffMaxMs } = this.config.replay;
-    let published = false;
     try {
-      this.outcome = await pRetry(
-        async () => {
-          if (!this.admin) {
-            const admin = this.kafka.admin();
-            await admin.connect();
-            this.admin = admin;
-          }
-          if (!published) {
-            await this.publish(initial);
-            published = true;
-          }
-          const task = new ReplayTask({
-            source: this.source,
-            replay: this.config.replay,
-            kafka: this.kafka,
-            admin: this.admin,
-            store: this.store!,
-            metrics: this.metrics,
-            status: this.status,
-            log: this.log,
-            onStateChange: (s) => this.publish(s),
-          });
-          task.onCaughtUp = () => {
-            for (const w of this.caughtUpWaiters.splice(0)) w();
-          };
-          this.runAbort = new AbortController();
-          const outcome = await task.run(AbortSignal.any([signal, this.runAbort.signal]));
-          return outcome === 'stopped' && !signal.aborted && this.status.state === 'outdated' ? 'outdated' : outcome;
-        },
-        {
-          ...restartBackoff(restartBackoffInitialMs, restartBackoffMaxMs, signal),
-          onFailedAttempt: ({ error, attemptNumber }) => {
-            if (signal.aborted) return;
-            this.status.restarts += 1;
-            this.status.lastError = describeError(error);
-            this.status.state = 'backoff';
-            this.metrics.restarts.inc({ cluster: this.alias });
-            this.log.error({ err: error, attempt: attemptNumber }, `replay failed; restarting after backoff: ${describeError(error)}`);
-          },
-          shouldRetry: ({ error }) => !signal.aborted && !(error instanceof TypeError || error instanceof RangeError),
-        },
-      );
-      if (this.outcome === 'stopped') this.status.state = 'stopped';
+      this.outcome = await this.replayUntilOutcome(signal, initial);
+      // auto reseed (DESIGN.md, "The flow" 4): cure an OUTDATED replica, then replay again
+      // (manual mode: wait until an operator's `crr reseed --execute` records REPLICATING)
+      while (this.outcome === 'outdated' && this.source.upstream && !signal.aborted) {
+        const primary = this.config.clusters[this.source.upstream.alias]!;
+        if (this.config.reseed.mode === 'auto' && primary.store && primary.backup) await this.reseedWithRetries(signal);
+        else await this.waitForManualReseed(signal);
+        if (signal.aborted) break;
+        this.outcome = await this.replayUntilOutcome(signal, undefined);
+      }
+      if (this.outcome === 'stopped' || signal.aborted) this.status.state = 'stopped';
     } catch (err) {
       if (!signal.aborted) {
         this.failed = err as Error;
@@ -187,5 +155,121 @@ export class ReplayService {
       await this.admin?.disconnect().catch(() => undefined);
       this.admin = undefined;
     }
+  }
+
+  /** Runs replay tasks (restarting failed ones with backoff) until one stops, halts or finds the cluster OUTDATED. */
+  private async replayUntilOutcome(signal: AbortSignal, toPublish: ClusterStateInput | undefined): Promise<ReplayOutcome> {
+    const { restartBackoffInitialMs, restartBackoffMaxMs } = this.config.replay;
+    let pending = toPublish;
+    return pRetry(
+      async () => {
+        if (!this.admin) {
+          const admin = this.kafka.admin();
+          await admin.connect();
+          this.admin = admin;
+        }
+        if (pending) {
+          await this.publish(pending);
+          pending = undefined;
+        }
+        const task = new ReplayTask({
+          source: this.source,
+          replay: this.config.replay,
+          kafka: this.kafka,
+          admin: this.admin,
+          store: this.store!,
+          metrics: this.metrics,
+          status: this.status,
+          log: this.log,
+          onStateChange: (s) => this.publish(s),
+        });
+        task.onCaughtUp = () => {
+          for (const w of this.caughtUpWaiters.splice(0)) w();
+        };
+        this.runAbort = new AbortController();
+        const outcome = await task.run(AbortSignal.any([signal, this.runAbort.signal]));
+        return outcome === 'stopped' && !signal.aborted && this.status.state === 'outdated' ? 'outdated' : outcome;
+      },
+      {
+        ...restartBackoff(restartBackoffInitialMs, restartBackoffMaxMs, signal),
+        onFailedAttempt: ({ error, attemptNumber }) => {
+          if (signal.aborted) return;
+          this.status.restarts += 1;
+          this.status.lastError = describeError(error);
+          this.status.state = 'backoff';
+          this.metrics.restarts.inc({ cluster: this.alias });
+          this.log.error({ err: error, attempt: attemptNumber }, `replay failed; restarting after backoff: ${describeError(error)}`);
+        },
+        shouldRetry: ({ error }) => !signal.aborted && !(error instanceof TypeError || error instanceof RangeError),
+      },
+    );
+  }
+
+  /** Polls the store every 2 s until its state is REPLICATING again (reseed mode `manual`). */
+  private async waitForManualReseed(signal: AbortSignal): Promise<void> {
+    const primary = this.source.upstream!.alias;
+    this.log.warn(
+      this.config.reseed.mode === 'manual'
+        ? 'reseed mode is manual: waiting for `crr reseed --execute`'
+        : `automatic reseed needs clusters.${primary}.store and clusters.${primary}.backup in the config; waiting for \`crr reseed --execute\``,
+    );
+    while (!signal.aborted) {
+      await new Promise((r) => setTimeout(r, 2000));
+      const state = await this.store!.clusterState().catch(() => undefined);
+      if (state?.state === 'REPLICATING') {
+        this.status.clusterState = { role: state.role, state: state.state, epoch: state.epoch, ...(state.reason ? { reason: state.reason } : {}) } as ClusterStateInput;
+        this.status.haltReason = undefined;
+        this.log.info({ reason: state.reason }, 'the replica was reseeded; replay resumes');
+        return;
+      }
+    }
+  }
+
+  /** Reseeds the replica (src/reseed/reseed.ts), retrying with backoff until it succeeds or the service stops. */
+  private async reseedWithRetries(signal: AbortSignal): Promise<void> {
+    const { retryBackoffInitialMs, retryBackoffMaxMs } = this.config.reseed;
+    const why = this.status.haltReason ?? this.status.clusterState?.reason ?? 'OUTDATED';
+    const kind = this.status.syncBreak ?? 'unknown';
+    const started = Date.now();
+    this.status.state = 'reseeding';
+    this.metrics.halted.set({ cluster: this.alias }, 0);
+    const state = (s: ClusterStateInput['state'], reason: string): void => {
+      this.metrics.setState(this.alias, s, this.status.clusterState?.epoch ?? 0);
+      void this.publish({ role: 'replica', state: s, epoch: this.status.clusterState?.epoch ?? 0, reason } as ClusterStateInput).catch(() => undefined);
+    };
+    state('RESEEDING', `reseed (${why})`);
+    this.log.warn({ why }, 'reseeding the replica from a fresh backup of the primary');
+    const result = await pRetry(
+      () =>
+        reseedReplica(this.config, this.source, this.store!, why, {
+          log: this.log,
+          signal,
+          onProgress: (p) => (this.status.reseed = { ...p, startedAt: new Date(started).toISOString(), percent: p.totalRecords ? Math.min(100, Math.round((100 * p.records) / p.totalRecords)) : undefined }),
+        }),
+      {
+        ...restartBackoff(retryBackoffInitialMs, retryBackoffMaxMs, signal),
+        onFailedAttempt: ({ error, attemptNumber }) => {
+          if (signal.aborted) return;
+          this.status.lastError = describeError(error);
+          this.metrics.reseeds.inc({ cluster: this.alias, reason: kind, result: 'failed' });
+          this.log.error({ err: error, attempt: attemptNumber }, `reseed failed; retrying after backoff: ${describeError(error)}`);
+        },
+        shouldRetry: ({ error }) => !signal.aborted && !(error instanceof TypeError || error instanceof RangeError),
+      },
+    );
+    const seconds = (Date.now() - started) / 1000;
+    this.metrics.reseeds.inc({ cluster: this.alias, reason: kind, result: 'succeeded' });
+    this.metrics.reseedDuration.observe({ cluster: this.alias }, seconds);
+    this.metrics.backupBytes.inc({ cluster: this.alias }, result.resumed ? 0 : result.backupBytes);
+    this.metrics.restoreBytes.inc({ cluster: this.alias }, result.backupBytes);
+    const done: ClusterStateInput = { role: 'replica', state: 'REPLICATING', epoch: result.epoch, reason: `reseeded from backup ${result.backupId} (${why})` };
+    this.status.clusterState = done;
+    this.status.haltReason = undefined;
+    this.status.syncBreak = undefined;
+    this.status.lastReseed = { backupId: result.backupId, epoch: result.epoch, records: result.records, seconds, finishedAt: new Date().toISOString() };
+    this.status.reseed = undefined;
+    this.metrics.setState(this.alias, 'REPLICATING', result.epoch);
+    await this.publish(done).catch((err) => this.log.warn({ err: describeError(err) }, 'could not publish the cluster state'));
+    this.log.info({ backup: result.backupId, epoch: result.epoch, records: result.records, seconds }, `reseed done in ${seconds.toFixed(1)} s; replay resumes`);
   }
 }

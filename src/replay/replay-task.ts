@@ -273,11 +273,6 @@ export class ReplayTask {
       const where = `${batch.topic}[${batch.partition}]@${offset}${upstreamOffset === undefined ? '' : ` (upstream offset ${upstreamOffset})`}`;
       // on a primary, a crr admin sync-breaking operation may have raised the store's epoch while replay ran
       if (event.epoch > this.epoch && !source.upstream) await this.adoptStoreEpoch();
-      if (event.epoch > this.epoch) {
-        if (!(await flush())) return;
-        await this.outdated('epoch', `event ${event.id} (${event.op}) at ${where} has epoch ${event.epoch}, above the store's epoch ${this.epoch}`);
-        return;
-      }
       if (event.epoch < this.epoch) {
         this.d.metrics.skipped.inc({ cluster: source.alias, reason: 'stale-epoch' });
         this.d.log.warn({ id: event.id, op: event.op, epoch: event.epoch, storeEpoch: this.epoch, at: where }, 'refused an event of an older epoch (a late event of an old primary); not applied');
@@ -285,13 +280,19 @@ export class ReplayTask {
         if (upstreamOffset !== undefined) upHandled = upstreamOffset;
         continue;
       }
+      // a marker comes with the epoch its operation raised: name the marker, not the epoch
+      if (isMarkerOp(event.op) && source.upstream) {
+        if (!(await flush())) return;
+        const reason = 'reason' in event ? event.reason : '';
+        await this.outdated(event.op.toLowerCase().replace(/_/g, '-'), `sync-breaking ${event.op} at ${where}${reason ? `: ${reason}` : ''}`);
+        return;
+      }
+      if (event.epoch > this.epoch) {
+        if (!(await flush())) return;
+        await this.outdated('epoch', `event ${event.id} (${event.op}) at ${where} has epoch ${event.epoch}, above the store's epoch ${this.epoch}`);
+        return;
+      }
       if (isMarkerOp(event.op)) {
-        if (source.upstream) {
-          if (!(await flush())) return;
-          const reason = 'reason' in event ? event.reason : '';
-          await this.outdated(event.op.toLowerCase().replace(/_/g, '-'), `sync-breaking ${event.op} at ${where}${reason ? `: ${reason}` : ''}`);
-          return;
-        }
         handled = offset; // on a primary, the operation that wrote the marker made its effect
         continue;
       }
@@ -406,6 +407,7 @@ export class ReplayTask {
     const { source, store, status, metrics, log } = this.d;
     if (source.upstream) {
       metrics.syncBreaks.inc({ cluster: source.alias, reason: kind });
+      status.syncBreak = kind;
       const state: ClusterStateInput = { role: 'replica', state: 'OUTDATED', epoch: this.epoch, reason };
       await store.setClusterState(state);
       status.clusterState = state;

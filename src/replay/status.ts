@@ -7,12 +7,18 @@ import type { ClusterStateInput } from '../store/store.js';
  * process replays this cluster); `active`; `caught-up` is not a state — see `lagRecords`;
  * `halted` (stopped at an event it will not pass: `haltReason` says which and why);
  * `outdated` (the cluster is OUTDATED: the stream alone cannot keep it correct; a reseed cures
- * it); `backoff` (restarting after a failure); `stopped`.
+ * it); `reseeding` (a backup of the primary is taken and restored); `backoff` (restarting after a failure); `stopped`.
  */
 export interface ReplayStatus {
   cluster: string;
   role: 'primary' | 'replica';
-  state: 'starting' | 'waiting' | 'standby' | 'active' | 'halted' | 'outdated' | 'backoff' | 'stopped';
+  state: 'starting' | 'waiting' | 'standby' | 'active' | 'halted' | 'outdated' | 'reseeding' | 'backoff' | 'stopped';
+  /** The kind of the sync break that made the cluster OUTDATED (the `reason` label of crr_sync_breaks_total). */
+  syncBreak?: string;
+  /** The reseed in progress: step (`backup`, `restore`, `resume`), backup id, records and percentage. */
+  reseed?: { step: string; backupId?: string; records: number; totalRecords?: number; percent?: number; startedAt: string };
+  /** The last reseed that completed. */
+  lastReseed?: { backupId: string; epoch: number; records: number; seconds: number; finishedAt: string };
   /** The store's recorded cluster state. */
   clusterState?: ClusterStateInput;
   /** Topics read: own change topics on a primary, remote topics on a replica. */

@@ -1,0 +1,115 @@
+import type { Logger } from 'pino';
+import { createBackup } from '../backup/backup.js';
+import type { Manifest } from '../backup/manifest.js';
+import { openRepository } from '../backup/repository.js';
+import { restoreBackup } from '../backup/restore.js';
+import type { ReplaySource } from '../cluster/topology.js';
+import type { Config } from '../config/schema.js';
+import { CrrError } from '../errors.js';
+import { openStore } from '../store/open.js';
+import { PostgresStore } from '../store/postgres.js';
+import type { Store } from '../store/store.js';
+
+/** The steps of a reseed, in order (DESIGN.md, "The flow" step 4). */
+export type ReseedStep = 'backup' | 'restore' | 'resume';
+
+/** Progress of a running reseed, for /status and logs. */
+export interface ReseedProgress {
+  step: ReseedStep;
+  /** Backup id, once the backup is taken. */
+  backupId?: string;
+  /** Records written (backup) or loaded (restore) so far, and the total when known. */
+  records: number;
+  totalRecords?: number;
+}
+
+/** What a completed reseed did. */
+export interface ReseedResult {
+  backupId: string;
+  epoch: number;
+  records: number;
+  backupBytes: number;
+  /** Whether the backup step was skipped because a previous attempt had finished it. */
+  resumed: boolean;
+}
+
+/** The reason recorded with state RESEEDING once the backup is taken; a restarted reseed resumes from it. */
+const RESTORING = /restoring backup (\S+)/;
+
+/**
+ * Reseeds a replica: a fresh backup of the primary's store into the primary's backup
+ * repository, then a restore of it into the replica's store (staging schema, checks, atomic
+ * swap, write fence kept), which records the replica `REPLICATING` at the backup's epoch with
+ * the backup's positions. Replay then resumes from those positions (skipping by upstream offset
+ * what the backup holds). The caller stops the replica's replay first and starts it again after.
+ *
+ * Each step is recorded in the replica's cluster state (`RESEEDING`, with the reason
+ * "… taking a backup of P" then "… restoring backup ID"), so a reseed killed during the restore
+ * resumes with the same backup; one killed during the backup takes a new one (the incomplete
+ * backup is left for `crr backup prune`).
+ *
+ * Needs the primary's store reachable from here (PostgreSQL; a PGlite store is one process's
+ * database) and the primary's `backup` config.
+ *
+ * @param why the sync break being cured (recorded in the state's reason)
+ * @throws CrrError CRR_CONFIG_INVALID (no store or backup config for the primary); what
+ *   createBackup / restoreBackup throw (all retriable by the caller: nothing live changes on failure)
+ */
+export async function reseedReplica(
+  config: Config,
+  source: ReplaySource,
+  replicaStore: Store,
+  why: string,
+  opts: { log: Logger; onProgress?: (p: ReseedProgress) => void; signal?: AbortSignal },
+): Promise<ReseedResult> {
+  if (!source.upstream) throw new CrrError('CRR_CONFIG_INVALID', `cluster ${source.alias} is not a replica: only a replica is reseeded`);
+  const primaryAlias = source.upstream.alias;
+  const primary = config.clusters[primaryAlias]!;
+  if (!primary.store) throw new CrrError('CRR_CONFIG_INVALID', `clusters.${primaryAlias}.store: required to reseed ${source.alias} from a backup of ${primaryAlias}`);
+  if (!primary.backup) throw new CrrError('CRR_CONFIG_INVALID', `clusters.${primaryAlias}.backup: required to reseed ${source.alias} (where the backup of ${primaryAlias} goes)`);
+  const { log } = opts;
+  const current = await replicaStore.clusterState();
+  const epoch = current?.epoch ?? 0;
+  const repo = await openRepository(primary.backup.repository);
+
+  let backupId = current?.state === 'RESEEDING' ? RESTORING.exec(current.reason ?? '')?.[1] : undefined;
+  let backupBytes = 0;
+  const resumed = backupId !== undefined;
+  if (backupId === undefined) {
+    await replicaStore.setClusterState({ role: 'replica', state: 'RESEEDING', epoch, reason: `reseed (${why}): taking a backup of ${primaryAlias}` });
+    opts.onProgress?.({ step: 'backup', records: 0 });
+    const primaryStore = openStore(primary.store);
+    let manifest: Manifest;
+    try {
+      manifest = await createBackup(primaryStore, repo, {
+        cluster: primaryAlias,
+        partSizeBytes: primary.backup.partSizeBytes,
+        onProgress: (p) => opts.onProgress?.({ step: 'backup', records: p.vertices + p.edges }),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    } finally {
+      await primaryStore.close().catch(() => undefined);
+    }
+    backupId = manifest.id;
+    backupBytes = manifest.totals.bytes;
+    log.info({ backup: backupId, epoch: manifest.epoch, records: manifest.totals.vertices + manifest.totals.edges, bytes: backupBytes }, 'reseed: backup of the primary taken');
+    await replicaStore.setClusterState({ role: 'replica', state: 'RESEEDING', epoch, reason: `reseed (${why}): restoring backup ${backupId}` });
+  } else {
+    log.info({ backup: backupId }, 'reseed: resuming with the backup a previous attempt took');
+  }
+
+  const id = backupId;
+  const cfg = source.store;
+  const fence = replicaStore instanceof PostgresStore && cfg.appRole ? { appRole: cfg.appRole, replayRole: cfg.replayRole ?? `${cfg.schema}_replay` } : undefined;
+  let total: number | undefined;
+  const { manifest } = await restoreBackup(replicaStore, repo, id, {
+    clusterState: (m) => ({ role: 'replica', state: 'REPLICATING', epoch: m.epoch, reason: `reseeded from backup ${id} (${why})` }),
+    ...(fence ? { fence } : {}),
+    onManifest: (m) => (total = m.totals.vertices + m.totals.edges),
+    onProgress: (p) => opts.onProgress?.({ step: 'restore', backupId: id, records: p.vertices + p.edges, ...(total !== undefined ? { totalRecords: total } : {}) }),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  opts.onProgress?.({ step: 'resume', backupId: id, records: 0 });
+  log.info({ backup: id, epoch: manifest.epoch }, 'reseed: backup restored; replay resumes from its positions');
+  return { backupId: id, epoch: manifest.epoch, records: manifest.totals.vertices + manifest.totals.edges, backupBytes: backupBytes || manifest.totals.bytes, resumed };
+}
