@@ -10,21 +10,10 @@ import type { StoreConfig } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
+import { CliUsageError } from './usage-error.js';
 
 /** `crr backup verify`: the backup has problems (each listed). */
 const EXIT_PROBLEMS = 1;
-/** Interrupted by SIGINT (128 + 2). */
-const EXIT_INTERRUPTED = 130;
-
-/** A refusal before anything is opened or changed: the message and the exit code. */
-class BackupUsageError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
 
 interface CommonOptions {
   config: string;
@@ -34,20 +23,20 @@ interface CommonOptions {
 
 /**
  * The cluster's backup config, and its store config when `needStore`.
- * @throws BackupUsageError exit 2 for an unknown alias; 78 for a cluster without `backup`
+ * @throws CliUsageError exit 2 for an unknown alias; 78 for a cluster without `backup`
  *   (naming `clusters.<alias>.backup`) or, when needed, without a store it can open
  */
 export function resolveBackupTarget(config: Config, alias: string, needStore: boolean): { backup: BackupConfig; store?: StoreConfig } {
   const cluster = config.clusters[alias];
-  if (!cluster) throw new BackupUsageError(`unknown cluster alias "${alias}"; known: ${Object.keys(config.clusters).join(', ')}`, EXIT.USAGE);
+  if (!cluster) throw new CliUsageError(`unknown cluster alias "${alias}"; known: ${Object.keys(config.clusters).join(', ')}`, EXIT.USAGE);
   if (!cluster.backup) {
-    throw new BackupUsageError(`clusters.${alias}.backup: required by crr backup (the cluster's backup repository: { repository: { type: local, path } } or { repository: { type: s3, bucket, ... } })`, EXIT.CONFIG);
+    throw new CliUsageError(`clusters.${alias}.backup: required by crr backup (the cluster's backup repository: { repository: { type: local, path } } or { repository: { type: s3, bucket, ... } })`, EXIT.CONFIG);
   }
   if (!needStore) return { backup: cluster.backup };
   const store = cluster.store;
-  if (!store) throw new BackupUsageError(`clusters.${alias}.store: required by crr backup create (the store to back up)`, EXIT.CONFIG);
+  if (!store) throw new CliUsageError(`clusters.${alias}.store: required by crr backup create (the store to back up)`, EXIT.CONFIG);
   if (store.type === 'pglite' && (store.dataDir === undefined || store.dataDir.startsWith('memory://'))) {
-    throw new BackupUsageError(`clusters.${alias}.store.dataDir: crr backup needs a store it can open; an in-memory PGlite store exists only inside the crr process that runs it`, EXIT.CONFIG);
+    throw new CliUsageError(`clusters.${alias}.store.dataDir: crr backup needs a store it can open; an in-memory PGlite store exists only inside the crr process that runs it`, EXIT.CONFIG);
   }
   return { backup: cluster.backup, store };
 }
@@ -55,7 +44,7 @@ export function resolveBackupTarget(config: Config, alias: string, needStore: bo
 /**
  * Runs one `crr backup` subcommand: loads the config (exit 78 when invalid), resolves the
  * cluster, opens the repository, runs `fn`, and maps failures to exit codes: a
- * BackupUsageError to its own; CRR_BACKUP_NOT_FOUND to 2; CRR_CONFIG_INVALID to 78; SIGINT to
+ * CliUsageError to its own; CRR_BACKUP_NOT_FOUND to 2; CRR_CONFIG_INVALID to 78; SIGINT to
  * 130; any other CrrError (repository, store, a locked PGlite store) to 70, with its message
  * on stderr.
  */
@@ -72,8 +61,8 @@ async function run(sub: string, opts: CommonOptions, needStore: boolean, fn: (ct
   } catch (err) {
     if (abort.signal.aborted) {
       process.stderr.write(`crr backup ${sub}: interrupted\n`);
-      process.exitCode = EXIT_INTERRUPTED;
-    } else if (err instanceof BackupUsageError) {
+      process.exitCode = EXIT.INTERRUPTED;
+    } else if (err instanceof CliUsageError) {
       process.stderr.write(`crr backup ${sub}: ${err.message}\n`);
       process.exitCode = err.exitCode;
     } else if (err instanceof CrrError) {
@@ -260,7 +249,7 @@ export function registerBackupCommand(program: Command): void {
         const all = await listBackups(repo);
         const b = all.find((x) => x.id === id);
         if (!b) throw new CrrError('CRR_BACKUP_NOT_FOUND', `no backup ${id} in ${repo.description}`);
-        if (b.cluster !== opts.cluster) throw new BackupUsageError(`backup ${id} is a backup of cluster ${b.cluster}, not ${opts.cluster}`, EXIT.USAGE);
+        if (b.cluster !== opts.cluster) throw new CliUsageError(`backup ${id} is a backup of cluster ${b.cluster}, not ${opts.cluster}`, EXIT.USAGE);
         const newest = all.filter((x) => x.cluster === opts.cluster && x.status === 'complete').at(-1);
         const what = `backup ${id} (${b.status}, created ${iso(b.createdAtMs)}, ${b.objects} objects, ${formatBytes(b.bytes)})`;
         const warning = newest?.id === id ? `\n  note: it is the newest complete backup of ${opts.cluster}` : '';

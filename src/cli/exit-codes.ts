@@ -22,6 +22,8 @@ export const EXIT = {
   REPLAY_HALTED: 5,
   /** The mirror stopped on an error it does not retry. */
   SOFTWARE: 70,
+  /** Interrupted by SIGINT (128 + 2). */
+  INTERRUPTED: 130,
   /** The configuration file is missing or invalid (sysexits' EX_CONFIG). */
   CONFIG: 78,
 } as const;

@@ -19,23 +19,12 @@ import type { ClusterStateInput, Store } from '../store/store.js';
 import { formatBytes } from './backup.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
+import { CliUsageError } from './usage-error.js';
 
 /** The backup cannot be restored as it is (a part missing or corrupt, an unknown format version): nothing changed. */
 const EXIT_BACKUP_INVALID = 1;
-/** Interrupted by SIGINT (128 + 2). */
-const EXIT_INTERRUPTED = 130;
 /** How long publishing the new cluster state to Kafka may take before crr restore gives up on it (it only warns), ms. */
 const PUBLISH_TIMEOUT_MS = 15_000;
-
-/** A refusal before anything is opened or changed: the message and the exit code. */
-class RestoreUsageError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
 
 interface RestoreCliOptions {
   config: string;
@@ -58,25 +47,25 @@ export interface RestoreTarget {
 
 /**
  * Resolves `crr restore`'s cluster, repository and store from the config.
- * @throws RestoreUsageError exit 2 for an unknown alias (`--cluster` or `--from`) or an invalid
+ * @throws CliUsageError exit 2 for an unknown alias (`--cluster` or `--from`) or an invalid
  *   `--as`; 78 for a cluster without a store crr restore can open, or a `--from` cluster without `backup`
  */
 export function resolveRestoreTarget(config: Config, alias: string, from: string | undefined, as: string | undefined): RestoreTarget {
   const known = Object.keys(config.clusters).join(', ');
   const cluster = config.clusters[alias];
-  if (!cluster) throw new RestoreUsageError(`unknown cluster alias "${alias}"; known: ${known}`, EXIT.USAGE);
+  if (!cluster) throw new CliUsageError(`unknown cluster alias "${alias}"; known: ${known}`, EXIT.USAGE);
   const role = configuredRole(config, alias);
   const source = from ?? (role === 'replica' ? (config.mirror.flows.find((f) => f.enabled && f.target === alias)?.source ?? alias) : alias);
   const repoCluster = config.clusters[source];
-  if (!repoCluster) throw new RestoreUsageError(`--from: unknown cluster alias "${source}"; known: ${known}`, EXIT.USAGE);
+  if (!repoCluster) throw new CliUsageError(`--from: unknown cluster alias "${source}"; known: ${known}`, EXIT.USAGE);
   if (!repoCluster.backup) {
-    throw new RestoreUsageError(`clusters.${source}.backup: required by crr restore (the repository the backups of ${source} are in)`, EXIT.CONFIG);
+    throw new CliUsageError(`clusters.${source}.backup: required by crr restore (the repository the backups of ${source} are in)`, EXIT.CONFIG);
   }
-  if (as !== undefined && !SQL_IDENTIFIER.test(as)) throw new RestoreUsageError(`--as: "${as}" is not a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63 characters)`, EXIT.USAGE);
+  if (as !== undefined && !SQL_IDENTIFIER.test(as)) throw new CliUsageError(`--as: "${as}" is not a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63 characters)`, EXIT.USAGE);
   const store = cluster.store;
-  if (!store) throw new RestoreUsageError(`clusters.${alias}.store: required by crr restore (the store to restore into)`, EXIT.CONFIG);
+  if (!store) throw new CliUsageError(`clusters.${alias}.store: required by crr restore (the store to restore into)`, EXIT.CONFIG);
   if (store.type === 'pglite' && (store.dataDir === undefined || store.dataDir.startsWith('memory://'))) {
-    throw new RestoreUsageError(`clusters.${alias}.store.dataDir: crr restore needs a store it can open; an in-memory PGlite store exists only inside the crr process that runs it`, EXIT.CONFIG);
+    throw new CliUsageError(`clusters.${alias}.store.dataDir: crr restore needs a store it can open; an in-memory PGlite store exists only inside the crr process that runs it`, EXIT.CONFIG);
   }
   return { from: source, repository: repoCluster.backup.repository, store, role };
 }
@@ -220,8 +209,8 @@ async function runRestore(opts: RestoreCliOptions): Promise<void> {
   } catch (err) {
     if (abort.signal.aborted) {
       process.stderr.write('crr restore: interrupted; the live state is unchanged\n');
-      process.exitCode = EXIT_INTERRUPTED;
-    } else if (err instanceof RestoreUsageError) {
+      process.exitCode = EXIT.INTERRUPTED;
+    } else if (err instanceof CliUsageError) {
       process.stderr.write(`crr restore: ${err.message}\n`);
       process.exitCode = err.exitCode;
     } else if (err instanceof CrrError) {
