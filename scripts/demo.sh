@@ -7,8 +7,11 @@
 #     store; on dr, the mirror primary->dr plus replay of the remote topics into the DR store,
 #     fenced so that applications can only read it
 #  3. loads the dataset (GeoNames cities, OpenFlights airports, ISO countries: ~244k change
-#     events) into the primary with `crr write`, then streams a live mix of updates, deletes and
-#     metadata changes while both stores catch up (progress bars)
+#     events) into the primary as an IMPORT (`crr admin import`: a sync-breaking event): the DR
+#     side becomes OUTDATED, reseeds itself from a fresh backup of the primary in S3 (S3Proxy, from
+#     scripts/s3.sh) and catches up with a live mix of updates, deletes and metadata changes
+#     written meanwhile (progress bars); later a DROP_ALL and a new import, and the same again
+#     (with PGlite stores, which cannot be reseeded across processes: `crr write` instead)
 #  4. shows that the DR side refuses writes: `crr write` to dr (exit 4), and an application-role
 #     INSERT/UPDATE/DELETE/CREATE on the DR store (PostgreSQL: permission denied)
 #  5. ends with `crr verify`: positions, counts per type and a digest of both stores, EQUAL
@@ -61,11 +64,16 @@ if node -e "const pg=require('pg');const c=new pg.Client({connectionString:proce
   PRIMARY_STORE="{ type: postgres, connectionString: \"$PG\", schema: crr_demo_primary }"
   DR_STORE="{ type: postgres, connectionString: \"$PG\", schema: crr_demo_dr, appRole: crr_demo_app, replayRole: crr_demo_replay }"
   echo "stores: PostgreSQL at $PG (schemas crr_demo_primary, crr_demo_dr)"
+  bash scripts/s3.sh up
+  S3_ENDPOINT=http://127.0.0.1:${CRR_S3_PORT:-19000}
+  node scripts/demo/bucket.mjs "$S3_ENDPOINT" crr-demo
+  BACKUP="backup: { repository: { type: s3, bucket: crr-demo, prefix: \"demo-$(date +%s)\", endpoint: \"$S3_ENDPOINT\", forcePathStyle: true, accessKeyId: crr, secretAccessKey: crr-secret-key } }"
 else
   STORES=pglite
   rm -rf "$DEMO/store-primary" "$DEMO/store-dr"
   PRIMARY_STORE="{ type: pglite, dataDir: \"$DEMO/store-primary\" }"
   DR_STORE="{ type: pglite, dataDir: \"$DEMO/store-dr\" }"
+  BACKUP=""
   echo "stores: PGlite under .demo/ (PostgreSQL at $PG does not answer)"
 fi
 
@@ -75,6 +83,7 @@ clusters:
     bootstrapServers: ["$PRIMARY"]
     changeTopics: { data: graph.data, metadata: graph.metadata, dataPartitions: 6 }
     store: $PRIMARY_STORE
+    $BACKUP
   dr:
     bootstrapServers: ["$DR"]
     store: $DR_STORE
@@ -97,19 +106,50 @@ nohup $CRR run --config "$DEMO/crr.yaml" --cluster dr > "$DEMO/dr.log" 2>&1 &
 echo $! > "$DEMO/dr.pid"
 echo "primary daemon pid $(cat "$DEMO/primary.pid") (http://127.0.0.1:$PRIMARY_PORT/status), dr daemon pid $(cat "$DEMO/dr.pid") (http://127.0.0.1:$DR_PORT/status)"
 
-step "3. the dataset into the primary, as change events (crr write)"
-node -e "import('./dist/demo/dataset.js').then((m) => { const s = m.datasetSummary(); console.log('dataset:', JSON.stringify(s)); })" || true
-{ node scripts/demo/events.mjs schema; node scripts/demo/events.mjs dataset ${LIMIT:+--limit "$LIMIT"}; } | $CRR write --config "$DEMO/crr.yaml" --cluster primary > "$DEMO/load.log" 2>&1 &
-LOAD=$!
-node scripts/demo/progress.mjs "$PRIMARY_PORT" "$DR_PORT" 900 "$LOAD"
-wait $LOAD || { cat "$DEMO/load.log"; exit 1; }
-cat "$DEMO/load.log"
-echo "live mix: $LIVE_EVENTS updates, deletes and metadata changes while the daemons replicate"
-node scripts/demo/events.mjs live --seed "$(date +%s)" --count "$LIVE_EVENTS" ${LIMIT:+--limit "$LIMIT"} | $CRR write --config "$DEMO/crr.yaml" --cluster primary > "$DEMO/live.log" 2>&1 &
-LIVE=$!
-node scripts/demo/progress.mjs "$PRIMARY_PORT" "$DR_PORT" 600 "$LIVE"
-wait $LIVE || { cat "$DEMO/live.log"; exit 1; }
-cat "$DEMO/live.log"
+if [ "$STORES" = postgres ]; then
+  step "3. the dataset arrives on the primary as an IMPORT (crr admin import): a sync-breaking event"
+  node -e "import('./dist/demo/dataset.js').then((m) => { const s = m.datasetSummary(); console.log('dataset:', JSON.stringify(s)); })" || true
+  { node scripts/demo/events.mjs schema; node scripts/demo/events.mjs dataset ${LIMIT:+--limit "$LIMIT"}; } > "$DEMO/dataset.ndjson"
+  import_dataset() { # reason
+    $CRR admin import --config "$DEMO/crr.yaml" --cluster primary --file "$DEMO/dataset.ndjson" --reason "$1" --execute
+  }
+  live() { # count: a live mix through crr write while the DR side detects the break, reseeds from S3 and catches up
+    node scripts/demo/events.mjs live --seed "$(date +%s)" --count "$1" ${LIMIT:+--limit "$LIMIT"} | $CRR write --config "$DEMO/crr.yaml" --cluster primary > "$DEMO/live.log" 2>&1 &
+    local pid=$!
+    node scripts/demo/progress.mjs "$PRIMARY_PORT" "$DR_PORT" 900 "$pid"
+    wait $pid || { cat "$DEMO/live.log"; exit 1; }
+    cat "$DEMO/live.log"
+  }
+  for _ in $(seq 1 120); do # the primary's daemon has created the change topics and replays them
+    curl -sf "http://127.0.0.1:$PRIMARY_PORT/status" | grep -q '"state": "active"' && break
+    sleep 0.5
+  done
+  import_dataset "initial load of the demo dataset"
+  echo "dr: IMPORT marker -> OUTDATED -> reseed from a fresh backup of the primary in S3 -> replay resumes; meanwhile $LIVE_EVENTS live events"
+  live "$LIVE_EVENTS"
+  curl -s "http://127.0.0.1:$DR_PORT/status" | node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const r=JSON.parse(t).replay;console.log('dr:', r.clusterState.state, 'epoch', r.clusterState.epoch, '-', r.clusterState.reason, r.lastReseed ? '(reseed took ' + r.lastReseed.seconds.toFixed(1) + ' s, ' + r.lastReseed.records + ' records)' : '')})"
+
+  step "3b. later: DROP_ALL and a new import on the primary; the DR side reseeds again"
+  $CRR admin drop-all --config "$DEMO/crr.yaml" --cluster primary --reason "demo: start over" --execute
+  import_dataset "reload after drop-all"
+  live "$((LIVE_EVENTS / 2))"
+  curl -s "http://127.0.0.1:$DR_PORT/status" | node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const r=JSON.parse(t).replay;console.log('dr:', r.clusterState.state, 'epoch', r.clusterState.epoch, '-', r.clusterState.reason)})"
+  $CRR backup list --config "$DEMO/crr.yaml" --cluster primary
+else
+  step "3. the dataset into the primary, as change events (crr write)"
+  node -e "import('./dist/demo/dataset.js').then((m) => { const s = m.datasetSummary(); console.log('dataset:', JSON.stringify(s)); })" || true
+  { node scripts/demo/events.mjs schema; node scripts/demo/events.mjs dataset ${LIMIT:+--limit "$LIMIT"}; } | $CRR write --config "$DEMO/crr.yaml" --cluster primary > "$DEMO/load.log" 2>&1 &
+  LOAD=$!
+  node scripts/demo/progress.mjs "$PRIMARY_PORT" "$DR_PORT" 900 "$LOAD"
+  wait $LOAD || { cat "$DEMO/load.log"; exit 1; }
+  cat "$DEMO/load.log"
+  echo "live mix: $LIVE_EVENTS updates, deletes and metadata changes while the daemons replicate"
+  node scripts/demo/events.mjs live --seed "$(date +%s)" --count "$LIVE_EVENTS" ${LIMIT:+--limit "$LIMIT"} | $CRR write --config "$DEMO/crr.yaml" --cluster primary > "$DEMO/live.log" 2>&1 &
+  LIVE=$!
+  node scripts/demo/progress.mjs "$PRIMARY_PORT" "$DR_PORT" 600 "$LIVE"
+  wait $LIVE || { cat "$DEMO/live.log"; exit 1; }
+  cat "$DEMO/live.log"
+fi
 echo
 $CRR status --config "$DEMO/crr.yaml" || true
 

@@ -1,6 +1,6 @@
 // Shows the DR pipeline catching up, from the /status endpoints of the two `crr run` daemons:
 // one bar for the mirror (primary topics -> remote topics on dr), one for replay on the primary,
-// one for replay on dr. Ends when the writer processes named by WRITER_PID have exited and every
+// one for replay on dr, and one per step of a reseed while dr reseeds itself. Ends when the writer processes named by WRITER_PID have exited and every
 // lag is 0 on every partition twice in a row (or exits 1 at the timeout).
 // Usage: node scripts/demo/progress.mjs PRIMARY_PORT DR_PORT TIMEOUT_S [WRITER_PID...]
 import cliProgress from 'cli-progress';
@@ -42,19 +42,28 @@ const status = async (port) => {
   }
 };
 let calm = 0;
+let outdatedSince;
 for (;;) {
   const [p, d] = await Promise.all([status(primaryPort), status(drPort)]);
   const mirrored = show('mirror', d?.flows?.flatMap((f) => f.partitions) ?? []);
   const primaryDone = show('replay primary', p?.replay?.partitions ?? []);
   const drDone = show('replay dr', d?.replay?.partitions ?? []);
+  const r = d?.replay;
+  if (r?.reseed) {
+    show(`reseed ${r.reseed.step}`, [{ logEndOffset: r.reseed.totalRecords ?? r.reseed.records, position: r.reseed.records, lagRecords: 0 }]);
+  }
   for (const [name, s] of [['primary', p], ['dr', d]]) {
-    if (s?.replay && ['halted', 'outdated'].includes(s.replay.state)) {
+    // an OUTDATED replica is cured by its daemon's reseed (reseed.mode auto); a halt is not
+    if (s?.replay && (s.replay.state === 'halted' || (s.replay.state === 'outdated' && outdatedSince !== undefined && Date.now() - outdatedSince > 20_000))) {
       multibar.stop();
       console.error(`replay of ${name} stopped: ${s.replay.haltReason}`);
       process.exit(1);
     }
   }
-  calm = mirrored && primaryDone && drDone && !writers.some(alive) ? calm + 1 : 0;
+  if (r?.state === 'outdated') outdatedSince ??= Date.now();
+  else outdatedSince = undefined;
+  const replicating = r?.state === 'active' && r.clusterState?.state === 'REPLICATING';
+  calm = mirrored && primaryDone && drDone && replicating && !writers.some(alive) ? calm + 1 : 0;
   if (calm >= 2) break;
   if (Date.now() > deadline) {
     multibar.stop();
