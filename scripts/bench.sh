@@ -2,7 +2,10 @@
 # npm run bench: two benchmarks on the local clusters of scripts/kafka.sh (primary 127.0.0.1:19092
 # -> dr 127.0.0.1:29092): the mirror throughput of crr against MirrorMaker 2 (phases 1-6), and the
 # replay throughput of crr into PostgreSQL and PGlite against plain batched inserts of the same
-# rows into the same databases (phase 7). BENCH_MIRROR=0 or BENCH_REPLAY=0 skips one of them.
+# rows into the same databases (phase 7); and backup/restore throughput of a 1M-entity PostgreSQL
+# store through S3Proxy against the server's raw upload/download of the same bytes (phase 8,
+# scripts/bench/backup.mjs; BENCH_BACKUP_ENTITIES, default 1000000).
+# BENCH_MIRROR=0, BENCH_REPLAY=0 or BENCH_BACKUP=0 skips one of them.
 #
 #  1. `kafka.sh up`; a fresh source topic bench-<timestamp> on the primary
 #  2. N records of S bytes with kafka-producer-perf-test (acks=all)        -> "producer"
@@ -88,6 +91,7 @@ CRR_LOG_LEVEL=${BENCH_CRR_LOG_LEVEL:-info}
 read -r -a CRR_NODE_ARGS <<<"${BENCH_CRR_NODE_ARGS:-}"
 RUN_MIRROR=${BENCH_MIRROR:-1}
 RUN_REPLAY=${BENCH_REPLAY:-1}
+RUN_BACKUP=${BENCH_BACKUP:-1}
 REPLAY_EVENTS=${BENCH_REPLAY_EVENTS:-200000}
 REPLAY_STORES=${BENCH_REPLAY_STORES:-postgres,pglite}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -98,8 +102,8 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 for v in RECORDS SIZE PARTITIONS TIMEOUT HTTP_PORT SETTLE REPLAY_EVENTS; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "BENCH_$v must be a non-negative integer (got '${!v}')"
 done
-[[ $RUN_MIRROR =~ ^[01]$ && $RUN_REPLAY =~ ^[01]$ ]] || die "BENCH_MIRROR and BENCH_REPLAY must be 0 or 1"
-((RUN_MIRROR + RUN_REPLAY > 0)) || die "BENCH_MIRROR=0 and BENCH_REPLAY=0: nothing to run"
+[[ $RUN_MIRROR =~ ^[01]$ && $RUN_REPLAY =~ ^[01]$ && $RUN_BACKUP =~ ^[01]$ ]] || die "BENCH_MIRROR, BENCH_REPLAY and BENCH_BACKUP must be 0 or 1"
+((RUN_MIRROR + RUN_REPLAY + RUN_BACKUP > 0)) || die "BENCH_MIRROR=0, BENCH_REPLAY=0 and BENCH_BACKUP=0: nothing to run"
 ((REPLAY_EVENTS >= 10)) || die "BENCH_REPLAY_EVENTS must be at least 10"
 [[ $REPLAY_STORES =~ ^(postgres|pglite)(,(postgres|pglite))?$ ]] || die "BENCH_REPLAY_STORES must be postgres, pglite or both, comma-separated (got '$REPLAY_STORES')"
 ((RECORDS > 0 && SIZE > 0 && PARTITIONS > 0 && TIMEOUT > 0)) || die "BENCH_RECORDS, BENCH_RECORD_SIZE, BENCH_PARTITIONS and BENCH_TIMEOUT must be > 0"
@@ -510,4 +514,12 @@ if [[ $RUN_REPLAY == 1 ]]; then
   wait "$REPLAY_PID" || rc=$?
   interrupted "$rc"
   ((rc == 0)) || die "the replay benchmark failed (logs and configs in .bench/run-$TS/replay/)"
+fi
+
+# ------------------------------------------------------------------- backup --
+
+if [[ $RUN_BACKUP == 1 ]]; then
+  step "8. backup and restore of ${BENCH_BACKUP_ENTITIES:-1000000} entities through S3Proxy, against its raw upload and download"
+  bash "$ROOT/scripts/s3.sh" up
+  node "$ROOT/scripts/bench/backup.mjs" || die "the backup benchmark failed"
 fi
