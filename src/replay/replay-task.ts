@@ -405,6 +405,7 @@ export class ReplayTask {
    */
   private async outdated(kind: string, reason: string): Promise<void> {
     const { source, store, status, metrics, log } = this.d;
+    status.haltReason = reason; // before any await: /status never shows the state without its reason
     if (source.upstream) {
       metrics.syncBreaks.inc({ cluster: source.alias, reason: kind });
       status.syncBreak = kind;
@@ -419,7 +420,6 @@ export class ReplayTask {
       status.state = 'halted';
       log.error({ reason }, `replay halted: ${reason}`);
     }
-    status.haltReason = reason;
     metrics.halted.set({ cluster: source.alias }, 1);
     this.end(source.upstream ? 'outdated' : 'halted');
   }
