@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   CRR_BACKUP_INVALID: { retriable: false, doc: 'A backup cannot be used as it is: its manifest is missing (an incomplete backup), unreadable or of an unknown format version, or a part is missing, corrupt (SHA-256 or gzip) or holds another number of records than the manifest says; the message names the backup and the part.' },
   CRR_BACKUP_NOT_FOUND: { retriable: false, doc: 'No backup with the given id exists in the cluster\'s backup repository (`crr backup list --all` shows every id there).' },
   CRR_RESTORE_REFUSED: { retriable: false, doc: 'A restore was refused before anything changed: the schema it was asked to restore into beside the live state (`crr restore --as NAME`) exists already.' },
+  CRR_RESEED_IN_PROGRESS: { retriable: true, doc: 'A reseed of this replica is running elsewhere (another `crr reseed --execute`, or a `crr run` of the replica in reseed mode `auto`): one reseed at a time per replica holds the store\'s `reseed` lease. The message names the holder; the lease ends when its holder finishes or dies.' },
   CRR_REPOSITORY: { retriable: true, doc: 'The backup repository (S3 or a local directory) failed a request after the S3 client\'s own retries, or refused it (access denied, no such bucket: not retriable); the message names the repository, the key and the cause.' },
 } as const satisfies Record<string, { retriable: boolean; doc: string }>;
 

@@ -8,6 +8,7 @@ import type { ChangeTopicsConfig } from '../cluster/schema.js';
 import { initialClusterState, publishClusterState } from '../cluster/state.js';
 import type { Role } from '../cluster/schema.js';
 import { CrrError, describeError } from '../errors.js';
+import { ensureTopic } from '../kafka/read-to-end.js';
 import { MARKER_KEY, encodeEvent, parseEvent } from '../protocol/codec.js';
 import { isMarkerOp, PROTOCOL_VERSION, type ChangeEvent, type MarkerOp } from '../protocol/schema.js';
 import type { ClusterStateInput, Store, SyncBreakResult } from '../store/store.js';
@@ -283,6 +284,8 @@ export async function planSyncBreak(ctx: AdminContext, req: SyncBreakRequest): P
  * Carries out a planned sync-breaking operation on a primary, in this order, so that a crash
  * at any point leaves a state that replay understands:
  *
+ * 0. The change topics are created when missing (as `crr write` does), so that the first data of
+ *    a fresh primary may be an import.
  * 1. ONE store transaction (Store.applySyncBreak): the operation's effect on the store and the
  *    raised epoch (`newEpoch` = old + 1, state `ACTIVE`, reason `<OP>: <reason>`). It refuses
  *    when the recorded state is no longer the planned one (a concurrent operation or promotion).
@@ -318,6 +321,10 @@ export async function executeSyncBreak(ctx: AdminContext, plan: SyncBreakPlan, r
       { context: { cluster: alias, lagRecords: plan.lagRecords } },
     );
   }
+  // 0. the change topics, created when missing (a fresh primary whose first data is an import):
+  //    before the store changes, so that a broker refusing to create them leaves nothing changed
+  await ensureTopic(ctx.admin, changeTopics.data, changeTopics.dataPartitions, changeTopics.replicationFactor);
+  await ensureTopic(ctx.admin, changeTopics.metadata, 1, changeTopics.replicationFactor);
   // 1. the effect and the raised epoch, in one store transaction
   let importSummary: Omit<ImportFileSummary, 'source'> | undefined;
   const rows = await store.applySyncBreak(plan.op, {

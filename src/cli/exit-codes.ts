@@ -20,6 +20,8 @@ export const EXIT = {
   DATA_ERROR: 65,
   /** `crr replay --exit-when-caught-up`: replay halted at a dead letter, or the cluster is OUTDATED. */
   REPLAY_HALTED: 5,
+  /** `crr reseed --execute`: another reseed of the replica holds its lease (sysexits' EX_TEMPFAIL); try again later. */
+  TEMPFAIL: 75,
   /** The mirror stopped on an error it does not retry. */
   SOFTWARE: 70,
   /** Interrupted by SIGINT (128 + 2). */

@@ -19,6 +19,7 @@ import { EXIT } from './exit-codes.js';
  *
  * Exit codes: 0 done (or the plan); 2 unknown cluster or not a replica; 70 a failure (the live
  * state is untouched; run it again: a reseed killed after its backup resumes with that backup);
+ * 75 another reseed of the replica is running (it holds the replica store's `reseed` lease);
  * 78 bad config (no store or backup config).
  */
 export function registerReseedCommand(program: Command): void {
@@ -97,7 +98,8 @@ export function registerReseedCommand(program: Command): void {
       } catch (err) {
         if (started) bar.stop();
         process.stderr.write(`crr reseed: ${describeError(err)}\n`);
-        process.exitCode = err instanceof CrrError && err.code === 'CRR_CONFIG_INVALID' ? EXIT.CONFIG : EXIT.SOFTWARE;
+        process.exitCode =
+          err instanceof CrrError && err.code === 'CRR_CONFIG_INVALID' ? EXIT.CONFIG : err instanceof CrrError && err.code === 'CRR_RESEED_IN_PROGRESS' ? EXIT.TEMPFAIL : EXIT.SOFTWARE;
       } finally {
         await store.close().catch(() => undefined);
       }

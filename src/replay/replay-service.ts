@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Admin, Kafka } from 'kafkajs';
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
@@ -5,7 +6,7 @@ import type { Registry } from 'prom-client';
 import { ensureClusterState, publishClusterState } from '../cluster/state.js';
 import { replaySource, type ReplaySource } from '../cluster/topology.js';
 import type { Config } from '../config/schema.js';
-import { describeError } from '../errors.js';
+import { CrrError, describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
 import { fence } from '../store/fence.js';
 import { openStore } from '../store/open.js';
@@ -244,6 +245,8 @@ export class ReplayService {
         reseedReplica(this.config, this.source, this.store!, why, {
           log: this.log,
           signal,
+          onlyIfOutdated: true,
+          holder: `crr run --cluster ${this.alias} pid ${process.pid} on ${hostname()}`,
           onProgress: (p) => (this.status.reseed = { ...p, startedAt: new Date(started).toISOString(), percent: p.totalRecords ? Math.min(100, Math.round((100 * p.records) / p.totalRecords)) : undefined }),
         }),
       {
@@ -251,6 +254,10 @@ export class ReplayService {
         onFailedAttempt: ({ error, attemptNumber }) => {
           if (signal.aborted) return;
           this.status.lastError = describeError(error);
+          if (error instanceof CrrError && error.code === 'CRR_RESEED_IN_PROGRESS') {
+            this.log.warn({ attempt: attemptNumber }, `waiting: ${describeError(error)}`);
+            return; // not a failure: someone else is curing it
+          }
           this.metrics.reseeds.inc({ cluster: this.alias, reason: kind, result: 'failed' });
           this.log.error({ err: error, attempt: attemptNumber }, `reseed failed; retrying after backoff: ${describeError(error)}`);
         },
@@ -258,6 +265,16 @@ export class ReplayService {
       },
     );
     const seconds = (Date.now() - started) / 1000;
+    if (result.skipped) {
+      const now = await this.store!.clusterState();
+      this.status.clusterState = now;
+      this.status.haltReason = undefined;
+      this.status.syncBreak = undefined;
+      this.status.reseed = undefined;
+      if (now) this.metrics.setState(this.alias, now.state, now.epoch);
+      this.log.info({ state: now?.state, epoch: now?.epoch, reason: now?.reason }, 'the replica was reseeded by someone else meanwhile; replay resumes');
+      return;
+    }
     this.metrics.reseeds.inc({ cluster: this.alias, reason: kind, result: 'succeeded' });
     this.metrics.reseedDuration.observe({ cluster: this.alias }, seconds);
     this.metrics.backupBytes.inc({ cluster: this.alias }, result.resumed ? 0 : result.backupBytes);

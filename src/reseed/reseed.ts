@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { createBackup } from '../backup/backup.js';
 import type { Manifest } from '../backup/manifest.js';
@@ -31,10 +32,17 @@ export interface ReseedResult {
   backupBytes: number;
   /** Whether the backup step was skipped because a previous attempt had finished it. */
   resumed: boolean;
+  /**
+   * True when nothing was done because, once the lease was held, the replica was no longer
+   * OUTDATED or RESEEDING (someone else reseeded it meanwhile; only with `onlyIfOutdated`).
+   */
+  skipped?: boolean;
 }
 
 /** The reason recorded with state RESEEDING once the backup is taken; a restarted reseed resumes from it. */
 const RESTORING = /restoring backup (\S+)/;
+/** The reason recorded with state REPLICATING once a reseed is done. */
+const RESEEDED_FROM = /reseeded from backup (\S+)/;
 
 /**
  * Reseeds a replica: a fresh backup of the primary's store into the primary's backup
@@ -48,11 +56,21 @@ const RESTORING = /restoring backup (\S+)/;
  * resumes with the same backup; one killed during the backup takes a new one (the incomplete
  * backup is left for `crr backup prune`).
  *
+ * One reseed at a time per replica: it holds the replica store's `reseed` lease throughout
+ * (Store.tryLease: a PostgreSQL advisory lock, which a killed holder frees at once). Under the
+ * lease it first drops the staging schemas of restores killed during their load.
+ *
  * Needs the primary's store reachable from here (PostgreSQL; a PGlite store is one process's
  * database) and the primary's `backup` config.
  *
  * @param why the sync break being cured (recorded in the state's reason)
- * @throws CrrError CRR_CONFIG_INVALID (no store or backup config for the primary); what
+ * @param opts.onlyIfOutdated do nothing (result `skipped`) unless the replica is OUTDATED or
+ *   RESEEDING once the lease is held: the daemon's automatic reseed sets it, so that it does
+ *   not reseed again what an operator's `crr reseed` has just reseeded
+ * @param opts.holder who reseeds, as the lease names it to the refused; default
+ *   `crr reseed pid <pid> on <host>`
+ * @throws CrrError CRR_RESEED_IN_PROGRESS (retriable) when another reseed holds the lease,
+ *   naming it; CRR_CONFIG_INVALID (no store or backup config for the primary); what
  *   createBackup / restoreBackup throw (all retriable by the caller: nothing live changes on failure)
  */
 export async function reseedReplica(
@@ -60,17 +78,45 @@ export async function reseedReplica(
   source: ReplaySource,
   replicaStore: Store,
   why: string,
-  opts: { log: Logger; onProgress?: (p: ReseedProgress) => void; signal?: AbortSignal },
+  opts: { log: Logger; onProgress?: (p: ReseedProgress) => void; signal?: AbortSignal; onlyIfOutdated?: boolean; holder?: string },
 ): Promise<ReseedResult> {
   if (!source.upstream) throw new CrrError('CRR_CONFIG_INVALID', `cluster ${source.alias} is not a replica: only a replica is reseeded`);
   const primaryAlias = source.upstream.alias;
   const primary = config.clusters[primaryAlias]!;
   if (!primary.store) throw new CrrError('CRR_CONFIG_INVALID', `clusters.${primaryAlias}.store: required to reseed ${source.alias} from a backup of ${primaryAlias}`);
   if (!primary.backup) throw new CrrError('CRR_CONFIG_INVALID', `clusters.${primaryAlias}.backup: required to reseed ${source.alias} (where the backup of ${primaryAlias} goes)`);
+  const holder = opts.holder ?? `crr reseed pid ${process.pid} on ${hostname()}`;
+  const lease = await replicaStore.tryLease('reseed', holder);
+  if (!('release' in lease)) {
+    throw new CrrError('CRR_RESEED_IN_PROGRESS', `a reseed of ${source.alias} is running already, by ${lease.heldBy}; one reseed at a time per replica`, { context: { cluster: source.alias, heldBy: lease.heldBy } });
+  }
+  try {
+    return await reseedUnderLease(config, source, replicaStore, why, opts);
+  } finally {
+    await lease.release();
+  }
+}
+
+async function reseedUnderLease(
+  config: Config,
+  source: ReplaySource,
+  replicaStore: Store,
+  why: string,
+  opts: { log: Logger; onProgress?: (p: ReseedProgress) => void; signal?: AbortSignal; onlyIfOutdated?: boolean },
+): Promise<ReseedResult> {
   const { log } = opts;
+  const primaryAlias = source.upstream!.alias;
+  const primary = config.clusters[primaryAlias]!;
+  const backupConfig = primary.backup!;
   const current = await replicaStore.clusterState();
+  if (opts.onlyIfOutdated && current && current.state !== 'OUTDATED' && current.state !== 'RESEEDING') {
+    log.info({ state: current.state, epoch: current.epoch, reason: current.reason }, 'reseed: nothing to do, the replica was reseeded meanwhile');
+    return { backupId: RESEEDED_FROM.exec(current.reason ?? '')?.[1] ?? '', epoch: current.epoch, records: 0, backupBytes: 0, resumed: false, skipped: true };
+  }
+  const abandoned = await replicaStore.dropAbandonedRestores();
+  if (abandoned.length > 0) log.warn({ schemas: abandoned }, 'reseed: dropped the staging schemas of restores killed during their load');
   const epoch = current?.epoch ?? 0;
-  const repo = await openRepository(primary.backup.repository);
+  const repo = await openRepository(backupConfig.repository);
 
   let backupId = current?.state === 'RESEEDING' ? RESTORING.exec(current.reason ?? '')?.[1] : undefined;
   let backupBytes = 0;
@@ -78,12 +124,12 @@ export async function reseedReplica(
   if (backupId === undefined) {
     await replicaStore.setClusterState({ role: 'replica', state: 'RESEEDING', epoch, reason: `reseed (${why}): taking a backup of ${primaryAlias}` });
     opts.onProgress?.({ step: 'backup', records: 0 });
-    const primaryStore = openStore(primary.store);
+    const primaryStore = openStore(primary.store!);
     let manifest: Manifest;
     try {
       manifest = await createBackup(primaryStore, repo, {
         cluster: primaryAlias,
-        partSizeBytes: primary.backup.partSizeBytes,
+        partSizeBytes: backupConfig.partSizeBytes,
         onProgress: (p) => opts.onProgress?.({ step: 'backup', records: p.vertices + p.edges }),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });

@@ -18,6 +18,7 @@ import {
   type SnapshotTotals,
   type Store,
   type StoreCounts,
+  type StoreLease,
   type StorePosition,
   type SyncBreakOp,
   type SyncBreakOptions,
@@ -650,6 +651,39 @@ export class SqlStore implements Store {
   private async schemaExists(client: SqlClient, name: string): Promise<boolean> {
     const { rows } = await client.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [name]);
     return rows.length > 0;
+  }
+
+  /** Leases held by this process, by name: the in-process implementation (PGlite). PostgresStore overrides {@link tryLease}. */
+  private readonly leases = new Map<string, string>();
+
+  async tryLease(name: string, holder: string): Promise<StoreLease | { heldBy: string }> {
+    const heldBy = this.leases.get(name);
+    if (heldBy !== undefined) return { heldBy };
+    this.leases.set(name, holder);
+    return {
+      name,
+      release: async () => {
+        if (this.leases.get(name) === holder) this.leases.delete(name);
+      },
+    };
+  }
+
+  async dropAbandonedRestores(): Promise<string[]> {
+    const prefix = derivedSchema(this.schema, `_restore_${'0'.repeat(8)}`).slice(0, -8);
+    return this.run(async () => {
+      const { rows } = await this.db.query<{ n: string }>(`SELECT nspname AS n FROM pg_namespace WHERE left(nspname, $1) = $2 AND length(nspname) = $3`, [
+        prefix.length,
+        prefix,
+        prefix.length + 8,
+      ]);
+      const dropped: string[] = [];
+      for (const { n } of rows) {
+        if (!/^[0-9a-f]{8}$/.test(n.slice(prefix.length))) continue;
+        await this.db.query(`DROP SCHEMA IF EXISTS ${quoteIdent(n)} CASCADE`);
+        dropped.push(n);
+      }
+      return dropped;
+    });
   }
 
   async close(): Promise<void> {

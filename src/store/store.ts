@@ -187,6 +187,19 @@ export interface RestoreOptions {
   swapAttempts?: number;
 }
 
+/**
+ * A lease held on a store: while it is held, no other holder (in any process) gets a lease of
+ * the same name on the same store. It ends with {@link release}, or when its holder dies
+ * (PostgreSQL: the session-level advisory lock goes with the connection, so a SIGKILLed holder
+ * frees it at once; PGlite: the store is one process's database, see `crr.lock`).
+ */
+export interface StoreLease {
+  /** The lease's name, e.g. `reseed`. */
+  readonly name: string;
+  /** Ends the lease. Idempotent; never throws (a lost connection has ended it already). */
+  release(): Promise<void>;
+}
+
 /** What {@link Store.restore} did. */
 export interface RestoreResult {
   /** The schema now holding the restored state: the store's own, or `targetSchema`. */
@@ -308,6 +321,25 @@ export interface Store {
    *   throws (nothing is applied in every case)
    */
   applySyncBreak(op: SyncBreakOp, options: SyncBreakOptions): Promise<SyncBreakResult>;
+  /**
+   * Takes the lease `name` on this store if nobody holds it (one reseed at a time per replica).
+   * PostgreSQL: a session-level advisory lock (`pg_try_advisory_lock`) on a connection of its
+   * own, keyed by the schema and the name; `holder` is set as that connection's
+   * `application_name` so that the refused can name it.
+   * @param holder who asks, for the refused (e.g. `crr reseed pid 123 on host-a`)
+   * @returns the lease, or `{ heldBy }` naming the current holder when it is held (`heldBy` is
+   *   `unknown` when the holder cannot be read)
+   * @throws CrrError CRR_STORE when the database cannot be reached
+   */
+  tryLease(name: string, holder: string): Promise<StoreLease | { heldBy: string }>;
+  /**
+   * Drops the staging schemas that restores into this store's schema left behind when they
+   * were killed during the load (`<schema>_restore_*`). Call it only while holding the
+   * `reseed` lease: a restore running meanwhile would lose its staging schema.
+   * @returns the names of the dropped schemas
+   * @throws CrrError CRR_STORE when the database fails
+   */
+  dropAbandonedRestores(): Promise<string[]>;
   /** Releases connections (PostgreSQL) or the database (PGlite). */
   close(): Promise<void>;
 }

@@ -1,31 +1,36 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { http, metricValue, runCrr, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../helpers.js';
+import { PostgresStore } from '../../src/store/postgres.js';
+import { http, metricValue, PG_URL, runCrr, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../helpers.js';
 import { dropBucket, freshBucket, S3_ENDPOINT, S3_REGION, s3Client } from '../s3-helpers.js';
 
 const start = useCrrProcesses();
 const s3 = s3Client();
 const buckets: string[] = [];
+const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
 afterAll(async () => {
   for (const b of buckets) await dropBucket(s3, b).catch(() => undefined);
+  await pool.end();
 });
 
 /** A pair whose primary backs up to a fresh S3 bucket, with reseed mode `mode`. */
-async function reseedPair(mode: 'auto' | 'manual'): Promise<TestPair> {
+async function reseedPair(mode: 'auto' | 'manual', partSizeBytes = 1024 * 1024): Promise<TestPair & { bucket: string }> {
   const p = testPair({ dataPartitions: 3 });
   const bucket = await freshBucket(s3, 'reseed');
   buckets.push(bucket);
   const config = parse(readFileSync(p.configPath, 'utf8')) as Record<string, any>;
   config.clusters[p.source].backup = {
     repository: { type: 's3', bucket, endpoint: S3_ENDPOINT, region: S3_REGION, forcePathStyle: true, accessKeyId: 'crr', secretAccessKey: 'crr-secret-key' },
-    partSizeBytes: 1024 * 1024,
+    partSizeBytes,
   };
   config.reseed = { mode, retryBackoffInitialMs: 200, retryBackoffMaxMs: 2000 };
   writeFileSync(p.configPath, stringify(config));
-  return p;
+  return { ...p, bucket };
 }
 
 const upserts = (from: number, n: number): object[] =>
@@ -105,5 +110,78 @@ describe('reseed: a sync-breaking event on the primary, cured from a fresh backu
     expect(done.stdout).toMatch(/reseeded .* from backup .* epoch 1/);
     await caughtUp(p, 1);
     await verifyEqual(p);
+  }, 240_000);
+
+  it('a reseed SIGKILLed during the upload, then during the restore, completes on the next run; one reseed at a time', async () => {
+    // 1 MiB parts (the smallest allowed): the upload is several PUTs, so the first kill lands mid-upload
+    const p = await reseedPair('manual', 1024 * 1024);
+    const file = join(tmpdir(), 'crr-tests', `import-${uniq()}.ndjson`);
+    const cities = Array.from({ length: 60_000 }, (_, i) => ({ op: 'UPSERT_VERTEX', vertex: { type: 'City', id: `c${i}` }, attributes: { n: i, name: `city number ${i}` } }));
+    writeFileSync(file, [{ op: 'CREATE_VERTEX_TYPE', name: 'City', primaryIdType: 'STRING', attributes: [{ name: 'n', type: 'INT' }, { name: 'name', type: 'STRING' }] }, ...cities].map((e) => JSON.stringify(e)).join('\n'));
+    const imported = await runCrr(['admin', 'import', '--config', p.configPath, '--cluster', p.source, '--file', file, '--force', '--execute']);
+    expect(imported.code, imported.stdout + imported.stderr).toBe(0);
+    const reseed = ['reseed', '--config', p.configPath, '--cluster', p.target, '--execute'];
+    const replicaState = async (): Promise<{ state: string; reason: string } | undefined> =>
+      (await pool.query<{ state: string; reason: string }>(`SELECT state, reason FROM "${p.drSchema}".cluster_state`).catch(() => ({ rows: [] }))).rows[0];
+    const stagingSchemas = async (): Promise<string[]> =>
+      (await pool.query<{ n: string }>(`SELECT nspname AS n FROM pg_namespace WHERE starts_with(nspname, $1)`, [`${p.drSchema}_restore_`])).rows.map((r) => r.n);
+    const keys = async (): Promise<string[]> => ((await s3.send(new ListObjectsV2Command({ Bucket: p.bucket }))).Contents ?? []).map((o) => o.Key!);
+
+    // 1. killed while the parts upload: no manifest yet
+    const first = start(reseed);
+    await waitFor('the backup upload to be under way', async () => {
+      const k = await keys();
+      return k.filter((x) => x.endsWith('.ndjson.gz')).length >= 2 && !k.some((x) => x.endsWith('manifest.json'));
+    }, 60_000, 20);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect((await keys()).some((x) => x.endsWith('manifest.json')), 'the kill came after the upload').toBe(false);
+    expect(await replicaState()).toMatchObject({ state: 'RESEEDING', reason: expect.stringMatching(/taking a backup/) });
+
+    // 2. killed while the restore loads its staging schema
+    const second = start(reseed);
+    const backupId = await waitFor('the restore to load a staging schema', async () => {
+      const reason = (await replicaState())?.reason ?? '';
+      const id = /restoring backup (\S+)/.exec(reason)?.[1];
+      return id && (await stagingSchemas()).length > 0 ? id : undefined;
+    }, 60_000, 20);
+    second.child.kill('SIGKILL');
+    await second.exited;
+    expect(await stagingSchemas()).toHaveLength(1);
+    expect((await replicaState())?.state).toBe('RESEEDING');
+
+    // 3. one reseed at a time: while another session holds the replica's reseed lease, crr reseed is refused, naming it
+    const holder = new pg.Client({ connectionString: PG_URL, application_name: 'runbook-operator' });
+    await holder.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`crr.lease.${p.drSchema}.reseed`]);
+      const busy = await runCrr(reseed);
+      expect(busy.code, busy.stdout + busy.stderr).toBe(75);
+      expect(busy.stderr).toMatch(/a reseed of .* is running already, by runbook-operator/);
+    } finally {
+      await holder.end();
+    }
+
+    // 4. the next run resumes with the backup the killed run took, drops the abandoned staging schema, and ends equal
+    const done = await runCrr(reseed);
+    expect(done.code, done.stdout + done.stderr).toBe(0);
+    expect(done.stdout).toContain(`from backup ${backupId} of ${p.source}: 60000 records`);
+    expect(done.stdout).toMatch(/resumed with the backup of an earlier attempt/);
+    expect(await stagingSchemas()).toEqual([]);
+    expect(await replicaState()).toMatchObject({ state: 'REPLICATING', reason: expect.stringContaining(`reseeded from backup ${backupId}`) });
+    const primary = new PostgresStore({ connectionString: PG_URL, schema: p.primarySchema });
+    const replica = new PostgresStore({ connectionString: PG_URL, schema: p.drSchema });
+    try {
+      expect((await replica.counts()).vertices).toEqual({ City: 60_000 });
+      expect(await replica.digest()).toBe(await primary.digest());
+    } finally {
+      await Promise.all([primary.close(), replica.close()]);
+    }
+    // the killed upload left an incomplete backup: listed with --all, not as a backup to restore
+    const listed = await runCrr(['backup', 'list', '--config', p.configPath, '--cluster', p.source, '--all', '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    const backups = JSON.parse(listed.stdout) as Array<{ id: string; complete?: boolean; status?: string }>;
+    expect(backups.length).toBe(2);
+    expect(backups.some((b) => b.id === backupId)).toBe(true);
   }, 240_000);
 });
