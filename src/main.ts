@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from 'pino';
+import type { Role } from './cluster/schema.js';
 import type { Config } from './config/schema.js';
 import { startHttpServer } from './http/server.js';
 import { registerCodecs } from './kafka/codecs.js';
@@ -29,6 +30,8 @@ export interface ServiceParts {
   flows: FlowConfig[];
   /** Alias of the cluster whose change log this process replays into its store. */
   replayCluster?: string;
+  /** The role replay runs in (see effectiveRole in src/cluster/topology.ts); default the configured role. */
+  replayRole?: Role;
 }
 
 /**
@@ -50,7 +53,7 @@ export async function startService(config: Config, logger: Logger, parts: Servic
   const enabled = parts.flows.filter((f) => f.enabled);
   const mirrorMetrics = enabled.length > 0 ? new MirrorMetrics(registry) : undefined;
   const flows = mirrorMetrics ? enabled.map((f) => new MirrorFlow(config, f, mirrorMetrics, logger)) : [];
-  const replay = parts.replayCluster === undefined ? undefined : new ReplayService(config, parts.replayCluster, registry, logger);
+  const replay = parts.replayCluster === undefined ? undefined : new ReplayService(config, parts.replayCluster, registry, logger, parts.replayRole);
   logger.info({ version, flows: flows.map((f) => f.id), replay: parts.replayCluster }, 'crr starting');
 
   let server: Server | undefined;

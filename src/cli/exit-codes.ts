@@ -14,6 +14,10 @@ export const EXIT = {
    * nothing was compared. (`crr verify` exits 1 when they were compared and differ.)
    */
   NOT_COMPARABLE: 3,
+  /** `crr promote`: refused (the blockers are listed: a running daemon, the primary unreachable for a graceful promotion, an OUTDATED replica). */
+  PROMOTE_REFUSED: 3,
+  /** `crr promote`: the graceful drain did not finish in time; the replica stays PROMOTING (run it again). */
+  PROMOTE_TIMEOUT: 1,
   /** `crr write`: the cluster is a replica or a fenced primary; nothing was written. */
   WRITE_REFUSED: 4,
   /** `crr write`: an input line is not a valid change event (sysexits' EX_DATAERR); lines before it were written. */

@@ -10,6 +10,7 @@ import { registerBackupCommand } from './backup.js';
 import { registerRestoreCommand } from './restore.js';
 import { registerAdminCommand } from './admin.js';
 import { registerReseedCommand } from './reseed.js';
+import { registerPromoteCommand } from './promote.js';
 
 /**
  * The `crr` command. Every subcommand has `--help`; a bad argument prints the usage of the
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerRestoreCommand(program);
   registerAdminCommand(program);
   registerReseedCommand(program);
+  registerPromoteCommand(program);
   program
     .command('version')
     .description('print the version of crr')

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../config/schema.js';
-import { configuredRole } from '../cluster/topology.js';
+import type { Role } from '../cluster/schema.js';
+import { configuredRole, effectiveRole } from '../cluster/topology.js';
 import { CrrError, describeError } from '../errors.js';
 import { createLogger } from '../log/logger.js';
 import { startService, type CrrService, type ServiceParts } from '../main.js';
@@ -18,7 +19,7 @@ interface ClusterOptions {
  * Loads the config, applies `--http-port`, checks `--cluster` and starts the given parts.
  * Exits 2 on an unknown alias, 78 on a config error (a missing store), 70 when start-up fails.
  */
-async function startFor(opts: ClusterOptions, command: string, parts: (config: Config) => ServiceParts): Promise<{ config: Config; service: CrrService; logger: ReturnType<typeof createLogger> }> {
+async function startFor(opts: ClusterOptions, command: string, parts: (config: Config, role: Role) => ServiceParts): Promise<{ config: Config; service: CrrService; logger: ReturnType<typeof createLogger> }> {
   const config = loadConfigOrExit(opts.config);
   if (opts.httpPort !== undefined) config.http.port = opts.httpPort;
   if (!config.clusters[opts.cluster]) {
@@ -27,7 +28,14 @@ async function startFor(opts: ClusterOptions, command: string, parts: (config: C
   }
   const logger = createLogger(config.log.level);
   try {
-    const service = await startService(config, logger, parts(config));
+    const { role, differs } = await effectiveRole(config, opts.cluster);
+    if (differs) {
+      logger.warn(
+        { cluster: opts.cluster, recordedRole: role, configuredRole: configuredRole(config, opts.cluster) },
+        `cluster ${opts.cluster} runs as ${role}, the role recorded in its store (${role === 'primary' ? 'it was promoted' : 'it was reseeded as a replica'}); update the config to match (docs/runbooks/)`,
+      );
+    }
+    const service = await startService(config, logger, parts(config, role));
     return { config, service, logger };
   } catch (err) {
     process.stderr.write(`crr ${command}: ${describeError(err)}\n`);
@@ -42,7 +50,9 @@ function port(value: string): number {
 }
 
 /**
- * `crr run --config F --cluster ALIAS`: the daemon of one region. On a replica it runs the
+ * `crr run --config F --cluster ALIAS`: the daemon of one region. It runs in the role recorded in
+ * the cluster's store when there is one (after `crr promote`, the old replica runs as a primary
+ * even before the config is updated), else the configured role. On a replica it runs the
  * mirror of the flow into the cluster (MM2's advice: consume remotely, produce locally) and the
  * replay of the remote topics into the cluster's store; on a primary, the replay of its own
  * change topics. Until SIGTERM/SIGINT.
@@ -59,9 +69,10 @@ export function registerRunCommands(program: Command): void {
     .requiredOption('--cluster <alias>', 'the cluster this process serves')
     .option('--http-port <port>', 'override http.port (two daemons on one host)', port)
     .action(async (opts: ClusterOptions) => {
-      const { config, service, logger } = await startFor(opts, 'run', (cfg) => ({
-        flows: configuredRole(cfg, opts.cluster) === 'replica' ? cfg.mirror.flows.filter((f) => f.target === opts.cluster) : [],
+      const { config, service, logger } = await startFor(opts, 'run', (cfg, role) => ({
+        flows: role === 'replica' ? cfg.mirror.flows.filter((f) => f.target === opts.cluster) : [],
         replayCluster: opts.cluster,
+        replayRole: role,
       }));
       stopOnSignals(service, config, logger);
     });
@@ -74,7 +85,7 @@ export function registerRunCommands(program: Command): void {
     .option('--http-port <port>', 'override http.port', port)
     .option('--exit-when-caught-up', 'exit 0 once replay lag is 0 (5 if it halts, 70 on failure)')
     .action(async (opts: ClusterOptions & { exitWhenCaughtUp?: boolean }) => {
-      const { config, service, logger } = await startFor(opts, 'replay', () => ({ flows: [], replayCluster: opts.cluster }));
+      const { config, service, logger } = await startFor(opts, 'replay', (_cfg, role) => ({ flows: [], replayCluster: opts.cluster, replayRole: role }));
       if (!opts.exitWhenCaughtUp) {
         stopOnSignals(service, config, logger);
         return;

@@ -3,6 +3,7 @@ import { CrrError } from '../errors.js';
 import { createReplicationPolicy } from '../mirror/replication-policy.js';
 import type { FlowConfig } from '../mirror/schema.js';
 import type { ClusterConfig, Role } from './schema.js';
+import { openStore } from '../store/open.js';
 import type { StoreConfig } from '../store/schema.js';
 
 /**
@@ -13,7 +14,7 @@ import type { StoreConfig } from '../store/schema.js';
  */
 export interface ReplaySource {
   alias: string;
-  /** The role from the config (the recorded role in the cluster state wins once there is one). */
+  /** The role replay runs in: the configured one, or the one recorded in the store (see effectiveRole). */
   configuredRole: Role;
   cluster: ClusterConfig;
   store: StoreConfig;
@@ -36,19 +37,48 @@ export function configuredRole(config: Config, alias: string): Role {
 }
 
 /**
- * Resolves what replay reads for a cluster of the config.
- * @throws CrrError CRR_CONFIG_INVALID when the alias is unknown or the cluster has no `store`
+ * The role a cluster runs in: the one recorded in its store's cluster state when there is one
+ * (a promotion records `primary` on the old replica, a reseed `replica`), else the configured
+ * role. Opens the store briefly (a PGlite store takes and releases its lock).
+ * @returns the role, and whether it differs from the config's (the config should be updated)
+ * @throws CrrError CRR_STORE when the store cannot be read; CRR_STORE_LOCKED for a PGlite store in use
  */
-export function replaySource(config: Config, alias: string): ReplaySource {
+export async function effectiveRole(config: Config, alias: string): Promise<{ role: Role; recorded: boolean; differs: boolean }> {
+  const configured = configuredRole(config, alias);
+  const storeConfig = config.clusters[alias]?.store;
+  if (!storeConfig) return { role: configured, recorded: false, differs: false };
+  const store = openStore(storeConfig);
+  try {
+    await store.migrate();
+    const state = await store.clusterState();
+    if (!state) return { role: configured, recorded: false, differs: false };
+    return { role: state.role, recorded: true, differs: state.role !== configured };
+  } finally {
+    await store.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Resolves what replay reads for a cluster of the config.
+ * @param role the role to run in (see {@link effectiveRole}); default the configured role. A
+ *   replica needs exactly one enabled flow into it.
+ * @throws CrrError CRR_CONFIG_INVALID when the alias is unknown, the cluster has no `store`, or
+ *   it runs as a replica and no enabled flow targets it
+ */
+export function replaySource(config: Config, alias: string, role: Role = configuredRole(config, alias)): ReplaySource {
   const cluster = config.clusters[alias];
   if (!cluster) throw new CrrError('CRR_CONFIG_INVALID', `unknown cluster alias "${alias}"; known: ${Object.keys(config.clusters).join(', ')}`);
   if (!cluster.store) throw new CrrError('CRR_CONFIG_INVALID', `clusters.${alias}.store: required to replay cluster ${alias} (e.g. { type: pglite, dataDir: ./data/${alias} })`);
-  const role = configuredRole(config, alias);
   if (role === 'primary') {
     return { alias, configuredRole: role, cluster, store: cluster.store, dataTopic: cluster.changeTopics.data, metadataTopic: cluster.changeTopics.metadata };
   }
-  // the config schema guarantees exactly one enabled flow into a replica
-  const flow = config.mirror.flows.find((f) => f.enabled && f.target === alias)!;
+  // the config schema guarantees exactly one enabled flow into a configured replica
+  const flow = config.mirror.flows.find((f) => f.enabled && f.target === alias);
+  if (!flow) {
+    throw new CrrError('CRR_CONFIG_INVALID', `cluster ${alias} is a replica (recorded in its store), but no enabled flow in mirror.flows targets it: enable the flow into ${alias}, or promote it (crr promote)`, {
+      context: { path: 'mirror.flows' },
+    });
+  }
   const source = config.clusters[flow.source]!;
   const policy = createReplicationPolicy(flow.replicationPolicy, Object.keys(config.clusters));
   const dataTopic = policy.formatRemoteTopic(flow.source, source.changeTopics.data);

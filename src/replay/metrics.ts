@@ -43,6 +43,8 @@ export class ReplayMetrics {
   readonly backupBytes: Counter<'cluster'>;
   /** Bytes of backups restored by reseeds (stored, gzip). */
   readonly restoreBytes: Counter<'cluster'>;
+  /** Promotions of this cluster to primary (`crr promote`), by `mode` (`graceful`, `force`): counted from the store's promotion history when the daemon starts. */
+  readonly promotions: Counter<'cluster' | 'mode'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -56,6 +58,7 @@ export class ReplayMetrics {
     this.halted = new Gauge({ name: 'crr_replay_halted', help: 'Replay is stopped at an event it will not pass (a dead letter under policy halt, or the cluster is OUTDATED).', labelNames: ['cluster'], registers });
     this.batches = new Counter({ name: 'crr_replay_batches_total', help: 'Store transactions of replay, by result.', labelNames: ['cluster', 'result'], registers });
     this.restarts = new Counter({ name: 'crr_replay_restarts_total', help: 'Replay task restarts after a failure.', labelNames: ['cluster'], registers });
+    this.promotions = new Counter({ name: 'crr_promotions_total', help: 'Promotions of this cluster to primary (crr promote), by mode (graceful, force), from its promotion history.', labelNames: ['cluster', 'mode'], registers });
     this.reseeds = new Counter({ name: 'crr_reseeds_total', help: 'Reseed attempts, by the sync break they cure and result.', labelNames: ['cluster', 'reason', 'result'], registers });
     this.reseedDuration = new Histogram({ name: 'crr_reseed_duration_seconds', help: 'Duration of completed reseeds.', labelNames: ['cluster'], buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200], registers });
     this.backupBytes = new Counter({ name: 'crr_backup_bytes_total', help: 'Bytes of backups taken for reseeds (stored, gzip).', labelNames: ['cluster'], registers });

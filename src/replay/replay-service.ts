@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ensureClusterState, publishClusterState } from '../cluster/state.js';
 import { replaySource, type ReplaySource } from '../cluster/topology.js';
+import type { Role } from '../cluster/schema.js';
 import type { Config } from '../config/schema.js';
 import { CrrError, describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
@@ -57,8 +58,9 @@ export class ReplayService {
     readonly alias: string,
     registry: Registry,
     logger: Logger,
+    role?: Role,
   ) {
-    this.source = replaySource(config, alias);
+    this.source = replaySource(config, alias, role);
     this.status = newReplayStatus(alias, this.source.configuredRole, [this.source.dataTopic, this.source.metadataTopic]);
     this.metrics = new ReplayMetrics(registry);
     this.log = logger.child({ component: 'replay', cluster: alias });
@@ -74,6 +76,7 @@ export class ReplayService {
     this.status.role = state.role;
     this.status.clusterState = state;
     this.metrics.setState(this.alias, state.state, state.epoch);
+    for (const p of await store.promotions()) this.metrics.promotions.inc({ cluster: this.alias, mode: p.mode });
     const cfg = this.source.store;
     if (state.role === 'replica' && store instanceof PostgresStore && cfg.appRole) {
       const replayRole = cfg.replayRole ?? `${cfg.schema}_replay`;

@@ -125,7 +125,8 @@ export class ReplayTask {
     this.epoch = state.epoch;
     status.clusterState = { role: state.role, state: state.state, epoch: state.epoch, ...(state.reason ? { reason: state.reason } : {}) } as ClusterStateInput;
     metrics.setState(source.alias, state.state, state.epoch);
-    if (state.role === 'replica' && state.state !== 'REPLICATING') {
+    // a PROMOTING replica replays to the end of its topics (crr promote, src/failover/promote.ts)
+    if (state.role === 'replica' && state.state !== 'REPLICATING' && state.state !== 'PROMOTING') {
       status.state = 'outdated';
       status.haltReason = `cluster ${source.alias} is ${state.state}${state.reason ? `: ${state.reason}` : ''}; replay resumes after a reseed`;
       metrics.halted.set({ cluster: source.alias }, 1);

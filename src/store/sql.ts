@@ -19,6 +19,8 @@ import {
   type Store,
   type StoreCounts,
   type StoreLease,
+  type PromotionInput,
+  type PromotionRecord,
   type StorePosition,
   type SyncBreakOp,
   type SyncBreakOptions,
@@ -91,6 +93,11 @@ const MIGRATIONS: ReadonlyArray<(s: string) => string[]> = [
          WHERE ${vertexLive('e.from_type', 'e.from_id')} AND ${vertexLive('e.to_type', 'e.to_id')}`,
     ];
   },
+  // 3: the promotions of this cluster (crr promote), for its summary, `crr status` and crr_promotions_total
+  (s) => [
+    `CREATE TABLE ${s}.promotions (id bigserial PRIMARY KEY, promoted_at timestamptz NOT NULL DEFAULT now(),
+       mode text NOT NULL CHECK (mode IN ('graceful', 'force')), from_epoch bigint NOT NULL, to_epoch bigint NOT NULL, summary jsonb NOT NULL)`,
+  ],
 ];
 
 /** Default rows per batch of {@link SqlStore.exportSnapshot}. */
@@ -374,6 +381,51 @@ export class SqlStore implements Store {
         [role, state, epoch, reason ?? null],
       ),
     );
+  }
+
+  async recordPromotion(input: ClusterStateInput, promotion: PromotionInput, positions: readonly StorePosition[] = []): Promise<PromotionRecord> {
+    const parsed = ClusterStateInputSchema.safeParse(input);
+    if (!parsed.success || parsed.data.role !== 'primary' || parsed.data.state !== 'ACTIVE' || parsed.data.epoch !== promotion.toEpoch) {
+      throw new CrrError('CRR_STORE_APPLY', `a promotion records role primary, state ACTIVE at its new epoch ${promotion.toEpoch}; got ${JSON.stringify(input)}`);
+    }
+    const { role, state, epoch, reason } = parsed.data;
+    return this.run(() =>
+      this.db.transaction(async (tx) => {
+        await tx.query(
+          `INSERT INTO ${this.s}.cluster_state (singleton, role, state, epoch, reason, updated_at) VALUES (true, $1, $2, $3, $4, now())
+           ON CONFLICT (singleton) DO UPDATE SET role = excluded.role, state = excluded.state, epoch = excluded.epoch, reason = excluded.reason, updated_at = excluded.updated_at`,
+          [role, state, epoch, reason ?? null],
+        );
+        if (positions.length > 0) {
+          await tx.query(
+            `INSERT INTO ${this.s}.positions (topic, partition, next_offset) SELECT r.topic, r.partition, r.next_offset FROM jsonb_to_recordset($1::text::jsonb) AS r(topic text, partition integer, next_offset bigint)
+             ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset`,
+            [JSON.stringify(positions.map((p) => ({ topic: p.topic, partition: p.partition, next_offset: p.nextOffset })))],
+          );
+        }
+        const { rows } = await tx.query<{ id: string | number; promoted_at: Date }>(
+          `INSERT INTO ${this.s}.promotions (mode, from_epoch, to_epoch, summary) VALUES ($1, $2, $3, $4::text::jsonb) RETURNING id, promoted_at`,
+          [promotion.mode, promotion.fromEpoch, promotion.toEpoch, JSON.stringify(promotion.summary)],
+        );
+        return { ...promotion, id: Number(rows[0]!.id), promotedAt: new Date(rows[0]!.promoted_at) };
+      }),
+    );
+  }
+
+  async promotions(): Promise<PromotionRecord[]> {
+    const { rows } = await this.run(() =>
+      this.db.query<{ id: string | number; promoted_at: Date; mode: 'graceful' | 'force'; from_epoch: string | number; to_epoch: string | number; summary: unknown }>(
+        `SELECT id, promoted_at, mode, from_epoch, to_epoch, summary FROM ${this.s}.promotions ORDER BY id`,
+      ),
+    );
+    return rows.map((r) => ({
+      id: Number(r.id),
+      promotedAt: new Date(r.promoted_at),
+      mode: r.mode,
+      fromEpoch: Number(r.from_epoch),
+      toEpoch: Number(r.to_epoch),
+      summary: (typeof r.summary === 'string' ? JSON.parse(r.summary) : r.summary) as Record<string, unknown>,
+    }));
   }
 
   async counts(): Promise<StoreCounts> {

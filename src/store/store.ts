@@ -200,6 +200,23 @@ export interface StoreLease {
   release(): Promise<void>;
 }
 
+/** A promotion to record with {@link Store.recordPromotion}. */
+export interface PromotionInput {
+  /** `graceful` (drained, old primary fenced) or `force` (the primary unreachable). */
+  mode: 'graceful' | 'force';
+  /** The replica's epoch before, and the new primary's epoch after (higher than every epoch of the old primary). */
+  fromEpoch: number;
+  toEpoch: number;
+  /** What `crr promote` reports (RPO, RTO, fenced, ...), kept as JSON. */
+  summary: Record<string, unknown>;
+}
+
+/** A recorded promotion (table `promotions`, store migration 3). */
+export interface PromotionRecord extends PromotionInput {
+  id: number;
+  promotedAt: Date;
+}
+
 /** What {@link Store.restore} did. */
 export interface RestoreResult {
   /** The schema now holding the restored state: the store's own, or `targetSchema`. */
@@ -247,6 +264,15 @@ export interface Store {
    * @throws CrrError CRR_STORE_APPLY when the state does not belong to the role or the epoch is negative
    */
   setClusterState(state: ClusterStateInput): Promise<void>;
+  /**
+   * Records a promotion: the new cluster state (role `primary`, state `ACTIVE`, epoch
+   * `promotion.toEpoch`), a row of the promotion history and `positions` (upserted: where the
+   * new primary's replay of its own change topics starts), in ONE transaction.
+   * @throws CrrError CRR_STORE_APPLY when the state is not primary ACTIVE at `toEpoch`
+   */
+  recordPromotion(state: ClusterStateInput, promotion: PromotionInput, positions?: readonly StorePosition[]): Promise<PromotionRecord>;
+  /** The promotion history, oldest first (empty for a cluster never promoted; a restore replaces it with the backup's). */
+  promotions(): Promise<PromotionRecord[]>;
   /** Row counts per vertex type, edge type and catalog kind. */
   counts(): Promise<StoreCounts>;
   /**

@@ -49,9 +49,11 @@ export interface ChangeLogWriterOptions {
  * Appends change events to a cluster's own change topics — log-first writes (DESIGN.md, "The
  * cluster model"): the cluster's replay then materializes them into its store.
  *
- * - Refuses (CrrError `CRR_WRITE_REFUSED`, nothing written) on a replica — by the config's role or
- *   by the role published in `crr-cluster-state.internal`, whichever says replica — and on a
- *   `FENCED` primary.
+ * - Refuses (CrrError `CRR_WRITE_REFUSED`, nothing written) on a replica — by the role published
+ *   in `crr-cluster-state.internal`, or the config's role when none is published (a promoted
+ *   replica publishes `primary` and takes writes before its config is updated) — and on a
+ *   `FENCED` primary. The state is read once, at open: a writer kept open across a failover
+ *   still stamps its old epoch, and replay refuses those events as stale-epoch.
  * - Stamps `v`, `id` (a UUID unless given), `ts` (now unless given), `epoch` (the cluster's
  *   current epoch from its published state; 0 for a cluster crr never ran on) and `origin`.
  * - Validates every event of a call before sending any (CRR_EVENT_INVALID naming the event's
@@ -82,7 +84,8 @@ export class ChangeLogWriter {
       const { updatedAtMs: _updatedAtMs, ...recorded } = published;
       state = recorded;
     }
-    if (opts.configuredRole === 'replica' || state.role === 'replica') {
+    // the published role wins over the config's: a promoted replica takes writes before its config is updated
+    if (state.role === 'replica') {
       throw new CrrError('CRR_WRITE_REFUSED', `cluster ${opts.alias} is a replica (${state.state}): it is read-only and only replay writes to it; write to the primary instead`, { context: { cluster: opts.alias } });
     }
     if (state.state === 'FENCED') {

@@ -1,0 +1,485 @@
+import { randomUUID } from 'node:crypto';
+import type { Admin } from 'kafkajs';
+import type { Logger } from 'pino';
+import { publishClusterState } from '../cluster/state.js';
+import { replaySource, type ReplaySource } from '../cluster/topology.js';
+import type { Config } from '../config/schema.js';
+import { CrrError, describeError } from '../errors.js';
+import { createKafka } from '../kafka/client.js';
+import { startService } from '../main.js';
+import { positionsTopicName, readPositions, type Position } from '../mirror/positions.js';
+import { reportFlow, type FlowReport } from '../mirror/report.js';
+import type { FlowConfig } from '../mirror/schema.js';
+import { unfence } from '../store/fence.js';
+import { openStore } from '../store/open.js';
+import { PostgresStore } from '../store/postgres.js';
+import type { ClusterState, ClusterStateInput, PromotionRecord, Store, StorePosition } from '../store/store.js';
+import { ensureTopic } from '../kafka/read-to-end.js';
+
+/** `graceful`: the old primary is fenced and the flow drained first (RPO 0); `force`: the primary is lost, promote with what has arrived. */
+export type PromotionMode = 'graceful' | 'force';
+
+/** One mirrored source partition as the DR side last recorded it (the mirror's positions topic, on the DR cluster). */
+export interface MirroredPartition {
+  topic: string;
+  partition: number;
+  /** Next upstream offset the mirror would copy: everything below it has arrived. */
+  nextUpstreamOffset: number;
+  /** Source timestamp of the last record mirrored, ms since the epoch; null if none. */
+  lastRecordTimestampMs: number | null;
+  /** Source log end offset, when the primary could be reached. */
+  sourceLogEndOffset?: number;
+}
+
+/**
+ * The recovery point of a promotion: what the DR side has of the primary's log.
+ * - `records`: records on the primary not mirrored (source log end − mirrored position, summed
+ *   over every mirrored partition but the heartbeats'); `null` when the primary cannot be reached
+ *   (then nothing tells how much is missing, only since when: `lastChangeMirroredAtMs`).
+ * - `lastChangeMirroredAtMs`: source timestamp of the newest change event mirrored (change
+ *   topics only): anything the primary wrote after it may be missing.
+ * - `lastHeartbeatAtMs`: emission time of the newest mirrored heartbeat (MM2's heartbeats): the
+ *   last moment the DR side is known to have been in contact with the primary.
+ */
+export interface RecoveryPoint {
+  records: number | null;
+  lastChangeMirroredAtMs: number | null;
+  lastHeartbeatAtMs: number | null;
+  partitions: MirroredPartition[];
+}
+
+/** What `crr promote` would do, and why it may not. */
+export interface PromotionPlan {
+  /** The replica to promote, and its primary (the source of the flow into it). */
+  cluster: string;
+  primary: string;
+  flowId: string;
+  mode: PromotionMode;
+  /** The replica's recorded state. */
+  state: ClusterState | undefined;
+  /** Already promoted (recorded role primary): executing only re-applies the idempotent last steps. */
+  alreadyPromoted: boolean;
+  /** A previous promotion was interrupted (state PROMOTING): executing resumes it. */
+  resuming: boolean;
+  primaryReachable: boolean;
+  primaryError?: string;
+  /** The flow's replication as `crr status` sees it (health `unreachable` without the primary). */
+  replication: FlowReport;
+  rpo: RecoveryPoint;
+  /** Why executing would be refused (empty: it may go ahead). */
+  blockers: string[];
+  /** Warnings for the summary (e.g. an OUTDATED replica promoted with --force). */
+  warnings: string[];
+}
+
+/** What a promotion did (printed by `crr promote`, kept in the store's promotion history). */
+export interface PromotionSummary {
+  cluster: string;
+  oldPrimary: string;
+  mode: PromotionMode;
+  fromEpoch: number;
+  toEpoch: number;
+  startedAt: string;
+  promotedAt: string;
+  /** Seconds from the start of the promotion (the first attempt, when resumed) until the new primary was writable: the promotion's share of the RTO. */
+  rtoSeconds: number;
+  rpo: RecoveryPoint;
+  /** How the old primary was fenced: in its store and its published state, only its published state, or not (unreachable). */
+  oldPrimaryFenced: 'store-and-kafka' | 'kafka' | 'store' | 'no';
+  /** Change events replay applied while draining. */
+  eventsReplayed: number;
+  warnings: string[];
+  /** Set when this run found the cluster promoted already and only re-applied the last steps. */
+  alreadyPromoted?: boolean;
+}
+
+/** Progress of a promotion, for the CLI. */
+export type PromotionStep = 'record' | 'fence-old-primary' | 'drain' | 'replay' | 'raise-epoch' | 'lift-fence' | 'publish';
+
+const PROMOTING_SINCE = /promote \((graceful|force)\) started at (\S+)/;
+
+/**
+ * Plans a promotion of `alias` (a replica) to primary. Read-only. Reads the replica's store, the
+ * flow's replication from both clusters (`reportFlow`), the mirror's positions on the DR cluster,
+ * and whether a daemon still runs the mirror or the replay (active members in the groups
+ * `crr-mirror-<primary>-<alias>` on the primary and `crr-replay-<alias>` on the DR cluster).
+ *
+ * Blockers: a running `crr run` of the replica (its mirror or replay would race the promotion);
+ * graceful mode with the primary unreachable (use `force`); a replica that is not REPLICATING
+ * (OUTDATED or RESEEDING: its store predates a sync break) unless `force`.
+ *
+ * @throws CrrError CRR_CONFIG_INVALID when `alias` is not a replica of the config (no enabled flow into it)
+ */
+export async function planPromotion(config: Config, alias: string, opts: { mode: PromotionMode; log: Logger; timeoutMs?: number }): Promise<PromotionPlan> {
+  const source = replaySource(config, alias, 'replica');
+  const flow = source.upstream!.flow;
+  const primary = flow.source;
+  const flowId = `${primary}->${alias}`;
+  const store = openStore(source.store);
+  let state: ClusterState | undefined;
+  try {
+    await store.migrate();
+    state = await store.clusterState();
+  } finally {
+    await store.close().catch(() => undefined);
+  }
+  const replication = await reportFlow(config, flow, opts.log, opts.timeoutMs ?? 10_000);
+  const primaryReachable = replication.health !== 'unreachable' || !(replication.error ?? '').includes(`cluster ${primary} `);
+  const rpo = await recoveryPoint(config, flow, replication, opts.log);
+  const blockers: string[] = [];
+  const warnings: string[] = [];
+  const alreadyPromoted = state?.role === 'primary';
+  const resuming = state?.state === 'PROMOTING';
+  if (!alreadyPromoted) {
+    const running = await runningDaemons(config, flow, alias, primaryReachable, opts.log);
+    if (running.length > 0) blockers.push(`${running.join('; ')}: stop crr run --cluster ${alias} first (the promotion drains the mirror and replays by itself)`);
+    if (opts.mode === 'graceful' && !primaryReachable) {
+      blockers.push(`the primary ${primary} cannot be reached (${replication.error ?? 'unreachable'}): a graceful promotion fences and drains it; promote with --force to accept the loss of what was not mirrored`);
+    }
+    if (state && state.role === 'replica' && state.state !== 'REPLICATING' && state.state !== 'PROMOTING') {
+      const what = `${alias} is ${state.state}${state.reason ? ` (${state.reason})` : ''}: its store predates a sync break on ${primary}`;
+      if (opts.mode === 'graceful') blockers.push(`${what}; reseed it first (crr reseed --execute), or promote with --force to accept that`);
+      else warnings.push(what);
+    }
+  }
+  return {
+    cluster: alias,
+    primary,
+    flowId,
+    mode: opts.mode,
+    state,
+    alreadyPromoted,
+    resuming,
+    primaryReachable,
+    ...(primaryReachable ? {} : { primaryError: replication.error ?? 'unreachable' }),
+    replication,
+    rpo,
+    blockers,
+    warnings,
+  };
+}
+
+/**
+ * Promotes a replica to primary (DESIGN.md, "The flow" step 5). Steps, each recorded or
+ * idempotent so that a crash at any point is resumed by running it again:
+ *
+ * 1. records state `PROMOTING` (reason `promote (<mode>) started at <ISO time>`) in the replica's store;
+ * 2. fences the old primary when it can be reached: state `FENCED` in its store and in its
+ *    published state (`crr-cluster-state.internal`), so its writers refuse from now on (graceful:
+ *    required; force: best effort, reported);
+ * 3. graceful: runs the mirror of the flow in this process until replication lag is 0 on every
+ *    mirrored partition but the heartbeats', then stops it (its transactional id fences any
+ *    zombie mirror); at most `timeoutMs` (default 120000), else CRR_PROMOTE_TIMEOUT and the
+ *    state stays PROMOTING;
+ * 4. replays the remote topics to their end (replay lag 0); an OUTDATED or halted replay fails
+ *    the promotion (CRR_PROMOTE_REFUSED);
+ * 5. raises the epoch above every epoch the old primary wrote (recorded epoch + 1) and records
+ *    role `primary`, state `ACTIVE`, with the promotion history row, in one store transaction;
+ *    from then on replay refuses late events of the old epoch (stale-epoch);
+ * 6. lifts the write fence (PostgreSQL store with `appRole`): applications may write;
+ * 7. publishes the new state on the new primary's Kafka, so `crr write` accepts writes there.
+ *
+ * A plan with `alreadyPromoted` re-runs steps 6 and 7 only. Consumer group offsets are synced by
+ * the caller afterwards (checkpoints).
+ *
+ * @throws CrrError CRR_PROMOTE_REFUSED (the plan's blockers; a replay that stops OUTDATED or
+ *   halted), CRR_PROMOTE_TIMEOUT (graceful drain not done within timeoutMs), CRR_STORE, CRR_KAFKA
+ */
+export async function executePromotion(
+  config: Config,
+  plan: PromotionPlan,
+  opts: { log: Logger; timeoutMs?: number; onStep?: (step: PromotionStep, detail: string) => void },
+): Promise<PromotionSummary> {
+  if (plan.blockers.length > 0) {
+    throw new CrrError('CRR_PROMOTE_REFUSED', `cannot promote ${plan.cluster}: ${plan.blockers.join('; ')}`, { context: { cluster: plan.cluster } });
+  }
+  const { log } = opts;
+  const step = (s: PromotionStep, detail: string): void => {
+    log.info({ step: s }, detail);
+    opts.onStep?.(s, detail);
+  };
+  const source = replaySource(config, plan.cluster, 'replica');
+  const store = openStore(source.store);
+  try {
+    await store.migrate();
+    const now = await store.clusterState();
+    if (now?.role === 'primary') return await finishPromoted(source, store, plan, step, log);
+
+    // 1. PROMOTING (kept from an interrupted attempt, with its start time)
+    const since = PROMOTING_SINCE.exec(now?.reason ?? '');
+    const startedAt = now?.state === 'PROMOTING' && since ? since[2]! : new Date().toISOString();
+    const fromEpoch = now?.epoch ?? 0;
+    await store.setClusterState({ role: 'replica', state: 'PROMOTING', epoch: fromEpoch, reason: `promote (${plan.mode}) started at ${startedAt}` });
+    step('record', `${plan.cluster} is PROMOTING (${plan.mode}) since ${startedAt}`);
+
+    // 2. fence the old primary
+    const oldPrimaryFenced = await fenceOldPrimary(config, plan, log);
+    step('fence-old-primary', oldPrimaryFenced === 'no' ? `the old primary ${plan.primary} could not be fenced (unreachable): fence it before it comes back` : `old primary ${plan.primary} FENCED (${oldPrimaryFenced}): its writers refuse`);
+
+    // 3 + 4. drain the mirror (graceful) and replay to the end, in this process
+    const drained = await drainAndReplay(config, plan, opts.timeoutMs ?? 120_000, step, log);
+    const replication = plan.mode === 'graceful' ? await reportFlow(config, source.upstream!.flow, log) : plan.replication;
+    const rpo = await recoveryPoint(config, source.upstream!.flow, replication, log);
+
+    // 5. raise the epoch and record the promotion
+    const toEpoch = fromEpoch + 1;
+    const promotedAt = new Date();
+    const rtoSeconds = Math.max(0, (promotedAt.getTime() - Date.parse(startedAt)) / 1000);
+    const summary: PromotionSummary = {
+      cluster: plan.cluster,
+      oldPrimary: plan.primary,
+      mode: plan.mode,
+      fromEpoch,
+      toEpoch,
+      startedAt,
+      promotedAt: promotedAt.toISOString(),
+      rtoSeconds,
+      rpo,
+      oldPrimaryFenced,
+      eventsReplayed: drained.eventsReplayed,
+      warnings: plan.warnings,
+    };
+    const state: ClusterStateInput = { role: 'primary', state: 'ACTIVE', epoch: toEpoch, reason: `promoted (${plan.mode}) from replica of ${plan.primary} at ${promotedAt.toISOString()}` };
+    const ownPositions = await ownTopicEnds(source, log);
+    await store.recordPromotion(state, { mode: plan.mode, fromEpoch, toEpoch, summary: summary as unknown as Record<string, unknown> }, ownPositions);
+    step('raise-epoch', `${plan.cluster} is primary ACTIVE at epoch ${toEpoch} (was ${fromEpoch}); late events of epoch ${fromEpoch} are refused from now on`);
+
+    // 6 + 7
+    await liftFenceAndPublish(source, store, state, step, log);
+    return summary;
+  } finally {
+    await store.close().catch(() => undefined);
+  }
+}
+
+/** Re-runs the idempotent last steps for a cluster promoted already, and returns its last promotion's summary. */
+async function finishPromoted(source: ReplaySource, store: Store, plan: PromotionPlan, step: (s: PromotionStep, d: string) => void, log: Logger): Promise<PromotionSummary> {
+  const state = (await store.clusterState())!;
+  const history = await store.promotions();
+  const last: PromotionRecord | undefined = history[history.length - 1];
+  log.info({ epoch: state.epoch, promotions: history.length }, `${plan.cluster} is primary already; lifting the write fence and publishing its state again`);
+  const { updatedAt: _u, ...input } = state;
+  await liftFenceAndPublish(source, store, input, step, log);
+  const recorded = (last?.summary ?? {}) as Partial<PromotionSummary>;
+  return {
+    cluster: plan.cluster,
+    oldPrimary: plan.primary,
+    mode: last?.mode ?? plan.mode,
+    fromEpoch: last?.fromEpoch ?? state.epoch,
+    toEpoch: last?.toEpoch ?? state.epoch,
+    startedAt: recorded.startedAt ?? state.updatedAt.toISOString(),
+    promotedAt: (last?.promotedAt ?? state.updatedAt).toISOString(),
+    rtoSeconds: recorded.rtoSeconds ?? 0,
+    rpo: recorded.rpo ?? plan.rpo,
+    oldPrimaryFenced: recorded.oldPrimaryFenced ?? 'no',
+    eventsReplayed: recorded.eventsReplayed ?? 0,
+    warnings: recorded.warnings ?? [],
+    alreadyPromoted: true,
+  };
+}
+
+async function liftFenceAndPublish(source: ReplaySource, store: Store, state: ClusterStateInput, step: (s: PromotionStep, d: string) => void, log: Logger): Promise<void> {
+  const cfg = source.store;
+  if (store instanceof PostgresStore && cfg.appRole) {
+    await unfence(store.pool, { schema: cfg.schema, appRole: cfg.appRole, replayRole: cfg.replayRole ?? `${cfg.schema}_replay` });
+    step('lift-fence', `write fence lifted: ${cfg.appRole} may write to ${cfg.schema}`);
+  }
+  const kafka = createKafka(source.alias, source.cluster, `promote-${randomUUID().slice(0, 8)}`, log, 'fatal');
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    await publishClusterState(kafka, admin, source.alias, state);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+  step('publish', `published ${source.alias} ${state.role} ${state.state} epoch ${state.epoch} to crr-cluster-state.internal: writers accept writes there`);
+}
+
+/**
+ * Fences the old primary: state FENCED in its store (when configured and reachable) and in its
+ * published state (when its Kafka is reachable). A store already FENCED stays as it is.
+ */
+async function fenceOldPrimary(config: Config, plan: PromotionPlan, log: Logger): Promise<PromotionSummary['oldPrimaryFenced']> {
+  const primary = config.clusters[plan.primary]!;
+  const reason = `fenced: ${plan.cluster} was promoted (${plan.mode}) at ${new Date().toISOString()}`;
+  let state: ClusterStateInput | undefined;
+  let inStore = false;
+  if (primary.store) {
+    const store = openStore(primary.store);
+    try {
+      const current = await withTimeout(store.clusterState(), 10_000, `the store of ${plan.primary}`);
+      state = { role: 'primary', state: 'FENCED', epoch: current?.epoch ?? 0, reason: current?.state === 'FENCED' ? (current.reason ?? reason) : reason };
+      if (current?.state !== 'FENCED' || current.role !== 'primary') await withTimeout(store.setClusterState(state), 10_000, `the store of ${plan.primary}`);
+      inStore = true;
+    } catch (err) {
+      log.warn({ err: describeError(err) }, `could not record ${plan.primary} FENCED in its store`);
+    } finally {
+      await store.close().catch(() => undefined);
+    }
+  }
+  let inKafka = false;
+  if (plan.primaryReachable) {
+    const kafka = createKafka(plan.primary, { ...primary, connectionTimeoutMs: Math.min(primary.connectionTimeoutMs, 3000) }, `promote-${randomUUID().slice(0, 8)}`, log, 'fatal');
+    const admin: Admin = kafka.admin({ retry: { retries: 2 } });
+    try {
+      await admin.connect();
+      await withTimeout(publishClusterState(kafka, admin, plan.primary, state ?? { role: 'primary', state: 'FENCED', epoch: plan.state?.epoch ?? 0, reason }), 20_000, `the Kafka of ${plan.primary}`);
+      inKafka = true;
+    } catch (err) {
+      log.warn({ err: describeError(err) }, `could not publish ${plan.primary} FENCED`);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+  if (plan.mode === 'graceful' && !inKafka) {
+    throw new CrrError('CRR_PROMOTE_REFUSED', `could not fence the old primary ${plan.primary} (its writers would keep writing): run again, or promote with --force`, { retriable: true });
+  }
+  return inStore && inKafka ? 'store-and-kafka' : inKafka ? 'kafka' : inStore ? 'store' : 'no';
+}
+
+/** Steps 3 and 4: the mirror drained (graceful) and replay to the end, by a crr service in this process. */
+async function drainAndReplay(config: Config, plan: PromotionPlan, timeoutMs: number, step: (s: PromotionStep, d: string) => void, log: Logger): Promise<{ eventsReplayed: number }> {
+  const flow = config.mirror.flows.find((f) => `${f.source}->${f.target}` === plan.flowId)!;
+  // no HTTP server, no automatic reseed: an OUTDATED replica fails the promotion instead
+  const cfg: Config = { ...config, http: { ...config.http, enabled: false }, reseed: { ...config.reseed, mode: 'manual' } };
+  const deadline = Date.now() + timeoutMs;
+  const service = await startService(cfg, log, { flows: plan.mode === 'graceful' ? [flow] : [], replayCluster: plan.cluster, replayRole: 'replica' });
+  try {
+    const replay = service.replay!;
+    if (plan.mode === 'graceful') {
+      for (;;) {
+        const r = await reportFlow(config, flow, log, 10_000);
+        const lag = r.partitions.filter((p) => !(flow.emitHeartbeats && p.topic === flow.heartbeatsTopic)).reduce((n, p) => n + p.lagRecords, 0);
+        if (r.health !== 'unreachable' && r.positionsComplete && lag === 0) break;
+        if (service.failed()) throw new CrrError('CRR_PROMOTE_REFUSED', `the mirror of ${plan.flowId} failed while draining: ${service.flows[0]?.status.lastError ?? 'see the log'}`, { retriable: true });
+        if (Date.now() > deadline) {
+          throw new CrrError('CRR_PROMOTE_TIMEOUT', `replication lag of ${plan.flowId} did not reach 0 within ${timeoutMs} ms (${lag} records left${r.error ? `; ${r.error}` : ''}); ${plan.cluster} stays PROMOTING: run crr promote again, or with --force`, { context: { lagRecords: lag } });
+        }
+        await new Promise((res) => setTimeout(res, 250));
+      }
+      for (const f of service.flows) await f.stop();
+      step('drain', `mirror of ${plan.flowId} drained (replication lag 0) and stopped`);
+    }
+    const outcome = await Promise.race([
+      replay.caughtUp().then(() => 'caught-up' as const),
+      replay.done().then(() => 'ended' as const),
+      until(() => ['outdated', 'halted'].includes(replay.status.state), deadline).then((hit) => (hit ? ('stopped' as const) : ('timeout' as const))),
+    ]);
+    if (outcome === 'timeout') throw new CrrError('CRR_PROMOTE_TIMEOUT', `replay of ${plan.cluster} did not reach the end of its topics within ${timeoutMs} ms; ${plan.cluster} stays PROMOTING: run crr promote again`);
+    if (outcome !== 'caught-up') {
+      throw new CrrError('CRR_PROMOTE_REFUSED', `replay of ${plan.cluster} stopped before the end of its topics: ${replay.status.haltReason ?? replay.status.lastError ?? replay.status.state}; ${plan.cluster} stays PROMOTING`);
+    }
+    step('replay', `replay of ${plan.cluster} reached the end of its topics (${replay.status.eventsApplied} events applied)`);
+    return { eventsReplayed: replay.status.eventsApplied };
+  } finally {
+    await service.stop();
+  }
+}
+
+/**
+ * Where the new primary's replay of its OWN change topics starts: their current log end offsets
+ * on its cluster (created when missing). What they hold from before the promotion (an earlier
+ * time as primary, refused writes) is not part of this store's history; and the store's
+ * upstream positions, kept under the old primary's topic names, must not be taken for positions
+ * in topics of the same names on this cluster.
+ */
+async function ownTopicEnds(source: ReplaySource, log: Logger): Promise<StorePosition[]> {
+  const ct = source.cluster.changeTopics;
+  const kafka = createKafka(source.alias, source.cluster, `promote-${randomUUID().slice(0, 8)}`, log, 'fatal');
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    await ensureTopic(admin, ct.data, ct.dataPartitions, ct.replicationFactor);
+    await ensureTopic(admin, ct.metadata, 1, ct.replicationFactor);
+    const rows: StorePosition[] = [];
+    for (const topic of [ct.data, ct.metadata]) {
+      for (const o of await admin.fetchTopicOffsets(topic)) rows.push({ topic, partition: o.partition, nextOffset: Number(o.high) });
+    }
+    return rows;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Resolves true once `check()` holds (polled every 200 ms), false at the deadline. */
+async function until(check: () => boolean, deadline: number): Promise<boolean> {
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+/** The recovery point from the mirror's positions on the DR cluster (and the primary's log ends when `replication` has them). */
+async function recoveryPoint(config: Config, flow: FlowConfig, replication: FlowReport, log: Logger): Promise<RecoveryPoint> {
+  const flowId = `${flow.source}->${flow.target}`;
+  const primary = config.clusters[flow.source]!;
+  const changeTopics = new Set([primary.changeTopics.data, primary.changeTopics.metadata]);
+  const target = config.clusters[flow.target]!;
+  const kafka = createKafka(flow.target, target, `promote-${randomUUID().slice(0, 8)}`, log, 'fatal');
+  const admin = kafka.admin();
+  let positions = new Map<string, Position>();
+  try {
+    await admin.connect();
+    const topic = positionsTopicName(flow.source);
+    if ((await admin.listTopics()).includes(topic)) positions = (await readPositions(kafka, admin, topic, flowId, 15_000)).positions;
+  } catch (err) {
+    log.warn({ err: describeError(err) }, `could not read the mirror's positions on ${flow.target}`);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+  const ends = new Map(replication.partitions.map((p) => [`${p.topic}:${p.partition}`, p.sourceLogEndOffset]));
+  const partitions: MirroredPartition[] = [...positions.entries()]
+    .map(([key, pos]) => {
+      const i = key.lastIndexOf(':');
+      const topic = key.slice(0, i);
+      const partition = Number(key.slice(i + 1));
+      const end = ends.get(key);
+      return { topic, partition, nextUpstreamOffset: pos.offset, lastRecordTimestampMs: pos.timestampMs > 0 ? pos.timestampMs : null, ...(end !== undefined ? { sourceLogEndOffset: end } : {}) };
+    })
+    .sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
+  const newest = (keep: (p: MirroredPartition) => boolean): number | null => {
+    const ts = partitions.filter(keep).map((p) => p.lastRecordTimestampMs ?? 0);
+    const max = Math.max(0, ...ts);
+    return max > 0 ? max : null;
+  };
+  const heartbeats = flow.emitHeartbeats ? flow.heartbeatsTopic : undefined;
+  return {
+    records: replication.health === 'unreachable' ? null : replication.partitions.filter((p) => p.topic !== heartbeats).reduce((n, p) => n + p.lagRecords, 0),
+    lastChangeMirroredAtMs: newest((p) => changeTopics.has(p.topic)),
+    lastHeartbeatAtMs: heartbeats ? newest((p) => p.topic === heartbeats) : null,
+    partitions,
+  };
+}
+
+/** Active members of the mirror's group on the primary (when reachable) and of the replica's replay group. */
+async function runningDaemons(config: Config, flow: FlowConfig, alias: string, primaryReachable: boolean, log: Logger): Promise<string[]> {
+  const found: string[] = [];
+  const check = async (clusterAlias: string, group: string, what: string): Promise<void> => {
+    const c = config.clusters[clusterAlias]!;
+    const kafka = createKafka(clusterAlias, { ...c, connectionTimeoutMs: Math.min(c.connectionTimeoutMs, 3000) }, `promote-${randomUUID().slice(0, 8)}`, log, 'fatal');
+    const admin = kafka.admin({ retry: { retries: 1 } });
+    try {
+      await admin.connect();
+      const { groups } = await admin.describeGroups([group]);
+      const members = groups[0]?.members ?? [];
+      if (members.length > 0) found.push(`${what} is running (group ${group} on ${clusterAlias}: ${members.map((m) => `${m.clientId}@${m.clientHost}`).join(', ')})`);
+    } catch (err) {
+      log.warn({ err: describeError(err), group }, `could not describe group ${group} on ${clusterAlias}`);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  };
+  if (primaryReachable) await check(flow.source, `crr-mirror-${flow.source}-${flow.target}`, `the mirror of ${flow.source}->${flow.target}`);
+  await check(alias, `crr-replay-${alias}`, `replay of ${alias}`);
+  return found;
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new CrrError('CRR_KAFKA', `${what} did not answer within ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
