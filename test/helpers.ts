@@ -14,7 +14,7 @@ export const PRIMARY = process.env.CRR_TEST_PRIMARY ?? `127.0.0.1:${process.env.
 /** Bootstrap address of the real `dr` cluster. */
 export const DR = process.env.CRR_TEST_DR ?? `127.0.0.1:${process.env.CRR_DR_PORT ?? 29092}`;
 
-const ROOT = new URL('..', import.meta.url).pathname;
+export const ROOT = new URL('..', import.meta.url).pathname;
 export const CRR_BIN = join(ROOT, 'bin', 'crr.js');
 export const KAFKA_SH = join(ROOT, 'scripts', 'kafka.sh');
 

@@ -3,12 +3,14 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeEvent, parseEvent } from '../../src/protocol/codec.js';
-import { PostgresStore } from '../../src/store/postgres.js';
-import { client, DR, http, metricValue, PG_URL, runCrr, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../helpers.js';
+import { encodeEvent, parseEvent } from '../../../src/protocol/codec.js';
+import { PostgresStore } from '../../../src/store/postgres.js';
+import { Runbook } from '../../runbook.js';
+import { client, DR, http, metricValue, PG_URL, runCrr, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../../helpers.js';
 
-// Promotion of the DR side under a live write load (issue 5): graceful, with the old primary
-// fenced and the flow drained, so every write the old primary accepted is on the new primary.
+// docs/runbooks/planned-failover.md, step by step, under a live write load: a graceful promotion
+// fences the old primary and drains the flow, so every write the old primary accepted is on the
+// new primary (RPO 0).
 
 const start = useCrrProcesses();
 
@@ -24,9 +26,12 @@ async function write(p: TestPair, cluster: string, events: object[]): Promise<{ 
 
 const replay = async (port: number): Promise<any> => JSON.parse((await http(port, '/status')).body).replay;
 
-describe('crr promote', () => {
-  it('graceful under a live write load: RPO 0, the new primary takes writes, the old one refuses them, late old-epoch events are refused', async () => {
+describe('runbook: planned failover', () => {
+  it('planned-failover.md under a live write load: RPO 0, the new primary takes writes, the old one refuses them, late old-epoch events are refused', async () => {
+    const t0 = Date.now();
+    const phase = (what: string): void => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
     const p = testPair({ dataPartitions: 3 });
+    const rb = new Runbook('planned-failover', { 'crr.yaml': p.configPath, primary: p.source, dr: p.target }, start);
     const schema = { op: 'CREATE_VERTEX_TYPE', name: 'Account', primaryIdType: 'STRING', attributes: [{ name: 'balance', type: 'INT' }] };
     expect((await write(p, p.source, [schema, ...upserts(0, 500)])).code).toBe(0);
     start(['run', '--config', p.configPath, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)]);
@@ -49,23 +54,30 @@ describe('crr promote', () => {
     })();
     await waitFor('some batches written under load', () => accepted.length >= 2, 60_000, 100);
 
-    // a running daemon blocks the promotion; the plan says so
+    phase('1. status;');
+    // 1. status; a running daemon blocks the promotion, and the plan says so
+    await rb.run('crr status --config crr.yaml');
     const blocked = await runCrr(['promote', '--config', p.configPath, '--cluster', p.target]);
     expect(blocked.code, blocked.stdout + blocked.stderr).toBe(3);
     expect(blocked.stdout).toMatch(/BLOCKED: .*replay of .* is running/);
-
+    phase('2. stop the DR daemon;');
+    // 2. stop the DR daemon; 3. the plan
     dr.child.kill('SIGTERM');
     expect((await dr.exited).code).toBe(0);
+    expect((await rb.run('crr promote --config crr.yaml --cluster dr')).stdout).toMatch(/RPO: \d+ records .* not mirrored/);
+    phase('4. promote');
+    // 4. promote
     const promoteStarted = Date.now();
-    const promoted = await runCrr(['promote', '--config', p.configPath, '--cluster', p.target, '--execute', '--json']);
-    expect(promoted.code, promoted.stdout + promoted.stderr).toBe(0);
-    const summary = JSON.parse(promoted.stdout);
+    const promoted = await rb.run('crr promote --config crr.yaml --cluster dr --execute');
+    expect(promoted.stdout).toMatch(/promoted .* to primary \(graceful\)/);
+    const summary = JSON.parse((await runCrr(['promote', '--config', p.configPath, '--cluster', p.target, '--execute', '--json'])).stdout);
     expect(summary).toMatchObject({ cluster: p.target, mode: 'graceful', fromEpoch: 0, toEpoch: 1, oldPrimaryFenced: 'store-and-kafka' });
     expect(summary.rpo.records).toBe(0);
     await load;
     expect(refusedAt, 'the old primary refused a write after the fence').toBeDefined();
     expect(refusal).toMatch(/fenced primary/);
 
+    phase('RPO 0: once');
     // RPO 0: once the old primary's own replay has applied what it accepted, both stores are equal
     await waitFor('the old primary to apply what it accepted', async () => (await replay(p.primaryHttpPort))?.lagRecords === 0, 60_000, 300);
     const oldStore = new PostgresStore({ connectionString: PG_URL, schema: p.primarySchema });
@@ -79,8 +91,10 @@ describe('crr promote', () => {
       await Promise.all([oldStore.close(), newStore.close()]);
     }
 
-    // the promoted cluster runs as primary (its recorded role), with the config unchanged, and takes writes
-    start(['run', '--config', p.configPath, '--cluster', p.target]);
+    phase('5. the promoted');
+    // 5. the promoted cluster runs as primary (its recorded role), with the config unchanged, and takes writes
+    rb.start('crr run --config crr.yaml --cluster dr');
+    rb.done();
     const writeStarted = Date.now();
     const w = await write(p, p.target, upserts(900_000, 10));
     expect(w.code, w.stderr).toBe(0);
@@ -94,6 +108,7 @@ describe('crr promote', () => {
     }, 60_000, 300);
     expect((await write(p, p.source, upserts(950_000, 1))).code, 'the old primary still refuses').toBe(4);
 
+    phase('split brain');
     // split brain: a late event of the old epoch (an old writer) on the new primary's topic is counted and never applied
     const kafka = await client(DR);
     const producer = kafka.producer();
@@ -113,9 +128,8 @@ describe('crr promote', () => {
       await check.close();
     }
 
-    // idempotent: promoting again only re-applies the last steps
-    const again = await runCrr(['promote', '--config', p.configPath, '--cluster', p.target, '--execute']);
-    expect(again.code, again.stdout + again.stderr).toBe(0);
-    expect(again.stdout).toMatch(/was promoted already/);
+    phase('idempotent');
+    // idempotent: promoting again only re-applies the last steps (the summary above came from such a second run)
+    expect(summary.alreadyPromoted).toBe(true);
   }, 300_000);
 });
