@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   CRR_PRODUCER_FENCED: { retriable: false, doc: 'Another mirror instance for the same flow took over the transactional id; this instance stops mirroring.' },
   CRR_TOPIC_SYNC: { retriable: true, doc: 'A remote topic could not be created, grown or configured on the target cluster.' },
   CRR_POSITION_CORRUPT: { retriable: false, doc: 'A record in the positions topic could not be decoded.' },
+  CRR_OFFSET_SYNC_CORRUPT: { retriable: false, doc: 'A record in the offset-syncs topic (`crr-offset-syncs.<source>.internal`) could not be decoded; offsets are not translated from a topic that cannot be read.' },
+  CRR_CHECKPOINT_CORRUPT: { retriable: false, doc: 'A record in the checkpoints topic (`<source>.checkpoints.internal`) could not be decoded.' },
   CRR_EVENT_INVALID: { retriable: false, doc: 'A change event is not JSON or not a valid event of the change-event protocol (docs/protocol.md); the message names the field path and what was expected.' },
   CRR_STORE_APPLY: { retriable: false, doc: 'A batch of change events cannot be applied to the store (a sync-breaking marker, or an event that contradicts the store, such as altering an unknown type); nothing of the batch is applied.' },
   CRR_STORE_LOCKED: { retriable: false, doc: 'A PGlite store\'s data directory is in use by another live process on this host (or by another open store of this process), named with its pid in `<dataDir>/crr.lock`; a PGlite database belongs to one process. Stop that process, or use a PostgreSQL store to share the data.' },

@@ -3,6 +3,7 @@ import { version } from '../version.js';
 import { EXIT } from './exit-codes.js';
 import { registerMirrorCommand } from './mirror.js';
 import { registerStatusCommand } from './status.js';
+import { registerCheckpointsCommand } from './checkpoints.js';
 import { registerRunCommands } from './run.js';
 import { registerWriteCommand } from './write.js';
 import { registerVerifyCommand } from './verify.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerMirrorCommand(program);
+  registerCheckpointsCommand(program);
   registerStatusCommand(program);
   registerRunCommands(program);
   registerWriteCommand(program);

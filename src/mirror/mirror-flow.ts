@@ -13,10 +13,12 @@ import { newFlowStatus, type FlowStatus } from './status.js';
 import { TopicFilter } from './topic-filter.js';
 import { TopicSync } from './topic-sync.js';
 import { restartBackoff } from '../util/backoff.js';
+import { CheckpointTask } from '../checkpoint/checkpoint-task.js';
 
 /**
  * Supervises the mirror of one flow `source->target` for the life of the process: emits
- * heartbeats to the source, and runs MirrorTask after MirrorTask. A failed run (a cluster
+ * heartbeats to the source, writes checkpoints while it is the active mirror (CheckpointTask),
+ * and runs MirrorTask after MirrorTask. A failed run (a cluster
  * unreachable, a broker restart, the producer fenced) is followed by a new one after a capped
  * exponential backoff (`restartBackoffInitialMs` doubling to `restartBackoffMaxMs`, with
  * jitter); the backoff starts over once a run has stayed up longer than the maximum.
@@ -33,6 +35,8 @@ export class MirrorFlow {
   private sourceAdmin: Admin | undefined;
   private targetAdmin: Admin | undefined;
   private heartbeats: HeartbeatEmitter | undefined;
+  /** Checkpoints of the flow (`emitCheckpoints`), written while this process is the active mirror. */
+  private readonly checkpoints: CheckpointTask | undefined;
   /** Set when the flow gave up (a non-retriable error). */
   failed: Error | undefined;
   /** Told of every sync break the mirror detects (see MirrorTaskDeps.onSyncBreak); set by the service. */
@@ -50,10 +54,23 @@ export class MirrorFlow {
     const level = config.log.level;
     this.source = createKafka(flow.source, config.clusters[flow.source]!, 'mirror-source', this.log, level);
     this.target = createKafka(flow.target, config.clusters[flow.target]!, 'mirror-target', this.log, level);
+    if (flow.emitCheckpoints) {
+      this.checkpoints = new CheckpointTask({
+        config,
+        flow,
+        flowId: this.id,
+        source: this.source,
+        target: this.target,
+        metrics,
+        log: this.log.child({ part: 'checkpoint' }),
+        isActive: () => this.status.state === 'active',
+      });
+    }
   }
 
   /** Starts the supervision loop in the background. */
   start(): void {
+    if (!this.loop) this.checkpoints?.start();
     this.loop ??= this.supervise();
   }
 
@@ -91,6 +108,7 @@ export class MirrorFlow {
       }
     }
     await this.heartbeats?.stop();
+    await this.checkpoints?.stop();
     await this.sourceAdmin?.disconnect().catch(() => undefined);
     await this.targetAdmin?.disconnect().catch(() => undefined);
   }

@@ -1,4 +1,4 @@
-import type { Admin, Batch, Consumer, IHeaders, Kafka, Producer } from 'kafkajs';
+import type { Admin, Batch, Consumer, IHeaders, Kafka, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { CrrError, describeError } from '../errors.js';
 import { compressionType } from '../kafka/codecs.js';
@@ -7,7 +7,8 @@ import { decodeHeartbeat } from './heartbeat.js';
 import type { MirrorMetrics } from './metrics.js';
 import { encodePosition, ensurePositionsTopic, positionsTopicName, readPositions, tpKey, type Position } from './positions.js';
 import { HEADER_ORIGIN_ALIAS, HEADER_SOURCE_ALIAS, HEADER_UPSTREAM_OFFSET } from './replication-policy.js';
-import { chunks, headerBytes, splitKey, type Pending } from './pending.js';
+import { chunks, downstreamOffsets, headerBytes, splitKey, type Pending } from './pending.js';
+import { encodeOffsetSync, ensureOffsetSyncsTopic, offsetSyncsTopicName, OffsetSyncState } from './offset-sync.js';
 import type { FlowConfig } from './schema.js';
 import type { FlowStatus } from './status.js';
 import type { MirroredTopic, TopicSync } from './topic-sync.js';
@@ -59,6 +60,9 @@ export type SyncBreakReason = 'retention-gap' | 'topic-recreated';
  */
 export class MirrorTask {
   private readonly positionsTopic: string;
+  private readonly offsetSyncsTopic: string;
+  /** Per source partition (tpKey): when its next offset sync is due (this run only). */
+  private readonly syncStates = new Map<string, OffsetSyncState>();
   private readonly transactionalId: string;
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
@@ -87,6 +91,7 @@ export class MirrorTask {
 
   constructor(private readonly d: MirrorTaskDeps) {
     this.positionsTopic = positionsTopicName(d.flow.source);
+    this.offsetSyncsTopic = offsetSyncsTopicName(d.flow.source);
     this.transactionalId = `crr-mirror-${d.flow.source}-${d.flow.target}`;
     this.finished = new Promise((resolve) => (this.finish = resolve));
   }
@@ -129,6 +134,7 @@ export class MirrorTask {
     for (const t of this.topics) this.remoteOf.set(t.topic, t.remoteTopic);
     this.d.status.topics = this.topics;
     await ensurePositionsTopic(this.d.targetAdmin, this.positionsTopic, flow.remoteTopicReplicationFactor);
+    if (flow.emitOffsetSyncs) await ensureOffsetSyncsTopic(this.d.targetAdmin, this.offsetSyncsTopic, flow.remoteTopicReplicationFactor);
     this.d.metrics.clusterUp.set({ cluster: flow.source }, 1);
     this.d.metrics.clusterUp.set({ cluster: flow.target }, 1);
 
@@ -243,6 +249,8 @@ export class MirrorTask {
       const bytes = (m.key?.length ?? 0) + (m.value?.length ?? 0) + headerBytes(m.headers);
       const timestampMs = Number(m.timestamp);
       this.pending.push({
+        topic: batch.topic,
+        upstreamOffset: offset,
         remoteTopic,
         partition: batch.partition,
         message: { key: m.key, value: m.value, headers, timestamp: m.timestamp, partition: batch.partition },
@@ -340,11 +348,16 @@ export class MirrorTask {
       const pos: Position = { offset: this.next.get(key)!, timestampMs: this.lastTimestamp.get(key) ?? this.committed.get(key)?.timestampMs ?? 0, committedAtMs: now };
       return { key, pos, message: encodePosition(this.d.flowId, topic, partition, pos) };
     });
+    const byMessage = this.d.flow.emitOffsetSyncs ? new Map(batch.map((p) => [p.message, p])) : undefined;
     const tx = await producer.transaction();
     try {
+      const syncs: Message[] = [];
       for (const chunk of chunks(batch)) {
-        await tx.sendBatch({ topicMessages: chunk, acks: -1, compression: compressionType(this.d.flow.targetCompression) });
+        const metadata = await tx.sendBatch({ topicMessages: chunk, acks: -1, compression: compressionType(this.d.flow.targetCompression) });
+        if (byMessage) syncs.push(...this.dueOffsetSyncs(downstreamOffsets(chunk, metadata), byMessage));
       }
+      // the offset syncs go in the same transaction as their records: a sync never points at an aborted record
+      if (syncs.length > 0) await tx.send({ topic: this.offsetSyncsTopic, acks: -1, messages: syncs });
       await tx.send({ topic: this.positionsTopic, acks: -1, messages: positions.map((p) => p.message) });
       await tx.commit();
     } catch (err) {
@@ -362,6 +375,26 @@ export class MirrorTask {
     this.record(batch, committedAt);
     this.d.metrics.transactions.inc({ flow: this.d.flowId, result: 'committed' });
     this.d.status.lastCommitAt = new Date(committedAt).toISOString();
+  }
+
+  /**
+   * The offset syncs due for records just written (OffsetSyncState's rule, MM2's
+   * `offset.lag.max`). A failed transaction ends the run, and the next run starts with fresh
+   * state, so updating the state before the commit is safe.
+   */
+  private dueOffsetSyncs(written: Array<{ message: Message; downstreamOffset: number }>, byMessage: Map<Message, Pending>): Message[] {
+    const out: Message[] = [];
+    for (const { message, downstreamOffset } of written) {
+      const p = byMessage.get(message);
+      if (!p) continue;
+      const key = tpKey(p.topic, p.partition);
+      let state = this.syncStates.get(key);
+      if (!state) this.syncStates.set(key, (state = new OffsetSyncState(this.d.flow.offsetLagMax)));
+      if (state.update(p.upstreamOffset, downstreamOffset)) {
+        out.push(encodeOffsetSync(this.d.flowId, { topic: p.topic, partition: p.partition, upstreamOffset: p.upstreamOffset, downstreamOffset }));
+      }
+    }
+    return out;
   }
 
   private record(batch: Pending[], committedAt: number): void {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CHECKPOINT_FLOW_FIELDS } from '../checkpoint/schema.js';
 
 /**
  * MirrorMaker 2's default topic excludes (`topics.exclude` in MirrorSourceConfig):
@@ -92,6 +93,19 @@ export const FlowSchema = z.strictObject({
   heartbeatsTopic: z.string().min(1).default('heartbeats'),
   /** `crr status` exits 1 when any partition's replication lag is above this many records. Default 10000. */
   maxReplicationLagRecords: z.number().int().min(0).default(10_000),
+  /**
+   * Write offset syncs (upstream offset, downstream offset) to `crr-offset-syncs.<source>.internal`
+   * on the target, in the mirror's target transaction. Checkpoints need them. Default true
+   * (MM2's `emit.offset-syncs.enabled`).
+   */
+  emitOffsetSyncs: z.boolean().default(true),
+  /**
+   * An offset sync is written at least every this many downstream offsets of a partition, so a
+   * consumer group moved to the target re-reads fewer than this many records. Default 100
+   * (MM2's `offset.lag.max`).
+   */
+  offsetLagMax: z.number().int().min(1).default(100),
+  ...CHECKPOINT_FLOW_FIELDS,
 });
 
 /** The `mirror` section: the flows and what all of them share. */

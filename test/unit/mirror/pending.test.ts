@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { chunks, splitKey, type Pending } from '../../../src/mirror/pending.js';
 
 const rec = (topic: string, partition: number, seq: number, bytes: number): Pending => ({
+  topic: `src-${topic}`,
+  upstreamOffset: seq,
   remoteTopic: topic,
   partition,
   message: { value: String(seq), partition },

@@ -1,0 +1,8 @@
+/**
+ * Checkpoints and offset translation (MM2's MirrorCheckpointConnector and OffsetSyncStore):
+ * the library surface used by `crr checkpoints` and `crr promote`.
+ */
+export { syncGroupOffsetsOnce, commitToTargetGroups, type GroupOffsetSyncRow, type GroupSyncResult } from './group-offset-sync.js';
+export { translateFlow, translateSourceGroups, type FlowTranslation, type GroupOffsetRow } from './translate.js';
+export { OffsetSyncStore, readOffsetSyncs, type Translation } from './offset-sync-store.js';
+export { checkpointsTopicName, readCheckpoints, type Checkpoint } from './checkpoint.js';
