@@ -20,7 +20,8 @@ export class Runbook {
 
   constructor(
     readonly name: string,
-    private readonly names: Record<string, string>,
+    /** Runbook words (`crr.yaml`, `primary`, `dr`) -> the test's values; may change between steps. */
+    readonly names: Record<string, string>,
     /** Starts a long-running step (the `start` of useCrrProcesses, which kills it after the test). */
     private readonly starter: (args: string[]) => CrrProcess,
   ) {

@@ -52,6 +52,7 @@ function describePlan(plan: PromotionPlan): string {
       `    4. replay ${plan.cluster}'s remote topics to their end`,
       `    5. raise the epoch to ${(plan.state?.epoch ?? 0) + 1}, record ${plan.cluster} primary ACTIVE; late events of the old epoch are refused`,
       `    6. lift the write fence and publish the new state: writers may write to ${plan.cluster}`,
+      `    7. commit the source consumer groups' translated offsets into ${plan.cluster}'s idle groups`,
     );
   }
   for (const w of plan.warnings) lines.push(`  WARNING: ${w}`);
@@ -68,6 +69,7 @@ function describeSummary(s: PromotionSummary): string {
     `  epoch ${s.fromEpoch} -> ${s.toEpoch}; old primary ${s.oldPrimary}: ${s.oldPrimaryFenced === 'no' ? 'NOT fenced (unreachable): fence it before it takes writes again' : `FENCED (${s.oldPrimaryFenced})`}`,
     ...describeRpo(s.rpo, s.oldPrimary),
     `  replay applied ${s.eventsReplayed} events while draining`,
+    `  consumer groups: ${s.groups.error ? `NOT synced (${s.groups.error}); see crr checkpoints` : `${Object.keys(s.groups.committed).length} with translated offsets committed on ${s.cluster}${Object.keys(s.groups.skipped).length > 0 ? `; partitions left as they were: ${Object.entries(s.groups.skipped).map(([g, n]) => `${g} ${n}`).join(', ')}` : ''}`}`,
     ...s.warnings.map((w) => `  WARNING: ${w}`),
     `next: start crr run --cluster ${s.cluster} (it runs as primary now), point writers at ${s.cluster}, and update the config (docs/runbooks/)`,
     '',
@@ -131,5 +133,8 @@ export function registerPromoteCommand(program: Command): void {
         process.exitCode =
           code === 'CRR_PROMOTE_TIMEOUT' ? EXIT.PROMOTE_TIMEOUT : code === 'CRR_PROMOTE_REFUSED' ? EXIT.PROMOTE_REFUSED : code === 'CRR_CONFIG_INVALID' ? EXIT.CONFIG : EXIT.SOFTWARE;
       }
+      // the in-process mirror and replay are stopped; a KafkaJS timer of theirs may still hold the
+      // event loop for minutes: exit once the output is flushed
+      process.stdout.write('', () => process.exit(process.exitCode ?? EXIT.OK));
     });
 }

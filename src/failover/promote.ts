@@ -15,6 +15,7 @@ import { openStore } from '../store/open.js';
 import { PostgresStore } from '../store/postgres.js';
 import type { ClusterState, ClusterStateInput, PromotionRecord, Store, StorePosition } from '../store/store.js';
 import { ensureTopic } from '../kafka/read-to-end.js';
+import { syncGroupOffsetsOnce } from '../checkpoint/index.js';
 
 /** `graceful`: the old primary is fenced and the flow drained first (RPO 0); `force`: the primary is lost, promote with what has arrived. */
 export type PromotionMode = 'graceful' | 'force';
@@ -84,17 +85,23 @@ export interface PromotionSummary {
   /** Seconds from the start of the promotion (the first attempt, when resumed) until the new primary was writable: the promotion's share of the RTO. */
   rtoSeconds: number;
   rpo: RecoveryPoint;
-  /** How the old primary was fenced: in its store and its published state, only its published state, or not (unreachable). */
-  oldPrimaryFenced: 'store-and-kafka' | 'kafka' | 'store' | 'no';
+  /** How the old primary was fenced: in its store and its published state, only its published state, or not (unreachable); `replica` once a failback made it the DR side. */
+  oldPrimaryFenced: 'store-and-kafka' | 'kafka' | 'store' | 'no' | 'replica';
   /** Change events replay applied while draining. */
   eventsReplayed: number;
+  /**
+   * Consumer groups whose translated offsets (checkpoints) were committed into the new primary's
+   * groups of the same names: per group, partitions `committed` and partitions left as they were
+   * (an active member, already ahead, or no offset sync to translate with). `error` when the sync failed.
+   */
+  groups: { committed: Record<string, number>; skipped: Record<string, number>; error?: string };
   warnings: string[];
   /** Set when this run found the cluster promoted already and only re-applied the last steps. */
   alreadyPromoted?: boolean;
 }
 
 /** Progress of a promotion, for the CLI. */
-export type PromotionStep = 'record' | 'fence-old-primary' | 'drain' | 'replay' | 'raise-epoch' | 'lift-fence' | 'publish';
+export type PromotionStep = 'record' | 'fence-old-primary' | 'drain' | 'replay' | 'raise-epoch' | 'lift-fence' | 'publish' | 'sync-groups';
 
 const PROMOTING_SINCE = /promote \((graceful|force)\) started at (\S+)/;
 
@@ -179,8 +186,11 @@ export async function planPromotion(config: Config, alias: string, opts: { mode:
  * 6. lifts the write fence (PostgreSQL store with `appRole`): applications may write;
  * 7. publishes the new state on the new primary's Kafka, so `crr write` accepts writes there.
  *
- * A plan with `alreadyPromoted` re-runs steps 6 and 7 only. Consumer group offsets are synced by
- * the caller afterwards (checkpoints).
+ * 8. commits the source consumer groups' translated offsets (checkpoints) into the new primary's
+ *    groups without active members, so consumers that move resume where they were (re-reading
+ *    at most `offsetLagMax` records per partition, never skipping).
+ *
+ * A plan with `alreadyPromoted` re-runs steps 6 to 8 only.
  *
  * @throws CrrError CRR_PROMOTE_REFUSED (the plan's blockers; a replay that stops OUTDATED or
  *   halted), CRR_PROMOTE_TIMEOUT (graceful drain not done within timeoutMs), CRR_STORE, CRR_KAFKA
@@ -203,7 +213,7 @@ export async function executePromotion(
   try {
     await store.migrate();
     const now = await store.clusterState();
-    if (now?.role === 'primary') return await finishPromoted(source, store, plan, step, log);
+    if (now?.role === 'primary') return await finishPromoted(config, source, store, plan, step, log);
 
     // 1. PROMOTING (kept from an interrupted attempt, with its start time)
     const since = PROMOTING_SINCE.exec(now?.reason ?? '');
@@ -237,6 +247,7 @@ export async function executePromotion(
       rpo,
       oldPrimaryFenced,
       eventsReplayed: drained.eventsReplayed,
+      groups: { committed: {}, skipped: {} },
       warnings: plan.warnings,
     };
     const state: ClusterStateInput = { role: 'primary', state: 'ACTIVE', epoch: toEpoch, reason: `promoted (${plan.mode}) from replica of ${plan.primary} at ${promotedAt.toISOString()}` };
@@ -246,6 +257,8 @@ export async function executePromotion(
 
     // 6 + 7
     await liftFenceAndPublish(source, store, state, step, log);
+    // 8. consumer groups: the translated offsets, for consumers that move to the new primary
+    summary.groups = await syncGroups(config, plan.flowId, step, log);
     return summary;
   } finally {
     await store.close().catch(() => undefined);
@@ -253,7 +266,7 @@ export async function executePromotion(
 }
 
 /** Re-runs the idempotent last steps for a cluster promoted already, and returns its last promotion's summary. */
-async function finishPromoted(source: ReplaySource, store: Store, plan: PromotionPlan, step: (s: PromotionStep, d: string) => void, log: Logger): Promise<PromotionSummary> {
+async function finishPromoted(config: Config, source: ReplaySource, store: Store, plan: PromotionPlan, step: (s: PromotionStep, d: string) => void, log: Logger): Promise<PromotionSummary> {
   const state = (await store.clusterState())!;
   const history = await store.promotions();
   const last: PromotionRecord | undefined = history[history.length - 1];
@@ -261,6 +274,9 @@ async function finishPromoted(source: ReplaySource, store: Store, plan: Promotio
   const { updatedAt: _u, ...input } = state;
   await liftFenceAndPublish(source, store, input, step, log);
   const recorded = (last?.summary ?? {}) as Partial<PromotionSummary>;
+  // the old primary may be back (unplanned failover): fence it now
+  const fenced = plan.primaryReachable ? await fenceOldPrimary(config, { ...plan, mode: 'force' }, log) : 'no';
+  if (fenced !== 'no') step('fence-old-primary', `old primary ${plan.primary} FENCED (${fenced}): its writers refuse`);
   return {
     cluster: plan.cluster,
     oldPrimary: plan.primary,
@@ -271,8 +287,9 @@ async function finishPromoted(source: ReplaySource, store: Store, plan: Promotio
     promotedAt: (last?.promotedAt ?? state.updatedAt).toISOString(),
     rtoSeconds: recorded.rtoSeconds ?? 0,
     rpo: recorded.rpo ?? plan.rpo,
-    oldPrimaryFenced: recorded.oldPrimaryFenced ?? 'no',
+    oldPrimaryFenced: fenced !== 'no' ? fenced : (recorded.oldPrimaryFenced ?? 'no'),
     eventsReplayed: recorded.eventsReplayed ?? 0,
+    groups: await syncGroups(config, plan.flowId, step, log),
     warnings: recorded.warnings ?? [],
     alreadyPromoted: true,
   };
@@ -296,6 +313,27 @@ async function liftFenceAndPublish(source: ReplaySource, store: Store, state: Cl
 }
 
 /**
+ * Commits the source consumer groups' translated offsets into the new primary's groups without
+ * active members (syncGroupOffsetsOnce, MM2's checkpoint semantics). A failure is reported in the
+ * summary, not thrown: the promotion is done, and `crr checkpoints` shows the translation.
+ */
+async function syncGroups(config: Config, flowId: string, step: (s: PromotionStep, d: string) => void, log: Logger): Promise<PromotionSummary['groups']> {
+  const result: PromotionSummary['groups'] = { committed: {}, skipped: {} };
+  try {
+    for (const row of await syncGroupOffsetsOnce(config, flowId, { log })) {
+      const into = row.status === 'committed' ? result.committed : result.skipped;
+      into[row.group] = (into[row.group] ?? 0) + 1;
+    }
+    const n = Object.keys(result.committed).length;
+    step('sync-groups', `consumer group offsets translated and committed for ${n} group${n === 1 ? '' : 's'}${Object.keys(result.skipped).length > 0 ? ` (partitions left as they were in: ${Object.entries(result.skipped).map(([g, k]) => `${g} ${k}`).join(', ')})` : ''}`);
+  } catch (err) {
+    result.error = describeError(err);
+    step('sync-groups', `could not sync consumer group offsets: ${result.error}; see crr checkpoints`);
+  }
+  return result;
+}
+
+/**
  * Fences the old primary: state FENCED in its store (when configured and reachable) and in its
  * published state (when its Kafka is reachable). A store already FENCED stays as it is.
  */
@@ -308,6 +346,10 @@ async function fenceOldPrimary(config: Config, plan: PromotionPlan, log: Logger)
     const store = openStore(primary.store);
     try {
       const current = await withTimeout(store.clusterState(), 10_000, `the store of ${plan.primary}`);
+      if (current?.role === 'replica') {
+        log.info(`${plan.primary} is a replica now (failback): nothing to fence`);
+        return 'replica' as const;
+      }
       state = { role: 'primary', state: 'FENCED', epoch: current?.epoch ?? 0, reason: current?.state === 'FENCED' ? (current.reason ?? reason) : reason };
       if (current?.state !== 'FENCED' || current.role !== 'primary') await withTimeout(store.setClusterState(state), 10_000, `the store of ${plan.primary}`);
       inStore = true;
