@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RegexSchema as regex } from '../config/regex.js';
 
 /**
  * MirrorMaker 2's default group excludes (`groups.exclude` in MirrorCheckpointConfig /
@@ -6,17 +7,6 @@ import { z } from 'zod';
  */
 export const DEFAULT_GROUP_EXCLUDES = ['console-consumer-.*', 'connect-.*', '__.*'] as const;
 
-const regex = z.string().refine(
-  (s) => {
-    try {
-      new RegExp(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'expected a valid regular expression' },
-);
 
 /** Which source consumer groups are checkpointed: a group passes if it matches an include and no exclude (full match). */
 export const GroupFilterSchema = z.strictObject({

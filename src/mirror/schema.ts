@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RegexSchema as regex } from '../config/regex.js';
 import { CHECKPOINT_FLOW_FIELDS } from '../checkpoint/schema.js';
 
 /**
@@ -23,17 +24,6 @@ export const DEFAULT_CONFIG_EXCLUDES = [
   'min\\.insync\\.replicas',
 ] as const;
 
-const regex = z.string().refine(
-  (s) => {
-    try {
-      new RegExp(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'expected a valid regular expression' },
-);
 
 /** Which source topics a flow mirrors: a topic passes if it matches an include and no exclude (full match). */
 export const TopicFilterSchema = z.strictObject({
