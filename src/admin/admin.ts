@@ -8,7 +8,7 @@ import type { ChangeTopicsConfig } from '../cluster/schema.js';
 import { initialClusterState, publishClusterState } from '../cluster/state.js';
 import type { Role } from '../cluster/schema.js';
 import { CrrError, describeError } from '../errors.js';
-import { ensureTopic } from '../kafka/read-to-end.js';
+import { ensureChangeTopics } from '../kafka/read-to-end.js';
 import { MARKER_KEY, encodeEvent, parseEvent } from '../protocol/codec.js';
 import { isMarkerOp, PROTOCOL_VERSION, type ChangeEvent, type MarkerOp } from '../protocol/schema.js';
 import type { ClusterStateInput, Store, SyncBreakResult } from '../store/store.js';
@@ -323,8 +323,7 @@ export async function executeSyncBreak(ctx: AdminContext, plan: SyncBreakPlan, r
   }
   // 0. the change topics, created when missing (a fresh primary whose first data is an import):
   //    before the store changes, so that a broker refusing to create them leaves nothing changed
-  await ensureTopic(ctx.admin, changeTopics.data, changeTopics.dataPartitions, changeTopics.replicationFactor);
-  await ensureTopic(ctx.admin, changeTopics.metadata, 1, changeTopics.replicationFactor);
+  await ensureChangeTopics(ctx.admin, changeTopics);
   // 1. the effect and the raised epoch, in one store transaction
   let importSummary: Omit<ImportFileSummary, 'source'> | undefined;
   const rows = await store.applySyncBreak(plan.op, {

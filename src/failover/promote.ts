@@ -14,7 +14,7 @@ import { unfence } from '../store/fence.js';
 import { openStore } from '../store/open.js';
 import { PostgresStore } from '../store/postgres.js';
 import type { ClusterState, ClusterStateInput, PromotionRecord, Store, StorePosition } from '../store/store.js';
-import { ensureTopic } from '../kafka/read-to-end.js';
+import { ensureChangeTopics } from '../kafka/read-to-end.js';
 import { syncGroupOffsetsOnce } from '../checkpoint/index.js';
 
 /** `graceful`: the old primary is fenced and the flow drained first (RPO 0); `force`: the primary is lost, promote with what has arrived. */
@@ -431,8 +431,7 @@ async function ownTopicEnds(source: ReplaySource, log: Logger): Promise<StorePos
   const admin = kafka.admin();
   try {
     await admin.connect();
-    await ensureTopic(admin, ct.data, ct.dataPartitions, ct.replicationFactor);
-    await ensureTopic(admin, ct.metadata, 1, ct.replicationFactor);
+    await ensureChangeTopics(admin, ct);
     const rows: StorePosition[] = [];
     for (const topic of [ct.data, ct.metadata]) {
       for (const o of await admin.fetchTopicOffsets(topic)) rows.push({ topic, partition: o.partition, nextOffset: Number(o.high) });

@@ -81,3 +81,13 @@ export async function ensureTopic(
     throw err;
   }
 }
+
+/**
+ * Creates a cluster's change topics when missing: the data topic with `dataPartitions`
+ * partitions and the metadata topic with one (its total order). Existing topics are left as they are.
+ * Used by the writer, `crr admin`, replay of a primary and `crr promote`.
+ */
+export async function ensureChangeTopics(admin: Admin, changeTopics: { data: string; metadata: string; dataPartitions: number; replicationFactor: number }): Promise<void> {
+  await ensureTopic(admin, changeTopics.data, changeTopics.dataPartitions, changeTopics.replicationFactor);
+  await ensureTopic(admin, changeTopics.metadata, 1, changeTopics.replicationFactor);
+}

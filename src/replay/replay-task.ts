@@ -2,7 +2,7 @@ import type { Admin, Batch, Consumer, IHeaders, Kafka, KafkaMessage, Producer } 
 import type { Logger } from 'pino';
 import type { ReplaySource } from '../cluster/topology.js';
 import { CrrError, describeError } from '../errors.js';
-import { ensureTopic } from '../kafka/read-to-end.js';
+import { ensureChangeTopics, ensureTopic } from '../kafka/read-to-end.js';
 import { singleOwnerAssigner } from '../mirror/assigner.js';
 import { HEADER_UPSTREAM_OFFSET } from '../mirror/replication-policy.js';
 import { decodeEvent } from '../protocol/codec.js';
@@ -137,8 +137,7 @@ export class ReplayTask {
     const topics = [source.dataTopic, source.metadataTopic];
     if (!source.upstream) {
       const ct = source.cluster.changeTopics;
-      await ensureTopic(this.d.admin, ct.data, ct.dataPartitions, ct.replicationFactor);
-      await ensureTopic(this.d.admin, ct.metadata, 1, ct.replicationFactor);
+      await ensureChangeTopics(this.d.admin, ct);
     } else {
       // remote topics appear when the mirror first sees the primary's topics
       for (;;) {

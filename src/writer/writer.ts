@@ -5,7 +5,7 @@ import type { ChangeTopicsConfig, Role } from '../cluster/schema.js';
 import { initialClusterState, readPublishedClusterState } from '../cluster/state.js';
 import { CrrError } from '../errors.js';
 import { Partitioners } from '../kafka/kafkajs.js';
-import { ensureTopic } from '../kafka/read-to-end.js';
+import { ensureChangeTopics } from '../kafka/read-to-end.js';
 import { eventKey, parseEvent } from '../protocol/codec.js';
 import { isMarkerOp, isMetadataOp, PROTOCOL_VERSION, type ChangeEvent } from '../protocol/schema.js';
 import type { ClusterStateInput } from '../store/store.js';
@@ -92,8 +92,7 @@ export class ChangeLogWriter {
       throw new CrrError('CRR_WRITE_REFUSED', `cluster ${opts.alias} is a fenced primary (an old primary after a failover${state.reason ? `: ${state.reason}` : ''}); write to the new primary`, { context: { cluster: opts.alias } });
     }
     const { changeTopics } = opts;
-    await ensureTopic(opts.admin, changeTopics.data, changeTopics.dataPartitions, changeTopics.replicationFactor);
-    await ensureTopic(opts.admin, changeTopics.metadata, 1, changeTopics.replicationFactor);
+    await ensureChangeTopics(opts.admin, changeTopics);
     const producer = opts.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
