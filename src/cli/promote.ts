@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { CrrError, describeError } from '../errors.js';
-import { executePromotion, planPromotion, type PromotionPlan, type PromotionSummary, type RecoveryPoint } from '../failover/promote.js';
+import { executePromotion, planPromotion, type PromotionPlan, type PromotionSummary } from '../failover/promote.js';
+import type { RecoveryPoint } from '../failover/recovery-point.js';
 import { createLogger } from '../log/logger.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
