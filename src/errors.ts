@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   CRR_CONFIG_NOT_FOUND: { retriable: false, doc: 'The configuration file could not be read.' },
   CRR_KAFKA: { retriable: true, doc: 'A Kafka request failed with an error the broker marked retriable.' },
   CRR_PRODUCER_FENCED: { retriable: false, doc: 'Another mirror instance for the same flow took over the transactional id; this instance stops mirroring.' },
+  CRR_RECORD_TOO_LARGE: { retriable: false, doc: "A record cannot be written to its remote topic: its size in a record batch exceeds the remote topic's `max.message.bytes`, even alone. The mirror flow stops (alert CrrNoActiveMirror) naming the record and the limit; raise the remote topic's `max.message.bytes` (topic config sync raises it to the source topic's when `syncTopicConfigs` is on) and restart the flow." },
   CRR_TOPIC_SYNC: { retriable: true, doc: 'A remote topic could not be created, grown or configured on the target cluster.' },
   CRR_POSITION_CORRUPT: { retriable: false, doc: 'A record in the positions topic could not be decoded.' },
   CRR_OFFSET_SYNC_CORRUPT: { retriable: false, doc: 'A record in the offset-syncs topic (`crr-offset-syncs.<source>.internal`) could not be decoded; offsets are not translated from a topic that cannot be read.' },

@@ -2,7 +2,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { describeError } from '../errors.js';
+import { CrrError, describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
 import { HeartbeatEmitter } from './heartbeat.js';
 import type { MirrorMetrics } from './metrics.js';
@@ -95,7 +95,8 @@ export class MirrorFlow {
             this.metrics.restarts.inc({ flow: this.id, reason: 'failure' });
             this.log.error({ err: error, attempt: attemptNumber }, `mirror task failed; restarting after backoff: ${describeError(error)}`);
           },
-          shouldRetry: () => !signal.aborted,
+          // an error crr marks not retriable (a record the target cannot hold, a corrupt positions topic) stops the flow
+          shouldRetry: ({ error }) => !signal.aborted && !(error instanceof CrrError && !error.retriable),
         });
         if (outcome === 'stopped') break;
       } catch (err) {

@@ -7,11 +7,29 @@ import { decodeHeartbeat } from './heartbeat.js';
 import type { MirrorMetrics } from './metrics.js';
 import { encodePosition, ensurePositionsTopic, positionsTopicName, readPositions, tpKey, type Position } from './positions.js';
 import { HEADER_ORIGIN_ALIAS, HEADER_SOURCE_ALIAS, HEADER_UPSTREAM_OFFSET } from './replication-policy.js';
-import { chunks, downstreamOffsets, headerBytes, splitKey, type Pending } from './pending.js';
+import { chunkBudget, chunks, DEFAULT_MAX_MESSAGE_BYTES, downstreamOffsets, encodedRecordBound, headerBytes, splitKey, type Pending } from './pending.js';
 import { encodeOffsetSync, ensureOffsetSyncsTopic, offsetSyncsTopicName, OffsetSyncState } from './offset-sync.js';
 import type { FlowConfig } from './schema.js';
 import type { FlowStatus } from './status.js';
 import type { MirroredTopic, TopicSync } from './topic-sync.js';
+
+/** How often the chunk budget may be halved after MESSAGE_TOO_LARGE before the task fails (1/64 of the limit). */
+const MAX_BUDGET_DIVISOR = 64;
+
+/** Whether a KafkaJS error (or one of its causes) is the broker's MESSAGE_TOO_LARGE (error code 10). */
+function isMessageTooLarge(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  const stack: unknown[] = [err];
+  while (stack.length > 0) {
+    const e = stack.pop() as { type?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown } | undefined;
+    if (!e || typeof e !== 'object' || seen.has(e)) continue;
+    seen.add(e);
+    if (e.type === 'MESSAGE_TOO_LARGE') return true;
+    stack.push(e.cause, e.originalError);
+    if (Array.isArray(e.errors)) stack.push(...(e.errors as unknown[]));
+  }
+  return false;
+}
 
 /** How a task run ended: stopped on request, or to be started again at once (topics changed). */
 export type TaskOutcome = 'stopped' | 'restart';
@@ -88,6 +106,14 @@ export class MirrorTask {
   private spaceWaiters: Array<() => void> = [];
   private timers: NodeJS.Timeout[] = [];
   private commitLoop: Promise<void> | undefined;
+  /** Remote topic → its effective `max.message.bytes` on the target, read at start. */
+  private readonly maxMessageBytes = new Map<string, number>();
+  /**
+   * Divides every chunk budget: doubled each time the broker still answers MESSAGE_TOO_LARGE
+   * (a limit crr could not read, a proxy's own cap), so the transaction is retried in smaller
+   * record batches instead of restarting the task.
+   */
+  private budgetDivisor = 1;
 
   constructor(private readonly d: MirrorTaskDeps) {
     this.positionsTopic = positionsTopicName(d.flow.source);
@@ -133,6 +159,7 @@ export class MirrorTask {
     this.topics = await this.d.topicSync.sync();
     for (const t of this.topics) this.remoteOf.set(t.topic, t.remoteTopic);
     this.d.status.topics = this.topics;
+    for (const [topic, bytes] of await this.d.topicSync.maxMessageBytes('target', this.topics.map((t) => t.remoteTopic))) this.maxMessageBytes.set(topic, bytes);
     await ensurePositionsTopic(this.d.targetAdmin, this.positionsTopic, flow.remoteTopicReplicationFactor);
     if (flow.emitOffsetSyncs) await ensureOffsetSyncsTopic(this.d.targetAdmin, this.offsetSyncsTopic, flow.remoteTopicReplicationFactor);
     this.d.metrics.clusterUp.set({ cluster: flow.source }, 1);
@@ -190,17 +217,7 @@ export class MirrorTask {
     const { flow, log } = this.d;
     log.info({ partitions: Object.values(assignment).reduce((n, p) => n + p.length, 0) }, 'assigned the flow; fencing older instances');
     this.active = true;
-    const producer = this.d.target.producer({
-      transactionalId: this.transactionalId,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      transactionTimeout: flow.transactionTimeoutMs,
-      allowAutoTopicCreation: false,
-    });
-    this.producer = producer;
-    await producer.connect();
-    const fence = await producer.transaction();
-    await fence.abort();
+    await this.openProducer();
     const { positions, complete } = await readPositions(this.d.target, this.d.targetAdmin, this.positionsTopic, this.d.flowId, 60_000);
     if (!complete) throw new CrrError('CRR_KAFKA', `could not read ${this.positionsTopic} to its end`, { retriable: true });
     for (const [key, pos] of positions) {
@@ -220,6 +237,26 @@ export class MirrorTask {
     this.commitLoop = this.runCommitLoop().catch((err) => this.end(err as Error));
     this.timers.push(setInterval(() => void this.pollLag(), this.d.lagPollIntervalMs));
     void this.pollLag();
+  }
+
+  /**
+   * Opens the transactional producer `crr-mirror-<source>-<target>`: InitProducerId fences any
+   * older instance (or this instance's previous producer) and aborts its open transaction,
+   * and the new producer epoch starts every partition's sequence afresh.
+   */
+  private async openProducer(): Promise<void> {
+    const producer = this.d.target.producer({
+      transactionalId: this.transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: this.d.flow.transactionTimeoutMs,
+      allowAutoTopicCreation: false,
+    });
+    this.producer = producer;
+    await producer.connect();
+    // KafkaJS sends InitProducerId at the first transaction(), not at connect()
+    const fence = await producer.transaction();
+    await fence.abort();
   }
 
   private async onBatch(batch: Batch, heartbeat: () => Promise<void>): Promise<void> {
@@ -248,13 +285,15 @@ export class MirrorTask {
       headers[HEADER_UPSTREAM_OFFSET] = m.offset;
       const bytes = (m.key?.length ?? 0) + (m.value?.length ?? 0) + headerBytes(m.headers);
       const timestampMs = Number(m.timestamp);
+      const message: Message = { key: m.key, value: m.value, headers, timestamp: m.timestamp, partition: batch.partition };
       this.pending.push({
         topic: batch.topic,
         upstreamOffset: offset,
         remoteTopic,
         partition: batch.partition,
-        message: { key: m.key, value: m.value, headers, timestamp: m.timestamp, partition: batch.partition },
+        message,
         bytes,
+        encodedBytes: encodedRecordBound(message),
         timestampMs,
         heartbeatMs: batch.topic === flow.heartbeatsTopic ? decodeHeartbeat(m.value) : undefined,
       });
@@ -352,7 +391,7 @@ export class MirrorTask {
     const tx = await producer.transaction();
     try {
       const syncs: Message[] = [];
-      for (const chunk of chunks(batch)) {
+      for (const chunk of chunks(batch, (topic) => this.chunkBudget(topic))) {
         const metadata = await tx.sendBatch({ topicMessages: chunk, acks: -1, compression: compressionType(this.d.flow.targetCompression) });
         if (byMessage) syncs.push(...this.dueOffsetSyncs(downstreamOffsets(chunk, metadata), byMessage));
       }
@@ -363,6 +402,21 @@ export class MirrorTask {
     } catch (err) {
       await tx.abort().catch(() => undefined);
       this.d.metrics.transactions.inc({ flow: this.d.flowId, result: 'aborted' });
+      if (err instanceof CrrError && err.code === 'CRR_RECORD_TOO_LARGE') throw err;
+      if (isMessageTooLarge(err) && this.budgetDivisor < MAX_BUDGET_DIVISOR) {
+        // nothing of the aborted transaction is visible: put its records back and retry them in smaller batches
+        this.budgetDivisor *= 2;
+        this.pending = batch.concat(this.pending);
+        for (const key of dirty) this.dirty.add(key);
+        // offset-sync states were advanced for records that were aborted: start them afresh, as a new run would
+        this.syncStates.clear();
+        this.d.log.warn({ budgetDivisor: this.budgetDivisor }, 'the target answered MESSAGE_TOO_LARGE; retrying the transaction in smaller record batches');
+        // the partitions of the same request that were written moved the broker's sequence numbers, which
+        // KafkaJS rolled back: a new producer epoch starts them afresh (what Java's producer does by bumping the epoch)
+        await producer.disconnect().catch(() => undefined);
+        await this.openProducer();
+        return;
+      }
       const fenced = /fenced|INVALID_PRODUCER_EPOCH|PRODUCER_FENCED/i.test(`${(err as { type?: string }).type ?? ''} ${describeError(err)}`);
       throw fenced
         ? new CrrError('CRR_PRODUCER_FENCED', `another instance took over ${this.transactionalId}`, { cause: err, retriable: true })
@@ -375,6 +429,13 @@ export class MirrorTask {
     this.record(batch, committedAt);
     this.d.metrics.transactions.inc({ flow: this.d.flowId, result: 'committed' });
     this.d.status.lastCommitAt = new Date(committedAt).toISOString();
+  }
+
+  /** Bytes of records one partition of `remoteTopic` may get in one send call (see chunkBudget). */
+  private chunkBudget(remoteTopic: string): number {
+    const limit = this.maxMessageBytes.get(remoteTopic) ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const budget = chunkBudget(limit, this.d.flow.targetCompression !== 'none');
+    return this.budgetDivisor === 1 ? budget : Math.max(1, Math.floor(budget / this.budgetDivisor));
   }
 
   /**

@@ -15,6 +15,9 @@ export interface MirroredTopic {
 /** Kafka's DescribeConfigs `config_source` value for a topic's own dynamic config. */
 const DYNAMIC_TOPIC_CONFIG = 1;
 
+/** The topic config that caps a record batch (the broker-wide default is `message.max.bytes`). */
+const MAX_MESSAGE_BYTES = 'max.message.bytes';
+
 /**
  * Discovers the source topics a flow mirrors and keeps their remote topics in shape on the
  * target (MM2's MirrorSourceConnector `refreshTopicPartitions`, `createNewTopics`,
@@ -61,6 +64,7 @@ export class TopicSync {
     if (wanted.length === 0) return wanted;
     const existingRemote = new Set(await this.target.listTopics());
     const configs = this.opts.syncConfigs ? await this.topicConfigs(this.source, wanted.map((t) => t.topic)) : new Map<string, Map<string, string>>();
+    if (this.opts.syncConfigs) await this.raiseMaxMessageBytes(wanted, configs);
 
     const toCreate = wanted.filter((t) => !existingRemote.has(t.remoteTopic));
     if (toCreate.length > 0) {
@@ -102,6 +106,60 @@ export class TopicSync {
       if (this.opts.syncConfigs) await this.syncConfigs(present, configs);
     }
     return wanted;
+  }
+
+  /**
+   * Effective `max.message.bytes` of topics on one cluster (the topic's own value, else the
+   * broker's `message.max.bytes`): the largest record batch the broker accepts for each.
+   *
+   * @param side `source` or `target`
+   * @returns topic → bytes; a topic the cluster does not describe is left out
+   */
+  async maxMessageBytes(side: 'source' | 'target', topics: string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (topics.length === 0) return out;
+    const admin = side === 'source' ? this.source : this.target;
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: [MAX_MESSAGE_BYTES] })),
+    });
+    for (const r of resources) {
+      const v = Number(r.configEntries.find((e) => e.configName === MAX_MESSAGE_BYTES)?.configValue);
+      if (Number.isSafeInteger(v) && v > 0) out.set(r.resourceName, v);
+    }
+    return out;
+  }
+
+  /**
+   * A remote topic must accept every record batch its source accepts, or the mirror cannot copy
+   * a large record (MM2 leaves this to the operator). Where a source topic's effective
+   * `max.message.bytes` exceeds the target broker's `message.max.bytes`, the remote topic gets
+   * the source's value as a topic config (added to `configs`, so creation and config sync both
+   * set it and keep it).
+   */
+  private async raiseMaxMessageBytes(wanted: MirroredTopic[], configs: Map<string, Map<string, string>>): Promise<void> {
+    const source = await this.maxMessageBytes('source', wanted.map((t) => t.topic));
+    const targetDefault = await this.brokerMaxMessageBytes();
+    if (targetDefault === undefined) return;
+    for (const t of wanted) {
+      const bytes = source.get(t.topic);
+      if (bytes === undefined || bytes <= targetDefault) continue;
+      const entries = configs.get(t.topic) ?? new Map<string, string>();
+      if (!entries.has(MAX_MESSAGE_BYTES)) entries.set(MAX_MESSAGE_BYTES, String(bytes));
+      configs.set(t.topic, entries);
+    }
+  }
+
+  /** The target brokers' smallest `message.max.bytes` (the limit of a topic without its own). */
+  private async brokerMaxMessageBytes(): Promise<number | undefined> {
+    const { brokers } = await this.target.describeCluster();
+    if (brokers.length === 0) return undefined;
+    const { resources } = await this.target.describeConfigs({
+      includeSynonyms: false,
+      resources: brokers.map((b) => ({ type: ConfigResourceTypes.BROKER, name: String(b.nodeId), configNames: ['message.max.bytes'] })),
+    });
+    const values = resources.map((r) => Number(r.configEntries.find((e) => e.configName === 'message.max.bytes')?.configValue)).filter((v) => Number.isSafeInteger(v) && v > 0);
+    return values.length > 0 ? Math.min(...values) : undefined;
   }
 
   /** Topic-level (non-default), not excluded configs of topics on one cluster: topic → name → value. */
