@@ -19,12 +19,14 @@
 # postgres://postgres@127.0.0.1:5432/postgres), else PGlite files under .demo/ (no fence then,
 # and the primary daemon is stopped before verify: a PGlite store is one process's database).
 # The daemons keep running at the end (PostgreSQL case); the script prints how to stop them.
+# Knobs: CRR_DEMO_PG, CRR_DEMO_LIMIT (cap the dataset), CRR_DEMO_LIVE_EVENTS, CRR_DEMO_DIR,
+# CRR_DEMO_HTTP_PORT / CRR_DEMO_PRIMARY_HTTP_PORT, CRR_PRIMARY_PORT / CRR_DR_PORT.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 K="bash scripts/kafka.sh"
 CRR="node bin/crr.js"
-DEMO="$ROOT/.demo"
+DEMO="${CRR_DEMO_DIR:-$ROOT/.demo}"   # CRR_DEMO_DIR: another folder (the demo test uses its own)
 PRIMARY=127.0.0.1:${CRR_PRIMARY_PORT:-19092}
 DR=127.0.0.1:${CRR_DR_PORT:-29092}
 DR_PORT=${CRR_DEMO_HTTP_PORT:-9464}

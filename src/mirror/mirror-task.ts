@@ -114,6 +114,10 @@ export class MirrorTask {
    * record batches instead of restarting the task.
    */
   private budgetDivisor = 1;
+  /** A lag poll is running (see pollLag). */
+  private polling = false;
+  /** Resolved after each committed target transaction (see nextCommit). */
+  private readonly commitWaiters: Array<() => void> = [];
 
   constructor(private readonly d: MirrorTaskDeps) {
     this.positionsTopic = positionsTopicName(d.flow.source);
@@ -151,6 +155,7 @@ export class MirrorTask {
     this.idleWake?.();
     this.lingerWake?.();
     for (const w of this.spaceWaiters.splice(0)) w();
+    for (const w of this.commitWaiters.slice()) w();
   }
 
   private async start(): Promise<void> {
@@ -426,6 +431,7 @@ export class MirrorTask {
     this.pendingBytes -= batchBytes;
     for (const w of this.spaceWaiters.splice(0)) w();
     for (const p of positions) this.committed.set(p.key, p.pos);
+    for (const w of this.commitWaiters.slice()) w();
     this.record(batch, committedAt);
     this.d.metrics.transactions.inc({ flow: this.d.flowId, result: 'committed' });
     this.d.status.lastCommitAt = new Date(committedAt).toISOString();
@@ -478,32 +484,69 @@ export class MirrorTask {
     if (last && last.timestampMs > 0) status.lastLatencyMs = committedAt - last.timestampMs;
   }
 
-  /** Reads source log-end offsets and publishes replication lag per remote topic partition. */
+  /**
+   * Reads source log-end offsets and publishes replication lag per remote topic partition: the
+   * records readable on the source when the poll read its log ends that are not mirrored once
+   * the mirror had {@link lagSettleMs} to copy them. Comparing with the log end at one instant
+   * instead would count the heartbeat (or record) written just before it as lag whenever the
+   * poll and the heartbeat timers are in step, so lag would never reach 0 on a flow that is
+   * fully caught up. One poll at a time: a tick that finds the previous poll running is skipped.
+   */
   private async pollLag(): Promise<void> {
-    if (!this.active || this.ending) return;
+    if (!this.active || this.ending || this.polling) return;
+    this.polling = true;
     try {
-      const rows: FlowStatus['partitions'] = [];
+      const ends: Array<{ t: MirroredTopic; partition: number; low: number; high: number }> = [];
       for (const t of this.topics) {
-        const offsets = await this.d.sourceAdmin.fetchTopicOffsets(t.topic);
-        for (const o of offsets) {
-          const key = tpKey(t.topic, o.partition);
-          const position = this.committed.get(key)?.offset ?? Number(o.low);
-          if (Number(o.high) < position && !this.recreated.has(key)) {
-            this.recreated.add(key);
-            this.d.log.error({ topic: t.topic, partition: o.partition, position, logEndOffset: Number(o.high) }, 'the source log end is below the mirrored position: the source topic was recreated');
-            this.d.onSyncBreak?.('topic-recreated', `source topic ${t.topic} was recreated: partition ${o.partition} ends at offset ${o.high}, below the mirrored position ${position}`);
-          }
-          const lag = Math.max(0, Number(o.high) - position);
-          this.d.metrics.lagRecords.set({ topic: t.remoteTopic, partition: String(o.partition) }, lag);
-          rows.push({ topic: t.topic, remoteTopic: t.remoteTopic, partition: o.partition, logEndOffset: Number(o.high), position, lagRecords: lag });
+        for (const o of await this.d.sourceAdmin.fetchTopicOffsets(t.topic)) ends.push({ t, partition: o.partition, low: Number(o.low), high: Number(o.high) });
+      }
+      const behind = (): boolean => ends.some((e) => (this.committed.get(tpKey(e.t.topic, e.partition))?.offset ?? e.low) < e.high);
+      const deadline = Date.now() + this.lagSettleMs();
+      while (!this.ending && behind() && Date.now() < deadline) await this.nextCommit(deadline - Date.now());
+      const rows: FlowStatus['partitions'] = [];
+      for (const { t, partition, low, high } of ends) {
+        const key = tpKey(t.topic, partition);
+        const position = this.committed.get(key)?.offset ?? low;
+        if (high < position && !this.recreated.has(key)) {
+          this.recreated.add(key);
+          this.d.log.error({ topic: t.topic, partition, position, logEndOffset: high }, 'the source log end is below the mirrored position: the source topic was recreated');
+          this.d.onSyncBreak?.('topic-recreated', `source topic ${t.topic} was recreated: partition ${partition} ends at offset ${high}, below the mirrored position ${position}`);
         }
+        const lag = Math.max(0, high - position);
+        this.d.metrics.lagRecords.set({ topic: t.remoteTopic, partition: String(partition) }, lag);
+        rows.push({ topic: t.topic, remoteTopic: t.remoteTopic, partition, logEndOffset: high, position, lagRecords: lag });
       }
       this.d.status.partitions = rows;
       this.d.metrics.clusterUp.set({ cluster: this.d.flow.source }, 1);
     } catch (err) {
       this.d.metrics.clusterUp.set({ cluster: this.d.flow.source }, 0);
       this.d.log.warn({ err: describeError(err) }, 'cannot read source log-end offsets');
+    } finally {
+      this.polling = false;
     }
+  }
+
+  /**
+   * How long a lag poll lets the mirror copy what was readable when it read the log ends, ms:
+   * a fetch wait (250), the transaction linger, and a second for the target transaction.
+   */
+  private lagSettleMs(): number {
+    return 250 + this.d.flow.transactionLingerMs + 1000;
+  }
+
+  /** Resolves after the next committed target transaction, the end of the task, or `timeoutMs`. */
+  private nextCommit(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.max(0, timeoutMs));
+      const waiters = this.commitWaiters;
+      function done(): void {
+        clearTimeout(timer);
+        const i = waiters.indexOf(done);
+        if (i >= 0) waiters.splice(i, 1);
+        resolve();
+      }
+      waiters.push(done);
+    });
   }
 
   /** Periodic discovery: new topics or partitions end this run so the next one subscribes to them. */

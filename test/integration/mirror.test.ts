@@ -19,6 +19,34 @@ function records(n: number, partitions: number, tag: string): Message[] {
 }
 
 describe('mirror: records arrive on the target exactly as on the source', () => {
+  it('replication lag reaches 0 once everything readable is mirrored, heartbeats included, even when a heartbeat is due before the last one is mirrored', async () => {
+    // a heartbeat every 200 ms and a linger of 400 ms: at any instant the newest heartbeat is not mirrored yet,
+    // so a lag read against the log end of that instant never showed 0 (issue 11 item 12, the demo's endless wait)
+    const flow = testFlow({ heartbeatIntervalMs: 200, transactionLingerMs: 400 });
+    const topic = `${flow.prefix}.quiet`;
+    await createTopic(PRIMARY, topic, 2);
+    await produce(PRIMARY, topic, records(100, 2, 'q'));
+    mirror(flow.configPath);
+    // eight lag polls in a row (each /status read below comes after a new poll) all show 0
+    let inARow = 0;
+    const zero = await waitFor(
+      'lag 0 on every partition, heartbeats included, in 8 polls in a row',
+      async () => {
+        const status = JSON.parse((await http(flow.httpPort, '/status')).body) as { flows: Array<{ partitions: Array<{ topic: string; lagRecords: number; logEndOffset: number }> }> };
+        const parts = status.flows[0]?.partitions ?? [];
+        const beats = parts.find((p) => p.topic === flow.heartbeatsTopic);
+        const caughtUp = parts.length === 3 && beats !== undefined && beats.logEndOffset > 5 && parts.every((p) => p.lagRecords === 0);
+        inARow = caughtUp ? inARow + 1 : 0;
+        return inARow >= 8 ? parts : undefined;
+      },
+      60_000,
+      600,
+    );
+    expect(zero.filter((p) => p.topic === topic).reduce((n, p) => n + p.logEndOffset, 0)).toBe(100);
+    const metrics = (await http(flow.httpPort, '/metrics')).body;
+    expect(metricValue(metrics, 'crr_replication_lag_records', `topic="${flow.remote(flow.heartbeatsTopic)}"`)).toBe(0);
+  });
+
   it('copies key, value, tombstones, headers, timestamp and partition, from every compression codec', async () => {
     const flow = testFlow({ targetCompression: 'lz4' });
     const topic = `${flow.prefix}.orders`;
