@@ -9,7 +9,7 @@ import { PgliteStore } from '../../src/store/pglite.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import type { ChangeEvent } from '../../src/protocol/schema.js';
 import type { Store } from '../../src/store/store.js';
-import { admin, http, PG_URL, PRIMARY, readTopic, runCrr, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../helpers.js';
+import { admin, http, PG_URL, PRIMARY, readTopic, runCrr, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../support/helpers.js';
 
 const start = useCrrProcesses();
 const schemas: string[] = [];

@@ -11,11 +11,11 @@ import { S3Repository } from '../../src/backup/s3-repository.js';
 import { CrrError } from '../../src/errors.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import type { EdgeRow, Store, VertexRow } from '../../src/store/store.js';
-import { PG_URL, PRIMARY, runCrr, uniq } from '../helpers.js';
-import { dropBucket, freshBucket, s3Client, S3_CREDENTIALS, S3_ENDPOINT, S3_REGION } from '../s3-helpers.js';
-import { Events } from './store-events.js';
+import { PG_URL, PRIMARY, runCrr, uniq } from '../support/helpers.js';
+import { dropBucket, freshBucket, s3Client, S3_CREDENTIALS, S3_ENDPOINT, S3_REGION } from '../support/s3-helpers.js';
+import { Events } from '../support/store-events.js';
 
-// Backups of a PostgreSQL store into the real S3 API server started by test/global-setup.ts
+// Backups of a PostgreSQL store into the real S3 API server started by test/support/global-setup.ts
 // (scripts/s3.sh: S3Proxy), through the library and through `crr backup` (runs dist/: npm run build).
 
 const MiB = 1024 * 1024;

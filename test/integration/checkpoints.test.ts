@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { syncGroupOffsetsOnce } from '../../src/checkpoint/index.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log/logger.js';
-import { admin, client, createTopic, DR, http, KAFKA_SH, metricValue, PRIMARY, produce, readTopic, runCrr, testFlow, uniq, useMirrorProcesses, waitFor } from '../helpers.js';
+import { admin, client, createTopic, DR, http, KAFKA_SH, metricValue, PRIMARY, produce, readTopic, runCrr, testFlow, uniq, useMirrorProcesses, waitFor } from '../support/helpers.js';
 
 const mirror = useMirrorProcesses();
 const run = promisify(execFile);

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { createTopic, DR, PRIMARY, produce, readTopic, sleep, testFlow, useMirrorProcesses, waitFor } from '../helpers.js';
+import { createTopic, DR, PRIMARY, produce, readTopic, sleep, testFlow, useMirrorProcesses, waitFor } from '../support/helpers.js';
 
 const mirror = useMirrorProcesses();
 

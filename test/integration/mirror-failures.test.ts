@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import type { Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { byPartition, createTopic, DR, http, KAFKA_SH, PRIMARY, produce, readTopic, sleep, testFlow, useMirrorProcesses, waitFor, type SeenRecord } from '../helpers.js';
+import { byPartition, createTopic, DR, http, KAFKA_SH, PRIMARY, produce, readTopic, sleep, testFlow, useMirrorProcesses, waitFor, type SeenRecord } from '../support/helpers.js';
 
 const mirror = useMirrorProcesses();
 

@@ -1,7 +1,7 @@
 import type { Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { ConfigResourceTypes } from '../../src/kafka/kafkajs.js';
-import { admin, createTopic, DR, http, PRIMARY, produce, readTopic, testFlow, useMirrorProcesses, waitFor } from '../helpers.js';
+import { admin, createTopic, DR, http, PRIMARY, produce, readTopic, testFlow, useMirrorProcesses, waitFor } from '../support/helpers.js';
 
 const mirror = useMirrorProcesses();
 

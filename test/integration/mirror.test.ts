@@ -1,7 +1,7 @@
 import type { Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { CompressionTypes } from '../../src/kafka/kafkajs.js';
-import { admin, byPartition, createTopic, DR, http, metricValue, PRIMARY, produce, readTopic, runCrr, testFlow, useMirrorProcesses, waitFor } from '../helpers.js';
+import { admin, byPartition, createTopic, DR, http, metricValue, PRIMARY, produce, readTopic, runCrr, testFlow, useMirrorProcesses, waitFor } from '../support/helpers.js';
 
 const mirror = useMirrorProcesses();
 

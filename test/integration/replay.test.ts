@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { admin, DR, http, metricValue, PG_URL, PRIMARY, produce, readTopic, runCrr, sleep, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../helpers.js';
-import { prng } from './store-events.js';
+import { admin, DR, http, metricValue, PG_URL, PRIMARY, produce, readTopic, runCrr, sleep, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../support/helpers.js';
+import { prng } from '../support/store-events.js';
 
 const start = useCrrProcesses();
 const schemas: string[] = [];

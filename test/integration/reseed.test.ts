@@ -6,8 +6,8 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { PostgresStore } from '../../src/store/postgres.js';
-import { http, metricValue, PG_URL, runCrr, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../helpers.js';
-import { dropBucket, freshBucket, S3_ENDPOINT, S3_REGION, s3Client } from '../s3-helpers.js';
+import { http, metricValue, PG_URL, runCrr, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../support/helpers.js';
+import { dropBucket, freshBucket, S3_ENDPOINT, S3_REGION, s3Client } from '../support/s3-helpers.js';
 
 const start = useCrrProcesses();
 const s3 = s3Client();

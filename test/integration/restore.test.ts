@@ -11,12 +11,12 @@ import { CrrError } from '../../src/errors.js';
 import { fence } from '../../src/store/fence.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import type { Store } from '../../src/store/store.js';
-import { admin as kafkaAdmin, client as kafkaClient, DR, PG_URL, runCrr, testPair, uniq } from '../helpers.js';
-import { dropBucket, freshBucket, s3Client, S3_CREDENTIALS, S3_ENDPOINT, S3_REGION } from '../s3-helpers.js';
-import { Events } from './store-events.js';
+import { admin as kafkaAdmin, client as kafkaClient, DR, PG_URL, runCrr, testPair, uniq } from '../support/helpers.js';
+import { dropBucket, freshBucket, s3Client, S3_CREDENTIALS, S3_ENDPOINT, S3_REGION } from '../support/s3-helpers.js';
+import { Events } from '../support/store-events.js';
 
 // Restores of PostgreSQL stores from backups in the real S3 API server (S3Proxy) started by
-// test/global-setup.ts, through the library and through `crr restore` (runs dist/: npm run build).
+// test/support/global-setup.ts, through the library and through `crr restore` (runs dist/: npm run build).
 
 const schemas: string[] = [];
 const roles: string[] = [];

@@ -16,9 +16,9 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dropBucket, freshBucket, s3Client, S3_ENDPOINT } from '../s3-helpers.js';
+import { dropBucket, freshBucket, s3Client, S3_ENDPOINT } from '../support/s3-helpers.js';
 
-// The S3 server started by test/global-setup.ts (scripts/s3.sh: S3Proxy, filesystem backend) is a
+// The S3 server started by test/support/global-setup.ts (scripts/s3.sh: S3Proxy, filesystem backend) is a
 // real implementation of the S3 REST API: this file checks the parts of it the backups rely on,
 // through the same client library crr uses.
 

@@ -7,7 +7,7 @@ import { PgliteStore } from '../../src/store/pglite.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import type { SqlStore } from '../../src/store/sql.js';
 import type { EdgeRow, SnapshotHeader, StorePosition, VertexRow } from '../../src/store/store.js';
-import { Events, randomEvents } from './store-events.js';
+import { Events, randomEvents } from '../support/store-events.js';
 
 /** The PostgreSQL server on this machine (trust auth). Every test uses its own schema and drops it. */
 const PG_URL = process.env.CRR_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/postgres';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigResourceTypes } from '../../src/kafka/kafkajs.js';
-import { admin, createTopic, http, metricValue, PRIMARY, runCrr, sleep, testPair, useCrrProcesses, waitFor, type TestPair } from '../helpers.js';
+import { admin, createTopic, http, metricValue, PRIMARY, runCrr, sleep, testPair, useCrrProcesses, waitFor, type TestPair } from '../support/helpers.js';
 
 const start = useCrrProcesses();
 

@@ -6,8 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { PostgresStore } from '../../src/store/postgres.js';
 import type { StorePosition } from '../../src/store/store.js';
-import { DR, PRIMARY, runCrr, uniq } from '../helpers.js';
-import { Events } from './store-events.js';
+import { DR, PRIMARY, runCrr, uniq } from '../support/helpers.js';
+import { Events } from '../support/store-events.js';
 
 /**
  * `crr verify` as an operator runs it: the built CLI against two schemas of the PostgreSQL server

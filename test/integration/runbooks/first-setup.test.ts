@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../../src/store/postgres.js';
-import { Runbook } from '../../runbook.js';
-import { http, PG_URL, ROOT, testPair, uniq, useCrrProcesses, waitFor } from '../../helpers.js';
+import { Runbook } from '../../support/runbook.js';
+import { http, PG_URL, ROOT, testPair, uniq, useCrrProcesses, waitFor } from '../../support/helpers.js';
 
 // docs/runbooks/first-setup.md, step by step, on a fresh pair (no topics, empty stores): both
 // daemons, the runbook's own smoke.ndjson written to the primary and refused on dr, the DR store

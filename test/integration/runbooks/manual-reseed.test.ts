@@ -5,9 +5,9 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { readFileSync } from 'node:fs';
-import { Runbook } from '../../runbook.js';
-import { http, runCrr, testPair, uniq, useCrrProcesses, waitFor } from '../../helpers.js';
-import { dropBucket, freshBucket, s3Client, S3_ENDPOINT, S3_REGION } from '../../s3-helpers.js';
+import { Runbook } from '../../support/runbook.js';
+import { http, runCrr, testPair, uniq, useCrrProcesses, waitFor } from '../../support/helpers.js';
+import { dropBucket, freshBucket, s3Client, S3_ENDPOINT, S3_REGION } from '../../support/s3-helpers.js';
 
 // docs/runbooks/manual-reseed.md, step by step: a CLEAR_GRAPH_STORE on the primary makes the
 // replica OUTDATED; in reseed mode manual it waits until the operator reseeds it.

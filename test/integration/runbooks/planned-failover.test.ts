@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeEvent, parseEvent } from '../../../src/protocol/codec.js';
 import { PostgresStore } from '../../../src/store/postgres.js';
-import { Runbook } from '../../runbook.js';
-import { client, DR, http, metricValue, PG_URL, runCrr, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../../helpers.js';
+import { Runbook } from '../../support/runbook.js';
+import { client, DR, http, metricValue, PG_URL, runCrr, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../../support/helpers.js';
 
 // docs/runbooks/planned-failover.md, step by step, under a live write load: a graceful promotion
 // fences the old primary and drains the flow, so every write the old primary accepted is on the

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { PostgresStore } from '../../../src/store/postgres.js';
-import { Runbook } from '../../runbook.js';
-import { http, PG_URL, runCrr, testPair, uniq, useCrrProcesses, waitFor, type CrrProcess, type TestPair } from '../../helpers.js';
-import { dropBucket, freshBucket, s3Client, S3_ENDPOINT, S3_REGION } from '../../s3-helpers.js';
+import { Runbook } from '../../support/runbook.js';
+import { http, PG_URL, runCrr, testPair, uniq, useCrrProcesses, waitFor, type CrrProcess, type TestPair } from '../../support/helpers.js';
+import { dropBucket, freshBucket, s3Client, S3_ENDPOINT, S3_REGION } from '../../support/s3-helpers.js';
 
 // docs/runbooks/unplanned-failover.md, then docs/runbooks/failback.md on the same pair: the
 // primary is lost with writes the mirror had not copied; the DR side is promoted with --force;

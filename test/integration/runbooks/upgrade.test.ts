@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../../src/store/postgres.js';
-import { Runbook } from '../../runbook.js';
-import { DR, http, PG_URL, readTopic, ROOT, runCrr, testPair, uniq, useCrrProcesses, waitFor, type CrrProcess, type TestPair } from '../../helpers.js';
+import { Runbook } from '../../support/runbook.js';
+import { DR, http, PG_URL, readTopic, ROOT, runCrr, testPair, uniq, useCrrProcesses, waitFor, type CrrProcess, type TestPair } from '../../support/helpers.js';
 
 // docs/runbooks/upgrade.md, step by step: the DR daemon is stopped and started again (the
 // "new release" is the same build here), then the primary's, with writes while each is down.

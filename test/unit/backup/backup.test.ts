@@ -6,7 +6,7 @@ import { createBackup, deleteBackup, listBackups, readBackup, readManifest, veri
 import { MANIFEST_FORMAT_VERSION, parseBackupId } from '../../../src/backup/manifest.js';
 import { LocalRepository } from '../../../src/backup/repository.js';
 import { CrrError } from '../../../src/errors.js';
-import { Events } from '../../integration/store-events.js';
+import { Events } from '../../support/store-events.js';
 import { backupRows, fill, restoreInto, storeRows, useStores, useTempDirs } from './fixtures.js';
 
 const tempDir = useTempDirs();

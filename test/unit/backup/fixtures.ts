@@ -7,7 +7,7 @@ import { readBackup, readManifest } from '../../../src/backup/backup.js';
 import type { BackupRepository } from '../../../src/backup/repository.js';
 import { SqlStore, type SqlClient } from '../../../src/store/sql.js';
 import type { EdgeRow, Store, VertexRow } from '../../../src/store/store.js';
-import { Events } from '../../integration/store-events.js';
+import { Events } from '../../support/store-events.js';
 
 /** A fresh folder under the OS temp dir, removed after the test. */
 export function useTempDirs(): () => string {

@@ -7,7 +7,7 @@ import { restoreBackup } from '../../../src/backup/restore.js';
 import { resolveRestoreTarget, restoredClusterState } from '../../../src/cli/restore.js';
 import { ConfigSchema } from '../../../src/config/schema.js';
 import { CrrError } from '../../../src/errors.js';
-import { Events } from '../../integration/store-events.js';
+import { Events } from '../../support/store-events.js';
 import { fill, useStores, useTempDirs, type TestStore } from './fixtures.js';
 
 const tempDir = useTempDirs();

@@ -3,7 +3,7 @@ import type { ChangeEvent } from '../../../src/protocol/schema.js';
 import { PgliteStore } from '../../../src/store/pglite.js';
 import type { Store, StorePosition } from '../../../src/store/store.js';
 import { verifyStores, type VerifyOptions } from '../../../src/verify/verify.js';
-import { Events } from '../../integration/store-events.js';
+import { Events } from '../../support/store-events.js';
 
 const TOPICS = ['graph.data', 'graph.metadata'];
 const opts = (over: Partial<VerifyOptions> = {}): VerifyOptions => ({ topics: TOPICS, timeoutMs: 5000, pollIntervalMs: 20, labels: { primary: 'primary', replica: 'dr' }, ...over });

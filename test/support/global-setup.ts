@@ -11,8 +11,8 @@ import type { TestProject } from 'vitest/node';
  */
 export default function setup(_project: TestProject): (() => void) | undefined {
   if (process.env.CRR_SKIP_CLUSTERS === '1') return undefined;
-  const kafka = new URL('../scripts/kafka.sh', import.meta.url).pathname;
-  const s3 = new URL('../scripts/s3.sh', import.meta.url).pathname;
+  const kafka = new URL('../../scripts/kafka.sh', import.meta.url).pathname;
+  const s3 = new URL('../../scripts/s3.sh', import.meta.url).pathname;
   const status = execFileSync('bash', [kafka, 'status'], { encoding: 'utf8' });
   const wasRunning = /primary\s+running/.test(status) && /dr\s+running/.test(status);
   const s3WasRunning = /^s3\s+running/m.test(execFileSync('bash', [s3, 'status'], { encoding: 'utf8' }));

@@ -6,15 +6,15 @@ import { join } from 'node:path';
 import type { Admin, IHeaders, Kafka as KafkaClient, Message } from 'kafkajs';
 import { afterEach } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
-import { registerCodecs } from '../src/kafka/codecs.js';
-import { Kafka, logLevel } from '../src/kafka/kafkajs.js';
+import { registerCodecs } from '../../src/kafka/codecs.js';
+import { Kafka, logLevel } from '../../src/kafka/kafkajs.js';
 
-/** Bootstrap address of the real `primary` cluster started by test/global-setup.ts. */
+/** Bootstrap address of the real `primary` cluster started by test/support/global-setup.ts. */
 export const PRIMARY = process.env.CRR_TEST_PRIMARY ?? `127.0.0.1:${process.env.CRR_PRIMARY_PORT ?? 19092}`;
 /** Bootstrap address of the real `dr` cluster. */
 export const DR = process.env.CRR_TEST_DR ?? `127.0.0.1:${process.env.CRR_DR_PORT ?? 29092}`;
 
-export const ROOT = new URL('..', import.meta.url).pathname;
+export const ROOT = new URL('../..', import.meta.url).pathname;
 export const CRR_BIN = join(ROOT, 'bin', 'crr.js');
 export const KAFKA_SH = join(ROOT, 'scripts', 'kafka.sh');
 

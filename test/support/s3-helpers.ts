@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-s3';
 
 /**
- * The real S3 API server (S3Proxy) started by test/global-setup.ts via `scripts/s3.sh up`:
+ * The real S3 API server (S3Proxy) started by test/support/global-setup.ts via `scripts/s3.sh up`:
  * path-style, region us-east-1, the fixed local credentials below (`bash scripts/s3.sh env`).
  */
 export const S3_ENDPOINT = process.env.CRR_S3_ENDPOINT ?? `http://127.0.0.1:${process.env.CRR_S3_PORT ?? 19000}`;
