@@ -7,7 +7,7 @@ import { startHttpServer } from './http/server.js';
 import { registerCodecs } from './kafka/codecs.js';
 import { MirrorMetrics } from './mirror/metrics.js';
 import { MirrorFlow } from './mirror/mirror-flow.js';
-import type { FlowConfig } from './mirror/schema.js';
+import type { FlowConfig } from './config/flow.js';
 import { ReplayService } from './replay/replay-service.js';
 import { version } from './version.js';
 

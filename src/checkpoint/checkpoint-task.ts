@@ -2,10 +2,11 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { describeError } from '../errors.js';
-import type { MirrorMetrics } from '../mirror/metrics.js';
-import { offsetSyncsTopicName } from '../mirror/offset-sync.js';
-import type { FlowConfig } from '../mirror/schema.js';
-import { checkpointKey, checkpointsTopicName, encodeCheckpoint, ensureCheckpointsTopic, readCheckpoints, type Checkpoint } from './checkpoint.js';
+import type { CheckpointMetrics } from './metrics.js';
+import { offsetSyncsTopicName } from '../replication/internal-topics.js';
+import type { FlowConfig } from '../config/flow.js';
+import { checkpointKey, encodeCheckpoint, ensureCheckpointsTopic, readCheckpoints, type Checkpoint } from './checkpoint.js';
+import { checkpointsTopicName } from '../replication/internal-topics.js';
 import { commitToTargetGroups } from './group-offset-sync.js';
 import { readOffsetSyncs } from './offset-sync-store.js';
 import { translateSourceGroups } from './translate.js';
@@ -18,7 +19,7 @@ export interface CheckpointTaskDeps {
   flowId: string;
   source: Kafka;
   target: Kafka;
-  metrics: MirrorMetrics;
+  metrics: CheckpointMetrics;
   log: Logger;
   /** Whether this process is the active mirror of the flow; a standby writes no checkpoint. */
   isActive: () => boolean;
@@ -122,7 +123,7 @@ export class CheckpointTask {
       return;
     }
     const rows = await translateSourceGroups(this.sourceAdmin, this.d.config, flow, store);
-    for (const status of ['translated', 'unknown', 'too-old'] as const) metrics.checkpointPartitions.set({ flow: flowId, status }, rows.filter((r) => r.status === status).length);
+    for (const status of ['translated', 'unknown', 'too-old'] as const) metrics.partitions.set({ flow: flowId, status }, rows.filter((r) => r.status === status).length);
 
     const fresh: Checkpoint[] = [];
     for (const r of rows) {
@@ -135,7 +136,7 @@ export class CheckpointTask {
       await this.producer.send({ topic: this.topic, acks: -1, messages: fresh.map(encodeCheckpoint) });
       const writtenAt = Date.now();
       const readAt = new Map(fresh.map((c) => [c.group, c.checkpointedAtMs]));
-      for (const ms of readAt.values()) metrics.checkpointLatency.observe({ flow: flowId }, Math.max(0, writtenAt - ms) / 1000);
+      for (const ms of readAt.values()) metrics.latency.observe({ flow: flowId }, Math.max(0, writtenAt - ms) / 1000);
       for (const c of fresh) this.last.set(checkpointKey(c.group, c.topic, c.partition), c);
       log.debug({ checkpoints: fresh.length, groups: readAt.size }, 'checkpoints written');
     }

@@ -3,7 +3,7 @@ import { CrrError } from '../errors.js';
 import { ensureTopic, readToEnd } from '../kafka/read-to-end.js';
 
 /**
- * A checkpoint (DESIGN.md): a source consumer group's committed offset on a partition,
+ * A checkpoint (docs/glossary.md, "checkpoint"): a source consumer group's committed offset on a partition,
  * translated to the remote topic on the target. MM2's `Checkpoint`.
  *
  * Record in `<sourceAlias>.checkpoints.internal` on the target: key JSON
@@ -25,8 +25,6 @@ export interface Checkpoint {
   checkpointedAtMs: number;
 }
 
-/** MM2's checkpoints topic name, on the target cluster: `<sourceAlias>.checkpoints.internal`. */
-export const checkpointsTopicName = (sourceAlias: string): string => `${sourceAlias}.checkpoints.internal`;
 
 /** `group\u0000topic:partition`, the key of checkpoints in memory. */
 export const checkpointKey = (group: string, topic: string, partition: number): string => `${group}\u0000${topic}:${partition}`;

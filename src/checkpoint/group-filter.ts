@@ -1,4 +1,4 @@
-import type { GroupFilterConfig } from './schema.js';
+import type { GroupFilterConfig } from '../config/flow.js';
 
 /**
  * Decides which source consumer groups a flow checkpoints (MM2's DefaultGroupFilter): a group

@@ -1,7 +1,7 @@
 import type { Admin, Kafka } from 'kafkajs';
 import { readToEnd } from '../kafka/read-to-end.js';
-import { decodeOffsetSync, type OffsetSync } from '../mirror/offset-sync.js';
-import { tpKey } from '../mirror/positions.js';
+import { decodeOffsetSync, type OffsetSync } from '../replication/offset-sync.js';
+import { tpKey } from '../replication/topic-partition.js';
 
 /**
  * The answer of {@link OffsetSyncStore.translateDownstream} for one committed upstream offset:

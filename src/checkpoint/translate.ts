@@ -3,11 +3,12 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { CrrError, describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
-import { createReplicationPolicy, type ReplicationPolicy } from '../mirror/replication-policy.js';
-import { offsetSyncsTopicName } from '../mirror/offset-sync.js';
-import type { FlowConfig } from '../mirror/schema.js';
-import { TopicFilter } from '../mirror/topic-filter.js';
-import { checkpointsTopicName, readCheckpoints } from './checkpoint.js';
+import { createReplicationPolicy, type ReplicationPolicy } from '../replication/policy.js';
+import { offsetSyncsTopicName } from '../replication/internal-topics.js';
+import type { FlowConfig } from '../config/flow.js';
+import { TopicFilter } from '../replication/topic-filter.js';
+import { checkpointsTopicName } from '../replication/internal-topics.js';
+import { readCheckpoints } from './checkpoint.js';
 import { GroupFilter } from './group-filter.js';
 import { readOffsetSyncs, type OffsetSyncStore } from './offset-sync-store.js';
 

@@ -61,7 +61,7 @@ function outcomeLines(o: SyncBreakOutcome): string[] {
 }
 
 /**
- * `crr admin <op>`: the primary's sync-breaking operations (DESIGN.md, "The cluster model";
+ * `crr admin <op>`: the primary's sync-breaking operations (docs/architecture.md, "The cluster model";
  * src/admin/admin.ts for what each does and in which order):
  * - `import --config F --cluster A --file F`: loads an NDJSON file of change events (as
  *   `crr write` accepts them) directly into the store, bypassing the log; marker `IMPORT`;

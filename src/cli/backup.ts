@@ -120,7 +120,7 @@ function listJson(b: BackupSummary): object {
 }
 
 /**
- * `crr backup` and its subcommands (DESIGN.md, "Backups" and "Operator surface"):
+ * `crr backup` and its subcommands (docs/architecture.md, "Backups, restore and reseed" and "Operator surface"):
  * - `create --config F --cluster A [--json]`: an online full backup of the cluster's store into
  *   its repository (`clusters.<A>.backup`); a progress bar on stderr when it is a terminal;
  *   prints the id and totals. A PGlite store can be opened by one process only: while `crr run`

@@ -85,7 +85,7 @@ const positionsText = (m: Manifest): string => m.positions.map((p) => `${p.topic
 
 /**
  * `crr restore --config F --cluster A --backup ID [--from B] [--as NAME] [--execute] [--json]`
- * (DESIGN.md, "The flow" step 4, "Backups", "Operator surface"): restores a backup into the
+ * (docs/architecture.md, "Backups, restore and reseed" and "Operator surface"): restores a backup into the
  * store of cluster A. The backup is read from the repository of cluster B (`--from`; default:
  * the source of the flow into A when A is a replica — a replica restores the PRIMARY's
  * backups — else A itself).

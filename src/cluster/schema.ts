@@ -7,7 +7,7 @@ import { StoreSchema } from '../store/schema.js';
 export const TopicNameSchema = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'expected a Kafka topic name ([a-zA-Z0-9._-], at most 249 characters)');
 
 /**
- * A cluster's change log (DESIGN.md, "The cluster model"): a data topic, keyed by entity, with
+ * A cluster's change log (docs/architecture.md, "The cluster model"): a data topic, keyed by entity, with
  * many partitions, and a metadata topic with one partition (total order). On a replica the same
  * names are read as remote topics (`<primary alias>.<topic>` under the prefix policy).
  */
@@ -23,7 +23,7 @@ export const ChangeTopicsSchema = z.strictObject({
 });
 export type ChangeTopicsConfig = z.infer<typeof ChangeTopicsSchema>;
 
-/** Roles of a cluster (DESIGN.md, Vocabulary). */
+/** Roles of a cluster (docs/glossary.md, "role"). */
 export const ROLES = ['primary', 'replica'] as const;
 export type Role = (typeof ROLES)[number];
 

@@ -21,7 +21,7 @@ export type PublishedClusterState = ClusterStateInput & { updatedAtMs: number };
 
 /**
  * The state a fresh store starts in: a primary is `ACTIVE`, a replica `REPLICATING`, both at
- * epoch 0 (DESIGN.md, Vocabulary).
+ * epoch 0 (docs/glossary.md, "cluster state").
  */
 export function initialClusterState(role: Role): ClusterStateInput {
   return role === 'primary' ? { role, state: 'ACTIVE', epoch: 0 } : { role, state: 'REPLICATING', epoch: 0 };

@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { CrrError } from '../errors.js';
-import { createReplicationPolicy } from '../mirror/replication-policy.js';
-import type { FlowConfig } from '../mirror/schema.js';
+import { createReplicationPolicy } from '../replication/policy.js';
+import type { FlowConfig } from '../config/flow.js';
 import type { ClusterConfig, Role } from './schema.js';
 import { openStore } from '../store/open.js';
 import type { StoreConfig } from '../store/schema.js';

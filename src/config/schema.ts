@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ClusterSchema } from '../cluster/schema.js';
-import { MirrorSchema } from '../mirror/schema.js';
+import { MirrorSchema } from './flow.js';
 import { HttpSchema } from '../http/schema.js';
 import { LogSchema } from '../log/schema.js';
 import { ReplaySchema } from '../replay/schema.js';

@@ -137,7 +137,7 @@ export async function planPromotion(config: Config, alias: string, opts: { mode:
 }
 
 /**
- * Promotes a replica to primary (DESIGN.md, "The flow" step 5). Steps, each recorded or
+ * Promotes a replica to primary (docs/architecture.md, "Promotion and failback"). Steps, each recorded or
  * idempotent so that a crash at any point is resumed by running it again:
  *
  * 1. records state `PROMOTING` (reason `promote (<mode>) started at <ISO time>`) in the replica's store;

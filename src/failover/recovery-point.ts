@@ -3,9 +3,10 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
-import { positionsTopicName, readPositions, type Position } from '../mirror/positions.js';
+import { positionsTopicName } from '../replication/internal-topics.js';
+import { readPositions, type Position } from '../mirror/positions.js';
 import type { FlowReport } from '../mirror/report.js';
-import type { FlowConfig } from '../mirror/schema.js';
+import type { FlowConfig } from '../config/flow.js';
 
 // What a promotion reads of the two clusters before it acts: the recovery point (RPO) from the
 // mirror's positions, and whether a daemon of the replica still runs (src/failover/promote.ts).

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { CheckpointMetrics } from '../checkpoint/metrics.js';
 
 /**
  * The mirror's metrics, registered once per process on crr's own registry and shared by every
@@ -27,10 +28,8 @@ export class MirrorMetrics {
   readonly active: Gauge<'flow'>;
   /** 1 when the cluster answered its last request, 0 when unreachable. */
   readonly clusterUp: Gauge<'cluster'>;
-  /** Seconds from reading a source group's committed offsets to its checkpoint written on the target (MM2's `checkpoint-latency-ms`). */
-  readonly checkpointLatency: Histogram<'flow'>;
-  /** Group partitions of mirrored topics at the last checkpoint run, by translation status: `translated`, `unknown`, `too-old`. */
-  readonly checkpointPartitions: Gauge<'flow' | 'status'>;
+  /** The checkpoint task's metrics (registered with the mirror's: checkpoints run where the mirror runs). */
+  readonly checkpoint: CheckpointMetrics;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -50,14 +49,7 @@ export class MirrorMetrics {
     this.transactions = new Counter({ name: 'crr_mirror_transactions_total', help: 'Target transactions by result.', labelNames: ['flow', 'result'], registers });
     this.restarts = new Counter({ name: 'crr_mirror_task_restarts_total', help: 'Mirror task restarts, by reason (failure, topics-changed, lost-assignment).', labelNames: ['flow', 'reason'], registers });
     this.active = new Gauge({ name: 'crr_mirror_active', help: '1 when this process is the active mirror of the flow.', labelNames: ['flow'], registers });
-    this.checkpointLatency = new Histogram({
-      name: 'crr_checkpoint_latency_seconds',
-      help: "Checkpoint latency: from reading a source consumer group's committed offsets to its checkpoint written on the target.",
-      labelNames: ['flow'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    });
-    this.checkpointPartitions = new Gauge({ name: 'crr_checkpoint_group_partitions', help: 'Consumer group partitions of mirrored topics at the last checkpoint run, by translation status (translated, unknown, too-old).', labelNames: ['flow', 'status'], registers });
+    this.checkpoint = new CheckpointMetrics(registry);
     this.clusterUp = new Gauge({ name: 'crr_cluster_up', help: '1 when the cluster answered its last request, 0 when it did not.', labelNames: ['cluster'], registers });
   }
 }

@@ -7,10 +7,10 @@ import { createKafka } from '../kafka/client.js';
 import { HeartbeatEmitter } from './heartbeat.js';
 import type { MirrorMetrics } from './metrics.js';
 import { MirrorTask, type SyncBreakReason, type TaskOutcome } from './mirror-task.js';
-import { createReplicationPolicy } from './replication-policy.js';
-import type { FlowConfig } from './schema.js';
+import { createReplicationPolicy } from '../replication/policy.js';
+import type { FlowConfig } from '../config/flow.js';
 import { newFlowStatus, type FlowStatus } from './status.js';
-import { TopicFilter } from './topic-filter.js';
+import { TopicFilter } from '../replication/topic-filter.js';
 import { TopicSync } from './topic-sync.js';
 import { restartBackoff } from '../util/backoff.js';
 import { CheckpointTask } from '../checkpoint/checkpoint-task.js';
@@ -61,7 +61,7 @@ export class MirrorFlow {
         flowId: this.id,
         source: this.source,
         target: this.target,
-        metrics,
+        metrics: metrics.checkpoint,
         log: this.log.child({ part: 'checkpoint' }),
         isActive: () => this.status.state === 'active',
       });

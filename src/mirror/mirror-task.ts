@@ -2,14 +2,18 @@ import type { Admin, Batch, Consumer, IHeaders, Kafka, Message, Producer } from 
 import type { Logger } from 'pino';
 import { CrrError, describeError } from '../errors.js';
 import { compressionType } from '../kafka/codecs.js';
-import { singleOwnerAssigner } from './assigner.js';
+import { singleOwnerAssigner } from '../kafka/assigner.js';
 import { decodeHeartbeat } from './heartbeat.js';
 import type { MirrorMetrics } from './metrics.js';
-import { encodePosition, ensurePositionsTopic, positionsTopicName, readPositions, tpKey, type Position } from './positions.js';
-import { HEADER_ORIGIN_ALIAS, HEADER_SOURCE_ALIAS, HEADER_UPSTREAM_OFFSET } from './replication-policy.js';
-import { chunkBudget, chunks, DEFAULT_MAX_MESSAGE_BYTES, downstreamOffsets, encodedRecordBound, headerBytes, splitKey, type Pending } from './pending.js';
-import { encodeOffsetSync, ensureOffsetSyncsTopic, offsetSyncsTopicName, OffsetSyncState } from './offset-sync.js';
-import type { FlowConfig } from './schema.js';
+import { encodePosition, ensurePositionsTopic, readPositions, type Position } from './positions.js';
+import { positionsTopicName } from '../replication/internal-topics.js';
+import { tpKey } from '../replication/topic-partition.js';
+import { HEADER_ORIGIN_ALIAS, HEADER_SOURCE_ALIAS, HEADER_UPSTREAM_OFFSET } from '../replication/headers.js';
+import { chunkBudget, chunks, DEFAULT_MAX_MESSAGE_BYTES, downstreamOffsets, encodedRecordBound, headerBytes, type Pending } from './pending.js';
+import { splitKey } from '../replication/topic-partition.js';
+import { ensureOffsetSyncsTopic, OffsetSyncWriter } from './offset-sync-writer.js';
+import { offsetSyncsTopicName } from '../replication/internal-topics.js';
+import type { FlowConfig } from '../config/flow.js';
 import type { FlowStatus } from './status.js';
 import type { MirroredTopic, TopicSync } from './topic-sync.js';
 
@@ -51,7 +55,7 @@ export interface MirrorTaskDeps {
   shutdownTimeoutMs: number;
   /**
    * Called when the mirror finds that the stream alone can no longer carry the source to the
-   * target (DESIGN.md, "sync-breaking event"): `retention-gap` (source records deleted before
+   * target (docs/glossary.md, "sync-breaking event"): `retention-gap` (source records deleted before
    * they were mirrored) or `topic-recreated` (a source partition's log end fell below the
    * mirrored position). `detail` says where and how much.
    */
@@ -79,8 +83,8 @@ export type SyncBreakReason = 'retention-gap' | 'topic-recreated';
 export class MirrorTask {
   private readonly positionsTopic: string;
   private readonly offsetSyncsTopic: string;
-  /** Per source partition (tpKey): when its next offset sync is due (this run only). */
-  private readonly syncStates = new Map<string, OffsetSyncState>();
+  /** Decides which mirrored records get an offset sync (this run only: a new run starts afresh). */
+  private readonly offsetSyncs: OffsetSyncWriter;
   private readonly transactionalId: string;
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
@@ -122,6 +126,7 @@ export class MirrorTask {
   constructor(private readonly d: MirrorTaskDeps) {
     this.positionsTopic = positionsTopicName(d.flow.source);
     this.offsetSyncsTopic = offsetSyncsTopicName(d.flow.source);
+    this.offsetSyncs = new OffsetSyncWriter(d.flowId, d.flow.offsetLagMax);
     this.transactionalId = `crr-mirror-${d.flow.source}-${d.flow.target}`;
     this.finished = new Promise((resolve) => (this.finish = resolve));
   }
@@ -398,7 +403,7 @@ export class MirrorTask {
       const syncs: Message[] = [];
       for (const chunk of chunks(batch, (topic) => this.chunkBudget(topic))) {
         const metadata = await tx.sendBatch({ topicMessages: chunk, acks: -1, compression: compressionType(this.d.flow.targetCompression) });
-        if (byMessage) syncs.push(...this.dueOffsetSyncs(downstreamOffsets(chunk, metadata), byMessage));
+        if (byMessage) syncs.push(...this.offsetSyncs.due(downstreamOffsets(chunk, metadata), byMessage));
       }
       // the offset syncs go in the same transaction as their records: a sync never points at an aborted record
       if (syncs.length > 0) await tx.send({ topic: this.offsetSyncsTopic, acks: -1, messages: syncs });
@@ -414,7 +419,7 @@ export class MirrorTask {
         this.pending = batch.concat(this.pending);
         for (const key of dirty) this.dirty.add(key);
         // offset-sync states were advanced for records that were aborted: start them afresh, as a new run would
-        this.syncStates.clear();
+        this.offsetSyncs.reset();
         this.d.log.warn({ budgetDivisor: this.budgetDivisor }, 'the target answered MESSAGE_TOO_LARGE; retrying the transaction in smaller record batches');
         // the partitions of the same request that were written moved the broker's sequence numbers, which
         // KafkaJS rolled back: a new producer epoch starts them afresh (what Java's producer does by bumping the epoch)
@@ -442,26 +447,6 @@ export class MirrorTask {
     const limit = this.maxMessageBytes.get(remoteTopic) ?? DEFAULT_MAX_MESSAGE_BYTES;
     const budget = chunkBudget(limit, this.d.flow.targetCompression !== 'none');
     return this.budgetDivisor === 1 ? budget : Math.max(1, Math.floor(budget / this.budgetDivisor));
-  }
-
-  /**
-   * The offset syncs due for records just written (OffsetSyncState's rule, MM2's
-   * `offset.lag.max`). A failed transaction ends the run, and the next run starts with fresh
-   * state, so updating the state before the commit is safe.
-   */
-  private dueOffsetSyncs(written: Array<{ message: Message; downstreamOffset: number }>, byMessage: Map<Message, Pending>): Message[] {
-    const out: Message[] = [];
-    for (const { message, downstreamOffset } of written) {
-      const p = byMessage.get(message);
-      if (!p) continue;
-      const key = tpKey(p.topic, p.partition);
-      let state = this.syncStates.get(key);
-      if (!state) this.syncStates.set(key, (state = new OffsetSyncState(this.d.flow.offsetLagMax)));
-      if (state.update(p.upstreamOffset, downstreamOffset)) {
-        out.push(encodeOffsetSync(this.d.flowId, { topic: p.topic, partition: p.partition, upstreamOffset: p.upstreamOffset, downstreamOffset }));
-      }
-    }
-    return out;
   }
 
   private record(batch: Pending[], committedAt: number): void {

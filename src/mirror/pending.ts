@@ -97,12 +97,6 @@ export function chunkBudget(maxMessageBytes: number, compressed: boolean): numbe
   return compressed ? Math.floor((room - 1024) / 1.01) : room;
 }
 
-/** `topic:partition` → `[topic, partition]` (topics may contain `:`). */
-export function splitKey(key: string): [string, number] {
-  const i = key.lastIndexOf(':');
-  return [key.slice(0, i), Number(key.slice(i + 1))];
-}
-
 /**
  * Splits records into sendBatch calls so that no partition's records of one call exceed its
  * remote topic's budget (KafkaJS puts each partition's records of a call into one record

@@ -1,6 +1,7 @@
 import type { Admin, Kafka, Message } from 'kafkajs';
 import { CrrError } from '../errors.js';
 import { ensureTopic, readToEnd } from '../kafka/read-to-end.js';
+import { tpKey } from '../replication/topic-partition.js';
 
 /**
  * Source positions of a flow, stored on the target cluster in a compacted internal topic and
@@ -24,11 +25,7 @@ export interface Position {
   committedAtMs: number;
 }
 
-/** `topic:partition`, the key of positions in memory. */
-export const tpKey = (topic: string, partition: number): string => `${topic}:${partition}`;
 
-/** Name of the positions topic on the target for a source alias (excluded by MM2's `.*[-.]internal`). */
-export const positionsTopicName = (sourceAlias: string): string => `crr-offsets.${sourceAlias}.internal`;
 
 /** Encodes one position record for the transaction. */
 export function encodePosition(flow: string, topic: string, partition: number, pos: Position): Message {

@@ -3,10 +3,12 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
-import { positionsTopicName, readPositions, tpKey } from './positions.js';
-import { createReplicationPolicy } from './replication-policy.js';
-import type { FlowConfig } from './schema.js';
-import { TopicFilter } from './topic-filter.js';
+import { positionsTopicName } from '../replication/internal-topics.js';
+import { readPositions } from './positions.js';
+import { tpKey } from '../replication/topic-partition.js';
+import { createReplicationPolicy } from '../replication/policy.js';
+import type { FlowConfig } from '../config/flow.js';
+import { TopicFilter } from '../replication/topic-filter.js';
 import { TopicSync } from './topic-sync.js';
 
 /** One partition of a remote topic, as `crr status` reports it. */

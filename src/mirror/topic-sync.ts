@@ -2,8 +2,8 @@ import type { Admin } from 'kafkajs';
 import { ConfigResourceTypes } from '../kafka/kafkajs.js';
 import type { Logger } from 'pino';
 import { CrrError } from '../errors.js';
-import type { ReplicationPolicy } from './replication-policy.js';
-import type { TopicFilter } from './topic-filter.js';
+import type { ReplicationPolicy } from '../replication/policy.js';
+import type { TopicFilter } from '../replication/topic-filter.js';
 
 /** A source topic a flow mirrors, with its remote topic and partition count. */
 export interface MirroredTopic {

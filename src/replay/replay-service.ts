@@ -138,7 +138,7 @@ export class ReplayService {
     const signal = this.abort.signal;
     try {
       this.outcome = await this.replayUntilOutcome(signal, initial);
-      // auto reseed (DESIGN.md, "The flow" 4): cure an OUTDATED replica, then replay again
+      // auto reseed (docs/architecture.md, "Backups, restore and reseed"): cure an OUTDATED replica, then replay again
       // (manual mode: wait until an operator's `crr reseed --execute` records REPLICATING)
       while (this.outcome === 'outdated' && this.source.upstream && !signal.aborted) {
         const primary = this.config.clusters[this.source.upstream.alias]!;

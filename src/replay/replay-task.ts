@@ -3,10 +3,11 @@ import type { Logger } from 'pino';
 import type { ReplaySource } from '../cluster/topology.js';
 import { CrrError, describeError } from '../errors.js';
 import { ensureChangeTopics, ensureTopic } from '../kafka/read-to-end.js';
-import { singleOwnerAssigner } from '../mirror/assigner.js';
-import { HEADER_UPSTREAM_OFFSET } from '../mirror/replication-policy.js';
-import { decodeEvent } from '../protocol/codec.js';
-import { isMarkerOp, type ChangeEvent } from '../protocol/schema.js';
+import { singleOwnerAssigner } from '../kafka/assigner.js';
+import { HEADER_UPSTREAM_OFFSET } from '../replication/headers.js';
+import { classifyRecord, type ClassifyContext } from './classify.js';
+import { tpKey } from '../replication/topic-partition.js';
+import type { ChangeEvent } from '../protocol/schema.js';
 import type { ClusterStateInput, Store, StorePosition } from '../store/store.js';
 import type { ReplayMetrics } from './metrics.js';
 import type { ReplayConfig } from './schema.js';
@@ -46,8 +47,6 @@ interface Accepted {
   upstreamOffset: number | undefined;
 }
 
-/** Replay keeps reading (and so keeps its group membership) but applies nothing once ending. */
-const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
 /**
  * One run of replay for one cluster: reads its change topics (own topics on a primary, remote
@@ -60,7 +59,7 @@ const tpKey = (topic: string, partition: number): string => `${topic}\u0000${par
  *   A record below either position is skipped (`below-position`).
  * - One process replays a cluster: the consumer group `crr-replay-<alias>` with the single-owner
  *   assignor; others wait as standbys. Nothing is committed to Kafka.
- * - Epochs (DESIGN.md, "The flow" 2): an event whose epoch is above the store's stops replay and,
+ * - Epochs (docs/glossary.md, "epoch"): an event whose epoch is above the store's stops replay and,
  *   on a replica, records the cluster `OUTDATED` with the reason; an event whose epoch is below
  *   the store's (a late event of an old primary) is counted as `stale-epoch` and never applied.
  * - A sync-breaking marker on a replica records `OUTDATED` (its effect cannot be replayed); on a
@@ -244,58 +243,58 @@ export class ReplayTask {
     for (const m of batch.messages) {
       if (this.ending) return;
       const offset = Number(m.offset);
-      const expected = this.next.get(key);
-      if (expected !== undefined && offset < expected) continue;
-      let upstreamOffset: number | undefined;
-      if (upKey !== undefined) {
-        upstreamOffset = headerNumber(m.headers, HEADER_UPSTREAM_OFFSET);
-        if (upstreamOffset === undefined) {
-          if (!(await flush()) || !(await this.deadLetter(batch.topic, batch.partition, m, 'invalid', `no ${HEADER_UPSTREAM_OFFSET} header: not written by the mirror`))) return;
-          handled = offset;
+      const ctx = (): ClassifyContext => ({ next: this.next.get(key), replica: upKey !== undefined, upstreamNext: upKey === undefined ? undefined : this.upstreamNext.get(upKey), epoch: this.epoch });
+      let verdict = classifyRecord(m, ctx());
+      // on a primary, a crr admin sync-breaking operation may have raised the store's epoch while replay ran
+      if (verdict.kind === 'higher-epoch' && !source.upstream) {
+        await this.adoptStoreEpoch();
+        verdict = classifyRecord(m, ctx());
+      }
+      const at = (up: number | undefined): string => `${batch.topic}[${batch.partition}]@${offset}${up === undefined ? '' : ` (upstream offset ${up})`}`;
+      switch (verdict.kind) {
+        case 'below-position':
           continue;
-        }
-        const upNext = this.upstreamNext.get(upKey);
-        if (upNext !== undefined && upstreamOffset < upNext) {
+        case 'below-upstream-position':
           this.d.metrics.skipped.inc({ cluster: source.alias, reason: 'below-position' });
           handled = offset;
           continue;
+        case 'no-upstream-offset':
+          if (!(await flush()) || !(await this.deadLetter(batch.topic, batch.partition, m, 'invalid', `no ${HEADER_UPSTREAM_OFFSET} header: not written by the mirror`))) return;
+          handled = offset;
+          continue;
+        case 'invalid':
+          if (!(await flush()) || !(await this.deadLetter(batch.topic, batch.partition, m, 'invalid', verdict.error))) return;
+          handled = offset;
+          if (verdict.upstreamOffset !== undefined) upHandled = verdict.upstreamOffset;
+          continue;
+        case 'stale-epoch': {
+          const { event } = verdict;
+          this.d.metrics.skipped.inc({ cluster: source.alias, reason: 'stale-epoch' });
+          this.d.log.warn({ id: event.id, op: event.op, epoch: event.epoch, storeEpoch: this.epoch, at: at(verdict.upstreamOffset) }, 'refused an event of an older epoch (a late event of an old primary); not applied');
+          handled = offset;
+          if (verdict.upstreamOffset !== undefined) upHandled = verdict.upstreamOffset;
+          continue;
         }
+        case 'sync-breaking-marker': {
+          const { event } = verdict;
+          if (!(await flush())) return;
+          const reason = 'reason' in event ? event.reason : '';
+          await this.outdated(event.op.toLowerCase().replace(/_/g, '-'), `sync-breaking ${event.op} at ${at(verdict.upstreamOffset)}${reason ? `: ${reason}` : ''}`);
+          return;
+        }
+        case 'higher-epoch': {
+          const { event } = verdict;
+          if (!(await flush())) return;
+          await this.outdated('epoch', `event ${event.id} (${event.op}) at ${at(verdict.upstreamOffset)} has epoch ${event.epoch}, above the store's epoch ${this.epoch}`);
+          return;
+        }
+        case 'marker-done':
+          handled = offset; // on a primary, the operation that wrote the marker made its effect
+          continue;
+        case 'apply':
+          break;
       }
-      let event: ChangeEvent;
-      try {
-        event = decodeEvent(m.value);
-      } catch (err) {
-        if (!(await flush()) || !(await this.deadLetter(batch.topic, batch.partition, m, 'invalid', describeError(err)))) return;
-        handled = offset;
-        if (upstreamOffset !== undefined) upHandled = upstreamOffset;
-        continue;
-      }
-      const where = `${batch.topic}[${batch.partition}]@${offset}${upstreamOffset === undefined ? '' : ` (upstream offset ${upstreamOffset})`}`;
-      // on a primary, a crr admin sync-breaking operation may have raised the store's epoch while replay ran
-      if (event.epoch > this.epoch && !source.upstream) await this.adoptStoreEpoch();
-      if (event.epoch < this.epoch) {
-        this.d.metrics.skipped.inc({ cluster: source.alias, reason: 'stale-epoch' });
-        this.d.log.warn({ id: event.id, op: event.op, epoch: event.epoch, storeEpoch: this.epoch, at: where }, 'refused an event of an older epoch (a late event of an old primary); not applied');
-        handled = offset;
-        if (upstreamOffset !== undefined) upHandled = upstreamOffset;
-        continue;
-      }
-      // a marker comes with the epoch its operation raised: name the marker, not the epoch
-      if (isMarkerOp(event.op) && source.upstream) {
-        if (!(await flush())) return;
-        const reason = 'reason' in event ? event.reason : '';
-        await this.outdated(event.op.toLowerCase().replace(/_/g, '-'), `sync-breaking ${event.op} at ${where}${reason ? `: ${reason}` : ''}`);
-        return;
-      }
-      if (event.epoch > this.epoch) {
-        if (!(await flush())) return;
-        await this.outdated('epoch', `event ${event.id} (${event.op}) at ${where} has epoch ${event.epoch}, above the store's epoch ${this.epoch}`);
-        return;
-      }
-      if (isMarkerOp(event.op)) {
-        handled = offset; // on a primary, the operation that wrote the marker made its effect
-        continue;
-      }
+      const { event, upstreamOffset } = verdict;
       accepted.push({ event, offset, upstreamOffset });
       handled = offset;
       if (upstreamOffset !== undefined) upHandled = upstreamOffset;
@@ -466,13 +465,4 @@ export class ReplayTask {
     await this.dlqProducer?.disconnect().catch(() => undefined);
     this.active = false;
   }
-}
-
-/** A header holding a non-negative integer (the mirror's `crr.upstream.offset`), or undefined. */
-function headerNumber(headers: IHeaders | undefined, name: string): number | undefined {
-  const raw = headers?.[name];
-  const value = Array.isArray(raw) ? raw[0] : raw;
-  if (value === undefined) return undefined;
-  const n = Number(value.toString());
-  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }

@@ -11,7 +11,7 @@ import { openStore } from '../store/open.js';
 import { PostgresStore } from '../store/postgres.js';
 import type { Store } from '../store/store.js';
 
-/** The steps of a reseed, in order (DESIGN.md, "The flow" step 4). */
+/** The steps of a reseed, in order (docs/glossary.md, "reseed"). */
 export type ReseedStep = 'backup' | 'restore' | 'resume';
 
 /** Progress of a running reseed, for /status and logs. */

@@ -46,7 +46,7 @@ export interface ChangeLogWriterOptions {
 }
 
 /**
- * Appends change events to a cluster's own change topics — log-first writes (DESIGN.md, "The
+ * Appends change events to a cluster's own change topics — log-first writes (docs/architecture.md, "The
  * cluster model"): the cluster's replay then materializes them into its store.
  *
  * - Refuses (CrrError `CRR_WRITE_REFUSED`, nothing written) on a replica — by the role published

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OffsetSyncStore } from '../../../src/checkpoint/offset-sync-store.js';
-import { OffsetSyncState } from '../../../src/mirror/offset-sync.js';
+import { OffsetSyncState } from '../../../src/mirror/offset-sync-writer.js';
 
 describe('OffsetSyncState (MM2 PartitionState.update)', () => {
   it('syncs the first record, then at least every offsetLagMax downstream offsets', () => {

@@ -2,7 +2,8 @@ import { createRequire } from 'node:module';
 import type { Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { CrrError } from '../../../src/errors.js';
-import { chunkBudget, chunks, encodedRecordBound, RECORD_BATCH_OVERHEAD, splitKey, type Pending } from '../../../src/mirror/pending.js';
+import { chunkBudget, chunks, encodedRecordBound, RECORD_BATCH_OVERHEAD, type Pending } from '../../../src/mirror/pending.js';
+import { splitKey } from '../../../src/replication/topic-partition.js';
 
 const require = createRequire(import.meta.url);
 /** KafkaJS's own v2 record batch encoder: what it sends is what the broker measures. */

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decodePosition, encodePosition, positionsTopicName, tpKey } from '../../../src/mirror/positions.js';
+import { decodePosition, encodePosition } from '../../../src/mirror/positions.js';
+import { positionsTopicName } from '../../../src/replication/internal-topics.js';
+import { tpKey } from '../../../src/replication/topic-partition.js';
 
 describe('position bookkeeping', () => {
   it('round-trips a position record', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { IdentityReplicationPolicy, PrefixReplicationPolicy, createReplicationPolicy } from '../../../src/mirror/replication-policy.js';
-import { TopicFilter } from '../../../src/mirror/topic-filter.js';
-import { DEFAULT_TOPIC_EXCLUDES } from '../../../src/mirror/schema.js';
+import { IdentityReplicationPolicy, PrefixReplicationPolicy, createReplicationPolicy } from '../../../src/replication/policy.js';
+import { TopicFilter } from '../../../src/replication/topic-filter.js';
+import { DEFAULT_TOPIC_EXCLUDES } from '../../../src/config/flow.js';
 
 const aliases = new Set(['primary', 'dr', 'backup']);
 

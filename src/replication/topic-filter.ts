@@ -1,4 +1,4 @@
-import type { ReplicationPolicy } from './replication-policy.js';
+import type { ReplicationPolicy } from './policy.js';
 
 /**
  * Decides which source topics a flow mirrors (MM2's DefaultTopicFilter plus its cycle rule).

@@ -5,12 +5,6 @@
  * `upstreamTopic`.
  */
 
-/** Header naming the cluster alias a mirrored record was copied from (one hop). */
-export const HEADER_SOURCE_ALIAS = 'crr.source.alias';
-/** Header with the record's offset on the source cluster (decimal string), for replay and offset translation. */
-export const HEADER_UPSTREAM_OFFSET = 'crr.upstream.offset';
-/** Header naming the cluster alias a record was first written to; set once under the identity policy and kept on every hop, to prevent cycles. */
-export const HEADER_ORIGIN_ALIAS = 'crr.origin.alias';
 
 export interface ReplicationPolicy {
   /** `prefix` or `identity`. */
@@ -20,7 +14,7 @@ export interface ReplicationPolicy {
   /**
    * Alias of the cluster a remote topic came from, or `undefined` when the topic is not a
    * remote topic (it was written locally). Under `identity` a topic name never tells its
-   * source, so this is always `undefined` and cycles are stopped by {@link HEADER_ORIGIN_ALIAS}.
+   * source, so this is always `undefined` and cycles are stopped by the header `crr.origin.alias` (headers.ts).
    */
   topicSource(topic: string): string | undefined;
   /** The topic's name on its source cluster (`primary.orders` → `orders`), or `undefined` if not remote. */
@@ -68,7 +62,7 @@ export class PrefixReplicationPolicy implements ReplicationPolicy {
 
 /**
  * MM2's IdentityReplicationPolicy: the remote topic keeps the source's name. Records mirrored
- * under it carry {@link HEADER_ORIGIN_ALIAS}; the mirror drops a record whose origin is the
+ * under it carry the header `crr.origin.alias` (headers.ts); the mirror drops a record whose origin is the
  * flow's target, so an active/active pair does not loop.
  */
 export class IdentityReplicationPolicy implements ReplicationPolicy {

@@ -1,33 +1,8 @@
 import type { Admin, Message } from 'kafkajs';
-import { CrrError } from '../errors.js';
 import { ensureTopic } from '../kafka/read-to-end.js';
-
-/**
- * An offset sync (DESIGN.md): the downstream offset on the target of the record that had
- * `upstreamOffset` on the source, for one source topic partition. MM2's `OffsetSync`.
- *
- * Record in `crr-offset-syncs.<sourceAlias>.internal` on the target cluster:
- * key JSON `{"flow":"primary->dr","topic":"orders","partition":0}` (the source topic),
- * value JSON `{"upstreamOffset":1234,"downstreamOffset":1240}`.
- */
-export interface OffsetSync {
-  /** Source topic. */
-  topic: string;
-  partition: number;
-  /** Offset of the record on the source. */
-  upstreamOffset: number;
-  /** Offset of the same record in the remote topic on the target. */
-  downstreamOffset: number;
-}
-
-/**
- * Name of the offset-syncs topic on the target for a source alias. MM2 names its topic
- * `mm2-offset-syncs.<targetAlias>.internal` and keeps it on the source by default
- * (`offset-syncs.topic.location`); crr keeps it on the target, because the syncs are written in
- * the target transaction that writes the records they describe. Excluded from mirroring by
- * MM2's `.*[-.]internal`.
- */
-export const offsetSyncsTopicName = (sourceAlias: string): string => `crr-offset-syncs.${sourceAlias}.internal`;
+import { encodeOffsetSync } from '../replication/offset-sync.js';
+import { tpKey } from '../replication/topic-partition.js';
+import type { Pending } from './pending.js';
 
 /**
  * Creates the offset-syncs topic on the target if it is missing: one partition,
@@ -45,40 +20,6 @@ export const offsetSyncsTopicName = (sourceAlias: string): string => `crr-offset
  */
 export async function ensureOffsetSyncsTopic(admin: Admin, topic: string, replicationFactor: number): Promise<void> {
   await ensureTopic(admin, topic, 1, replicationFactor, [{ name: 'cleanup.policy', value: 'delete' }]);
-}
-
-/** Encodes one offset sync record for the mirror's target transaction (partition 0). */
-export function encodeOffsetSync(flow: string, sync: OffsetSync): Message {
-  return {
-    partition: 0,
-    key: Buffer.from(JSON.stringify({ flow, topic: sync.topic, partition: sync.partition })),
-    value: Buffer.from(JSON.stringify({ upstreamOffset: sync.upstreamOffset, downstreamOffset: sync.downstreamOffset })),
-  };
-}
-
-/**
- * Decodes an offset sync record. Returns `undefined` for another flow's record or a tombstone.
- * @throws CrrError CRR_OFFSET_SYNC_CORRUPT when the key or value is not the JSON above
- */
-export function decodeOffsetSync(flow: string, key: Buffer | null, value: Buffer | null): OffsetSync | undefined {
-  let k: { flow?: unknown; topic?: unknown; partition?: unknown };
-  let v: { upstreamOffset?: unknown; downstreamOffset?: unknown };
-  try {
-    k = JSON.parse(key?.toString('utf8') ?? 'null') ?? {};
-  } catch (cause) {
-    throw new CrrError('CRR_OFFSET_SYNC_CORRUPT', `offset sync key is not JSON: ${key?.toString('utf8').slice(0, 100)}`, { cause });
-  }
-  if (k.flow !== flow || !value) return undefined;
-  try {
-    v = JSON.parse(value.toString('utf8'));
-  } catch (cause) {
-    throw new CrrError('CRR_OFFSET_SYNC_CORRUPT', `offset sync value is not JSON: ${value.toString('utf8').slice(0, 100)}`, { cause });
-  }
-  const ok = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
-  if (typeof k.topic !== 'string' || !Number.isInteger(k.partition) || !ok(v.upstreamOffset) || !ok(v.downstreamOffset)) {
-    throw new CrrError('CRR_OFFSET_SYNC_CORRUPT', `offset sync record is invalid: ${key?.toString('utf8').slice(0, 100)} = ${value.toString('utf8').slice(0, 100)}`);
-  }
-  return { topic: k.topic, partition: k.partition as number, upstreamOffset: v.upstreamOffset, downstreamOffset: v.downstreamOffset };
 }
 
 /**
@@ -121,5 +62,52 @@ export class OffsetSyncState {
       return true;
     }
     return false;
+  }
+}
+
+/**
+ * MM2's `OffsetSyncWriter`: keeps one {@link OffsetSyncState} per source partition and turns the
+ * records a target transaction wrote into the offset-sync records due for them, which the mirror
+ * writes in the same transaction (a sync never points at an aborted record).
+ */
+export class OffsetSyncWriter {
+  private readonly states = new Map<string, OffsetSyncState>();
+
+  /**
+   * @param flowId `source->target`, the key's `flow`
+   * @param offsetLagMax MM2's `offset.lag.max`, records
+   */
+  constructor(
+    private readonly flowId: string,
+    private readonly offsetLagMax: number,
+  ) {}
+
+  /**
+   * The offset-sync records due for records just written, in the order written.
+   * @param written each record's message and its offset on the target (pending.ts `downstreamOffsets`)
+   * @param byMessage the buffered record of each message (its source topic, partition and offset)
+   * @returns records for the offset-syncs topic (see encodeOffsetSync)
+   */
+  due(written: Array<{ message: Message; downstreamOffset: number }>, byMessage: Map<Message, Pending>): Message[] {
+    const out: Message[] = [];
+    for (const { message, downstreamOffset } of written) {
+      const p = byMessage.get(message);
+      if (!p) continue;
+      const key = tpKey(p.topic, p.partition);
+      let state = this.states.get(key);
+      if (!state) this.states.set(key, (state = new OffsetSyncState(this.offsetLagMax)));
+      if (state.update(p.upstreamOffset, downstreamOffset)) {
+        out.push(encodeOffsetSync(this.flowId, { topic: p.topic, partition: p.partition, upstreamOffset: p.upstreamOffset, downstreamOffset }));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Forgets every partition's state, as a new task run does: after an aborted transaction whose
+   * records are written again, the next record of each partition gets a sync.
+   */
+  reset(): void {
+    this.states.clear();
   }
 }
