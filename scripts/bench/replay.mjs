@@ -29,7 +29,7 @@
 //  4. per store type, the ceiling: this process inserts the net rows into fresh tables of the
 //     same kind of database (postgres: a fresh schema on the same server, one `pg` connection;
 //     pglite: a fresh dataDir, PGlite in this process), created with the DDL of the store's
-//     migration (src/store/sql.ts: same primary keys and indexes), 5000 rows per INSERT and one
+//     migration (src/store/migrations.ts: same primary keys and indexes), 5000 rows per INSERT and one
 //     transaction per INSERT, no crr code in the timed path. Two plain ways, both reported, the
 //     faster one is the ceiling: multi-row INSERT ... VALUES with bind parameters, and INSERT ...
 //     SELECT FROM jsonb_to_recordset($1) (one JSON parameter, as the store writes). Timed from
@@ -212,7 +212,7 @@ function generate(n) {
 
 // ---------------------------------------------------------------- databases --
 
-/** The tables of the store's migration 1 (src/store/sql.ts) that hold rows: same columns, keys and indexes. */
+/** The tables of the store's migration 1 (src/store/migrations.ts) that hold rows: same columns, keys and indexes. */
 const DDL = (s) => [
   `CREATE SCHEMA ${s}`,
   `CREATE TABLE ${s}.vertices (type text NOT NULL, id text NOT NULL, attributes jsonb NOT NULL, PRIMARY KEY (type, id))`,

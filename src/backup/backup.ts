@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { CrrError, describeError, isRetriable } from '../errors.js';
-import { SCHEMA_VERSION } from '../store/sql.js';
+import { SCHEMA_VERSION } from '../store/migrations.js';
 import type { EdgeRow, SnapshotHeader, SnapshotSink, Store, VertexRow } from '../store/store.js';
 import { version } from '../version.js';
 import { MANIFEST_NAME, ManifestSchema, newBackupId, parseBackupId, parseManifest, totalsOf, type BackupPart, type Manifest } from './manifest.js';

@@ -79,7 +79,7 @@ export const ManifestSchema = z.strictObject({
   completedAtMs: count,
   /** Version of crr that wrote it. */
   crrVersion: z.string(),
-  /** Schema version of the store's tables (src/store/sql.ts SCHEMA_VERSION). */
+  /** Schema version of the store's tables (src/store/migrations.ts SCHEMA_VERSION). */
   storeSchemaVersion: z.number().int().positive(),
   /**
    * Applied positions of the store at the snapshot, sorted by topic and partition: the backup

@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { quoteIdent, toStoreError } from './sql.js';
+import { toStoreError } from './pg-errors.js';
+import { quoteIdent } from './sql-client.js';
 
 /**
  * The roles of the write fence on a PostgreSQL store.

@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { CrrError } from '../errors.js';
-import { SqlStore, type SqlClient, type SqlDriver } from './sql.js';
+import type { SqlClient, SqlDriver } from './sql-client.js';
+import { SqlStore } from './sql-store.js';
 
 /**
  * Options of an embedded PGlite store.

@@ -1,5 +1,7 @@
 import pg from 'pg';
-import { SqlStore, toStoreError, type SqlClient, type SqlDriver } from './sql.js';
+import { tryAdvisoryLease } from './leases.js';
+import type { SqlClient, SqlDriver } from './sql-client.js';
+import { SqlStore } from './sql-store.js';
 import type { StoreLease } from './store.js';
 
 /**
@@ -33,43 +35,9 @@ export class PostgresStore extends SqlStore {
     this.connectionString = options.connectionString;
   }
 
-  /**
-   * The lease as a session-level advisory lock, on a connection of its own (not the pool's, so
-   * the lease neither starves the pool nor ends when a pooled connection is recycled). The lock
-   * key is `hashtextextended('crr.lease.<schema>.<name>', 0)`; the holder is the connection's
-   * `application_name`, read from `pg_stat_activity` when the lease is refused.
-   */
+  /** The lease as a PostgreSQL session-level advisory lock on a connection of its own: see {@link tryAdvisoryLease}. */
   override async tryLease(name: string, holder: string): Promise<StoreLease | { heldBy: string }> {
-    const key = `crr.lease.${this.schema}.${name}`;
-    const client = new pg.Client({ connectionString: this.connectionString, application_name: holder.slice(0, 63) });
-    client.on('error', () => undefined); // a lost connection ends the lease; release() then does nothing
-    try {
-      await client.connect();
-      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
-      if (rows[0]?.ok) {
-        let released = false;
-        return {
-          name,
-          release: async () => {
-            if (released) return;
-            released = true;
-            await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).catch(() => undefined);
-            await client.end().catch(() => undefined);
-          },
-        };
-      }
-      const held = await client.query<{ app: string | null; pid: number }>(
-        `SELECT a.application_name AS app, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-         WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($1, 0)`,
-        [key],
-      );
-      await client.end().catch(() => undefined);
-      const h = held.rows[0];
-      return { heldBy: h ? `${h.app || 'a session'} (PostgreSQL backend pid ${h.pid})` : 'unknown' };
-    } catch (err) {
-      await client.end().catch(() => undefined);
-      throw toStoreError(err, this.schema);
-    }
+    return tryAdvisoryLease(this.connectionString, this.schema, name, holder);
   }
 }
 

@@ -137,7 +137,7 @@ export interface SnapshotTotals {
 export interface RestorePlan {
   /** The backup id: named in errors, and its last 4 hex digits name the staging schema. */
   id: string;
-  /** Schema version of the store that was backed up (SCHEMA_VERSION of sql.ts); refused when newer than this crr's. */
+  /** Schema version of the store that was backed up (SCHEMA_VERSION of src/store/migrations.ts); refused when newer than this crr's. */
   storeSchemaVersion: number;
   /** Positions to record, as they are: replay resumes (and, on a replica, skips by upstream offset) from here. */
   positions: readonly StorePosition[];
@@ -236,7 +236,7 @@ export interface RestoreResult {
 /**
  * The store contract: state materialized from a cluster's change log, with the positions it
  * covers, the cluster's role and epoch. PostgreSQL and PGlite implement it with one SQL dialect
- * (src/store/sql.ts); `test/integration/store-conformance.test.ts` runs against both.
+ * (src/store/sql-store.ts and the modules it runs); `test/integration/store-conformance.test.ts` runs against both.
  *
  * Errors: CrrError `CRR_STORE_APPLY` for a batch that cannot be applied (not retriable),
  * `CRR_STORE` when the database fails (retriable for lost connections, serialization failures

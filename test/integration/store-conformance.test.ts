@@ -5,7 +5,7 @@ import { CrrError } from '../../src/errors.js';
 import { fence, unfence } from '../../src/store/fence.js';
 import { PgliteStore } from '../../src/store/pglite.js';
 import { PostgresStore } from '../../src/store/postgres.js';
-import type { SqlStore } from '../../src/store/sql.js';
+import type { SqlStore } from '../../src/store/sql-store.js';
 import type { EdgeRow, SnapshotHeader, StorePosition, VertexRow } from '../../src/store/store.js';
 import { Events, randomEvents } from '../support/store-events.js';
 

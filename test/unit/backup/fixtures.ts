@@ -5,7 +5,8 @@ import { PGlite } from '@electric-sql/pglite';
 import { afterAll, afterEach } from 'vitest';
 import { readBackup, readManifest } from '../../../src/backup/backup.js';
 import type { BackupRepository } from '../../../src/backup/repository.js';
-import { SqlStore, type SqlClient } from '../../../src/store/sql.js';
+import type { SqlClient } from '../../../src/store/sql-client.js';
+import { SqlStore } from '../../../src/store/sql-store.js';
 import type { EdgeRow, Store, VertexRow } from '../../../src/store/store.js';
 import { Events } from '../../support/store-events.js';
 

@@ -1,0 +1,111 @@
+import type { ChangeEvent } from '../protocol/schema.js';
+import { applyBatch, applySyncBreak } from './apply.js';
+import { InProcessLeases } from './leases.js';
+import { migrateSchema } from './migrations.js';
+import { runSql } from './pg-errors.js';
+import { dropAbandonedRestores, restoreSnapshot } from './restore.js';
+import { countRows, digestRows, exportSnapshot } from './snapshot.js';
+import { quoteIdent, type SqlDriver } from './sql-client.js';
+import { readClusterState, readPositions, readPromotions, recordPromotion, setClusterState } from './state.js';
+import type {
+  ClusterState,
+  ClusterStateInput,
+  PromotionInput,
+  PromotionRecord,
+  RestoreBatch,
+  RestoreOptions,
+  RestorePlan,
+  RestoreResult,
+  SnapshotOptions,
+  SnapshotSink,
+  SnapshotTotals,
+  Store,
+  StoreCounts,
+  StoreLease,
+  StorePosition,
+  SyncBreakOp,
+  SyncBreakOptions,
+  SyncBreakResult,
+} from './store.js';
+
+/**
+ * The {@link Store} in PostgreSQL's dialect, over any {@link SqlDriver}. Tables live in the
+ * schema `schema` (checked against SQL_IDENTIFIER). See store.ts for the contract; each method
+ * runs the function of the module that holds that part of the dialect: migrations.ts, apply.ts
+ * (change events and positions), state.ts (positions, cluster state, promotions), snapshot.ts
+ * (backup reads, counts, digest), restore.ts (staging schema, checks, swap) and leases.ts.
+ * Driver errors become CrrError CRR_STORE (pg-errors.ts).
+ *
+ * @throws CrrError CRR_CONFIG_INVALID (from the constructor) when `schema` is not a lower-case SQL identifier
+ */
+export class SqlStore implements Store {
+  /** Leases held by this process: the in-process implementation (PGlite). PostgresStore overrides {@link tryLease}. */
+  private readonly leases = new InProcessLeases();
+
+  constructor(
+    private readonly db: SqlDriver,
+    readonly schema: string,
+  ) {
+    quoteIdent(schema);
+  }
+
+  async migrate(): Promise<void> {
+    return migrateSchema(this.db, this.schema);
+  }
+
+  async applyBatch(events: readonly ChangeEvent[], positions: readonly StorePosition[]): Promise<void> {
+    return applyBatch(this.db, this.schema, events, positions);
+  }
+
+  async applySyncBreak(op: SyncBreakOp, options: SyncBreakOptions): Promise<SyncBreakResult> {
+    return applySyncBreak(this.db, this.schema, op, options);
+  }
+
+  async positions(): Promise<StorePosition[]> {
+    return runSql(this.schema, () => readPositions(this.db, this.schema));
+  }
+
+  async clusterState(): Promise<ClusterState | undefined> {
+    return runSql(this.schema, () => readClusterState(this.db, this.schema));
+  }
+
+  async setClusterState(input: ClusterStateInput): Promise<void> {
+    return setClusterState(this.db, this.schema, input);
+  }
+
+  async recordPromotion(input: ClusterStateInput, promotion: PromotionInput, positions: readonly StorePosition[] = []): Promise<PromotionRecord> {
+    return recordPromotion(this.db, this.schema, input, promotion, positions);
+  }
+
+  async promotions(): Promise<PromotionRecord[]> {
+    return readPromotions(this.db, this.schema);
+  }
+
+  async counts(): Promise<StoreCounts> {
+    return countRows(this.db, this.schema);
+  }
+
+  async digest(): Promise<string> {
+    return digestRows(this.db, this.schema);
+  }
+
+  async exportSnapshot(sink: SnapshotSink, options: SnapshotOptions = {}): Promise<SnapshotTotals> {
+    return exportSnapshot(this.db, this.schema, sink, options);
+  }
+
+  async restore(plan: RestorePlan, rows: AsyncIterable<RestoreBatch>, options: RestoreOptions = {}): Promise<RestoreResult> {
+    return restoreSnapshot(this.db, this.schema, plan, rows, options);
+  }
+
+  async tryLease(name: string, holder: string): Promise<StoreLease | { heldBy: string }> {
+    return this.leases.tryLease(name, holder);
+  }
+
+  async dropAbandonedRestores(): Promise<string[]> {
+    return dropAbandonedRestores(this.db, this.schema);
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
