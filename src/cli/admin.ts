@@ -5,7 +5,7 @@ import { configuredRole } from '../cluster/topology.js';
 import { initialClusterState } from '../cluster/state.js';
 import { CrrError, describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
-import { createLogger } from '../log/logger.js';
+import { createCliLogger } from '../log/logger.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { loadConfigOrExit } from './common.js';
@@ -127,7 +127,7 @@ async function runAdmin(name: AdminOperationName, opts: AdminOptions): Promise<v
     }
   }
   const reason = opts.reason?.trim() || `operator ran crr admin ${name}`;
-  const logger = createLogger(config.log.level === 'info' ? 'warn' : config.log.level);
+  const logger = createCliLogger(config.log.level === 'info' ? 'warn' : config.log.level);
   const kafka = createKafka(opts.cluster, cluster, 'admin', logger, config.log.level);
   const admin = kafka.admin();
   let store: Store | undefined;

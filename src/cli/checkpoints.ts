@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { translateFlow, type FlowTranslation } from '../checkpoint/translate.js';
 import { describeError } from '../errors.js';
 import { registerCodecs } from '../kafka/codecs.js';
-import { createLogger } from '../log/logger.js';
+import { createCliLogger } from '../log/logger.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
 import { CliUsageError } from './usage-error.js';
@@ -37,7 +37,7 @@ export function registerCheckpointsCommand(program: Command): void {
       const flows = opts.flow ?? enabled;
       if (flows.length === 0) throw new CliUsageError(`${opts.config} configures no enabled flow (mirror.flows)`, EXIT.CONFIG);
       await registerCodecs();
-      const log = createLogger('silent');
+      const log = createCliLogger('silent');
       const results: FlowTranslation[] = [];
       for (const flowId of flows) results.push(await translateFlow(config, flowId, { log, groups: opts.group }));
       process.stdout.write(opts.json ? `${JSON.stringify({ flows: results }, null, 2)}\n` : render(results));

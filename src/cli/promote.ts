@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { CrrError, describeError } from '../errors.js';
 import { executePromotion, planPromotion, type PromotionPlan, type PromotionSummary } from '../failover/promote.js';
 import type { RecoveryPoint } from '../failover/recovery-point.js';
-import { createLogger } from '../log/logger.js';
+import { createCliLogger } from '../log/logger.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
 
@@ -106,7 +106,7 @@ export function registerPromoteCommand(program: Command): void {
         process.stderr.write(`crr promote: ${alias ? `"${alias}" is not the target of an enabled flow` : 'name the replica with --cluster'}; replicas: ${replicas.join(', ') || '(none)'}\n`);
         process.exit(EXIT.USAGE);
       }
-      const logger = createLogger(config.log.level === 'info' ? 'warn' : config.log.level);
+      const logger = createCliLogger(config.log.level === 'info' ? 'warn' : config.log.level);
       const mode = opts.force ? 'force' : 'graceful';
       try {
         const plan = await planPromotion(config, alias, { mode, log: logger });

@@ -4,7 +4,7 @@ import { publishClusterState } from '../cluster/state.js';
 import { replaySource } from '../cluster/topology.js';
 import { CrrError, describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
-import { createLogger } from '../log/logger.js';
+import { createCliLogger } from '../log/logger.js';
 import { reseedReplica } from '../reseed/reseed.js';
 import { openStore } from '../store/open.js';
 import { loadConfigOrExit } from './common.js';
@@ -62,7 +62,7 @@ export function registerReseedCommand(program: Command): void {
         );
         return;
       }
-      const logger = createLogger(config.log.level === 'info' ? 'warn' : config.log.level);
+      const logger = createCliLogger(config.log.level === 'info' ? 'warn' : config.log.level);
       const store = openStore(source.store);
       const bar = new cliProgress.SingleBar({ format: '{step} [{bar}] {value}/{total} records', hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic);
       let started = false;

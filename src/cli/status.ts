@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createLogger } from '../log/logger.js';
+import { createCliLogger } from '../log/logger.js';
 import { reportClusters, type ClusterReport } from '../cluster/report.js';
 import { reportFlow, type FlowReport } from '../mirror/report.js';
 import { loadConfigOrExit } from './common.js';
@@ -20,7 +20,7 @@ export function registerStatusCommand(program: Command): void {
     .option('--json', 'print JSON instead of a table')
     .action(async (opts: { config: string; json?: boolean }) => {
       const config = loadConfigOrExit(opts.config);
-      const logger = createLogger('silent');
+      const logger = createCliLogger('silent');
       const [reports, clusters] = await Promise.all([Promise.all(config.mirror.flows.filter((f) => f.enabled).map((f) => reportFlow(config, f, logger))), reportClusters(config, logger)]);
       process.stdout.write(opts.json ? `${JSON.stringify({ flows: reports, clusters }, null, 2)}\n` : renderClusters(clusters) + renderTable(reports));
       const unreachable = reports.some((r) => r.health === 'unreachable') || clusters.some((c) => c.error);

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { configuredRole } from '../cluster/topology.js';
 import { CrrError, describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
-import { createLogger } from '../log/logger.js';
+import { createCliLogger } from '../log/logger.js';
 import { ChangeLogWriter, type WriteInput } from '../writer/writer.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
@@ -35,7 +35,7 @@ export function registerWriteCommand(program: Command): void {
         process.stderr.write(`crr write: unknown cluster alias "${opts.cluster}"; configured: ${Object.keys(config.clusters).join(', ')}\n`);
         process.exit(EXIT.USAGE);
       }
-      const logger = createLogger(config.log.level === 'info' ? 'warn' : config.log.level);
+      const logger = createCliLogger(config.log.level === 'info' ? 'warn' : config.log.level);
       const kafka = createKafka(opts.cluster, cluster, 'writer', logger, config.log.level);
       const admin = kafka.admin();
       let writer: ChangeLogWriter | undefined;

@@ -40,4 +40,16 @@ export function createLogger(level = 'info', destination?: pino.DestinationStrea
   );
 }
 
+/**
+ * The logger of a one-shot CLI command (`crr status`, `crr promote`, `crr backup` ...): as
+ * {@link createLogger}, on stderr. A command's stdout holds only what it prints for the
+ * operator — with `--json`, exactly one JSON document — so `crr ... --json | jq` always works,
+ * whatever KafkaJS or crr logs meanwhile. Daemons (`crr run`, `crr mirror`) log on stdout.
+ *
+ * @param level pino level; default `info`
+ */
+export function createCliLogger(level = 'info'): Logger {
+  return createLogger(level, pino.destination({ fd: 2, sync: true }));
+}
+
 export type { Logger };
