@@ -11,9 +11,9 @@
 // JSON in .bench/backup-<timestamp>.json; schemas and the bucket are dropped unless BENCH_KEEP=1.
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createBackup } from '../../dist/backup/backup.js';
-import { openRepository } from '../../dist/backup/repository.js';
+import { openRepository } from '../../dist/backup/open-repository.js';
 import { restoreBackup } from '../../dist/backup/restore.js';
+import { createBackup } from '../../dist/backup/write.js';
 import { PostgresStore } from '../../dist/store/postgres.js';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 

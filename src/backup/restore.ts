@@ -2,7 +2,7 @@ import { CrrError } from '../errors.js';
 import { fence } from '../store/fence.js';
 import { PostgresStore } from '../store/postgres.js';
 import type { ClusterStateInput, RestoreProgress, RestoreResult, Store } from '../store/store.js';
-import { readBackup, readManifest } from './backup.js';
+import { readBackup, readManifest } from './catalog.js';
 import type { Manifest } from './manifest.js';
 import type { BackupRepository } from './repository.js';
 

@@ -1,8 +1,12 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { applyRetention, createBackup, deleteBackup, listBackups, verifyBackup, type BackupSummary } from '../backup/backup.js';
-import { openRepository, type BackupRepository } from '../backup/repository.js';
+import { listBackups, type BackupSummary } from '../backup/catalog.js';
+import { openRepository } from '../backup/open-repository.js';
+import type { BackupRepository } from '../backup/repository.js';
+import { applyRetention, deleteBackup } from '../backup/retention.js';
 import type { BackupConfig } from '../backup/schema.js';
+import { verifyBackup } from '../backup/verify.js';
+import { createBackup } from '../backup/write.js';
 import type { Config } from '../config/schema.js';
 import { CrrError, describeError } from '../errors.js';
 import { openStore } from '../store/open.js';

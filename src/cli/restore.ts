@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { readManifest } from '../backup/backup.js';
+import { readManifest } from '../backup/catalog.js';
 import type { Manifest } from '../backup/manifest.js';
-import { openRepository, type BackupRepository } from '../backup/repository.js';
+import { openRepository } from '../backup/open-repository.js';
+import type { BackupRepository } from '../backup/repository.js';
 import { restoreBackup } from '../backup/restore.js';
 import type { Role } from '../cluster/schema.js';
 import { publishClusterState } from '../cluster/state.js';

@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { createBackup } from '../backup/backup.js';
 import type { Manifest } from '../backup/manifest.js';
-import { openRepository } from '../backup/repository.js';
+import { openRepository } from '../backup/open-repository.js';
 import { restoreBackup } from '../backup/restore.js';
+import { createBackup } from '../backup/write.js';
 import type { ReplaySource } from '../cluster/topology.js';
 import type { Config } from '../config/schema.js';
 import { CrrError } from '../errors.js';

@@ -6,8 +6,11 @@ import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectComm
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { createBackup, deleteBackup, listBackups, readBackup, verifyBackup } from '../../src/backup/backup.js';
+import { listBackups, readBackup } from '../../src/backup/catalog.js';
+import { deleteBackup } from '../../src/backup/retention.js';
 import { S3Repository } from '../../src/backup/s3-repository.js';
+import { verifyBackup } from '../../src/backup/verify.js';
+import { createBackup } from '../../src/backup/write.js';
 import { CrrError } from '../../src/errors.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import type { EdgeRow, Store, VertexRow } from '../../src/store/store.js';

@@ -3,9 +3,9 @@ import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
-import { createBackup } from '../../src/backup/backup.js';
 import { restoreBackup } from '../../src/backup/restore.js';
 import { S3Repository } from '../../src/backup/s3-repository.js';
+import { createBackup } from '../../src/backup/write.js';
 import { readPublishedClusterState } from '../../src/cluster/state.js';
 import { CrrError } from '../../src/errors.js';
 import { fence } from '../../src/store/fence.js';
@@ -142,7 +142,7 @@ describe(`restore of PostgreSQL stores from S3 (${S3_ENDPOINT})`, () => {
       await b.restore(
         manifest,
         (async function* () {
-          const { readBackup } = await import('../../src/backup/backup.js');
+          const { readBackup } = await import('../../src/backup/catalog.js');
           for await (const batch of readBackup(repo, manifest.id, { batchRows: 3000 })) {
             during.push(await reader.digest());
             yield batch;

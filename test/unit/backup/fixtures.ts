@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, afterEach } from 'vitest';
-import { readBackup, readManifest } from '../../../src/backup/backup.js';
+import { readBackup, readManifest } from '../../../src/backup/catalog.js';
 import type { BackupRepository } from '../../../src/backup/repository.js';
 import type { SqlClient } from '../../../src/store/sql-client.js';
 import { SqlStore } from '../../../src/store/sql-store.js';

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { LocalRepository } from '../../../src/backup/repository.js';
+import { LocalRepository } from '../../../src/backup/local-repository.js';
 import { useTempDirs } from './fixtures.js';
 
 const tempDir = useTempDirs();

@@ -1,9 +1,9 @@
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createBackup } from '../../../src/backup/backup.js';
-import { LocalRepository } from '../../../src/backup/repository.js';
+import { LocalRepository } from '../../../src/backup/local-repository.js';
 import { restoreBackup } from '../../../src/backup/restore.js';
+import { createBackup } from '../../../src/backup/write.js';
 import { resolveRestoreTarget, restoredClusterState } from '../../../src/cli/restore.js';
 import { ConfigSchema } from '../../../src/config/schema.js';
 import { CrrError } from '../../../src/errors.js';

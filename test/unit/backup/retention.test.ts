@@ -1,9 +1,11 @@
 import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { INCOMPLETE_GRACE_MS, applyRetention, createBackup, listBackups, planRetention, type BackupSummary } from '../../../src/backup/backup.js';
+import { listBackups, type BackupSummary } from '../../../src/backup/catalog.js';
+import { LocalRepository } from '../../../src/backup/local-repository.js';
 import { newBackupId } from '../../../src/backup/manifest.js';
-import { LocalRepository } from '../../../src/backup/repository.js';
+import { INCOMPLETE_GRACE_MS, applyRetention, planRetention } from '../../../src/backup/retention.js';
+import { createBackup } from '../../../src/backup/write.js';
 import type { Store } from '../../../src/store/store.js';
 import { useTempDirs } from './fixtures.js';
 
