@@ -38,6 +38,8 @@ mkdir -p "$DEMO"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "1. starting the clusters, removing a previous demo"
+# the demo dataset generator (demo/dataset.ts) is not part of the crr package: compiled here when stale
+if [ ! -f .cache/demo-dist/demo/dataset.js ] || [ demo/dataset.ts -nt .cache/demo-dist/demo/dataset.js ]; then npm run --silent build:demo; fi
 $K up
 for pidfile in "$DEMO"/*.pid; do
   [ -f "$pidfile" ] || continue
@@ -110,7 +112,7 @@ echo "primary daemon pid $(cat "$DEMO/primary.pid") (http://127.0.0.1:$PRIMARY_P
 
 if [ "$STORES" = postgres ]; then
   step "3. the dataset arrives on the primary as an IMPORT (crr admin import): a sync-breaking event"
-  node -e "import('./dist/demo/dataset.js').then((m) => { const s = m.datasetSummary(); console.log('dataset:', JSON.stringify(s)); })" || true
+  node -e "import('./.cache/demo-dist/demo/dataset.js').then((m) => { const s = m.datasetSummary(); console.log('dataset:', JSON.stringify(s)); })" || true
   { node scripts/demo/events.mjs schema; node scripts/demo/events.mjs dataset ${LIMIT:+--limit "$LIMIT"}; } > "$DEMO/dataset.ndjson"
   import_dataset() { # reason
     $CRR admin import --config "$DEMO/crr.yaml" --cluster primary --file "$DEMO/dataset.ndjson" --reason "$1" --execute
@@ -139,7 +141,7 @@ if [ "$STORES" = postgres ]; then
   $CRR backup list --config "$DEMO/crr.yaml" --cluster primary
 else
   step "3. the dataset into the primary, as change events (crr write)"
-  node -e "import('./dist/demo/dataset.js').then((m) => { const s = m.datasetSummary(); console.log('dataset:', JSON.stringify(s)); })" || true
+  node -e "import('./.cache/demo-dist/demo/dataset.js').then((m) => { const s = m.datasetSummary(); console.log('dataset:', JSON.stringify(s)); })" || true
   { node scripts/demo/events.mjs schema; node scripts/demo/events.mjs dataset ${LIMIT:+--limit "$LIMIT"}; } | $CRR write --config "$DEMO/crr.yaml" --cluster primary > "$DEMO/load.log" 2>&1 &
   LOAD=$!
   node scripts/demo/progress.mjs "$PRIMARY_PORT" "$DR_PORT" 900 "$LOAD"

@@ -8,7 +8,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "== installing dependencies (npm ci)"
   npm ci --no-audit --no-fund
 fi
-if [ ! -f dist/cli/main.js ] || [ ! -f dist/demo/dataset.js ]; then
+if [ ! -f dist/cli/main.js ]; then
   echo "== building crr (tsc)"
   npm run build
 fi

