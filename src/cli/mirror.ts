@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { createLogger } from '../log/logger.js';
-import { startMirrorService } from '../main.js';
+import { startMirrorService } from '../service.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
 import { stopOnSignals } from './service.js';

@@ -4,7 +4,7 @@ import type { Role } from '../cluster/schema.js';
 import { configuredRole, effectiveRole } from '../cluster/topology.js';
 import { CrrError, describeError } from '../errors.js';
 import { createLogger } from '../log/logger.js';
-import { startService, type CrrService, type ServiceParts } from '../main.js';
+import { startService, type CrrService, type ServiceParts } from '../service.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
 import { stopOnSignals } from './service.js';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { CrrService } from '../main.js';
+import type { CrrService } from '../service.js';
 import { EXIT } from './exit-codes.js';
 
 /**

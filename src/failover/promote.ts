@@ -6,7 +6,7 @@ import { replaySource, type ReplaySource } from '../cluster/topology.js';
 import type { Config } from '../config/schema.js';
 import { CrrError, describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
-import { startService } from '../main.js';
+import { startService } from '../service.js';
 import { reportFlow, type FlowReport } from '../mirror/report.js';
 import { recoveryPoint, runningDaemons, type RecoveryPoint } from './recovery-point.js';
 import { unfence } from '../store/fence.js';
