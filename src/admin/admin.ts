@@ -8,7 +8,7 @@ import type { ChangeTopicsConfig } from '../cluster/schema.js';
 import { initialClusterState, publishClusterState } from '../cluster/state.js';
 import type { Role } from '../cluster/schema.js';
 import { CrrError, describeError } from '../errors.js';
-import { ensureChangeTopics } from '../kafka/read-to-end.js';
+import { ensureChangeTopics } from '../kafka/topics.js';
 import { MARKER_KEY, encodeEvent, parseEvent } from '../protocol/codec.js';
 import { isMarkerOp, PROTOCOL_VERSION, type ChangeEvent, type MarkerOp } from '../protocol/schema.js';
 import type { ClusterStateInput, Store, SyncBreakResult } from '../store/store.js';

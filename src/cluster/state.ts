@@ -1,6 +1,7 @@
 import type { Admin, Kafka } from 'kafkajs';
 import { CrrError } from '../errors.js';
-import { ensureTopic, readToEnd } from '../kafka/read-to-end.js';
+import { ensureTopic } from '../kafka/topics.js';
+import { readToEnd } from '../kafka/read-to-end.js';
 import { ClusterStateInputSchema, type ClusterStateInput, type Store } from '../store/store.js';
 import type { Role } from './schema.js';
 

@@ -13,7 +13,7 @@ import { unfence } from '../store/fence.js';
 import { openStore } from '../store/open.js';
 import { PostgresStore } from '../store/postgres.js';
 import type { ClusterState, ClusterStateInput, PromotionRecord, Store, StorePosition } from '../store/store.js';
-import { ensureChangeTopics } from '../kafka/read-to-end.js';
+import { ensureChangeTopics } from '../kafka/topics.js';
 import { syncGroupOffsetsOnce } from '../checkpoint/index.js';
 
 /** `graceful`: the old primary is fenced and the flow drained first (RPO 0); `force`: the primary is lost, promote with what has arrived. */

@@ -1,5 +1,5 @@
 import type { Admin, Message } from 'kafkajs';
-import { ensureTopic } from '../kafka/read-to-end.js';
+import { ensureTopic } from '../kafka/topics.js';
 import { encodeOffsetSync } from '../replication/offset-sync.js';
 import { tpKey } from '../replication/topic-partition.js';
 import type { Pending } from './pending.js';

@@ -2,7 +2,7 @@ import type { Admin, Batch, Consumer, IHeaders, Kafka, KafkaMessage, Producer } 
 import type { Logger } from 'pino';
 import type { ReplaySource } from '../cluster/topology.js';
 import { CrrError, describeError } from '../errors.js';
-import { ensureChangeTopics, ensureTopic } from '../kafka/read-to-end.js';
+import { ensureChangeTopics, ensureTopic } from '../kafka/topics.js';
 import { singleOwnerAssigner } from '../kafka/assigner.js';
 import { HEADER_UPSTREAM_OFFSET } from '../replication/headers.js';
 import { classifyRecord, type ClassifyContext } from './classify.js';

@@ -5,7 +5,7 @@ import type { ChangeTopicsConfig, Role } from '../cluster/schema.js';
 import { initialClusterState, readPublishedClusterState } from '../cluster/state.js';
 import { CrrError } from '../errors.js';
 import { Partitioners } from '../kafka/kafkajs.js';
-import { ensureChangeTopics } from '../kafka/read-to-end.js';
+import { ensureChangeTopics } from '../kafka/topics.js';
 import { eventKey, parseEvent } from '../protocol/codec.js';
 import { isMarkerOp, isMetadataOp, PROTOCOL_VERSION, type ChangeEvent } from '../protocol/schema.js';
 import type { ClusterStateInput } from '../store/store.js';
