@@ -68,7 +68,9 @@ KAFKA_VERSION=4.3.1
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
-CACHE="$ROOT/.cache"
+mkdir -p "$ROOT/.cache"
+# the physical path: a second checkout whose .cache is a symlink to this one must recognise the same processes
+CACHE=$(cd -- "$ROOT/.cache" && pwd -P)
 POM="$SCRIPT_DIR/kafka/pom.xml"
 LOG4J_CONFIG="$SCRIPT_DIR/kafka/log4j2.yaml"
 M2_REPO="$CACHE/m2"

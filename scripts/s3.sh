@@ -49,7 +49,9 @@ S3_REGION=us-east-1
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
-CACHE="$ROOT/.cache"
+mkdir -p "$ROOT/.cache"
+# the physical path: a second checkout whose .cache is a symlink to this one must recognise the same processes
+CACHE=$(cd -- "$ROOT/.cache" && pwd -P)
 POM="$SCRIPT_DIR/s3/pom.xml"
 LOGBACK_CONFIG="$SCRIPT_DIR/s3/logback.xml"
 M2_REPO="$CACHE/m2"

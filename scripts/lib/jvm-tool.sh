@@ -69,13 +69,14 @@ maven_fetch() {
   tmp="$(dirname "$TOOL_LIBS")/libs.tmp.$$"
   rm -rf "$tmp"
   mkdir -p "$tmp"
-  # -B: batch mode (no colours) but still one line per downloaded file.
-  if ! mvn -B -f "$POM" -Dmaven.repo.local="$M2_REPO" -D"$VERSION_PROP"="$TOOL_VERSION" \
+  # quiet: Maven's own output goes to a log file, shown (its end) only when the fetch fails
+  local mvnlog="$(dirname "$TOOL_LIBS")/fetch.log"
+  if ! mvn -B -q --no-transfer-progress -f "$POM" -Dmaven.repo.local="$M2_REPO" -D"$VERSION_PROP"="$TOOL_VERSION" \
       -Dstyle.color=never dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 |
-      sed -u 's/\x1b\[[0-9;]*m//g' >&2; then
+      -DincludeScope=runtime -DoutputDirectory="$tmp" >"$mvnlog" 2>&1; then
+    tail -n 40 "$mvnlog" | sed 's/\x1b\[[0-9;]*m//g' >&2
     rm -rf "$tmp"
-    die "mvn dependency:copy-dependencies failed (see output above)"
+    die "mvn dependency:copy-dependencies failed (the end of $mvnlog is above)"
   fi
   for jar in "$@"; do
     [[ -f $tmp/$jar ]] || { rm -rf "$tmp"; die "expected $jar missing after mvn run"; }
