@@ -1,3 +1,4 @@
+// Over 450 lines: one replay task run (activation, apply, dead letters, lag polling) whose parts share its mutable state; the per-record rules are in classify.ts.
 import type { Admin, Batch, Consumer, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ReplaySource } from '../cluster/topology.js';

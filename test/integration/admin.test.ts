@@ -122,7 +122,7 @@ async function expectDryRun(p: TestPair, op: string, marker: string, args: strin
 
 /** The marker is the last record of the metadata topic: key `marker`, the new epoch, origin the primary. */
 async function expectMarker(p: TestPair, expectedRecords: number, marker: string, extra: Record<string, unknown> = {}): Promise<void> {
-  const records = await readTopic(PRIMARY, p.metadataTopic, expectedRecords, 30_000, 500);
+  const records = await readTopic(PRIMARY, p.metadataTopic, expectedRecords, 30_000);
   expect(records).toHaveLength(expectedRecords);
   const last = records.at(-1)!;
   expect(last.key).toBe('marker');
@@ -132,7 +132,7 @@ async function expectMarker(p: TestPair, expectedRecords: number, marker: string
 /** `crr write` after the operation stamps the new epoch (the published state), and the primary's replay applies it. */
 async function expectWritesAtNewEpoch(p: TestPair, dataRecordsBefore: number): Promise<void> {
   await write(p, p.source, [{ op: 'UPSERT_VERTEX', vertex: { type: 'Person', id: 'after' }, attributes: { n: 99 } }]);
-  const records = await readTopic(PRIMARY, p.dataTopic, dataRecordsBefore + 1, 30_000, 500);
+  const records = await readTopic(PRIMARY, p.dataTopic, dataRecordsBefore + 1, 30_000);
   const after = records.map((r) => JSON.parse(r.value!)).find((e) => e.vertex?.id === 'after');
   expect(after).toMatchObject({ epoch: 1, origin: p.source });
   // the primary's replay passes the marker (its epoch is the store's) and applies the new write

@@ -45,7 +45,7 @@ describe('checkpoints: consumer group offsets translated to the target', () => {
     const now = Date.now();
     await produce(PRIMARY, topic, Array.from({ length: 1200 }, (_, i) => ({ partition: i % 3, key: `k${i}`, value: `v${i}`, timestamp: String(now + i) })));
     mirror(flow.configPath);
-    await readTopic(DR, flow.remote(topic), 1200, 30_000, 0);
+    await readTopic(DR, flow.remote(topic), 1200, 30_000);
 
     // Kafka's own console consumer commits group offsets on the primary (it rewinds to the first
     // unprinted record before closing, so the committed offsets are exactly what it printed)

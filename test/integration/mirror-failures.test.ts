@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import type { Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { byPartition, createTopic, DR, http, KAFKA_SH, PRIMARY, produce, readTopic, sleep, testFlow, useMirrorProcesses, waitFor, type SeenRecord } from '../support/helpers.js';
+import { admin, byPartition, createTopic, DR, flowStatuses, http, KAFKA_SH, metricValue, PRIMARY, produce, readTopic, sleep, testFlow, useMirrorProcesses, waitFor, waitForMirrored, type SeenRecord } from '../support/helpers.js';
 
 const mirror = useMirrorProcesses();
 
@@ -17,12 +17,26 @@ function expectExactlyOnce(source: SeenRecord[], target: SeenRecord[]): void {
   expect(byPartition(target)).toEqual(byPartition(source));
 }
 
-/** Produces `batches` batches of `size` records in the background, with a pause between them. */
+/**
+ * Produces `batches` batches of `size` records in the background, with a pause between them: the
+ * pause deliberately spreads the stream over time, so that the failures a test injects meanwhile
+ * land mid-stream.
+ */
 async function produceSlowly(topic: string, from: number, batches: number, size: number, partitions: number, pauseMs: number): Promise<void> {
   for (let b = 0; b < batches; b++) {
     await produce(PRIMARY, topic, seq(from + b * size, size, partitions));
     await sleep(pauseMs);
   }
+}
+
+/** Records of remote topic `remoteTopic` the mirror on `port` committed to the target since it started (its /metrics). */
+async function mirroredRecords(port: number, remoteTopic: string): Promise<number> {
+  return metricValue((await http(port, '/metrics')).body, 'crr_mirror_records_total', `topic="${remoteTopic}"`) ?? 0;
+}
+
+/** The state of the (only) flow on the /status of the mirror on `port`. */
+async function flowState(port: number): Promise<string | undefined> {
+  return (await flowStatuses(port))[0]?.state;
 }
 
 describe('mirror: exactly once through failures', () => {
@@ -34,16 +48,19 @@ describe('mirror: exactly once through failures', () => {
     let total = 0;
     for (let round = 0; round < 3; round++) {
       const p = mirror(flow.configPath);
-      await waitFor('the mirror to commit something', () => /"state":"active"|resuming from the positions/.test(p.log()), 60_000);
-      await sleep(700 + round * 300);
+      // killed once this run has committed records of the topic to the target (its /metrics count
+      // only this process's commits), later in each round
+      const atLeast = 400 * (round + 1);
+      await waitFor(`the mirror to commit ${atLeast} records in this run`, async () => (await mirroredRecords(flow.httpPort, flow.remote(topic))) >= atLeast, 60_000);
       p.child.kill('SIGKILL');
       await p.exited;
     }
     await writer;
     total = 30 * 400;
     mirror(flow.configPath);
-    const source = await readTopic(PRIMARY, topic, total, 30_000, 100);
-    const target = await readTopic(DR, flow.remote(topic), total, 90_000, 3000);
+    const source = await readTopic(PRIMARY, topic, total, 30_000);
+    await waitForMirrored(flow.httpPort, PRIMARY, topic);
+    const target = await readTopic(DR, flow.remote(topic), total, 90_000);
     expectExactlyOnce(source, target);
   }, 300_000);
 
@@ -56,8 +73,9 @@ describe('mirror: exactly once through failures', () => {
     await waitFor('the mirror to be active', async () => JSON.parse((await http(flow.httpPort, '/status')).body).flows[0].state === 'active', 60_000);
     execFileSync('bash', [KAFKA_SH, 'restart', 'dr'], { stdio: 'inherit' });
     await writer;
-    const source = await readTopic(PRIMARY, topic, 9000, 30_000, 100);
-    const target = await readTopic(DR, flow.remote(topic), 9000, 120_000, 3000);
+    const source = await readTopic(PRIMARY, topic, 9000, 30_000);
+    await waitForMirrored(flow.httpPort, PRIMARY, topic);
+    const target = await readTopic(DR, flow.remote(topic), 9000, 120_000);
     expectExactlyOnce(source, target);
     expect(p.child.exitCode).toBeNull();
   });
@@ -67,17 +85,32 @@ describe('mirror: exactly once through failures', () => {
     const topic = `${flow.prefix}.events`;
     await createTopic(PRIMARY, topic, 2);
     const a = mirror(flow.configPath);
-    await waitFor('the first mirror to be active', () => /resuming from the positions/.test(a.log()), 60_000);
-    const b = mirror(flow.configPath, { CRR__http__port: String(flow.httpPort + 1000) });
-    await waitFor('the second mirror to wait as standby', () => /waiting as standby/.test(b.log()), 60_000);
+    const bPort = flow.httpPort + 1000;
+    await waitFor('the first mirror to be active', async () => (await flowState(flow.httpPort)) === 'active', 60_000);
+    const b = mirror(flow.configPath, { CRR__http__port: String(bPort) });
+    // the second one joined the flow's consumer group on the source and got nothing: standby
+    const group = `crr-mirror-${flow.source}-${flow.target}`;
+    const sourceAdmin = await admin(PRIMARY);
+    try {
+      await waitFor('the second mirror to wait as standby, in the group with the first', async () => {
+        const { groups } = await sourceAdmin.describeGroups([group]);
+        return groups[0]?.state === 'Stable' && groups[0].members.length === 2 && (await flowState(bPort)) === 'standby';
+      }, 60_000);
+    } finally {
+      await sourceAdmin.disconnect();
+    }
+    expect(await flowState(flow.httpPort), 'the first mirror stays active').toBe('active');
+    expect(metricValue((await http(flow.httpPort, '/metrics')).body, 'crr_mirror_task_restarts_total', 'reason="lost-assignment"') ?? 0, 'the first mirror never lost the flow').toBe(0);
     expect(a.log()).not.toMatch(/lost the flow/);
     const writer = produceSlowly(topic, 0, 60, 100, 2, 150);
-    await sleep(2000);
+    // the active mirror is killed once it has mirrored part of the stream
+    await waitFor('the first mirror to commit 1000 records', async () => (await mirroredRecords(flow.httpPort, flow.remote(topic))) >= 1000, 60_000);
     a.child.kill('SIGKILL');
-    await waitFor('the standby to take over', () => /resuming from the positions/.test(b.log()), 60_000);
+    await waitFor('the standby to take over', async () => (await flowState(bPort)) === 'active', 60_000);
     await writer;
-    const source = await readTopic(PRIMARY, topic, 6000, 30_000, 100);
-    const target = await readTopic(DR, flow.remote(topic), 6000, 120_000, 3000);
+    const source = await readTopic(PRIMARY, topic, 6000, 30_000);
+    await waitForMirrored(bPort, PRIMARY, topic);
+    const target = await readTopic(DR, flow.remote(topic), 6000, 120_000);
     expectExactlyOnce(source, target);
   }, 240_000);
 
@@ -87,16 +120,19 @@ describe('mirror: exactly once through failures', () => {
     await createTopic(PRIMARY, topic, 2);
     await produce(PRIMARY, topic, seq(0, 2000, 2));
     const p = mirror(flow.configPath);
-    await waitFor('the mirror to be active', () => /resuming from the positions/.test(p.log()), 60_000);
-    await sleep(500);
+    // stopped once it has committed part of the backlog, not all of it
+    await waitFor('the mirror to commit records', async () => (await mirroredRecords(flow.httpPort, flow.remote(topic))) > 0, 60_000, 50);
     const started = Date.now();
     p.child.kill('SIGTERM');
     const { code } = await p.exited;
     expect(code).toBe(0);
     expect(Date.now() - started).toBeLessThan(15_000 + 2000);
+    // the process is gone: its last log line is the only thing left that says it shut down cleanly
     expect(p.log()).toMatch(/"msg":"stopped"/);
     // whatever it committed plus a fresh run: still exactly once
     mirror(flow.configPath);
-    expectExactlyOnce(await readTopic(PRIMARY, topic, 2000, 30_000, 100), await readTopic(DR, flow.remote(topic), 2000, 60_000, 2000));
+    const source = await readTopic(PRIMARY, topic, 2000, 30_000);
+    await waitForMirrored(flow.httpPort, PRIMARY, topic);
+    expectExactlyOnce(source, await readTopic(DR, flow.remote(topic), 2000, 60_000));
   });
 });

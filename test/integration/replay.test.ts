@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { admin, DR, http, metricValue, PG_URL, PRIMARY, produce, readTopic, runCrr, sleep, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../support/helpers.js';
+import { admin, DR, http, metricValue, PG_URL, PRIMARY, produce, readTopic, runCrr, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../support/helpers.js';
 import { prng } from '../support/store-events.js';
 
 const start = useCrrProcesses();
@@ -148,22 +148,27 @@ describe('replay: primary writer -> primary store, and -> mirror -> replay -> DR
 describe('replay: exactly once through SIGKILL', () => {
   it('the replica daemon killed three times mid-stream: the stores end equal at the same positions', async () => {
     const p = pair({ replay: { maxBatchEvents: 50 } });
-    // the load arrives in 16 slices over about 40 s while the replica is killed, so each kill lands mid-stream
+    // the load arrives in slices of 500 events, four before the first kill, four after each kill:
+    // every kill lands mid-stream, with events still to come
     const events = workload(4, 8000);
+    let kills = 0;
     const load = (async () => {
-      for (let i = 0; i < events.length; i += 500) {
+      for (let i = 0, slice = 0; i < events.length; i += 500, slice++) {
+        const after = Math.min(3, Math.floor(slice / 4));
+        await waitFor(`kill ${after} before slice ${slice} of the load`, () => kills >= after, 200_000, 100);
         const r = await write(p, p.source, events.slice(i, i + 500));
         expect(r.code, r.stderr).toBe(0);
-        await sleep(1500);
       }
     })();
     const primaryRun = start(['run', '--config', p.configPath, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)]);
     for (let round = 0; round < 3; round++) {
       const dr = start(['run', '--config', p.configPath, '--cluster', p.target]);
-      await waitFor('the replica to apply something', async () => (await status(p.httpPort).catch(() => undefined))?.replay.eventsApplied > 0, 90_000, 100);
-      await sleep(300 + round * 200);
+      // killed once this run has applied events (the count is this process's): one batch more in each round
+      const atLeast = 50 * (round + 1);
+      await waitFor(`the replica to apply ${atLeast} events in this run`, async () => (await status(p.httpPort).catch(() => undefined))?.replay.eventsApplied >= atLeast, 90_000, 100);
       dr.child.kill('SIGKILL');
       await dr.exited;
+      kills += 1;
     }
     await load;
     start(['run', '--config', p.configPath, '--cluster', p.target]);
@@ -226,7 +231,7 @@ describe('replay: what it will not apply', () => {
     expect(halted.code, halted.stderr).toBe(5);
     expect(halted.stderr).toMatch(/not a valid change event .*vertex\.id: missing.*replay stops here/);
 
-    const dlq = (await readTopic(PRIMARY, 'crr-dead-letters.internal', 1, 30_000, 500)).filter((r) => r.provenance['crr.dlq.cluster'] === p.source);
+    const dlq = (await readTopic(PRIMARY, 'crr-dead-letters.internal', 1, 30_000)).filter((r) => r.provenance['crr.dlq.cluster'] === p.source);
     expect(dlq.length).toBeGreaterThanOrEqual(1);
     expect(dlq[0]!.provenance).toMatchObject({ 'crr.dlq.reason': 'invalid', 'crr.dlq.topic': p.dataTopic, 'crr.dlq.partition': '1' });
     expect(dlq[0]!.provenance['crr.dlq.error']).toMatch(/vertex\.id: missing/);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigResourceTypes } from '../../src/kafka/kafkajs.js';
-import { admin, createTopic, http, metricValue, PRIMARY, runCrr, sleep, testPair, useCrrProcesses, waitFor, type TestPair } from '../support/helpers.js';
+import { admin, createTopic, http, metricValue, PRIMARY, runCrr, testPair, useCrrProcesses, waitFor, type TestPair } from '../support/helpers.js';
 
 const start = useCrrProcesses();
 
@@ -53,14 +53,16 @@ describe('sync breaks found by the mirror make the replica OUTDATED', () => {
         validateOnly: false,
         resources: [{ type: ConfigResourceTypes.TOPIC, name: p.dataTopic, configEntries: [{ name: 'retention.ms', value: '1000' }, { name: 'segment.ms', value: '300' }] }],
       });
+      // one slice per check; the checks are at least 700 ms apart, more than segment.ms, so every
+      // slice rolls a segment that retention can then delete
       let i = 50;
       await waitFor('the source log start to pass the mirrored position', async () => {
+        const [o] = await a.fetchTopicOffsets(p.dataTopic);
+        if (Number(o!.low) > 50) return true;
         await write(p, upserts(i, 20));
         i += 20;
-        await sleep(700);
-        const [o] = await a.fetchTopicOffsets(p.dataTopic);
-        return Number(o!.low) > 50;
-      }, 90_000, 100);
+        return false;
+      }, 90_000, 700);
     } finally {
       await a.disconnect();
     }

@@ -70,11 +70,29 @@ function flattenHeaders(h: IHeaders | undefined): { headers: string[]; provenanc
 }
 
 /**
- * Reads a topic from the beginning with isolation `read_committed` (what a downstream user of
- * the target sees) until `expected` records arrived or `timeoutMs` passed, then waits
- * `settleMs` more to catch any extra (duplicated) record.
+ * Log-end offsets of every partition of a topic as a `read_committed` reader sees them (the
+ * admin client's ListOffsets is `read_committed`: the last stable offset), with each partition's
+ * log start offset.
  */
-export async function readTopic(bootstrap: string, topic: string, expected: number, timeoutMs = 60_000, settleMs = 1500): Promise<SeenRecord[]> {
+export async function endOffsets(bootstrap: string, topic: string): Promise<Array<{ partition: number; low: number; high: number }>> {
+  const a = await admin(bootstrap);
+  try {
+    return (await a.fetchTopicOffsets(topic)).map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }));
+  } finally {
+    await a.disconnect();
+  }
+}
+
+/**
+ * Reads a topic from the beginning with isolation `read_committed` (what a downstream user of
+ * the target sees): until at least `expected` records arrived (or `timeoutMs` passed), then on to
+ * the log end every partition has at that moment (fetched with the admin client), so whatever was
+ * written before that moment, an extra (duplicated) record included, is in the result.
+ * `expected` 0 reads the topic as it is now, to its end.
+ * @throws when the reader does not get past the log end in time (say, a transaction left open)
+ */
+export async function readTopic(bootstrap: string, topic: string, expected: number, timeoutMs = 60_000): Promise<SeenRecord[]> {
+  const deadline = Date.now() + timeoutMs;
   const a = await admin(bootstrap);
   try {
     await waitFor(`topic ${topic} to exist`, async () => (await a.listTopics()).includes(topic), timeoutMs, 200);
@@ -83,26 +101,66 @@ export async function readTopic(bootstrap: string, topic: string, expected: numb
   }
   const consumer = (await client(bootstrap)).consumer({ groupId: `crr-test-reader-${uniq()}`, readUncommitted: false, maxWaitTimeInMs: 200 });
   const seen: SeenRecord[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  await consumer.run({
-    eachBatch: async ({ batch }) => {
-      for (const m of batch.messages) {
-        seen.push({
-          partition: batch.partition,
-          offset: Number(m.offset),
-          key: m.key ? m.key.toString() : null,
-          value: m.value ? m.value.toString() : null,
-          timestamp: m.timestamp,
-          ...flattenHeaders(m.headers),
-        });
-      }
-    },
+  /** Per partition, the offset the reader is past: the end of its last batch, control and aborted records included. */
+  const past = new Map<number, number>();
+  let crashed: unknown;
+  const wakers: Array<() => void> = [];
+  const wake = (): void => {
+    for (const w of wakers.splice(0)) w();
+  };
+  /** Resolves true once `cond` holds (checked after every batch), false at `until`. */
+  const reached = async (cond: () => boolean, until: number): Promise<boolean> => {
+    while (!cond()) {
+      if (crashed) throw crashed;
+      const left = until - Date.now();
+      if (left <= 0) return false;
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        wakers.push(resolve);
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+    }
+    return true;
+  };
+  consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+    const next = Number(e.payload.lastOffset) + 1;
+    if (next > (past.get(e.payload.partition) ?? 0)) past.set(e.payload.partition, next);
+    wake();
   });
-  const deadline = Date.now() + timeoutMs;
-  while (seen.length < expected && Date.now() < deadline) await sleep(100);
-  await sleep(settleMs);
-  await consumer.disconnect();
+  consumer.on(consumer.events.CRASH, (e) => {
+    crashed = e.payload.error;
+    wake();
+  });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          seen.push({
+            partition: batch.partition,
+            offset: Number(m.offset),
+            key: m.key ? m.key.toString() : null,
+            value: m.value ? m.value.toString() : null,
+            timestamp: m.timestamp,
+            ...flattenHeaders(m.headers),
+          });
+        }
+      },
+    });
+    await reached(() => seen.length >= expected, deadline);
+    // read to the log end as it is now: a record written before this moment, a duplicate included, is read
+    const ends = (await endOffsets(bootstrap, topic)).filter((o) => o.high > o.low);
+    const atEnd = (): boolean => ends.every((o) => (past.get(o.partition) ?? 0) >= o.high);
+    if (!(await reached(atEnd, Math.max(deadline, Date.now() + 15_000)))) {
+      const where = ends.map((o) => `[${o.partition}] at ${past.get(o.partition) ?? 0} of ${o.high}`).join(', ');
+      throw new Error(`reading ${topic}: ${seen.length} records read, but the log end was not reached in time: ${where}`);
+    }
+  } finally {
+    await consumer.disconnect();
+  }
   return seen;
 }
 
@@ -228,6 +286,42 @@ export function metricValue(text: string, name: string, labelSubstring = ''): nu
     }
   }
   return undefined;
+}
+
+/** One flow of a crr process's `/status` (src/mirror/status.ts), the fields tests read. */
+export interface FlowStatusView {
+  /** `source->target`. */
+  flow: string;
+  state: 'starting' | 'idle' | 'standby' | 'active' | 'backoff' | 'stopped';
+  restarts: number;
+  recordsMirrored: number;
+  lastError?: string;
+  partitions: Array<{ topic: string; remoteTopic: string; partition: number; logEndOffset: number; position: number; lagRecords: number }>;
+}
+
+/** The flows of the `/status` of the crr process serving HTTP on `port`. */
+export async function flowStatuses(port: number): Promise<FlowStatusView[]> {
+  return (JSON.parse((await http(port, '/status')).body) as { flows?: FlowStatusView[] }).flows ?? [];
+}
+
+/**
+ * Waits until a flow of the crr process on `httpPort` (the one named `flow`, `source->target`, or
+ * else its first) has committed positions at the log end every partition of source topic `topic`
+ * has now: every record written to it so far is on the target, and the mirror will write nothing
+ * more for them, so a read of the target to its end afterwards sees any duplicate.
+ */
+export async function waitForMirrored(httpPort: number, sourceBootstrap: string, topic: string, opts: { flow?: string; timeoutMs?: number } = {}): Promise<void> {
+  const ends = await endOffsets(sourceBootstrap, topic);
+  await waitFor(
+    `${opts.flow ?? 'the flow'} to commit positions at the log end of ${topic} (${ends.map((o) => `[${o.partition}] ${o.high}`).join(', ')})`,
+    async () => {
+      const flows = await flowStatuses(httpPort);
+      const f = opts.flow === undefined ? flows[0] : flows.find((x) => x.flow === opts.flow);
+      return ends.every((o) => o.high === o.low || (f?.partitions.find((p) => p.topic === topic && p.partition === o.partition)?.position ?? -1) >= o.high);
+    },
+    opts.timeoutMs ?? 120_000,
+    250,
+  );
 }
 
 /** Groups records by partition, each in offset order, as comparable strings. */

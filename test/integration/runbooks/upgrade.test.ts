@@ -86,7 +86,7 @@ describe('runbook: rolling upgrade', () => {
     expect((await replay(p.httpPort)).eventsApplied).toBe(whileDrDown.length);
     // mirrored exactly once: every data event is on the remote topic once
     const dataEvents = 300 + whileDrDown.length;
-    const remote = await readTopic(DR, `${p.source}.${p.dataTopic}`, dataEvents, 30_000, 1000);
+    const remote = await readTopic(DR, `${p.source}.${p.dataTopic}`, dataEvents, 30_000);
     const ids = remote.map((r) => (JSON.parse(r.value!) as { id: string }).id);
     expect(ids.length).toBe(dataEvents);
     expect(new Set(ids).size).toBe(dataEvents);
