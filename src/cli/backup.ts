@@ -5,9 +5,9 @@ import { openRepository } from '../backup/open-repository.js';
 import type { BackupRepository } from '../backup/repository.js';
 import { applyRetention, deleteBackup } from '../backup/retention.js';
 import type { BackupConfig } from '../backup/schema.js';
+import { resolveBackupTarget } from '../backup/targets.js';
 import { verifyBackup } from '../backup/verify.js';
 import { createBackup } from '../backup/write.js';
-import type { Config } from '../config/schema.js';
 import { CrrError, describeError } from '../errors.js';
 import { openStore } from '../store/open.js';
 import type { StoreConfig } from '../store/schema.js';
@@ -23,26 +23,6 @@ interface CommonOptions {
   config: string;
   cluster: string;
   json?: boolean;
-}
-
-/**
- * The cluster's backup config, and its store config when `needStore`.
- * @throws CliUsageError exit 2 for an unknown alias; 78 for a cluster without `backup`
- *   (naming `clusters.<alias>.backup`) or, when needed, without a store it can open
- */
-export function resolveBackupTarget(config: Config, alias: string, needStore: boolean): { backup: BackupConfig; store?: StoreConfig } {
-  const cluster = config.clusters[alias];
-  if (!cluster) throw new CliUsageError(`unknown cluster alias "${alias}"; known: ${Object.keys(config.clusters).join(', ')}`, EXIT.USAGE);
-  if (!cluster.backup) {
-    throw new CliUsageError(`clusters.${alias}.backup: required by crr backup (the cluster's backup repository: { repository: { type: local, path } } or { repository: { type: s3, bucket, ... } })`, EXIT.CONFIG);
-  }
-  if (!needStore) return { backup: cluster.backup };
-  const store = cluster.store;
-  if (!store) throw new CliUsageError(`clusters.${alias}.store: required by crr backup create (the store to back up)`, EXIT.CONFIG);
-  if (store.type === 'pglite' && (store.dataDir === undefined || store.dataDir.startsWith('memory://'))) {
-    throw new CliUsageError(`clusters.${alias}.store.dataDir: crr backup needs a store it can open; an in-memory PGlite store exists only inside the crr process that runs it`, EXIT.CONFIG);
-  }
-  return { backup: cluster.backup, store };
 }
 
 /**

@@ -1,22 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { readManifest } from '../backup/catalog.js';
 import type { Manifest } from '../backup/manifest.js';
-import { openRepository } from '../backup/open-repository.js';
-import type { BackupRepository } from '../backup/repository.js';
-import { restoreBackup } from '../backup/restore.js';
-import type { Role } from '../cluster/schema.js';
-import { publishClusterState } from '../cluster/state.js';
-import { configuredRole } from '../cluster/topology.js';
-import type { Config } from '../config/schema.js';
+import { planClusterRestore, restoreCluster, type ClusterRestore, type ClusterRestorePlan } from '../backup/restore-cluster.js';
 import { CrrError, describeError } from '../errors.js';
-import { createKafka } from '../kafka/client.js';
-import { createLogger } from '../log/logger.js';
-import { openStore } from '../store/open.js';
-import { PostgresStore } from '../store/postgres.js';
-import { SQL_IDENTIFIER, type StoreConfig } from '../store/schema.js';
-import type { ClusterStateInput, Store } from '../store/store.js';
 import { formatBytes } from './backup.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
@@ -24,8 +10,6 @@ import { CliUsageError } from './usage-error.js';
 
 /** The backup cannot be restored as it is (a part missing or corrupt, an unknown format version): nothing changed. */
 const EXIT_BACKUP_INVALID = 1;
-/** How long publishing the new cluster state to Kafka may take before crr restore gives up on it (it only warns), ms. */
-const PUBLISH_TIMEOUT_MS = 15_000;
 
 interface RestoreCliOptions {
   config: string;
@@ -35,51 +19,6 @@ interface RestoreCliOptions {
   as?: string;
   execute?: boolean;
   json?: boolean;
-}
-
-/** What `crr restore` restores, from where, into what. */
-export interface RestoreTarget {
-  /** The cluster whose repository holds the backup: `--from`, else the source of the flow into a replica, else the cluster itself. */
-  from: string;
-  repository: NonNullable<Config['clusters'][string]['backup']>['repository'];
-  store: StoreConfig;
-  role: Role;
-}
-
-/**
- * Resolves `crr restore`'s cluster, repository and store from the config.
- * @throws CliUsageError exit 2 for an unknown alias (`--cluster` or `--from`) or an invalid
- *   `--as`; 78 for a cluster without a store crr restore can open, or a `--from` cluster without `backup`
- */
-export function resolveRestoreTarget(config: Config, alias: string, from: string | undefined, as: string | undefined): RestoreTarget {
-  const known = Object.keys(config.clusters).join(', ');
-  const cluster = config.clusters[alias];
-  if (!cluster) throw new CliUsageError(`unknown cluster alias "${alias}"; known: ${known}`, EXIT.USAGE);
-  const role = configuredRole(config, alias);
-  const source = from ?? (role === 'replica' ? (config.mirror.flows.find((f) => f.enabled && f.target === alias)?.source ?? alias) : alias);
-  const repoCluster = config.clusters[source];
-  if (!repoCluster) throw new CliUsageError(`--from: unknown cluster alias "${source}"; known: ${known}`, EXIT.USAGE);
-  if (!repoCluster.backup) {
-    throw new CliUsageError(`clusters.${source}.backup: required by crr restore (the repository the backups of ${source} are in)`, EXIT.CONFIG);
-  }
-  if (as !== undefined && !SQL_IDENTIFIER.test(as)) throw new CliUsageError(`--as: "${as}" is not a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63 characters)`, EXIT.USAGE);
-  const store = cluster.store;
-  if (!store) throw new CliUsageError(`clusters.${alias}.store: required by crr restore (the store to restore into)`, EXIT.CONFIG);
-  if (store.type === 'pglite' && (store.dataDir === undefined || store.dataDir.startsWith('memory://'))) {
-    throw new CliUsageError(`clusters.${alias}.store.dataDir: crr restore needs a store it can open; an in-memory PGlite store exists only inside the crr process that runs it`, EXIT.CONFIG);
-  }
-  return { from: source, repository: repoCluster.backup.repository, store, role };
-}
-
-/**
- * The cluster state a restore records: a replica becomes `REPLICATING` at the backup's epoch
- * (replay then refuses events of a higher epoch, and skips what the backup holds); a primary
- * keeps its state (`ACTIVE` when none) at the higher of its epoch and the backup's.
- */
-export function restoredClusterState(role: Role, manifest: Manifest, current: ClusterStateInput | undefined): ClusterStateInput {
-  if (role === 'replica') return { role: 'replica', state: 'REPLICATING', epoch: manifest.epoch };
-  const state = current?.role === 'primary' ? current.state : 'ACTIVE';
-  return { role: 'primary', state, epoch: Math.max(manifest.epoch, current?.epoch ?? 0) };
 }
 
 const positionsText = (m: Manifest): string => m.positions.map((p) => `${p.topic}[${p.partition}]=${p.nextOffset}`).join(', ') || 'none';
@@ -95,7 +34,7 @@ const positionsText = (m: Manifest): string => m.positions.map((p) => `${p.topic
  * live state will be replaced) and exits 0; nothing is opened but the repository. With it: loads
  * the backup into a staging schema (a progress bar on stderr), verifies it, swaps it in
  * atomically (readers keep the old state until then), re-applies the write fence of a
- * PostgreSQL replica with `appRole`, records the cluster state (see {@link restoredClusterState})
+ * PostgreSQL replica with `appRole`, records the cluster state (see restoredClusterState in src/backup/restore-cluster.ts)
  * and publishes it to the cluster's Kafka (a warning if Kafka cannot be reached), then prints a
  * summary. `--as NAME` restores beside the live state under schema NAME instead (no swap,
  * nothing published). Stop replay (`crr run`) of the cluster during the restore; a PGlite store
@@ -121,91 +60,46 @@ export function registerRestoreCommand(program: Command): void {
     .action((opts: RestoreCliOptions) => runRestore(opts));
 }
 
+/** `crr restore`: the plan ({@link planClusterRestore}) or the restore ({@link restoreCluster}), printed; failures mapped to exit codes. */
 async function runRestore(opts: RestoreCliOptions): Promise<void> {
   const config = loadConfigOrExit(opts.config);
   const abort = new AbortController();
   const onSigint = (): void => abort.abort(new Error('interrupted'));
   process.once('SIGINT', onSigint);
-  let repo: BackupRepository | undefined;
-  let store: Store | undefined;
+  const request = { cluster: opts.cluster, backup: opts.backup, from: opts.from, as: opts.as };
   try {
-    const target = resolveRestoreTarget(config, opts.cluster, opts.from, opts.as);
-    repo = await openRepository(target.repository);
-    const schema = opts.as ?? target.store.schema;
     if (!opts.execute) {
-      const m = await readManifest(repo, opts.backup);
-      printPlan(opts, m, repo, target, schema);
+      printPlan(opts, await planClusterRestore(config, request));
       process.exitCode = EXIT.OK;
       return;
     }
-    store = openStore(target.store);
-    const current = await store.clusterState().catch(() => undefined);
-    const role: Role = current?.role ?? target.role;
-    const cfg = target.store;
-    const fenceRoles = role === 'replica' && store instanceof PostgresStore && cfg.appRole ? { appRole: cfg.appRole, replayRole: cfg.replayRole ?? `${cfg.schema}_replay` } : undefined;
     const bar = new cliProgress.SingleBar(
       { stream: process.stderr, format: 'restore [{bar}] {percentage}% | {value}/{total} rows | {phase}', hideCursor: true, clearOnComplete: true },
       cliProgress.Presets.shades_classic,
     );
-    let state: ClusterStateInput | undefined;
     let started = false;
-    const t0 = Date.now();
-    let restored;
+    const stopBar = (): void => {
+      if (!started) return;
+      started = false;
+      bar.stop();
+    };
+    let restored: ClusterRestore;
     try {
-      restored = await restoreBackup(store, repo, opts.backup, {
-        ...(opts.as === undefined ? {} : { as: opts.as }),
-        ...(fenceRoles ? { fence: fenceRoles } : {}),
+      restored = await restoreCluster(config, request, {
         signal: abort.signal,
-        clusterState: (m) => (state = restoredClusterState(role, m, current)),
         onManifest: (m) => {
           bar.start(Math.max(m.totals.vertices + m.totals.edges, 1), 0, { phase: 'load' });
           started = true;
         },
-        onProgress: (p) => bar.update(p.vertices + p.edges, { phase: p.phase }),
+        onProgress: (p) => {
+          bar.update(p.vertices + p.edges, { phase: p.phase });
+          if (p.phase === 'done') stopBar(); // before the cluster state is published
+        },
       });
     } finally {
-      if (started) bar.stop();
+      stopBar();
     }
-    const { manifest, result } = restored;
-    let published: string | undefined;
-    if (result.swapped && state) published = await publish(config, opts.cluster, state);
-    const durationMs = Date.now() - t0;
-    if (opts.json) {
-      process.stdout.write(
-        `${JSON.stringify(
-          {
-            backup: manifest.id,
-            cluster: opts.cluster,
-            from: target.from,
-            repository: repo.description,
-            schema: result.schema,
-            swapped: result.swapped,
-            epoch: manifest.epoch,
-            totals: { vertices: result.vertices, edges: result.edges, catalog: result.catalog, positions: result.positions },
-            positions: manifest.positions,
-            clusterState: state,
-            fenced: fenceRoles !== undefined,
-            published: published === undefined,
-            ...(published === undefined ? {} : { publishWarning: published }),
-            durationMs,
-          },
-          null,
-          2,
-        )}\n`,
-      );
-    } else {
-      const lines = [
-        result.swapped ? `restored backup ${manifest.id} into ${opts.cluster}: schema ${result.schema} replaced atomically` : `restored backup ${manifest.id} as schema ${result.schema}, beside the live state of ${opts.cluster}`,
-        `  from ${repo.description} (backups of ${target.from})`,
-        `  epoch ${manifest.epoch}; ${result.vertices} vertices, ${result.edges} edges, ${result.catalog} catalog entries, in ${(durationMs / 1000).toFixed(1)} s`,
-        `  positions: ${positionsText(manifest)}`,
-        state ? `  cluster state: ${state.role} ${state.state}, epoch ${state.epoch}` : '',
-        fenceRoles ? `  write fence re-applied: ${fenceRoles.appRole} can only read` : '',
-        published !== undefined ? `  warning: ${published}` : '',
-        result.swapped && role === 'replica' ? `  replay resumes from these positions: restart crr run for ${opts.cluster}` : '',
-      ].filter(Boolean);
-      process.stdout.write(`${lines.join('\n')}\n`);
-    }
+    printRestored(opts, restored);
     process.exitCode = EXIT.OK;
   } catch (err) {
     if (abort.signal.aborted) {
@@ -230,12 +124,56 @@ async function runRestore(opts: RestoreCliOptions): Promise<void> {
     }
   } finally {
     process.off('SIGINT', onSigint);
-    repo?.close();
-    await store?.close().catch(() => undefined);
   }
 }
 
-function printPlan(opts: RestoreCliOptions, m: Manifest, repo: BackupRepository, target: RestoreTarget, schema: string): void {
+/** The summary of a restore done (`--json`: one JSON document). */
+function printRestored(opts: RestoreCliOptions, r: ClusterRestore): void {
+  const { manifest, result, target, role, durationMs } = r;
+  const state = r.clusterState;
+  const fenceRoles = r.fence;
+  const published = r.publishWarning;
+  if (opts.json) {
+    process.stdout.write(
+      `${JSON.stringify(
+        {
+          backup: manifest.id,
+          cluster: opts.cluster,
+          from: target.from,
+          repository: r.repository,
+          schema: result.schema,
+          swapped: result.swapped,
+          epoch: manifest.epoch,
+          totals: { vertices: result.vertices, edges: result.edges, catalog: result.catalog, positions: result.positions },
+          positions: manifest.positions,
+          clusterState: state,
+          fenced: fenceRoles !== undefined,
+          published: published === undefined,
+          ...(published === undefined ? {} : { publishWarning: published }),
+          durationMs,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  } else {
+    const lines = [
+      result.swapped ? `restored backup ${manifest.id} into ${opts.cluster}: schema ${result.schema} replaced atomically` : `restored backup ${manifest.id} as schema ${result.schema}, beside the live state of ${opts.cluster}`,
+      `  from ${r.repository} (backups of ${target.from})`,
+      `  epoch ${manifest.epoch}; ${result.vertices} vertices, ${result.edges} edges, ${result.catalog} catalog entries, in ${(durationMs / 1000).toFixed(1)} s`,
+      `  positions: ${positionsText(manifest)}`,
+      state ? `  cluster state: ${state.role} ${state.state}, epoch ${state.epoch}` : '',
+      fenceRoles ? `  write fence re-applied: ${fenceRoles.appRole} can only read` : '',
+      published !== undefined ? `  warning: ${published}` : '',
+      result.swapped && role === 'replica' ? `  replay resumes from these positions: restart crr run for ${opts.cluster}` : '',
+    ].filter(Boolean);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+}
+
+/** The plan `crr restore` prints without `--execute`. */
+function printPlan(opts: RestoreCliOptions, plan: ClusterRestorePlan): void {
+  const { manifest: m, target, schema } = plan;
   const replaces = opts.as === undefined;
   if (opts.json) {
     process.stdout.write(
@@ -245,7 +183,7 @@ function printPlan(opts: RestoreCliOptions, m: Manifest, repo: BackupRepository,
           backup: m.id,
           cluster: opts.cluster,
           from: target.from,
-          repository: repo.description,
+          repository: plan.repository,
           createdAt: m.createdAt,
           epoch: m.epoch,
           records: m.totals.vertices + m.totals.edges,
@@ -264,7 +202,7 @@ function printPlan(opts: RestoreCliOptions, m: Manifest, repo: BackupRepository,
   process.stdout.write(
     [
       `would restore backup ${m.id} (cluster ${m.cluster}, created ${m.createdAt}) into ${opts.cluster}`,
-      `  from ${repo.description} (backups of ${target.from})`,
+      `  from ${plan.repository} (backups of ${target.from})`,
       `  epoch ${m.epoch}; ${t.vertices + t.edges} records (${t.vertices} vertices, ${t.edges} edges), ${t.catalog} catalog entries, ${t.parts} parts, ${formatBytes(t.bytes)}`,
       `  positions: ${positionsText(m)}`,
       replaces
@@ -274,30 +212,4 @@ function printPlan(opts: RestoreCliOptions, m: Manifest, repo: BackupRepository,
       '',
     ].join('\n'),
   );
-}
-
-/**
- * Publishes the restored cluster state to the cluster's Kafka.
- * @returns undefined when published, else a warning (Kafka unreachable: the store's record stands)
- */
-async function publish(config: Config, alias: string, state: ClusterStateInput): Promise<string | undefined> {
-  const c = config.clusters[alias]!;
-  const kafka = createKafka(alias, { ...c, connectionTimeoutMs: Math.min(c.connectionTimeoutMs, 3000) }, `restore-${randomUUID().slice(0, 8)}`, createLogger('fatal'), 'fatal');
-  const admin = kafka.admin();
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      (async () => {
-        await admin.connect();
-        await publishClusterState(kafka, admin, alias, state);
-      })(),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${PUBLISH_TIMEOUT_MS} ms`)), PUBLISH_TIMEOUT_MS))),
-    ]);
-    return undefined;
-  } catch (err) {
-    return `could not publish the cluster state to the Kafka of ${alias} (${describeError(err)}); crr run publishes it when it starts`;
-  } finally {
-    clearTimeout(timer);
-    await admin.disconnect().catch(() => undefined);
-  }
 }

@@ -1,0 +1,182 @@
+import { randomUUID } from 'node:crypto';
+import type { Role } from '../cluster/schema.js';
+import { publishClusterState } from '../cluster/state.js';
+import type { Config } from '../config/schema.js';
+import { describeError } from '../errors.js';
+import { createKafka } from '../kafka/client.js';
+import { createCliLogger } from '../log/logger.js';
+import { openStore } from '../store/open.js';
+import { PostgresStore } from '../store/postgres.js';
+import type { ClusterStateInput } from '../cluster/cluster-state.js';
+import type { RestoreProgress, RestoreResult, Store } from '../store/store.js';
+import { readManifest } from './catalog.js';
+import type { Manifest } from './manifest.js';
+import { openRepository } from './open-repository.js';
+import { restoreBackup } from './restore.js';
+import { resolveRestoreTarget, type RestoreTarget } from './targets.js';
+
+// `crr restore` without its printing: the plan, and the restore of a backup into a cluster's
+// store with the write fence, the cluster state it records and publishes (docs/architecture.md,
+// "Backups, restore and reseed").
+
+/** How long publishing the new cluster state to Kafka may take before crr restore gives up on it (it only warns), ms. */
+const PUBLISH_TIMEOUT_MS = 15_000;
+
+/** What `crr restore` is asked: `--cluster`, `--backup`, `--from`, `--as`. */
+export interface ClusterRestoreRequest {
+  /** The cluster whose store is restored. */
+  cluster: string;
+  /** The backup id. */
+  backup: string;
+  /** The cluster whose repository holds the backup (see {@link resolveRestoreTarget}). */
+  from?: string;
+  /** Restore beside the live state under this new schema. */
+  as?: string;
+}
+
+
+/**
+ * The cluster state a restore records: a replica becomes `REPLICATING` at the backup's epoch
+ * (replay then refuses events of a higher epoch, and skips what the backup holds); a primary
+ * keeps its state (`ACTIVE` when none) at the higher of its epoch and the backup's.
+ */
+export function restoredClusterState(role: Role, manifest: Manifest, current: ClusterStateInput | undefined): ClusterStateInput {
+  if (role === 'replica') return { role: 'replica', state: 'REPLICATING', epoch: manifest.epoch };
+  const state = current?.role === 'primary' ? current.state : 'ACTIVE';
+  return { role: 'primary', state, epoch: Math.max(manifest.epoch, current?.epoch ?? 0) };
+}
+
+/** What {@link planClusterRestore} found: the restore that `crr restore --execute` would do. */
+export interface ClusterRestorePlan {
+  target: RestoreTarget;
+  /** The repository's description (`/var/backups/crr`, `s3://bucket/prefix`). */
+  repository: string;
+  manifest: Manifest;
+  /** The schema restored into: `as`, else the store's schema (whose live state is then replaced). */
+  schema: string;
+}
+
+/**
+ * The plan of a restore: resolves the target, opens the repository and reads the backup's
+ * manifest; nothing else is opened.
+ * @throws CliUsageError see {@link resolveRestoreTarget}
+ * @throws CrrError CRR_BACKUP_NOT_FOUND / CRR_BACKUP_INVALID / CRR_REPOSITORY (see readManifest)
+ */
+export async function planClusterRestore(config: Config, request: ClusterRestoreRequest): Promise<ClusterRestorePlan> {
+  const target = resolveRestoreTarget(config, request.cluster, request.from, request.as);
+  const repo = await openRepository(target.repository);
+  try {
+    const manifest = await readManifest(repo, request.backup);
+    return { target, repository: repo.description, manifest, schema: request.as ?? target.store.schema };
+  } finally {
+    repo.close();
+  }
+}
+
+/** Callbacks of {@link restoreCluster}. */
+export interface ClusterRestoreHooks {
+  /** Aborts the restore (nothing changes unless the swap had begun); it rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Called with the manifest once it is read, before anything is loaded. */
+  onManifest?: (manifest: Manifest) => void;
+  /** Progress of the load, verification and swap; phase `done` once the swap committed, before the state is published. */
+  onProgress?: (p: RestoreProgress) => void;
+}
+
+/** What {@link restoreCluster} did. */
+export interface ClusterRestore {
+  target: RestoreTarget;
+  /** The repository's description (`/var/backups/crr`, `s3://bucket/prefix`). */
+  repository: string;
+  manifest: Manifest;
+  result: RestoreResult;
+  /** The cluster's role: the one its store records, else the configured one. */
+  role: Role;
+  /** The cluster state recorded in the restored state (see {@link restoredClusterState}). */
+  clusterState?: ClusterStateInput;
+  /** The write fence re-applied (a PostgreSQL replica with `appRole`). */
+  fence?: { appRole: string; replayRole: string };
+  /** Why the new cluster state could not be published to the cluster's Kafka; absent when it was (or nothing was to publish: restored `as` another schema). */
+  publishWarning?: string;
+  /** From the start of the load to the end of publishing, ms. */
+  durationMs: number;
+}
+
+/**
+ * Restores a backup into a cluster's store: resolves the target ({@link resolveRestoreTarget}),
+ * opens the repository and the store, loads the backup into a staging schema, verifies it and
+ * swaps it in atomically ({@link restoreBackup}; with `as`, beside the live state instead),
+ * re-applies the write fence of a PostgreSQL replica with `appRole` (replay role: `replayRole`,
+ * else `<schema>_replay`), records the cluster state ({@link restoredClusterState}) and, when
+ * the live state was replaced, publishes that state to the cluster's Kafka (at most 15 s; a
+ * failure is only a warning: `crr run` publishes it when it starts). Closes what it opened.
+ *
+ * @throws CliUsageError see {@link resolveRestoreTarget}
+ * @throws CrrError CRR_BACKUP_NOT_FOUND, CRR_BACKUP_INVALID, CRR_RESTORE_REFUSED,
+ *   CRR_CONFIG_INVALID, CRR_STORE, CRR_STORE_LOCKED, CRR_REPOSITORY (see restoreBackup, openStore);
+ *   the signal's reason when aborted. The live state is unchanged unless the swap had begun.
+ */
+export async function restoreCluster(config: Config, request: ClusterRestoreRequest, hooks: ClusterRestoreHooks = {}): Promise<ClusterRestore> {
+  const target = resolveRestoreTarget(config, request.cluster, request.from, request.as);
+  const repo = await openRepository(target.repository);
+  let store: Store | undefined;
+  try {
+    store = openStore(target.store);
+    const current = await store.clusterState().catch(() => undefined);
+    const role: Role = current?.role ?? target.role;
+    const cfg = target.store;
+    const fenceRoles = role === 'replica' && store instanceof PostgresStore && cfg.appRole ? { appRole: cfg.appRole, replayRole: cfg.replayRole ?? `${cfg.schema}_replay` } : undefined;
+    let state: ClusterStateInput | undefined;
+    const t0 = Date.now();
+    const { manifest, result } = await restoreBackup(store, repo, request.backup, {
+      ...(request.as === undefined ? {} : { as: request.as }),
+      ...(fenceRoles ? { fence: fenceRoles } : {}),
+      ...(hooks.signal ? { signal: hooks.signal } : {}),
+      clusterState: (m) => (state = restoredClusterState(role, m, current)),
+      ...(hooks.onManifest ? { onManifest: hooks.onManifest } : {}),
+      ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+    });
+    let publishWarning: string | undefined;
+    if (result.swapped && state) publishWarning = await publish(config, request.cluster, state);
+    return {
+      target,
+      repository: repo.description,
+      manifest,
+      result,
+      role,
+      ...(state === undefined ? {} : { clusterState: state }),
+      ...(fenceRoles === undefined ? {} : { fence: fenceRoles }),
+      ...(publishWarning === undefined ? {} : { publishWarning }),
+      durationMs: Date.now() - t0,
+    };
+  } finally {
+    repo.close();
+    await store?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Publishes the restored cluster state to the cluster's Kafka.
+ * @returns undefined when published, else a warning (Kafka unreachable: the store's record stands)
+ */
+async function publish(config: Config, alias: string, state: ClusterStateInput): Promise<string | undefined> {
+  const c = config.clusters[alias]!;
+  const kafka = createKafka(alias, { ...c, connectionTimeoutMs: Math.min(c.connectionTimeoutMs, 3000) }, `restore-${randomUUID().slice(0, 8)}`, createCliLogger('fatal'), 'fatal');
+  const admin = kafka.admin();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      (async () => {
+        await admin.connect();
+        await publishClusterState(kafka, admin, alias, state);
+      })(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${PUBLISH_TIMEOUT_MS} ms`)), PUBLISH_TIMEOUT_MS))),
+    ]);
+    return undefined;
+  } catch (err) {
+    return `could not publish the cluster state to the Kafka of ${alias} (${describeError(err)}); crr run publishes it when it starts`;
+  } finally {
+    clearTimeout(timer);
+    await admin.disconnect().catch(() => undefined);
+  }
+}
