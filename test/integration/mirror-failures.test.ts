@@ -44,7 +44,15 @@ describe('mirror: exactly once through failures', () => {
     const flow = testFlow({ transactionMaxBytes: 64 * 1024 });
     const topic = `${flow.prefix}.events`;
     await createTopic(PRIMARY, topic, 3);
-    const writer = produceSlowly(topic, 0, 30, 400, 3, 50);
+    // the stream comes in three parts of 4,000 records, the second after the first kill, the third
+    // after the second: every run has records arriving while it mirrors
+    let kills = 0;
+    const writer = (async () => {
+      for (let part = 0; part < 3; part++) {
+        await waitFor(`kill ${part} before part ${part} of the stream`, () => kills >= part, 240_000, 50);
+        await produceSlowly(topic, part * 4000, 10, 400, 3, 50);
+      }
+    })();
     let total = 0;
     for (let round = 0; round < 3; round++) {
       const p = mirror(flow.configPath);
@@ -54,6 +62,7 @@ describe('mirror: exactly once through failures', () => {
       await waitFor(`the mirror to commit ${atLeast} records in this run`, async () => (await mirroredRecords(flow.httpPort, flow.remote(topic))) >= atLeast, 60_000);
       p.child.kill('SIGKILL');
       await p.exited;
+      kills += 1;
     }
     await writer;
     total = 30 * 400;
