@@ -5,13 +5,15 @@ import { createInterface } from 'node:readline';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ChangeTopicsConfig } from '../cluster/schema.js';
-import { initialClusterState, publishClusterState } from '../cluster/state.js';
+import { epochRaised, initialClusterState } from '../cluster/cluster-state.js';
+import { publishClusterState } from '../cluster/state.js';
 import type { Role } from '../cluster/schema.js';
 import { CrrError, describeError } from '../errors.js';
 import { ensureChangeTopics } from '../kafka/topics.js';
 import { MARKER_KEY, encodeEvent, parseEvent } from '../protocol/codec.js';
 import { isMarkerOp, PROTOCOL_VERSION, type ChangeEvent, type MarkerOp } from '../protocol/schema.js';
-import type { ClusterStateInput, Store, SyncBreakResult } from '../store/store.js';
+import type { ClusterStateInput } from '../cluster/cluster-state.js';
+import type { Store, SyncBreakResult } from '../store/store.js';
 
 /** Events per batch of an import (parsed, validated and applied together, inside the one transaction). */
 export const IMPORT_BATCH_EVENTS = 5000;
@@ -229,7 +231,7 @@ export async function planSyncBreak(ctx: AdminContext, req: SyncBreakRequest): P
   const lag = await replayLag(ctx.admin, store, [changeTopics.data, changeTopics.metadata]);
   const lagRecords = lag.reduce((n, r) => n + r.lagRecords, 0);
   const newEpoch = current.epoch + 1;
-  const newState: ClusterStateInput = { role: 'primary', state: 'ACTIVE', epoch: newEpoch, reason: `${req.op}: ${req.reason}` };
+  const newState = epochRaised(current, `${req.op}: ${req.reason}`);
   let effect: string;
   let importSummary: ImportFileSummary | undefined;
   let resetTopics: SyncBreakPlan['resetTopics'];

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { CrrError } from '../errors.js';
-import { PRIMARY_STATES, REPLICA_STATES } from '../store/store.js';
+import { PRIMARY_STATES, REPLICA_STATES } from '../cluster/cluster-state.js';
 
 /**
- * The backup manifest (DESIGN.md, "Backups"): `<id>/manifest.json` in the repository, written
+ * The backup manifest (docs/architecture.md, "Backups, restore and reseed"): `<id>/manifest.json` in the repository, written
  * LAST, so a backup without one is incomplete (crashed or still being written). It says what
  * the backup holds and what it is consistent with; every part is named with its record count,
  * sizes and SHA-256, so `crr backup verify` and a restore can check each part on its own.

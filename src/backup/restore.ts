@@ -1,7 +1,8 @@
 import { CrrError } from '../errors.js';
 import { fence } from '../store/fence.js';
 import { PostgresStore } from '../store/postgres.js';
-import type { ClusterStateInput, RestoreProgress, RestoreResult, Store } from '../store/store.js';
+import type { ClusterStateInput } from '../cluster/cluster-state.js';
+import type { RestoreProgress, RestoreResult, Store } from '../store/store.js';
 import { readBackup, readManifest } from './catalog.js';
 import type { Manifest } from './manifest.js';
 import type { BackupRepository } from './repository.js';
@@ -44,7 +45,7 @@ export interface RestoredBackup {
 }
 
 /**
- * Restores backup `id` from `repo` into `store` (DESIGN.md, "The flow" step 4, "Backups"):
+ * Restores backup `id` from `repo` into `store` (docs/architecture.md, "Backups, restore and reseed"):
  * reads and validates the manifest (format version, totals), then streams every part through
  * {@link readBackup} (each part's SHA-256, size, gzip and record count checked as it is read)
  * into a staging schema with {@link Store.restore}, which verifies the counts and swaps the

@@ -45,7 +45,7 @@ export const S3RepositorySchema = z
 
 /**
  * The `backup` part of `clusters.<alias>`: where this cluster's store is backed up, how big a
- * part gets, and which backups `crr backup prune` keeps (DESIGN.md, "Backups").
+ * part gets, and which backups `crr backup prune` keeps (docs/architecture.md, "Backups, restore and reseed").
  *
  * - `repository`: `{ type: local, path }` or `{ type: s3, bucket, prefix, endpoint, region,
  *   forcePathStyle, accessKeyId, secretAccessKey }`.

@@ -32,7 +32,7 @@ export async function commitToTargetGroups(
 ): Promise<GroupSyncResult[]> {
   const results: GroupSyncResult[] = rows.map(() => 'skipped-target-ahead');
   const byGroup = new Map<string, number[]>();
-  rows.forEach((r, i) => byGroup.set(r.group, [...(byGroup.get(r.group) ?? []), i]));
+  for (const [i, r] of rows.entries()) byGroup.set(r.group, [...(byGroup.get(r.group) ?? []), i]);
   for (const [group, indexes] of byGroup) {
     const { groups } = await targetAdmin.describeGroups([group]);
     const state = groups[0]?.state ?? 'Dead';

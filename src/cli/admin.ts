@@ -2,7 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import type { Command } from 'commander';
 import { ADMIN_OPERATIONS, checkPrimary, executeSyncBreak, planSyncBreak, type AdminOperationName, type SyncBreakOutcome, type SyncBreakPlan } from '../admin/admin.js';
 import { configuredRole } from '../cluster/topology.js';
-import { initialClusterState } from '../cluster/state.js';
+import { initialClusterState } from '../cluster/cluster-state.js';
 import { CrrError, describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
 import { createCliLogger } from '../log/logger.js';

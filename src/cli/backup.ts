@@ -16,8 +16,6 @@ import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
 import { CliUsageError } from './usage-error.js';
 
-/** `crr backup verify`: the backup has problems (each listed). */
-const EXIT_PROBLEMS = 1;
 
 interface CommonOptions {
   config: string;
@@ -220,7 +218,7 @@ export function registerBackupCommand(program: Command): void {
           else lines.push('PROBLEMS:', ...r.problems.map((p) => `  - ${p.part}: ${p.problem}: ${p.message}`));
           process.stdout.write(`${lines.join('\n')}\n`);
         }
-        return r.ok ? EXIT.OK : EXIT_PROBLEMS;
+        return r.ok ? EXIT.OK : EXIT.BACKUP_PROBLEMS;
       }),
     );
 

@@ -18,6 +18,10 @@ export const EXIT = {
   PROMOTE_REFUSED: 3,
   /** `crr promote`: the graceful drain did not finish in time; the replica stays PROMOTING (run it again). */
   PROMOTE_TIMEOUT: 1,
+  /** `crr backup verify`: a part is missing or corrupt (each problem is listed). */
+  BACKUP_PROBLEMS: 1,
+  /** `crr restore`: the backup cannot be used as it is (CRR_BACKUP_INVALID: incomplete, corrupt or unknown format). */
+  BACKUP_INVALID: 1,
   /** `crr write`: the cluster is a replica or a fenced primary; nothing was written. */
   WRITE_REFUSED: 4,
   /** `crr write`: an input line is not a valid change event (sysexits' EX_DATAERR); lines before it were written. */

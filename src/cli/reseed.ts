@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
+import { reseeded } from '../cluster/cluster-state.js';
 import { publishClusterState } from '../cluster/state.js';
 import { replaySource } from '../cluster/topology.js';
 import { CrrError, describeError } from '../errors.js';
@@ -88,7 +89,7 @@ export function registerReseedCommand(program: Command): void {
         const admin = kafka.admin();
         try {
           await admin.connect();
-          await publishClusterState(kafka, admin, alias, { role: 'replica', state: 'REPLICATING', epoch: result.epoch, reason: `reseeded from backup ${result.backupId} (manual crr reseed)` });
+          await publishClusterState(kafka, admin, alias, reseeded(result.epoch, `reseeded from backup ${result.backupId} (manual crr reseed)`));
         } catch (err) {
           process.stderr.write(`crr reseed: warning: could not publish the state to ${alias}'s Kafka: ${describeError(err)}\n`);
         } finally {

@@ -8,8 +8,6 @@ import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
 import { CliUsageError } from './usage-error.js';
 
-/** The backup cannot be restored as it is (a part missing or corrupt, an unknown format version): nothing changed. */
-const EXIT_BACKUP_INVALID = 1;
 
 interface RestoreCliOptions {
   config: string;
@@ -113,7 +111,7 @@ async function runRestore(opts: RestoreCliOptions): Promise<void> {
       process.stderr.write(`crr restore: ${describeError(err)}${untouched}\n`);
       process.exitCode =
         err.code === 'CRR_BACKUP_INVALID'
-          ? EXIT_BACKUP_INVALID
+          ? EXIT.BACKUP_INVALID
           : err.code === 'CRR_BACKUP_NOT_FOUND' || err.code === 'CRR_RESTORE_REFUSED'
             ? EXIT.USAGE
             : err.code === 'CRR_CONFIG_INVALID'

@@ -2,8 +2,9 @@ import type { Admin, Kafka } from 'kafkajs';
 import { CrrError } from '../errors.js';
 import { ensureTopic } from '../kafka/topics.js';
 import { readToEnd } from '../kafka/read-to-end.js';
-import { ClusterStateInputSchema, type ClusterStateInput, type Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
 import type { Role } from './schema.js';
+import { assertTransition, ClusterStateInputSchema, initialClusterState, type ClusterStateInput } from './cluster-state.js';
 
 /**
  * The compacted topic, on each cluster's own Kafka, where crr publishes that cluster's state
@@ -21,14 +22,6 @@ export const CLUSTER_STATE_TOPIC = 'crr-cluster-state.internal';
 export type PublishedClusterState = ClusterStateInput & { updatedAtMs: number };
 
 /**
- * The state a fresh store starts in: a primary is `ACTIVE`, a replica `REPLICATING`, both at
- * epoch 0 (docs/glossary.md, "cluster state").
- */
-export function initialClusterState(role: Role): ClusterStateInput {
-  return role === 'primary' ? { role, state: 'ACTIVE', epoch: 0 } : { role, state: 'REPLICATING', epoch: 0 };
-}
-
-/**
  * Returns the store's recorded state, recording {@link initialClusterState} of `configuredRole`
  * first when the store has none (a fresh store). The recorded role wins over the config's.
  */
@@ -44,19 +37,47 @@ export async function ensureClusterState(store: Store, configuredRole: Role): Pr
 }
 
 /**
+ * Records a new state of a cluster in its store, after checking the transition from the state
+ * recorded there (src/cluster/cluster-state.ts). The store is the truth; publish it next
+ * ({@link publishClusterState}) for processes that cannot read the store.
+ * @throws CrrError CRR_STATE_TRANSITION (nothing recorded) when the state machine forbids it;
+ *   the store's errors when it cannot be read or written
+ */
+export async function recordClusterState(store: Store, alias: string, next: ClusterStateInput): Promise<void> {
+  const current = await store.clusterState();
+  assertTransition(current, next, alias);
+  await store.setClusterState(next);
+}
+
+/** How long publishing a cluster state may take before it fails, ms. */
+export const PUBLISH_TIMEOUT_MS = 20_000;
+
+/**
  * Publishes a cluster's state to {@link CLUSTER_STATE_TOPIC} on its own Kafka (creating the
- * topic when missing), acks=all.
- * @throws KafkaJS errors when the cluster cannot be reached
+ * topic when missing), acks=all, within {@link PUBLISH_TIMEOUT_MS}; on a timeout its producer is
+ * disconnected, so nothing is left sending.
+ * @throws CrrError CRR_KAFKA (retriable) on a timeout; KafkaJS errors when the cluster refuses
  */
 export async function publishClusterState(kafka: Kafka, admin: Admin, alias: string, state: ClusterStateInput): Promise<void> {
-  await ensureTopic(admin, CLUSTER_STATE_TOPIC, 1, -1, [{ name: 'cleanup.policy', value: 'compact' }]);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-  await producer.connect();
-  try {
+  const work = (async () => {
+    await ensureTopic(admin, CLUSTER_STATE_TOPIC, 1, -1, [{ name: 'cleanup.policy', value: 'compact' }]);
+    await producer.connect();
     const value: PublishedClusterState = { ...state, updatedAtMs: Date.now() };
     await producer.send({ topic: CLUSTER_STATE_TOPIC, acks: -1, messages: [{ key: alias, value: JSON.stringify(value) }] });
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new CrrError('CRR_KAFKA', `the Kafka of ${alias} did not take its cluster state within ${PUBLISH_TIMEOUT_MS} ms`, { retriable: true })), PUBLISH_TIMEOUT_MS);
+      }),
+    ]);
   } finally {
+    clearTimeout(timer);
     await producer.disconnect().catch(() => undefined);
+    work.catch(() => undefined);
   }
 }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { CrrError } from '../errors.js';
 import { ConfigSchema, type Config } from './schema.js';
 

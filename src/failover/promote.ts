@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin } from 'kafkajs';
 import type { Logger } from 'pino';
-import { publishClusterState } from '../cluster/state.js';
+import { publishClusterState, recordClusterState } from '../cluster/state.js';
+import { assertTransition, fenced, promoted, promoting } from '../cluster/cluster-state.js';
 import { replaySource, type ReplaySource } from '../cluster/topology.js';
 import type { Config } from '../config/schema.js';
 import { CrrError, describeError } from '../errors.js';
@@ -12,7 +13,8 @@ import { recoveryPoint, runningDaemons, type RecoveryPoint } from './recovery-po
 import { unfence } from '../store/fence.js';
 import { openStore } from '../store/open.js';
 import { PostgresStore } from '../store/postgres.js';
-import type { ClusterState, ClusterStateInput, PromotionRecord, Store, StorePosition } from '../store/store.js';
+import type { ClusterState, ClusterStateInput } from '../cluster/cluster-state.js';
+import type { PromotionRecord, Store, StorePosition } from '../store/store.js';
 import { ensureChangeTopics } from '../kafka/topics.js';
 import { syncGroupOffsetsOnce } from '../checkpoint/index.js';
 
@@ -189,7 +191,7 @@ export async function executePromotion(
     const since = PROMOTING_SINCE.exec(now?.reason ?? '');
     const startedAt = now?.state === 'PROMOTING' && since ? since[2]! : new Date().toISOString();
     const fromEpoch = now?.epoch ?? 0;
-    await store.setClusterState({ role: 'replica', state: 'PROMOTING', epoch: fromEpoch, reason: `promote (${plan.mode}) started at ${startedAt}` });
+    await recordClusterState(store, plan.cluster, promoting(fromEpoch, `promote (${plan.mode}) started at ${startedAt}`));
     step('record', `${plan.cluster} is PROMOTING (${plan.mode}) since ${startedAt}`);
 
     // 2. fence the old primary
@@ -220,7 +222,8 @@ export async function executePromotion(
       groups: { committed: {}, skipped: {} },
       warnings: plan.warnings,
     };
-    const state: ClusterStateInput = { role: 'primary', state: 'ACTIVE', epoch: toEpoch, reason: `promoted (${plan.mode}) from replica of ${plan.primary} at ${promotedAt.toISOString()}` };
+    const state = promoted(fromEpoch, `promoted (${plan.mode}) from replica of ${plan.primary} at ${promotedAt.toISOString()}`);
+    assertTransition(await store.clusterState(), state, plan.cluster);
     const ownPositions = await ownTopicEnds(source, log);
     await store.recordPromotion(state, { mode: plan.mode, fromEpoch, toEpoch, summary: summary as unknown as Record<string, unknown> }, ownPositions);
     step('raise-epoch', `${plan.cluster} is primary ACTIVE at epoch ${toEpoch} (was ${fromEpoch}); late events of epoch ${fromEpoch} are refused from now on`);
@@ -320,8 +323,8 @@ async function fenceOldPrimary(config: Config, plan: PromotionPlan, log: Logger)
         log.info(`${plan.primary} is a replica now (failback): nothing to fence`);
         return 'replica' as const;
       }
-      state = { role: 'primary', state: 'FENCED', epoch: current?.epoch ?? 0, reason: current?.state === 'FENCED' ? (current.reason ?? reason) : reason };
-      if (current?.state !== 'FENCED' || current.role !== 'primary') await withTimeout(store.setClusterState(state), 10_000, `the store of ${plan.primary}`);
+      state = fenced(current?.epoch ?? 0, current?.state === 'FENCED' ? (current.reason ?? reason) : reason);
+      if (current?.state !== 'FENCED' || current.role !== 'primary') await withTimeout(recordClusterState(store, plan.primary, state), 10_000, `the store of ${plan.primary}`);
       inStore = true;
     } catch (err) {
       log.warn({ err: describeError(err) }, `could not record ${plan.primary} FENCED in its store`);
@@ -335,7 +338,7 @@ async function fenceOldPrimary(config: Config, plan: PromotionPlan, log: Logger)
     const admin: Admin = kafka.admin({ retry: { retries: 2 } });
     try {
       await admin.connect();
-      await withTimeout(publishClusterState(kafka, admin, plan.primary, state ?? { role: 'primary', state: 'FENCED', epoch: plan.state?.epoch ?? 0, reason }), 20_000, `the Kafka of ${plan.primary}`);
+      await publishClusterState(kafka, admin, plan.primary, state ?? fenced(plan.state?.epoch ?? 0, reason));
       inKafka = true;
     } catch (err) {
       log.warn({ err: describeError(err) }, `could not publish ${plan.primary} FENCED`);

@@ -13,12 +13,35 @@ export async function ensureTopic(
   replicationFactor: number,
   configEntries: Array<{ name: string; value: string }> = [],
 ): Promise<boolean> {
-  if ((await admin.listTopics()).includes(topic)) return false;
+  if ((await admin.listTopics()).includes(topic)) {
+    // created by another process a moment ago: a producer sending before its leaders are known gets UNKNOWN_TOPIC_OR_PARTITION
+    await waitForLeaders(admin, topic);
+    return false;
+  }
   try {
     return await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions, replicationFactor, configEntries }] });
   } catch (err) {
     if ((err as { type?: string }).type === 'TOPIC_ALREADY_EXISTS') return false;
     throw err;
+  }
+}
+
+/**
+ * Waits until every partition of an existing topic has a leader, polling its metadata every
+ * 100 ms for up to `timeoutMs` (then returns, leaving the client's own retries to cope).
+ */
+export async function waitForLeaders(admin: Admin, topic: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const partitions = topics[0]?.partitions ?? [];
+      if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) return;
+    } catch {
+      // UNKNOWN_TOPIC_OR_PARTITION until the metadata reaches this broker
+    }
+    if (Date.now() >= deadline) return;
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

@@ -2,7 +2,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { CrrError, describeError } from '../errors.js';
+import { describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
 import { HeartbeatEmitter } from './heartbeat.js';
 import type { MirrorMetrics } from './metrics.js';
@@ -12,7 +12,7 @@ import type { FlowConfig } from '../config/flow.js';
 import { newFlowStatus, type FlowStatus } from './status.js';
 import { TopicFilter } from '../replication/topic-filter.js';
 import { TopicSync } from './topic-sync.js';
-import { restartBackoff } from '../util/backoff.js';
+import { supervision } from '../util/backoff.js';
 import { CheckpointTask } from '../checkpoint/checkpoint-task.js';
 
 /**
@@ -85,19 +85,16 @@ export class MirrorFlow {
     const { restartBackoffInitialMs, restartBackoffMaxMs } = this.config.mirror;
     while (!signal.aborted) {
       try {
-        const outcome = await pRetry(() => this.runOnce(signal), {
-          ...restartBackoff(restartBackoffInitialMs, restartBackoffMaxMs, signal),
-          onFailedAttempt: ({ error, attemptNumber }) => {
-            if (signal.aborted) return;
+        const outcome = await pRetry(
+          () => this.runOnce(signal),
+          supervision(restartBackoffInitialMs, restartBackoffMaxMs, signal, (error, attempt) => {
             this.status.restarts += 1;
             this.status.lastError = describeError(error);
             this.status.state = 'backoff';
             this.metrics.restarts.inc({ flow: this.id, reason: 'failure' });
-            this.log.error({ err: error, attempt: attemptNumber }, `mirror task failed; restarting after backoff: ${describeError(error)}`);
-          },
-          // an error crr marks not retriable (a record the target cannot hold, a corrupt positions topic) stops the flow
-          shouldRetry: ({ error }) => !signal.aborted && !(error instanceof CrrError && !error.retriable),
-        });
+            this.log.error({ err: error, attempt }, `mirror task failed; restarting after backoff: ${describeError(error)}`);
+          }),
+        );
         if (outcome === 'stopped') break;
       } catch (err) {
         if (signal.aborted) break;

@@ -225,7 +225,7 @@ export class MirrorTask {
 
   /** Fences older instances, loads the committed positions, seeks, and starts committing. */
   private async activate(assignment: Record<string, number[]>): Promise<void> {
-    const { flow, log } = this.d;
+    const { log } = this.d;
     log.info({ partitions: Object.values(assignment).reduce((n, p) => n + p.length, 0) }, 'assigned the flow; fencing older instances');
     this.active = true;
     await this.openProducer();

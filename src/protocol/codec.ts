@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { CrrError } from '../errors.js';
 import { formatPath } from '../config/load.js';
 import { ChangeEventSchema, isMarkerOp, CATALOG_KIND, type ChangeEvent, type MetadataOp } from './schema.js';

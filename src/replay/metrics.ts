@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { PRIMARY_STATES, REPLICA_STATES } from '../store/store.js';
+import { PRIMARY_STATES, REPLICA_STATES } from '../cluster/cluster-state.js';
 
 /** Every cluster state, for the one-hot `crr_cluster_state` gauge. */
 export const CLUSTER_STATES = [...PRIMARY_STATES, ...REPLICA_STATES] as const;

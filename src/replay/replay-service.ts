@@ -3,7 +3,8 @@ import type { Admin, Kafka } from 'kafkajs';
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { ensureClusterState, publishClusterState } from '../cluster/state.js';
+import { ensureClusterState, publishClusterState, recordClusterState } from '../cluster/state.js';
+import { outdated, reseeded, reseeding } from '../cluster/cluster-state.js';
 import { replaySource, type ReplaySource } from '../cluster/topology.js';
 import type { Role } from '../cluster/schema.js';
 import type { Config } from '../config/schema.js';
@@ -12,12 +13,13 @@ import { createKafka } from '../kafka/client.js';
 import { fence } from '../store/fence.js';
 import { openStore } from '../store/open.js';
 import { PostgresStore } from '../store/postgres.js';
-import type { ClusterStateInput, Store } from '../store/store.js';
+import type { ClusterStateInput } from '../cluster/cluster-state.js';
+import type { Store } from '../store/store.js';
 import { ReplayMetrics } from './metrics.js';
 import { ReplayTask, type ReplayOutcome } from './replay-task.js';
 import { reseedReplica } from '../reseed/reseed.js';
 import { newReplayStatus, type ReplayStatus } from './status.js';
-import { restartBackoff } from '../util/backoff.js';
+import { supervision } from '../util/backoff.js';
 
 /**
  * Supervises replay of one cluster for the life of the process (inside `crr run` and
@@ -114,9 +116,9 @@ export class ReplayService {
     const store = this.store;
     if (!store || !this.source.upstream) return;
     const current = await store.clusterState();
-    if (!current || current.role !== 'replica' || current.state !== 'REPLICATING') return;
-    const state: ClusterStateInput = { role: 'replica', state: 'OUTDATED', epoch: current.epoch, reason };
-    await store.setClusterState(state);
+    if (current?.role !== 'replica' || current.state !== 'REPLICATING') return;
+    const state = outdated(current, reason);
+    await recordClusterState(store, this.alias, state);
     this.metrics.syncBreaks.inc({ cluster: this.alias, reason: kind });
     this.status.syncBreak = kind;
     this.metrics.setState(this.alias, 'OUTDATED', current.epoch);
@@ -194,18 +196,13 @@ export class ReplayService {
         const outcome = await task.run(AbortSignal.any([signal, this.runAbort.signal]));
         return outcome === 'stopped' && !signal.aborted && this.status.state === 'outdated' ? 'outdated' : outcome;
       },
-      {
-        ...restartBackoff(restartBackoffInitialMs, restartBackoffMaxMs, signal),
-        onFailedAttempt: ({ error, attemptNumber }) => {
-          if (signal.aborted) return;
-          this.status.restarts += 1;
-          this.status.lastError = describeError(error);
-          this.status.state = 'backoff';
-          this.metrics.restarts.inc({ cluster: this.alias });
-          this.log.error({ err: error, attempt: attemptNumber }, `replay failed; restarting after backoff: ${describeError(error)}`);
-        },
-        shouldRetry: ({ error }) => !signal.aborted && !(error instanceof TypeError || error instanceof RangeError),
-      },
+      supervision(restartBackoffInitialMs, restartBackoffMaxMs, signal, (error, attempt) => {
+        this.status.restarts += 1;
+        this.status.lastError = describeError(error);
+        this.status.state = 'backoff';
+        this.metrics.restarts.inc({ cluster: this.alias });
+        this.log.error({ err: error, attempt }, `replay failed; restarting after backoff: ${describeError(error)}`);
+      }),
     );
   }
 
@@ -237,9 +234,9 @@ export class ReplayService {
     const started = Date.now();
     this.status.state = 'reseeding';
     this.metrics.halted.set({ cluster: this.alias }, 0);
-    const state = (s: ClusterStateInput['state'], reason: string): void => {
+    const state = (s: 'RESEEDING', reason: string): void => {
       this.metrics.setState(this.alias, s, this.status.clusterState?.epoch ?? 0);
-      void this.publish({ role: 'replica', state: s, epoch: this.status.clusterState?.epoch ?? 0, reason } as ClusterStateInput).catch(() => undefined);
+      void this.publish(reseeding(this.status.clusterState?.epoch ?? 0, reason)).catch(() => undefined);
     };
     state('RESEEDING', `reseed (${why})`);
     this.log.warn({ why }, 'reseeding the replica from a fresh backup of the primary');
@@ -252,20 +249,15 @@ export class ReplayService {
           holder: `crr run --cluster ${this.alias} pid ${process.pid} on ${hostname()}`,
           onProgress: (p) => (this.status.reseed = { ...p, startedAt: new Date(started).toISOString(), percent: p.totalRecords ? Math.min(100, Math.round((100 * p.records) / p.totalRecords)) : undefined }),
         }),
-      {
-        ...restartBackoff(retryBackoffInitialMs, retryBackoffMaxMs, signal),
-        onFailedAttempt: ({ error, attemptNumber }) => {
-          if (signal.aborted) return;
-          this.status.lastError = describeError(error);
-          if (error instanceof CrrError && error.code === 'CRR_RESEED_IN_PROGRESS') {
-            this.log.warn({ attempt: attemptNumber }, `waiting: ${describeError(error)}`);
-            return; // not a failure: someone else is curing it
-          }
-          this.metrics.reseeds.inc({ cluster: this.alias, reason: kind, result: 'failed' });
-          this.log.error({ err: error, attempt: attemptNumber }, `reseed failed; retrying after backoff: ${describeError(error)}`);
-        },
-        shouldRetry: ({ error }) => !signal.aborted && !(error instanceof TypeError || error instanceof RangeError),
-      },
+      supervision(retryBackoffInitialMs, retryBackoffMaxMs, signal, (error, attempt) => {
+        this.status.lastError = describeError(error);
+        if (error instanceof CrrError && error.code === 'CRR_RESEED_IN_PROGRESS') {
+          this.log.warn({ attempt }, `waiting: ${describeError(error)}`);
+          return; // not a failure: someone else is curing it
+        }
+        this.metrics.reseeds.inc({ cluster: this.alias, reason: kind, result: 'failed' });
+        this.log.error({ err: error, attempt }, `reseed failed; retrying after backoff: ${describeError(error)}`);
+      }),
     );
     const seconds = (Date.now() - started) / 1000;
     if (result.skipped) {
@@ -282,7 +274,7 @@ export class ReplayService {
     this.metrics.reseedDuration.observe({ cluster: this.alias }, seconds);
     this.metrics.backupBytes.inc({ cluster: this.alias }, result.resumed ? 0 : result.backupBytes);
     this.metrics.restoreBytes.inc({ cluster: this.alias }, result.backupBytes);
-    const done: ClusterStateInput = { role: 'replica', state: 'REPLICATING', epoch: result.epoch, reason: `reseeded from backup ${result.backupId} (${why})` };
+    const done = reseeded(result.epoch, `reseeded from backup ${result.backupId} (${why})`);
     this.status.clusterState = done;
     this.status.haltReason = undefined;
     this.status.syncBreak = undefined;

@@ -8,8 +8,11 @@ import { singleOwnerAssigner } from '../kafka/assigner.js';
 import { HEADER_UPSTREAM_OFFSET } from '../replication/headers.js';
 import { classifyRecord, type ClassifyContext } from './classify.js';
 import { tpKey } from '../replication/topic-partition.js';
+import { outdated } from '../cluster/cluster-state.js';
+import { recordClusterState } from '../cluster/state.js';
 import type { ChangeEvent } from '../protocol/schema.js';
-import type { ClusterStateInput, Store, StorePosition } from '../store/store.js';
+import type { ClusterStateInput } from '../cluster/cluster-state.js';
+import type { Store, StorePosition } from '../store/store.js';
 import type { ReplayMetrics } from './metrics.js';
 import type { ReplayConfig } from './schema.js';
 import type { ReplayStatus } from './status.js';
@@ -409,8 +412,8 @@ export class ReplayTask {
     if (source.upstream) {
       metrics.syncBreaks.inc({ cluster: source.alias, reason: kind });
       status.syncBreak = kind;
-      const state: ClusterStateInput = { role: 'replica', state: 'OUTDATED', epoch: this.epoch, reason };
-      await store.setClusterState(state);
+      const state = outdated({ role: 'replica', state: 'REPLICATING', epoch: this.epoch }, reason);
+      await recordClusterState(store, source.alias, state);
       status.clusterState = state;
       status.state = 'outdated';
       metrics.setState(source.alias, 'OUTDATED', this.epoch);

@@ -1,4 +1,4 @@
-import type { ClusterStateInput } from '../store/store.js';
+import type { ClusterStateInput } from '../cluster/cluster-state.js';
 
 /**
  * What replay reports on `/status`. Mutated in place by the running task; read by the HTTP server.

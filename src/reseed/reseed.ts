@@ -10,6 +10,8 @@ import { CrrError } from '../errors.js';
 import { openStore } from '../store/open.js';
 import { PostgresStore } from '../store/postgres.js';
 import type { Store } from '../store/store.js';
+import { reseeded, reseeding } from '../cluster/cluster-state.js';
+import { recordClusterState } from '../cluster/state.js';
 
 /** The steps of a reseed, in order (docs/glossary.md, "reseed"). */
 export type ReseedStep = 'backup' | 'restore' | 'resume';
@@ -122,7 +124,7 @@ async function reseedUnderLease(
   let backupBytes = 0;
   const resumed = backupId !== undefined;
   if (backupId === undefined) {
-    await replicaStore.setClusterState({ role: 'replica', state: 'RESEEDING', epoch, reason: `reseed (${why}): taking a backup of ${primaryAlias}` });
+    await recordClusterState(replicaStore, source.alias, reseeding(epoch, `reseed (${why}): taking a backup of ${primaryAlias}`));
     opts.onProgress?.({ step: 'backup', records: 0 });
     const primaryStore = openStore(primary.store!);
     let manifest: Manifest;
@@ -139,7 +141,7 @@ async function reseedUnderLease(
     backupId = manifest.id;
     backupBytes = manifest.totals.bytes;
     log.info({ backup: backupId, epoch: manifest.epoch, records: manifest.totals.vertices + manifest.totals.edges, bytes: backupBytes }, 'reseed: backup of the primary taken');
-    await replicaStore.setClusterState({ role: 'replica', state: 'RESEEDING', epoch, reason: `reseed (${why}): restoring backup ${backupId}` });
+    await recordClusterState(replicaStore, source.alias, reseeding(epoch, `reseed (${why}): restoring backup ${backupId}`));
   } else {
     log.info({ backup: backupId }, 'reseed: resuming with the backup a previous attempt took');
   }
@@ -149,7 +151,7 @@ async function reseedUnderLease(
   const fence = replicaStore instanceof PostgresStore && cfg.appRole ? { appRole: cfg.appRole, replayRole: cfg.replayRole ?? `${cfg.schema}_replay` } : undefined;
   let total: number | undefined;
   const { manifest } = await restoreBackup(replicaStore, repo, id, {
-    clusterState: (m) => ({ role: 'replica', state: 'REPLICATING', epoch: m.epoch, reason: `reseeded from backup ${id} (${why})` }),
+    clusterState: (m) => reseeded(m.epoch, `reseeded from backup ${id} (${why})`),
     ...(fence ? { fence } : {}),
     onManifest: (m) => (total = m.totals.vertices + m.totals.edges),
     onProgress: (p) => opts.onProgress?.({ step: 'restore', backupId: id, records: p.vertices + p.edges, ...(total !== undefined ? { totalRecords: total } : {}) }),

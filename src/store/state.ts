@@ -1,7 +1,8 @@
 import { CrrError } from '../errors.js';
 import { runSql } from './pg-errors.js';
 import { quoteIdent, type SqlClient, type SqlDriver } from './sql-client.js';
-import { ClusterStateInputSchema, type ClusterState, type ClusterStateInput, type PromotionInput, type PromotionRecord, type StorePosition } from './store.js';
+import { ClusterStateInputSchema, type ClusterState, type ClusterStateInput } from '../cluster/cluster-state.js';
+import type { PromotionInput, PromotionRecord, StorePosition } from './store.js';
 
 // The small tables of a store's schema: positions, the cluster state row and the promotions.
 // Each function takes the driver (or a transaction) and the schema name, a lower-case SQL identifier.

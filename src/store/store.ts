@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { ClusterState, ClusterStateInput } from '../cluster/cluster-state.js';
 import type { ChangeEvent } from '../protocol/schema.js';
 
 /**
@@ -12,19 +12,6 @@ export interface StorePosition {
   /** Next offset to apply (integer >= 0). */
   nextOffset: number;
 }
-
-/** States allowed per role (DESIGN.md, Vocabulary). */
-export const PRIMARY_STATES = ['ACTIVE', 'FENCED'] as const;
-export const REPLICA_STATES = ['REPLICATING', 'OUTDATED', 'RESEEDING', 'PROMOTING'] as const;
-
-/** What {@link Store.setClusterState} accepts: a role, a state of that role, the store's epoch and why. */
-export const ClusterStateInputSchema = z.discriminatedUnion('role', [
-  z.strictObject({ role: z.literal('primary'), state: z.enum(PRIMARY_STATES), epoch: z.number().int().nonnegative(), reason: z.string().optional() }),
-  z.strictObject({ role: z.literal('replica'), state: z.enum(REPLICA_STATES), epoch: z.number().int().nonnegative(), reason: z.string().optional() }),
-]);
-export type ClusterStateInput = z.infer<typeof ClusterStateInputSchema>;
-/** The recorded cluster state, with the time it was last set. */
-export type ClusterState = ClusterStateInput & { updatedAt: Date };
 
 /** Rows per vertex type, per edge type and per catalog kind (`vertex_type`, `user`, ...). Absent = 0. */
 export interface StoreCounts {
@@ -85,7 +72,7 @@ export interface SnapshotOptions {
 }
 
 /**
- * The primary's sync-breaking operations a store carries out itself (DESIGN.md, Vocabulary;
+ * The primary's sync-breaking operations a store carries out itself (docs/glossary.md, "sync-breaking event";
  * docs/protocol.md, "Sync-breaking markers"), named as their markers.
  */
 export type SyncBreakOp = 'IMPORT' | 'DROP_ALL' | 'CLEAR_GRAPH_STORE' | 'RESET';

@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ChangeTopicsConfig, Role } from '../cluster/schema.js';
-import { initialClusterState, readPublishedClusterState } from '../cluster/state.js';
+import { initialClusterState } from '../cluster/cluster-state.js';
+import { readPublishedClusterState } from '../cluster/state.js';
 import { CrrError } from '../errors.js';
 import { Partitioners } from '../kafka/kafkajs.js';
 import { ensureChangeTopics } from '../kafka/topics.js';
 import { eventKey, parseEvent } from '../protocol/codec.js';
 import { isMarkerOp, isMetadataOp, PROTOCOL_VERSION, type ChangeEvent } from '../protocol/schema.js';
-import type { ClusterStateInput } from '../store/store.js';
+import type { ClusterStateInput } from '../cluster/cluster-state.js';
 
 /** The envelope fields the writer stamps. */
 export type EnvelopeField = 'v' | 'id' | 'ts' | 'epoch' | 'origin';
