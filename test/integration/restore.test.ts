@@ -11,7 +11,7 @@ import { CrrError } from '../../src/errors.js';
 import { fence } from '../../src/store/fence.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import type { Store } from '../../src/store/store.js';
-import { admin as kafkaAdmin, client as kafkaClient, DR, PG_URL, runCrr, testPair, uniq } from '../support/helpers.js';
+import { admin as kafkaAdmin, client as kafkaClient, DR, PG_URL, runCrr, testPair, uniq, waitFor } from '../support/helpers.js';
 import { dropBucket, freshBucket, s3Client, S3_CREDENTIALS, S3_ENDPOINT, S3_REGION } from '../support/s3-helpers.js';
 import { Events } from '../support/store-events.js';
 
@@ -182,8 +182,16 @@ describe(`restore of PostgreSQL stores from S3 (${S3_ENDPOINT})`, () => {
         return r;
       });
       await atSwap;
-      await new Promise((r) => setTimeout(r, 500));
-      // the swap waits for the reader, which still sees the old state
+      // the swap waits for the reader: a session of the database is blocked by the reader's locks
+      const readerPid = (await conn.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+      const watcher = new pg.Client({ connectionString: PG_URL });
+      await watcher.connect();
+      try {
+        await waitFor('the swap to wait for the reader\'s lock', async () => (await watcher.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [readerPid])).rows[0].n > 0, 30_000, 50);
+      } finally {
+        await watcher.end();
+      }
+      // and the reader still sees the old state
       expect(finished).toBe(false);
       expect(await count()).toBe(2);
       await conn.query('COMMIT');
