@@ -318,13 +318,13 @@ async function fenceOldPrimary(config: Config, plan: PromotionPlan, log: Logger)
   if (primary.store) {
     const store = openStore(primary.store);
     try {
-      const current = await withTimeout(store.clusterState(), 10_000, `the store of ${plan.primary}`);
+      const current = await withTimeout(store.clusterState(), 10_000, `the store of ${plan.primary}`, () => abandonStore(store));
       if (current?.role === 'replica') {
         log.info(`${plan.primary} is a replica now (failback): nothing to fence`);
         return 'replica' as const;
       }
       state = fenced(current?.epoch ?? 0, current?.state === 'FENCED' ? (current.reason ?? reason) : reason);
-      if (current?.state !== 'FENCED' || current.role !== 'primary') await withTimeout(recordClusterState(store, plan.primary, state), 10_000, `the store of ${plan.primary}`);
+      if (current?.state !== 'FENCED' || current.role !== 'primary') await withTimeout(recordClusterState(store, plan.primary, state), 10_000, `the store of ${plan.primary}`, () => abandonStore(store));
       inStore = true;
     } catch (err) {
       log.warn({ err: describeError(err) }, `could not record ${plan.primary} FENCED in its store`);
@@ -424,11 +424,29 @@ async function until(check: () => boolean, deadline: number): Promise<boolean> {
   return false;
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+/**
+ * `work`, given at most `ms`. Past it, the work is not left running: `stop` ends what it runs
+ * on (see {@link abandonStore}), then the promise rejects (CRR_STORE, retriable) naming `what`.
+ */
+async function withTimeout<T>(work: Promise<T>, ms: number, what: string, stop: () => Promise<void>): Promise<T> {
+  work.catch(() => undefined); // once given up on, its failure is expected (stop ends it)
   let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), ms)));
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new CrrError('CRR_KAFKA', `${what} did not answer within ${ms} ms`)), ms)))]);
+    const first = await Promise.race([work.then((value) => ({ value })), expired]);
+    if (first !== 'expired') return first.value;
   } finally {
     clearTimeout(timer);
   }
+  await stop().catch(() => undefined);
+  throw new CrrError('CRR_STORE', `${what} did not answer within ${ms} ms`, { retriable: true });
+}
+
+/**
+ * Stops whatever a store is doing: a PostgreSQL store's connections are cut (its queries in
+ * flight fail) and its pool ends; another store is closed.
+ */
+async function abandonStore(store: Store): Promise<void> {
+  if (store instanceof PostgresStore) await store.terminate();
+  else await store.close();
 }

@@ -121,6 +121,8 @@ export class MirrorTask {
   private budgetDivisor = 1;
   /** A lag poll is running (see pollLag). */
   private polling = false;
+  /** The close ran out of time (see close): what it left running must not commit any more. */
+  private abandoned = false;
   /** Resolved after each committed target transaction (see nextCommit). */
   private readonly commitWaiters: Array<() => void> = [];
 
@@ -554,7 +556,10 @@ export class MirrorTask {
 
   /**
    * Stops the consumer, then commits what is buffered (`graceful`) or aborts it, and closes
-   * the producer, within `shutdownTimeoutMs`.
+   * the producer, within `shutdownTimeoutMs`. Past it, the close stops waiting AND stops the
+   * work: no final commit any more, and both clients are disconnected (a transaction in flight
+   * fails; the broker aborts it), waiting at most 5 s more for that, so nothing of this run
+   * goes on writing to the target once the next run started.
    */
   private async close(graceful: boolean): Promise<void> {
     for (const t of this.timers) clearInterval(t);
@@ -566,7 +571,7 @@ export class MirrorTask {
     const work = (async () => {
       await this.consumer?.disconnect().catch((err) => this.d.log.warn({ err: describeError(err) }, 'source consumer did not close cleanly'));
       await this.commitLoop;
-      if (graceful && this.active) {
+      if (graceful && this.active && !this.abandoned) {
         try {
           await this.commitOnce();
         } catch (err) {
@@ -578,7 +583,13 @@ export class MirrorTask {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([work.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.d.shutdownTimeoutMs)))]);
     clearTimeout(timer);
-    if (timedOut) this.d.log.warn({ timeoutMs: this.d.shutdownTimeoutMs }, 'mirror task did not close in time; the open transaction will be aborted by the broker');
+    if (timedOut) {
+      this.abandoned = true;
+      this.d.log.warn({ timeoutMs: this.d.shutdownTimeoutMs }, 'mirror task did not close in time; disconnecting its clients: the open transaction will be aborted by the broker');
+      const forced = Promise.allSettled([this.producer?.disconnect(), this.consumer?.disconnect()]);
+      await Promise.race([forced, new Promise<void>((r) => (timer = setTimeout(r, Math.min(5000, this.d.shutdownTimeoutMs))))]);
+      clearTimeout(timer);
+    }
     this.active = false;
     this.d.metrics.active.set({ flow: this.d.flowId }, 0);
     this.d.status.state = 'stopped';

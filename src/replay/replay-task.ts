@@ -88,6 +88,8 @@ export class ReplayTask {
   private readonly finished: Promise<ReplayOutcome | Error>;
   private ending = false;
   private timers: NodeJS.Timeout[] = [];
+  /** A lag poll is running (see pollLag). */
+  private polling = false;
   /** Called once whenever replay lag is measured at 0 on every partition. */
   onCaughtUp: (() => void) | undefined;
 
@@ -435,9 +437,13 @@ export class ReplayTask {
     if (cur === undefined || lastOffset + 1 > cur) this.next.set(key, lastOffset + 1);
   }
 
-  /** Measures replay lag per read partition; calls {@link onCaughtUp} when it is 0 everywhere. */
+  /**
+   * Measures replay lag per read partition; calls {@link onCaughtUp} when it is 0 everywhere.
+   * One poll at a time: a tick that finds the previous poll running (a slow broker) is skipped.
+   */
   private async pollLag(): Promise<void> {
-    if (!this.active || this.ending) return;
+    if (!this.active || this.ending || this.polling) return;
+    this.polling = true;
     const { source, metrics, status } = this.d;
     try {
       const rows: ReplayStatus['partitions'] = [];
@@ -458,6 +464,8 @@ export class ReplayTask {
       if (total === 0) this.onCaughtUp?.();
     } catch (err) {
       this.d.log.warn({ err: describeError(err) }, 'cannot read log-end offsets for replay lag');
+    } finally {
+      this.polling = false;
     }
   }
 

@@ -35,6 +35,18 @@ export class PostgresStore extends SqlStore {
     this.connectionString = options.connectionString;
   }
 
+  /**
+   * Cuts every connection of the pool at once, those still connecting or running a query
+   * included (their queries fail: "Connection terminated"), and ends the pool: for a caller that
+   * gave up waiting for the server. `close()` instead waits for the queries in flight.
+   * (pg's Pool lists its clients only in pg-pool's `_clients`.)
+   */
+  async terminate(): Promise<void> {
+    const clients = (this.pool as unknown as { _clients?: Array<{ connection?: { stream?: { destroy(): void } } }> })._clients ?? [];
+    for (const c of clients) c.connection?.stream?.destroy();
+    await this.pool.end().catch(() => undefined);
+  }
+
   /** The lease as a PostgreSQL session-level advisory lock on a connection of its own: see {@link tryAdvisoryLease}. */
   override async tryLease(name: string, holder: string): Promise<StoreLease | { heldBy: string }> {
     return tryAdvisoryLease(this.connectionString, this.schema, name, holder);
