@@ -3,7 +3,7 @@ import type { Admin, Kafka, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ChangeTopicsConfig, Role } from '../cluster/schema.js';
 import { initialClusterState } from '../cluster/cluster-state.js';
-import { readPublishedClusterState } from '../cluster/state.js';
+import { CLUSTER_STATE_TOPIC, readPublishedClusterState } from '../cluster/state.js';
 import { CrrError } from '../errors.js';
 import { Partitioners } from '../kafka/kafkajs.js';
 import { ensureChangeTopics } from '../kafka/topics.js';
@@ -53,8 +53,9 @@ export interface ChangeLogWriterOptions {
  * - Refuses (CrrError `CRR_WRITE_REFUSED`, nothing written) on a replica — by the role published
  *   in `crr-cluster-state.internal`, or the config's role when none is published (a promoted
  *   replica publishes `primary` and takes writes before its config is updated) — and on a
- *   `FENCED` primary. The state is read once, at open: a writer kept open across a failover
- *   still stamps its old epoch, and replay refuses those events as stale-epoch.
+ *   `FENCED` primary. The state is read at open and again before a batch whenever a new one
+ *   was published (checkState): a writer kept open across a failover refuses (exit 4), and one
+ *   kept open across a `crr admin` operation stamps the new epoch.
  * - Stamps `v`, `id` (a UUID unless given), `ts` (now unless given), `epoch` (the cluster's
  *   current epoch from its published state; 0 for a cluster crr never ran on) and `origin`.
  * - Validates every event of a call before sending any (CRR_EVENT_INVALID naming the event's
@@ -69,9 +70,61 @@ export class ChangeLogWriter {
   private constructor(
     private readonly opts: ChangeLogWriterOptions,
     private readonly producer: Producer,
-    /** The cluster state the writer stamps from. */
-    readonly state: ClusterStateInput,
+    /** The cluster state the writer stamps from (re-read whenever a new state is published). */
+    public state: ClusterStateInput,
+    /** High watermark of the cluster-state topic when {@link state} was read; -1 = no topic yet. */
+    private stateHighWatermark: number,
   ) {}
+
+  /** High watermark of the cluster-state topic, -1 when it does not exist yet. */
+  private static async stateTopicEnd(admin: Admin): Promise<number> {
+    try {
+      const offsets = await admin.fetchTopicOffsets(CLUSTER_STATE_TOPIC);
+      return Number(offsets[0]?.high ?? -1);
+    } catch (err) {
+      if ((err as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return -1;
+      throw err;
+    }
+  }
+
+  /**
+   * Refuses a replica or a fenced primary (at open and before every batch). The published role
+   * wins over the config's: a promoted replica takes writes before its config is updated.
+   * @throws CrrError CRR_WRITE_REFUSED
+   */
+  private static refuseUnlessWritable(alias: string, state: ClusterStateInput): void {
+    if (state.role === 'replica') {
+      throw new CrrError('CRR_WRITE_REFUSED', `cluster ${alias} is a replica (${state.state}): it is read-only and only replay writes to it; write to the primary instead`, { context: { cluster: alias } });
+    }
+    if (state.state === 'FENCED') {
+      throw new CrrError('CRR_WRITE_REFUSED', `cluster ${alias} is a fenced primary (an old primary after a failover${state.reason ? `: ${state.reason}` : ''}); write to the new primary`, { context: { cluster: alias } });
+    }
+  }
+
+  /**
+   * Before each batch: one ListOffsets request on the cluster-state topic. When its high
+   * watermark moved since the state was read, a new state was published (a promotion fenced
+   * this primary, a `crr admin` operation raised its epoch): the writer re-reads it, refuses if
+   * the cluster is no longer a writable primary, and stamps the new epoch otherwise. So a writer
+   * kept open across a failover refuses instead of appending events that replay would refuse as
+   * stale-epoch. (A state published while a batch is in flight is not seen by that batch; the
+   * broker-side fence is Kafka ACLs, docs/architecture.md "Trust boundaries".)
+   * @throws CrrError CRR_WRITE_REFUSED (nothing of the batch written)
+   */
+  private async checkState(): Promise<void> {
+    const { admin, kafka, alias, log } = this.opts;
+    const end = await ChangeLogWriter.stateTopicEnd(admin);
+    if (end === this.stateHighWatermark) return;
+    const published = await readPublishedClusterState(kafka, admin, alias, this.opts.stateTimeoutMs ?? 30_000);
+    this.stateHighWatermark = end;
+    if (!published) return;
+    const { updatedAtMs: _updatedAtMs, ...recorded } = published;
+    if (recorded.role !== this.state.role || recorded.state !== this.state.state || recorded.epoch !== this.state.epoch) {
+      log.warn({ cluster: alias, from: this.state, to: recorded }, `the published state of ${alias} changed: ${recorded.role} ${recorded.state} epoch ${recorded.epoch}`);
+    }
+    this.state = recorded;
+    ChangeLogWriter.refuseUnlessWritable(alias, recorded);
+  }
 
   /**
    * Checks the cluster's role, creates the change topics if missing and connects the producer.
@@ -79,19 +132,14 @@ export class ChangeLogWriter {
    *   errors when the cluster cannot be reached
    */
   static async open(opts: ChangeLogWriterOptions): Promise<ChangeLogWriter> {
+    const stateEnd = await ChangeLogWriter.stateTopicEnd(opts.admin);
     const published = await readPublishedClusterState(opts.kafka, opts.admin, opts.alias, opts.stateTimeoutMs ?? 30_000);
     let state: ClusterStateInput = initialClusterState(opts.configuredRole);
     if (published) {
       const { updatedAtMs: _updatedAtMs, ...recorded } = published;
       state = recorded;
     }
-    // the published role wins over the config's: a promoted replica takes writes before its config is updated
-    if (state.role === 'replica') {
-      throw new CrrError('CRR_WRITE_REFUSED', `cluster ${opts.alias} is a replica (${state.state}): it is read-only and only replay writes to it; write to the primary instead`, { context: { cluster: opts.alias } });
-    }
-    if (state.state === 'FENCED') {
-      throw new CrrError('CRR_WRITE_REFUSED', `cluster ${opts.alias} is a fenced primary (an old primary after a failover${state.reason ? `: ${state.reason}` : ''}); write to the new primary`, { context: { cluster: opts.alias } });
-    }
+    ChangeLogWriter.refuseUnlessWritable(opts.alias, state);
     const { changeTopics } = opts;
     await ensureChangeTopics(opts.admin, changeTopics);
     const producer = opts.kafka.producer({
@@ -102,7 +150,7 @@ export class ChangeLogWriter {
     });
     await producer.connect();
     opts.log.info({ cluster: opts.alias, epoch: state.epoch }, 'writer ready');
-    return new ChangeLogWriter(opts, producer, state);
+    return new ChangeLogWriter(opts, producer, state, stateEnd);
   }
 
   /**
@@ -139,6 +187,7 @@ export class ChangeLogWriter {
    * @throws as {@link stamp}; KafkaJS errors when the send fails (after its retries)
    */
   async write(inputs: readonly WriteInput[], lineNumbers?: readonly number[]): Promise<WriteResult> {
+    await this.checkState();
     const events = inputs.map((input, i) => this.stamp(input, lineNumbers?.[i] ?? i + 1));
     const data: Message[] = [];
     const metadata: Message[] = [];
