@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Role } from './cluster/schema.js';
 import type { Config } from './config/schema.js';
+import { livenessProblems, readinessReasons, type HealthInput } from './http/health.js';
 import { startHttpServer } from './http/server.js';
 import { registerCodecs } from './kafka/codecs.js';
 import { MirrorMetrics } from './mirror/metrics.js';
@@ -40,9 +41,13 @@ export interface ServiceParts {
  * (/metrics, /healthz, /readyz, /status). `crr mirror`, `crr replay` and `crr run` are this
  * with different parts.
  *
- * /healthz reports a component that failed or is restarting after a failure; a replay halted
- * at a dead letter or an OUTDATED cluster is not a liveness problem (restarting would not cure
- * it): it shows in /status and in `crr_replay_halted` / `crr_cluster_state`.
+ * /healthz is liveness (src/http/health.ts, livenessProblems): 503 only when the process is
+ * wedged — its event loop blocked (a 1 s heartbeat timer of the service more than 10 s late) or
+ * a component that gave up on an error it does not retry. /readyz is readiness
+ * (readinessReasons): 503 while a flow or replay is starting or in its restart backoff (a
+ * cluster unreachable), naming each and its last failure. A replay halted at a dead letter or
+ * an OUTDATED cluster is neither (restarting would not cure it): it shows in /status and in
+ * `crr_replay_halted` / `crr_cluster_state`.
  *
  * @throws what ReplayService.start throws (a store that cannot be opened)
  */
@@ -57,23 +62,18 @@ export async function startService(config: Config, logger: Logger, parts: Servic
   logger.info({ version, flows: flows.map((f) => f.id), replay: parts.replayCluster }, 'crr starting');
 
   let server: Server | undefined;
+  // the liveness heartbeat: a timer that only runs while the event loop does
+  let lastBeat = Date.now();
+  const beat = setInterval(() => (lastBeat = Date.now()), 1000);
+  beat.unref();
+  const health = (): HealthInput => ({ flows, replay, heartbeatAgeMs: Date.now() - lastBeat });
   if (config.http.enabled) {
     server = await startHttpServer(
       config.http,
       registry,
       {
-        problems: () => [
-          ...flows.flatMap((f) => {
-            if (f.failed) return [`flow ${f.id} failed: ${f.status.lastError ?? ''}`];
-            if (f.status.state === 'backoff') return [`flow ${f.id} is restarting after a failure: ${f.status.lastError ?? ''}`];
-            return [];
-          }),
-          ...(replay?.failed ? [`replay of ${replay.alias} failed: ${replay.status.lastError ?? ''}`] : []),
-          ...(replay?.status.state === 'backoff' ? [`replay of ${replay.alias} is restarting after a failure: ${replay.status.lastError ?? ''}`] : []),
-        ],
-        ready: () =>
-          flows.every((f) => ['active', 'standby', 'idle'].includes(f.status.state)) &&
-          (!replay || ['active', 'standby', 'waiting', 'halted', 'outdated', 'reseeding'].includes(replay.status.state)),
+        liveness: () => livenessProblems(health()),
+        readiness: () => readinessReasons(health()),
         status: () => ({
           version,
           flows: flows.map((f) => ({ ...f.status, heartbeatAgeSeconds: heartbeatAge(f.status.lastHeartbeatMs) })),
@@ -92,6 +92,7 @@ export async function startService(config: Config, logger: Logger, parts: Servic
   try {
     await replay?.start();
   } catch (err) {
+    clearInterval(beat);
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     throw err;
   }
@@ -109,6 +110,7 @@ export async function startService(config: Config, logger: Logger, parts: Servic
     failed: () => flows.some((f) => f.failed) || Boolean(replay?.failed),
     async stop() {
       await Promise.all([...flows.map((f) => f.stop()), replay?.stop()]);
+      clearInterval(beat);
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       server?.closeAllConnections?.();
     },

@@ -5,10 +5,17 @@ import type { Logger } from 'pino';
 
 /** What the HTTP server asks of the running service. */
 export interface HealthSource {
-  /** Problems that make the service unhealthy (empty when healthy): a flow failed or restarting after a failure. */
-  problems(): string[];
-  /** Whether every component has started (mirror flows active, standby or idle). */
-  ready(): boolean;
+  /**
+   * Why the process is not alive, one line each (empty while it is): the event loop blocked, or
+   * a component that gave up on an error it does not retry, so that only a restart of the
+   * process can bring it back. Served on /healthz (a liveness probe).
+   */
+  liveness(): string[];
+  /**
+   * Why the service is not ready, one line each (empty when it is): a component starting, or
+   * restarting after a failure (its backoff), with the failure. Served on /readyz.
+   */
+  readiness(): string[];
   /** The JSON document served on /status. */
   status(): unknown;
   /** Called before each /metrics scrape, to refresh gauges computed from time (heartbeat age). */
@@ -18,9 +25,11 @@ export interface HealthSource {
 /**
  * Serves, on `host:port`:
  * - `GET /metrics`: crr's own prom-client registry (Prometheus text format);
- * - `GET /healthz`: 200 `ok`, or 503 with one problem per line (a cluster unreachable, a flow
- *   failed) — for alerting and liveness;
- * - `GET /readyz`: 200 once every flow has started, else 503;
+ * - `GET /healthz` (liveness): 200 `ok` while the process is alive, else 503 with one problem
+ *   per line (see {@link HealthSource.liveness}). A broker outage is NOT a liveness problem:
+ *   restarting the process would not cure it;
+ * - `GET /readyz` (readiness): 200 `ready` once every component runs, else 503 with one reason
+ *   per line (a flow or replay starting, or in its restart backoff: a cluster unreachable);
  * - `GET /status`: JSON status of every component.
  *
  * @returns the server, listening; its bound port is `address().port` (useful with port 0)
@@ -42,11 +51,13 @@ export async function startHttpServer(opts: { host: string; port: number }, regi
         );
         return;
       case '/healthz': {
-        const problems = health.problems();
+        const problems = health.liveness();
         return problems.length === 0 ? send(200, 'text/plain', 'ok\n') : send(503, 'text/plain', `${problems.join('\n')}\n`);
       }
-      case '/readyz':
-        return health.ready() ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', 'not ready\n');
+      case '/readyz': {
+        const reasons = health.readiness();
+        return reasons.length === 0 ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', `${reasons.join('\n')}\n`);
+      }
       case '/status':
         return send(200, 'application/json', `${JSON.stringify(health.status(), null, 2)}\n`);
       default:

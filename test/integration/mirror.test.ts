@@ -164,7 +164,8 @@ describe('bad input', () => {
     expect(r.stderr).toMatch(/mirror\.flows\[0\]\.heartbeatIntervalMs: /);
   });
 
-  it('unreachable brokers: crr status exits 2 with a clear error; the mirror retries and /healthz says so', async () => {
+  it('unreachable brokers: crr status exits 2 with a clear error; the mirror retries, alive on /healthz, not ready on /readyz naming the problem', async () => {
+    // the target's address is one where nothing listens: every run of the flow fails to connect and backs off
     const flow = testFlow();
     const { readFileSync, writeFileSync } = await import('node:fs');
     writeFileSync(flow.configPath, readFileSync(flow.configPath, 'utf8').replace(DR, '127.0.0.1:1'));
@@ -173,14 +174,21 @@ describe('bad input', () => {
     expect(r.stdout).toMatch(new RegExp(`cluster ${flow.target} \\(127\\.0\\.0\\.1:1\\) is unreachable`));
 
     const proc = mirror(flow.configPath);
-    const health = await waitFor('/healthz to report the failure', async () => {
-      const h = await http(flow.httpPort, '/healthz');
-      return h.status === 503 ? h : undefined;
+    // a broker outage is a readiness problem, not a liveness one: a liveness probe must not restart the daemon for it
+    const ready = await waitFor('/readyz to report the failure', async () => {
+      const h = await http(flow.httpPort, '/readyz');
+      return h.status === 503 && /restarting after a failure/.test(h.body) ? h : undefined;
     }, 60_000, 500);
-    expect(health.body).toMatch(/restarting after a failure/);
+    expect(ready.body).toMatch(new RegExp(`flow ${flow.source}->${flow.target} is restarting after a failure: .*(ECONNREFUSED|Connection error|connect)`, 'i'));
+    const live = await http(flow.httpPort, '/healthz');
+    expect(live.status, `/healthz during the backoff: ${live.body}`).toBe(200);
+    expect(live.body).toBe('ok\n');
     await waitFor('a second failed attempt in /metrics', async () => (metricValue((await http(flow.httpPort, '/metrics')).body, 'crr_mirror_task_restarts_total', 'reason="failure"') ?? 0) >= 2, 60_000, 500);
     expect((await flowStatuses(flow.httpPort))[0]!.restarts, 'restarts on /status').toBeGreaterThanOrEqual(2);
     expect(proc.child.exitCode, 'the mirror keeps retrying').toBeNull();
     expect(metricValue((await http(flow.httpPort, '/metrics')).body, 'crr_cluster_up', `cluster="${flow.target}"`)).toBe(0);
+    // still alive after several failed attempts; still not ready
+    expect((await http(flow.httpPort, '/healthz')).status).toBe(200);
+    expect((await http(flow.httpPort, '/readyz')).status).toBe(503);
   });
 });
