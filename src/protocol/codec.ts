@@ -63,9 +63,16 @@ export function decodeEvent(value: Buffer | Uint8Array | string | null): ChangeE
  */
 export function parseEvent(raw: unknown): ChangeEvent {
   const result = ChangeEventSchema.safeParse(raw, { reportInput: true });
-  if (result.success) return result.data;
-  const issues = result.error.issues.map((i) => ({ path: formatPath(i.path), message: describeIssue(i) }));
-  const id = raw && typeof raw === 'object' && typeof (raw as { id?: unknown }).id === 'string' ? ` ${(raw as { id: string }).id}` : '';
+  const attributes = raw && typeof raw === 'object' ? (raw as { attributes?: unknown }).attributes : undefined;
+  // zod drops a record key `__proto__` without an issue: refuse it rather than lose the attribute
+  const issues =
+    result.success && attributes && typeof attributes === 'object' && Object.hasOwn(attributes, '__proto__')
+      ? [{ path: 'attributes.__proto__', message: 'reserved name: an attribute cannot be called "__proto__"' }]
+      : result.success
+        ? []
+        : result.error.issues.map((i) => ({ path: clip(formatPath(i.path)), message: describeIssue(i) }));
+  if (result.success && issues.length === 0) return result.data;
+  const id = raw && typeof raw === 'object' && typeof (raw as { id?: unknown }).id === 'string' ? ` ${clip((raw as { id: string }).id)}` : '';
   throw new CrrError('CRR_EVENT_INVALID', `invalid change event${id}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
     context: { issues },
   });
@@ -75,24 +82,49 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   const input = (issue as { input?: unknown }).input;
   switch (issue.code) {
     case 'unrecognized_keys':
-      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${clip(k)}"`).join(', ')}`;
     case 'invalid_type':
       return input === undefined ? `missing (expected ${issue.expected})` : `expected ${issue.expected}, got ${typeName(input)}`;
     case 'invalid_value':
-      return `expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, got ${JSON.stringify(input) ?? 'nothing'}`;
+      return `expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, got ${preview(input)}`;
     case 'invalid_union':
       if ((issue as { discriminator?: string }).discriminator === 'op') {
         return input && typeof input === 'object' && 'op' in input
-          ? `unknown operation ${JSON.stringify((input as { op: unknown }).op)}`
+          ? `unknown operation ${preview((input as { op: unknown }).op)}`
           : 'missing (expected the operation name)';
       }
       return issue.message;
     case 'too_small':
       if (issue.origin === 'string' && Number(issue.minimum) === 1) return 'expected a non-empty string';
-      return `expected ${issue.origin} ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}, got ${JSON.stringify(input)}`;
+      return `expected ${issue.origin} ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}, got ${preview(input)}`;
     default:
       return issue.message;
   }
+}
+
+/** Longest rendering of an offending value in a message, characters. */
+const PREVIEW_CHARS = 100;
+
+/**
+ * A value as JSON for a message, cut at {@link PREVIEW_CHARS} (a 1 MiB string is not copied into
+ * every log line), and never throwing: a value nested too deep for JSON.stringify's stack is
+ * named by its type.
+ */
+function preview(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(clip(v));
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v);
+  } catch {
+    return typeName(v);
+  }
+  if (text === undefined) return 'nothing';
+  return text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}…` : text;
+}
+
+/** A string cut at {@link PREVIEW_CHARS}, marked with `…` when cut. */
+function clip(s: string): string {
+  return s.length > PREVIEW_CHARS ? `${s.slice(0, PREVIEW_CHARS)}…` : s;
 }
 
 function typeName(v: unknown): string {
