@@ -50,19 +50,51 @@ export function encodeCheckpoint(c: Checkpoint): Message {
 
 /**
  * Decodes a checkpoint record; `undefined` for a tombstone.
- * @throws CrrError CRR_CHECKPOINT_CORRUPT when the key or value is not the JSON above
+ * @throws CrrError CRR_CHECKPOINT_CORRUPT when the key or value is not the JSON above; the
+ *   message names the invalid fields (`key.group`, `key.topic`, `key.partition`,
+ *   `value.upstreamOffset`, `value.downstreamOffset`)
  */
 export function decodeCheckpoint(key: Buffer | null, value: Buffer | null): Checkpoint | undefined {
   if (!value) return undefined;
+  const keyText = key?.toString('utf8');
+  const valueText = value.toString('utf8');
+  const invalid = (why: string, cause?: unknown): CrrError =>
+    new CrrError('CRR_CHECKPOINT_CORRUPT', `checkpoint record is invalid (${why}): ${keyText?.slice(0, 100)} = ${valueText.slice(0, 100)}`, cause === undefined ? {} : { cause });
+  let k: unknown;
+  let v: unknown;
   try {
-    const k = JSON.parse(key?.toString('utf8') ?? 'null') as { group?: unknown; topic?: unknown; partition?: unknown };
-    const v = JSON.parse(value.toString('utf8')) as { upstreamOffset?: unknown; downstreamOffset?: unknown; metadata?: unknown; checkpointedAtMs?: unknown };
-    const ok = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
-    if (typeof k.group !== 'string' || typeof k.topic !== 'string' || !Number.isInteger(k.partition) || !ok(v.upstreamOffset) || !ok(v.downstreamOffset)) throw new Error('missing or invalid fields');
-    return { group: k.group, topic: k.topic, partition: k.partition as number, upstreamOffset: v.upstreamOffset, downstreamOffset: v.downstreamOffset, metadata: typeof v.metadata === 'string' ? v.metadata : '', checkpointedAtMs: ok(v.checkpointedAtMs) ? v.checkpointedAtMs : 0 };
+    k = JSON.parse(keyText ?? 'null');
   } catch (cause) {
-    throw new CrrError('CRR_CHECKPOINT_CORRUPT', `checkpoint record is invalid: ${key?.toString('utf8').slice(0, 100)} = ${value.toString('utf8').slice(0, 100)}`, { cause });
+    throw invalid('the key is not JSON', cause);
   }
+  try {
+    v = JSON.parse(valueText);
+  } catch (cause) {
+    throw invalid('the value is not JSON', cause);
+  }
+  const ok = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+  const isObject = (o: unknown): o is Record<string, unknown> => typeof o === 'object' && o !== null && !Array.isArray(o);
+  const key_ = isObject(k) ? k : {};
+  const val = isObject(v) ? v : {};
+  const wrong = [
+    !isObject(k) ? 'key (not a JSON object)' : false,
+    isObject(k) && typeof key_.group !== 'string' && 'key.group',
+    isObject(k) && typeof key_.topic !== 'string' && 'key.topic',
+    isObject(k) && !ok(key_.partition) && 'key.partition',
+    !isObject(v) ? 'value (not a JSON object)' : false,
+    isObject(v) && !ok(val.upstreamOffset) && 'value.upstreamOffset',
+    isObject(v) && !ok(val.downstreamOffset) && 'value.downstreamOffset',
+  ].filter((w): w is string => typeof w === 'string');
+  if (wrong.length > 0) throw invalid(wrong.join(', '));
+  return {
+    group: key_.group as string,
+    topic: key_.topic as string,
+    partition: key_.partition as number,
+    upstreamOffset: val.upstreamOffset as number,
+    downstreamOffset: val.downstreamOffset as number,
+    metadata: typeof val.metadata === 'string' ? val.metadata : '',
+    checkpointedAtMs: ok(val.checkpointedAtMs) ? val.checkpointedAtMs : 0,
+  };
 }
 
 /**

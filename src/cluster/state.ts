@@ -100,12 +100,30 @@ export async function readPublishedClusterState(kafka: Kafka, admin: Admin, alia
   );
   if (!complete) throw new CrrError('CRR_KAFKA', `could not read ${CLUSTER_STATE_TOPIC} to its end within ${timeoutMs} ms`, { retriable: true });
   if (!latest) return undefined;
+  return decodePublishedClusterState(alias, latest);
+}
+
+/**
+ * Decodes the value of a record of {@link CLUSTER_STATE_TOPIC}: JSON {@link PublishedClusterState}.
+ * `updatedAtMs` is 0 when it is absent or not a time a Date can hold.
+ * @param alias the cluster the record is keyed by, for messages
+ * @throws CrrError CRR_STATE_CORRUPT naming the cluster and each invalid field (`epoch: ...`)
+ */
+export function decodePublishedClusterState(alias: string, value: Buffer): PublishedClusterState {
+  const invalid = (why: string, cause?: unknown): CrrError =>
+    new CrrError('CRR_STATE_CORRUPT', `the state of cluster ${alias} in ${CLUSTER_STATE_TOPIC} is invalid: ${why}`, cause === undefined ? {} : { cause });
+  let raw: unknown;
   try {
-    const raw = JSON.parse(latest.toString('utf8')) as { updatedAtMs?: unknown };
-    const { updatedAtMs, ...rest } = raw;
-    const state = ClusterStateInputSchema.parse(rest);
-    return { ...state, updatedAtMs: typeof updatedAtMs === 'number' ? updatedAtMs : 0 };
+    raw = JSON.parse(value.toString('utf8'));
   } catch (cause) {
-    throw new CrrError('CRR_STATE_CORRUPT', `the state of cluster ${alias} in ${CLUSTER_STATE_TOPIC} is invalid: ${(cause as Error).message}`, { cause });
+    throw invalid(`not JSON (${(cause as Error).message.slice(0, 200)})`, cause);
   }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw invalid('not a JSON object');
+  const { updatedAtMs, ...rest } = raw as { updatedAtMs?: unknown };
+  const parsed = ClusterStateInputSchema.safeParse(rest);
+  if (!parsed.success) {
+    throw invalid(parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; '), parsed.error);
+  }
+  // a Date holds ±8.64e15 ms; beyond (or 1e400 = Infinity) `crr status` could not print it
+  return { ...parsed.data, updatedAtMs: Number.isSafeInteger(updatedAtMs) && Math.abs(updatedAtMs as number) <= 8.64e15 ? (updatedAtMs as number) : 0 };
 }

@@ -38,29 +38,44 @@ export function encodePosition(flow: string, topic: string, partition: number, p
 
 /**
  * Decodes a position record. Returns `undefined` for a tombstone or another flow's record.
- * @throws CrrError CRR_POSITION_CORRUPT when the key or value is not the JSON above
+ * @throws CrrError CRR_POSITION_CORRUPT when the key or value is not the JSON above; the message
+ *   names the field: the key's `topic` (a string) or `partition` (an integer >= 0), the value's
+ *   `offset` (an integer >= 0, required), `timestampMs` or `committedAtMs` (integers >= 0, 0 when absent)
  */
 export function decodePosition(flow: string, key: Buffer | null, value: Buffer | null): { topic: string; partition: number; position: Position | null } | undefined {
   if (!key) throw new CrrError('CRR_POSITION_CORRUPT', 'position record without a key');
-  let k: { flow?: unknown; topic?: unknown; partition?: unknown };
+  const keyText = key.toString('utf8');
+  let k: unknown;
   try {
-    k = JSON.parse(key.toString('utf8'));
+    k = JSON.parse(keyText);
   } catch (cause) {
-    throw new CrrError('CRR_POSITION_CORRUPT', `position key is not JSON: ${key.toString('utf8').slice(0, 100)}`, { cause });
+    throw new CrrError('CRR_POSITION_CORRUPT', `position key is not JSON: ${keyText.slice(0, 100)}`, { cause });
   }
+  if (!isObject(k)) throw new CrrError('CRR_POSITION_CORRUPT', `position key is not a JSON object: ${keyText.slice(0, 100)}`);
   if (k.flow !== flow) return undefined;
-  if (typeof k.topic !== 'string' || !Number.isInteger(k.partition)) {
-    throw new CrrError('CRR_POSITION_CORRUPT', `position key lacks topic/partition: ${key.toString('utf8').slice(0, 100)}`);
+  if (typeof k.topic !== 'string' || !isCount(k.partition)) {
+    throw new CrrError('CRR_POSITION_CORRUPT', `position key lacks ${typeof k.topic !== 'string' ? 'topic (a string)' : 'partition (an integer >= 0)'}: ${keyText.slice(0, 100)}`);
   }
-  if (!value) return { topic: k.topic, partition: k.partition as number, position: null };
+  const { topic, partition } = k;
+  if (!value) return { topic, partition, position: null };
+  const invalid = (why: string, cause?: unknown): CrrError => new CrrError('CRR_POSITION_CORRUPT', `position value for ${topic.slice(0, 100)}:${partition} is invalid: ${why}`, cause === undefined ? {} : { cause });
+  let v: unknown;
   try {
-    const v = JSON.parse(value.toString('utf8')) as Position;
-    if (!Number.isSafeInteger(v.offset) || v.offset < 0) throw new Error('offset is not a non-negative integer');
-    return { topic: k.topic, partition: k.partition as number, position: { offset: v.offset, timestampMs: v.timestampMs ?? 0, committedAtMs: v.committedAtMs ?? 0 } };
+    v = JSON.parse(value.toString('utf8'));
   } catch (cause) {
-    throw new CrrError('CRR_POSITION_CORRUPT', `position value for ${k.topic}:${String(k.partition)} is invalid: ${(cause as Error).message}`, { cause });
+    throw invalid(`not JSON (${(cause as Error).message.slice(0, 200)})`, cause);
   }
+  if (!isObject(v)) throw invalid('not a JSON object');
+  if (!isCount(v.offset)) throw invalid('offset is not a non-negative integer');
+  for (const f of ['timestampMs', 'committedAtMs'] as const) {
+    if (v[f] !== undefined && !isCount(v[f])) throw invalid(`${f} is not a non-negative integer`);
+  }
+  return { topic, partition, position: { offset: v.offset, timestampMs: (v.timestampMs as number | undefined) ?? 0, committedAtMs: (v.committedAtMs as number | undefined) ?? 0 } };
 }
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A non-negative safe integer: an offset, a partition, a time in ms. */
+const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
 
 /**
  * Creates the positions topic on the target if it is missing: one partition,

@@ -31,25 +31,38 @@ export function encodeOffsetSync(flow: string, sync: OffsetSync): Message {
 
 /**
  * Decodes an offset sync record. Returns `undefined` for another flow's record or a tombstone.
- * @throws CrrError CRR_OFFSET_SYNC_CORRUPT when the key or value is not the JSON above
+ * @throws CrrError CRR_OFFSET_SYNC_CORRUPT when the key or value is not the JSON above; the
+ *   message names the invalid fields (`key.topic`, `key.partition`, `value.upstreamOffset`, `value.downstreamOffset`)
  */
 export function decodeOffsetSync(flow: string, key: Buffer | null, value: Buffer | null): OffsetSync | undefined {
-  let k: { flow?: unknown; topic?: unknown; partition?: unknown };
-  let v: { upstreamOffset?: unknown; downstreamOffset?: unknown };
+  const keyText = key?.toString('utf8');
+  let k: unknown;
+  let v: unknown;
   try {
-    k = JSON.parse(key?.toString('utf8') ?? 'null') ?? {};
+    k = JSON.parse(keyText ?? 'null') ?? {};
   } catch (cause) {
-    throw new CrrError('CRR_OFFSET_SYNC_CORRUPT', `offset sync key is not JSON: ${key?.toString('utf8').slice(0, 100)}`, { cause });
+    throw new CrrError('CRR_OFFSET_SYNC_CORRUPT', `offset sync key is not JSON: ${keyText?.slice(0, 100)}`, { cause });
   }
-  if (k.flow !== flow || !value) return undefined;
+  if (!isObject(k) || k.flow !== flow || !value) return undefined;
+  const valueText = value.toString('utf8');
   try {
-    v = JSON.parse(value.toString('utf8'));
+    v = JSON.parse(valueText);
   } catch (cause) {
-    throw new CrrError('CRR_OFFSET_SYNC_CORRUPT', `offset sync value is not JSON: ${value.toString('utf8').slice(0, 100)}`, { cause });
+    throw new CrrError('CRR_OFFSET_SYNC_CORRUPT', `offset sync value is not JSON: ${valueText.slice(0, 100)}`, { cause });
   }
   const ok = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
-  if (typeof k.topic !== 'string' || !Number.isInteger(k.partition) || !ok(v.upstreamOffset) || !ok(v.downstreamOffset)) {
-    throw new CrrError('CRR_OFFSET_SYNC_CORRUPT', `offset sync record is invalid: ${key?.toString('utf8').slice(0, 100)} = ${value.toString('utf8').slice(0, 100)}`);
+  const val = isObject(v) ? v : {};
+  const wrong = [
+    typeof k.topic !== 'string' && 'key.topic',
+    !ok(k.partition) && 'key.partition',
+    !isObject(v) ? 'value (not a JSON object)' : false,
+    isObject(v) && !ok(val.upstreamOffset) && 'value.upstreamOffset',
+    isObject(v) && !ok(val.downstreamOffset) && 'value.downstreamOffset',
+  ].filter((w): w is string => typeof w === 'string');
+  if (wrong.length > 0) {
+    throw new CrrError('CRR_OFFSET_SYNC_CORRUPT', `offset sync record is invalid (${wrong.join(', ')}): ${keyText?.slice(0, 100)} = ${valueText.slice(0, 100)}`);
   }
-  return { topic: k.topic, partition: k.partition as number, upstreamOffset: v.upstreamOffset, downstreamOffset: v.downstreamOffset };
+  return { topic: k.topic as string, partition: k.partition as number, upstreamOffset: val.upstreamOffset as number, downstreamOffset: val.downstreamOffset as number };
 }
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
