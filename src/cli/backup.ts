@@ -14,6 +14,7 @@ import type { StoreConfig } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
+import { onStopSignals } from './interrupt.js';
 import { CliUsageError } from './usage-error.js';
 
 
@@ -27,23 +28,21 @@ interface CommonOptions {
  * Runs one `crr backup` subcommand: loads the config (exit 78 when invalid), resolves the
  * cluster, opens the repository, runs `fn`, and maps failures to exit codes: a
  * CliUsageError to its own; CRR_BACKUP_NOT_FOUND to 2; CRR_CONFIG_INVALID to 78; SIGINT to
- * 130; any other CrrError (repository, store, a locked PGlite store) to 70, with its message
- * on stderr.
+ * 130 and SIGTERM to 143, once `fn` has cleaned up (src/cli/interrupt.ts); any other CrrError
+ * (repository, store, a locked PGlite store) to 70, with its message on stderr.
  */
 async function run(sub: string, opts: CommonOptions, needStore: boolean, fn: (ctx: { repo: BackupRepository; backup: BackupConfig; store?: StoreConfig; signal: AbortSignal }) => Promise<number>): Promise<void> {
   const config = loadConfigOrExit(opts.config);
-  const abort = new AbortController();
-  const onSigint = (): void => abort.abort(new Error('interrupted'));
-  process.once('SIGINT', onSigint);
+  const stop = onStopSignals();
   let repo: BackupRepository | undefined;
   try {
     const target = resolveBackupTarget(config, opts.cluster, needStore);
     repo = await openRepository(target.backup.repository);
-    process.exitCode = await fn({ repo, ...target, signal: abort.signal });
+    process.exitCode = await fn({ repo, ...target, signal: stop.signal });
   } catch (err) {
-    if (abort.signal.aborted) {
-      process.stderr.write(`crr backup ${sub}: interrupted\n`);
-      process.exitCode = EXIT.INTERRUPTED;
+    if (stop.signal.aborted) {
+      process.stderr.write(`crr backup ${sub}: interrupted by ${stop.received}\n`);
+      process.exitCode = stop.exitCode();
     } else if (err instanceof CliUsageError) {
       process.stderr.write(`crr backup ${sub}: ${err.message}\n`);
       process.exitCode = err.exitCode;
@@ -54,7 +53,7 @@ async function run(sub: string, opts: CommonOptions, needStore: boolean, fn: (ct
       throw err;
     }
   } finally {
-    process.off('SIGINT', onSigint);
+    stop.dispose();
     repo?.close();
   }
 }
@@ -118,7 +117,8 @@ function listJson(b: BackupSummary): object {
  * Exit codes: 0 done (or, without --execute, the plan printed); 1 `verify` found problems (each
  * listed, naming the part); 2 a bad argument, an unknown cluster alias or backup id; 78 a bad
  * config, a cluster without `backup` (or, for create, without a store it can open); 70 the
- * store or the repository failed (CRR_STORE, CRR_STORE_LOCKED, CRR_REPOSITORY); 130 SIGINT.
+ * store or the repository failed (CRR_STORE, CRR_STORE_LOCKED, CRR_REPOSITORY); 130 SIGINT,
+ * 143 SIGTERM (`create`: the upload aborted and the objects written so far removed).
  */
 export function registerBackupCommand(program: Command): void {
   const backup = program.command('backup').description('back up a cluster\'s store, and list, verify, delete and prune its backups');

@@ -32,8 +32,10 @@ export const EXIT = {
   TEMPFAIL: 75,
   /** The mirror stopped on an error it does not retry. */
   SOFTWARE: 70,
-  /** Interrupted by SIGINT (128 + 2). */
+  /** Interrupted by SIGINT (128 + 2); a one-shot command cleaned up first (src/cli/interrupt.ts). */
   INTERRUPTED: 130,
+  /** Stopped by SIGTERM (128 + 15); a one-shot command cleaned up first, as on SIGINT (src/cli/interrupt.ts). */
+  TERMINATED: 143,
   /** The configuration file is missing or invalid (sysexits' EX_CONFIG). */
   CONFIG: 78,
 } as const;

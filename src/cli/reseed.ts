@@ -10,6 +10,7 @@ import { reseedReplica } from '../reseed/reseed.js';
 import { openStore } from '../store/open.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
+import { onStopSignals } from './interrupt.js';
 
 /**
  * `crr reseed --config F [--cluster A] [--execute]`: reseeds a replica by hand (reseed mode
@@ -21,7 +22,9 @@ import { EXIT } from './exit-codes.js';
  * Exit codes: 0 done (or the plan); 2 unknown cluster or not a replica; 70 a failure (the live
  * state is untouched; run it again: a reseed killed after its backup resumes with that backup);
  * 75 another reseed of the replica is running (it holds the replica store's `reseed` lease);
- * 78 bad config (no store or backup config).
+ * 78 bad config (no store or backup config); 130 SIGINT, 143 SIGTERM: the reseed stops, removes
+ * what it started (the incomplete backup's objects and its multipart upload, or the staging
+ * schema) and leaves the live state untouched; run it again to finish.
  */
 export function registerReseedCommand(program: Command): void {
   program
@@ -64,6 +67,7 @@ export function registerReseedCommand(program: Command): void {
         return;
       }
       const logger = createCliLogger(config.log.level === 'info' ? 'warn' : config.log.level);
+      const stop = onStopSignals();
       const store = openStore(source.store);
       const bar = new cliProgress.SingleBar({ format: '{step} [{bar}] {value}/{total} records', hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic);
       let started = false;
@@ -72,6 +76,7 @@ export function registerReseedCommand(program: Command): void {
         await store.migrate();
         const result = await reseedReplica(config, source, store, 'manual crr reseed', {
           log: logger,
+          signal: stop.signal,
           onProgress: (p) => {
             if (p.step !== step) {
               if (started) bar.stop();
@@ -98,10 +103,16 @@ export function registerReseedCommand(program: Command): void {
         process.stdout.write(`reseeded ${alias} from backup ${result.backupId} of ${primary}: ${result.records} records, epoch ${result.epoch}${result.resumed ? ' (resumed with the backup of an earlier attempt)' : ''}\n`);
       } catch (err) {
         if (started) bar.stop();
+        if (stop.signal.aborted) {
+          process.stderr.write(`crr reseed: interrupted by ${stop.received}; the live state is untouched (run it again to finish the reseed)\n`);
+          process.exitCode = stop.exitCode();
+          return;
+        }
         process.stderr.write(`crr reseed: ${describeError(err)}\n`);
         process.exitCode =
           err instanceof CrrError && err.code === 'CRR_CONFIG_INVALID' ? EXIT.CONFIG : err instanceof CrrError && err.code === 'CRR_RESEED_IN_PROGRESS' ? EXIT.TEMPFAIL : EXIT.SOFTWARE;
       } finally {
+        stop.dispose();
         await store.close().catch(() => undefined);
       }
     });

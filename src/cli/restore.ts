@@ -6,6 +6,7 @@ import { CrrError, describeError } from '../errors.js';
 import { formatBytes } from './backup.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
+import { onStopSignals } from './interrupt.js';
 import { CliUsageError } from './usage-error.js';
 
 
@@ -42,7 +43,8 @@ const positionsText = (m: Manifest): string => m.positions.map((p) => `${p.topic
  * or corrupt, an unknown format version: named; the live state untouched); 2 an unknown
  * cluster alias or backup id, a bad argument, `--as` naming an existing schema; 78 a bad
  * config (no store, no `backup` on the `--from` cluster); 70 the store or the repository
- * failed; 130 SIGINT (nothing changed unless the swap had begun).
+ * failed; 130 SIGINT, 143 SIGTERM (the staging schema dropped; nothing changed unless the swap
+ * had begun).
  */
 export function registerRestoreCommand(program: Command): void {
   program
@@ -61,9 +63,7 @@ export function registerRestoreCommand(program: Command): void {
 /** `crr restore`: the plan ({@link planClusterRestore}) or the restore ({@link restoreCluster}), printed; failures mapped to exit codes. */
 async function runRestore(opts: RestoreCliOptions): Promise<void> {
   const config = loadConfigOrExit(opts.config);
-  const abort = new AbortController();
-  const onSigint = (): void => abort.abort(new Error('interrupted'));
-  process.once('SIGINT', onSigint);
+  const stop = onStopSignals();
   const request = { cluster: opts.cluster, backup: opts.backup, from: opts.from, as: opts.as };
   try {
     if (!opts.execute) {
@@ -84,7 +84,7 @@ async function runRestore(opts: RestoreCliOptions): Promise<void> {
     let restored: ClusterRestore;
     try {
       restored = await restoreCluster(config, request, {
-        signal: abort.signal,
+        signal: stop.signal,
         onManifest: (m) => {
           bar.start(Math.max(m.totals.vertices + m.totals.edges, 1), 0, { phase: 'load' });
           started = true;
@@ -100,9 +100,9 @@ async function runRestore(opts: RestoreCliOptions): Promise<void> {
     printRestored(opts, restored);
     process.exitCode = EXIT.OK;
   } catch (err) {
-    if (abort.signal.aborted) {
-      process.stderr.write('crr restore: interrupted; the live state is unchanged\n');
-      process.exitCode = EXIT.INTERRUPTED;
+    if (stop.signal.aborted) {
+      process.stderr.write(`crr restore: interrupted by ${stop.received}; the live state is unchanged\n`);
+      process.exitCode = stop.exitCode();
     } else if (err instanceof CliUsageError) {
       process.stderr.write(`crr restore: ${err.message}\n`);
       process.exitCode = err.exitCode;
@@ -121,7 +121,7 @@ async function runRestore(opts: RestoreCliOptions): Promise<void> {
       throw err;
     }
   } finally {
-    process.off('SIGINT', onSigint);
+    stop.dispose();
   }
 }
 

@@ -7,6 +7,7 @@ import { resolveVerifyPair, type VerifyPair } from '../verify/pair.js';
 import { verifyStores, type VerifyResult } from '../verify/verify.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
+import { onStopSignals } from './interrupt.js';
 import { CliUsageError } from './usage-error.js';
 
 /** Default of `--timeout-ms`: how long to wait for a common position, ms. */
@@ -29,7 +30,8 @@ function parseTimeoutMs(value: string): number {
  *
  * Exit codes: 0 equal; 1 different (each difference listed); 3 no common position within
  * `--timeout-ms` (default 30000); 2 a bad argument; 78 a bad config or a cluster without a
- * `store`; 70 a store that cannot be opened or read (CRR_STORE, CRR_STORE_LOCKED); 130 SIGINT.
+ * `store`; 70 a store that cannot be opened or read (CRR_STORE, CRR_STORE_LOCKED); 130 SIGINT,
+ * 143 SIGTERM (the stores closed).
  */
 export function registerVerifyCommand(program: Command): void {
   program
@@ -51,9 +53,7 @@ export function registerVerifyCommand(program: Command): void {
         process.exitCode = err.exitCode;
         return;
       }
-      const abort = new AbortController();
-      const onSigint = (): void => abort.abort();
-      process.once('SIGINT', onSigint);
+      const stop = onStopSignals();
       const stores: Store[] = [];
       try {
         for (const side of [pair.primary, pair.replica]) {
@@ -68,15 +68,15 @@ export function registerVerifyCommand(program: Command): void {
           topics: pair.topics,
           timeoutMs: opts.timeoutMs,
           pollIntervalMs: POLL_INTERVAL_MS,
-          signal: abort.signal,
+          signal: stop.signal,
           labels: { primary: pair.primary.alias, replica: pair.replica.alias },
         });
         process.stdout.write(opts.json ? `${JSON.stringify(toJson(pair, result), null, 2)}\n` : render(pair, result, opts.timeoutMs));
         process.exitCode = result.equal ? EXIT.OK : result.commonPosition ? EXIT.DIFFERENT : EXIT.NOT_COMPARABLE;
       } catch (err) {
-        if (abort.signal.aborted) {
-          process.stderr.write('crr verify: interrupted\n');
-          process.exitCode = EXIT.INTERRUPTED;
+        if (stop.signal.aborted) {
+          process.stderr.write(`crr verify: interrupted by ${stop.received}\n`);
+          process.exitCode = stop.exitCode();
         } else if (err instanceof CrrError) {
           process.stderr.write(`crr verify: ${describeError(err)}\n`);
           process.exitCode = err.code === 'CRR_CONFIG_INVALID' ? EXIT.CONFIG : EXIT.SOFTWARE;
@@ -84,7 +84,7 @@ export function registerVerifyCommand(program: Command): void {
           throw err;
         }
       } finally {
-        process.off('SIGINT', onSigint);
+        stop.dispose();
         for (const s of stores) await s.close().catch(() => undefined);
       }
     });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -14,7 +14,7 @@ import { createBackup } from '../../src/backup/write.js';
 import { CrrError } from '../../src/errors.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import type { EdgeRow, Store, VertexRow } from '../../src/store/store.js';
-import { PG_URL, PRIMARY, runCrr, uniq } from '../support/helpers.js';
+import { PG_URL, PRIMARY, runCrr, startCrr, uniq, waitFor } from '../support/helpers.js';
 import { dropBucket, freshBucket, s3Client, S3_CREDENTIALS, S3_ENDPOINT, S3_REGION } from '../support/s3-helpers.js';
 import { Events } from '../support/store-events.js';
 
@@ -239,5 +239,36 @@ describe(`backups in S3 (${S3_ENDPOINT})`, () => {
     const none = await runCrr(['backup', 'list', '--config', configPath, '--cluster', 'nobackup'], env);
     expect(none.code).toBe(78);
     expect(none.stderr).toContain('clusters.nobackup.backup');
+  });
+
+  it('crr backup create stopped by SIGTERM mid-upload: aborts the multipart upload, removes what it wrote, exits 143', async () => {
+    // ~25 MiB of gzip in one part: the part goes up as a multipart upload of 8 MiB parts, over a few seconds
+    const store = await pgStore();
+    await fill(store, 150_000, 0);
+    await store.close();
+    const alias = `t${uniq()}`;
+    const prefix = `sigterm/${alias}`;
+    const dir = join(tmpdir(), 'crr-tests');
+    mkdirSync(dir, { recursive: true });
+    const configPath = join(dir, `backup-${alias}.yaml`);
+    const repository = { type: 's3', bucket, prefix, endpoint: S3_ENDPOINT, region: S3_REGION, forcePathStyle: true, accessKeyId: S3_CREDENTIALS.accessKeyId, secretAccessKey: S3_CREDENTIALS.secretAccessKey };
+    writeFileSync(configPath, stringify({ clusters: { [alias]: { bootstrapServers: [PRIMARY], store: { type: 'postgres', connectionString: PG_URL, schema: schemas.at(-1) }, backup: { repository } } } }));
+    const uploads = async () => (await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: `${prefix}/` }))).Uploads ?? [];
+    const objects = async () => (await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }))).Contents ?? [];
+
+    const p = startCrr(['backup', 'create', '--config', configPath, '--cluster', alias]);
+    try {
+      await waitFor('a multipart upload in progress', async () => (await uploads()).length > 0 || p.child.exitCode !== null, 120_000, 100);
+      expect(p.child.exitCode, `the backup ended before the signal: ${p.log()}`).toBeNull();
+      p.child.kill('SIGTERM');
+      const exit = await p.exited;
+      expect(exit, p.log()).toEqual({ code: 143, signal: null });
+      expect(p.log()).toContain('crr backup create: interrupted by SIGTERM');
+      // the abort happened: no multipart upload left (its parts would be billed and invisible), no object of the backup
+      expect(await uploads()).toEqual([]);
+      expect(await objects()).toEqual([]);
+    } finally {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    }
   });
 });
