@@ -1,4 +1,5 @@
 // Over 450 lines: one replay task run (activation, apply, dead letters, lag polling) whose parts share its mutable state; the per-record rules are in classify.ts.
+import { hostname } from 'node:os';
 import type { Admin, Batch, Consumer, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ReplaySource } from '../cluster/topology.js';
@@ -13,6 +14,7 @@ import { recordClusterState } from '../cluster/state.js';
 import type { ChangeEvent } from '../protocol/schema.js';
 import type { ClusterStateInput } from '../cluster/cluster-state.js';
 import type { Store, StorePosition } from '../store/store.js';
+import type { ReplayFence } from '../store/apply.js';
 import type { ReplayMetrics } from './metrics.js';
 import type { ReplayConfig } from './schema.js';
 import type { ReplayStatus } from './status.js';
@@ -73,6 +75,8 @@ interface Accepted {
  *   `halt`) or passes it (`skip`).
  */
 export class ReplayTask {
+  /** This activation's replay fence token (Store.activateReplay); every batch carries it. */
+  private fence: (ReplayFence & { generation: number }) | undefined;
   private consumer: Consumer | undefined;
   private dlqProducer: Producer | undefined;
   private active = false;
@@ -205,6 +209,9 @@ export class ReplayTask {
   private async activate(assignment: Record<string, number[]>): Promise<void> {
     const { source, store, log } = this.d;
     this.active = true;
+    // the replay fence first: from now on a batch of an earlier activation (a stalled owner) is refused
+    this.fence = await store.activateReplay(`replay of ${source.alias}, pid ${process.pid} on ${hostname()}`);
+    log.info({ generation: this.fence.generation }, 'replay activated: earlier activations are fenced');
     const positions = await store.positions();
     const upstreamTopics = new Set(Object.values(source.upstream?.topicOf ?? {}));
     for (const p of positions) {
@@ -336,7 +343,7 @@ export class ReplayTask {
       return rows;
     };
     try {
-      await this.d.store.applyBatch(accepted.map((a) => a.event), positionsAt(handled, upHandled));
+      await this.d.store.applyBatch(accepted.map((a) => a.event), positionsAt(handled, upHandled), this.fence);
       this.applied(topic, partition, upstreamTopic, accepted.map((a) => a.event), handled, upHandled);
       return true;
     } catch (err) {
@@ -345,17 +352,17 @@ export class ReplayTask {
     }
     for (const a of accepted) {
       try {
-        await this.d.store.applyBatch([a.event], positionsAt(a.offset, a.upstreamOffset));
+        await this.d.store.applyBatch([a.event], positionsAt(a.offset, a.upstreamOffset), this.fence);
         this.applied(topic, partition, upstreamTopic, [a.event], a.offset, a.upstreamOffset);
       } catch (err) {
         if (!(err instanceof CrrError && err.code === 'CRR_STORE_APPLY')) throw err;
         const m = { offset: String(a.offset), key: null, value: Buffer.from(JSON.stringify(a.event)), timestamp: String(a.event.ts), headers: {}, attributes: 0 } as unknown as KafkaMessage;
         if (!(await this.deadLetter(topic, partition, m, 'unapplicable', err.message))) return false;
-        await this.d.store.applyBatch([], positionsAt(a.offset, a.upstreamOffset));
+        await this.d.store.applyBatch([], positionsAt(a.offset, a.upstreamOffset), this.fence);
         this.applied(topic, partition, upstreamTopic, [], a.offset, a.upstreamOffset);
       }
     }
-    await this.d.store.applyBatch([], positionsAt(handled, upHandled));
+    await this.d.store.applyBatch([], positionsAt(handled, upHandled), this.fence);
     this.applied(topic, partition, upstreamTopic, [], handled, upHandled);
     return true;
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { CrrError } from '../errors.js';
 import { CATALOG_KIND, isMarkerOp, type ChangeEvent, type MetadataOp } from '../protocol/schema.js';
 import { DataPlanner, isDataEvent, type DataPlan } from './batch-plan.js';
@@ -27,7 +28,7 @@ function refuseMarkers(events: readonly ChangeEvent[]): void {
  * @throws CrrError CRR_STORE_APPLY for a sync-breaking marker, an invalid position or an event
  *   that contradicts the store (nothing applied); CRR_STORE when the database fails
  */
-export async function applyBatch(db: SqlDriver, schema: string, events: readonly ChangeEvent[], positions: readonly StorePosition[]): Promise<void> {
+export async function applyBatch(db: SqlDriver, schema: string, events: readonly ChangeEvent[], positions: readonly StorePosition[], fence?: ReplayFence): Promise<void> {
   refuseMarkers(events);
   for (const p of positions) {
     if (!Number.isSafeInteger(p.nextOffset) || p.nextOffset < 0 || !Number.isInteger(p.partition) || p.partition < 0) {
@@ -37,18 +38,69 @@ export async function applyBatch(db: SqlDriver, schema: string, events: readonly
   const s = quoteIdent(schema);
   await runSql(schema, () =>
     db.transaction(async (tx) => {
+      if (fence) await checkReplayFence(tx, s, fence);
       await applyEvents(tx, s, events);
       if (positions.length > 0) {
+        // positions never move back here: only a RESET (applySyncBreak) or a restore sets one lower
         await tx.query(
           `INSERT INTO ${s}.positions (topic, partition, next_offset)
            SELECT r.topic, r.partition, r.next_offset FROM jsonb_to_recordset($1::text::jsonb) AS r(topic text, partition integer, next_offset bigint)
-           ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset`,
+           ON CONFLICT (topic, partition) DO UPDATE SET next_offset = GREATEST(${s}.positions.next_offset, excluded.next_offset)`,
           // one row per partition (the last one given wins): ON CONFLICT cannot touch a row twice
           [JSON.stringify([...new Map(positions.map((p) => [`${p.topic}\u0000${p.partition}`, { topic: p.topic, partition: p.partition, next_offset: p.nextOffset }])).values()])],
         );
       }
     }),
   );
+}
+
+/**
+ * Makes the caller the one replay activation allowed to apply to this store (Store.activateReplay):
+ * raises the fence's generation and records a fresh token, so every batch of an earlier
+ * activation is refused from now on (checkReplayFence). Waits for batches in flight to commit.
+ * @param holder who activates, for the token (e.g. `crr run --cluster dr pid 42 on host`)
+ */
+export async function activateReplay(db: SqlDriver, schema: string, holder: string): Promise<ReplayFence & { generation: number }> {
+  const s = quoteIdent(schema);
+  const token = `${holder} ${randomUUID()}`;
+  return runSql(schema, () =>
+    db.transaction(async (tx) => {
+      const r = await tx.query<{ generation: string }>(`UPDATE ${s}.replay_fence SET generation = generation + 1, token = $1, activated_at = now() RETURNING generation::text AS generation`, [token]);
+      return { token, generation: Number(r.rows[0]?.generation ?? 0) };
+    }),
+  );
+}
+
+/**
+ * How long a replay batch's transaction may sit idle (its process stalled mid-transaction)
+ * before PostgreSQL ends the session, rolling it back and releasing its locks, ms. A replay
+ * transaction runs its statements back to back, so only a stalled process reaches it.
+ */
+export const REPLAY_TRANSACTION_IDLE_TIMEOUT_MS = 10_000;
+
+/** The replay activation a batch belongs to (Store.activateReplay). */
+export interface ReplayFence {
+  /** The token activateReplay returned. */
+  token: string;
+}
+
+/**
+ * Within a batch's transaction, before anything is written: the batch belongs to the current
+ * replay activation, or it is refused. The fence row is read with a shared lock, so concurrent
+ * batches of one activation do not wait for each other, while an activation (an UPDATE of the
+ * row) waits for the batches in flight and every later batch of an older activation sees the
+ * new token.
+ * @throws CrrError CRR_REPLAY_FENCED (retriable: the run ends and restarts as a standby)
+ */
+async function checkReplayFence(tx: SqlClient, s: string, fence: ReplayFence): Promise<void> {
+  // a replay process that stalls inside this transaction (SIGSTOP, a GC pause) would hold its locks,
+  // and so block its successor's activation, until PostgreSQL ends its session: bound that wait
+  await tx.query(`SET LOCAL idle_in_transaction_session_timeout = '${REPLAY_TRANSACTION_IDLE_TIMEOUT_MS}ms'`);
+  const r = await tx.query<{ token: string | null; generation: string }>(`SELECT token, generation::text AS generation FROM ${s}.replay_fence FOR SHARE`);
+  const row = r.rows[0];
+  if (row?.token !== fence.token) {
+    throw new CrrError('CRR_REPLAY_FENCED', `another replay activation (generation ${row?.generation ?? '?'}) took over this store, or a restore replaced it: this batch is not applied`, { retriable: true });
+  }
 }
 
 /**

@@ -40,6 +40,13 @@ const MIGRATIONS: ReadonlyArray<(s: string) => string[]> = [
     `CREATE TABLE ${s}.promotions (id bigserial PRIMARY KEY, promoted_at timestamptz NOT NULL DEFAULT now(),
        mode text NOT NULL CHECK (mode IN ('graceful', 'force')), from_epoch bigint NOT NULL, to_epoch bigint NOT NULL, summary jsonb NOT NULL)`,
   ],
+  // 4: the replay fence (Store.activateReplay): the token of the one replay activation allowed to
+  // apply; a restore's swap brings a fresh row, which fences every replay that ran before it
+  (s) => [
+    `CREATE TABLE ${s}.replay_fence (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+       generation bigint NOT NULL CHECK (generation >= 0), token text, activated_at timestamptz)`,
+    `INSERT INTO ${s}.replay_fence (generation) VALUES (0)`,
+  ],
 ];
 
 /** The latest schema version. */

@@ -1,5 +1,5 @@
 import type { ChangeEvent } from '../protocol/schema.js';
-import { applyBatch, applySyncBreak } from './apply.js';
+import { activateReplay, applyBatch, applySyncBreak, type ReplayFence } from './apply.js';
 import { InProcessLeases } from './leases.js';
 import { migrateSchema } from './migrations.js';
 import { runSql } from './pg-errors.js';
@@ -35,8 +35,12 @@ export class SqlStore implements Store {
     return migrateSchema(this.db, this.schema);
   }
 
-  async applyBatch(events: readonly ChangeEvent[], positions: readonly StorePosition[]): Promise<void> {
-    return applyBatch(this.db, this.schema, events, positions);
+  async applyBatch(events: readonly ChangeEvent[], positions: readonly StorePosition[], fence?: ReplayFence): Promise<void> {
+    return applyBatch(this.db, this.schema, events, positions, fence);
+  }
+
+  async activateReplay(holder: string): Promise<ReplayFence & { generation: number }> {
+    return activateReplay(this.db, this.schema, holder);
   }
 
   async applySyncBreak(op: SyncBreakOp, options: SyncBreakOptions): Promise<SyncBreakResult> {

@@ -1,5 +1,6 @@
 import type { ClusterState, ClusterStateInput } from '../cluster/cluster-state.js';
 import type { ChangeEvent } from '../protocol/schema.js';
+import type { ReplayFence } from './apply.js';
 
 /**
  * An applied position: the next offset of a topic partition that the store has not applied yet
@@ -241,7 +242,16 @@ export interface Store {
    *   replay handles it) or an event that contradicts the store (altering an unknown type,
    *   granting a role to an unknown user); nothing is applied
    */
-  applyBatch(events: readonly ChangeEvent[], positions: readonly StorePosition[]): Promise<void>;
+  applyBatch(events: readonly ChangeEvent[], positions: readonly StorePosition[], fence?: ReplayFence): Promise<void>;
+  /**
+   * Makes the caller the one replay activation that may apply to this store: raises the replay
+   * fence's generation and returns a fresh token. A batch given a `fence` (applyBatch) is applied
+   * only while its token is the current one, so a replay that stalled (GC pause, SIGSTOP, a hung
+   * connection) past its group session and then resumes cannot apply over its successor; a
+   * restore's swap fences every earlier activation too. Positions never move back in applyBatch.
+   * @param holder who activates (in the token, for operators)
+   */
+  activateReplay(holder: string): Promise<ReplayFence & { generation: number }>;
   /** Every applied position, sorted by topic and partition. */
   positions(): Promise<StorePosition[]>;
   /** The recorded role, state and epoch; `undefined` when never set (a fresh store). */

@@ -178,6 +178,63 @@ describe('replay: exactly once through SIGKILL', () => {
   }, 240_000);
 });
 
+describe('replay: a stalled replay process cannot apply over its successor (issue 11 item 3)', () => {
+  it('two replica daemons, the active one SIGSTOPped mid-stream past its session timeout, then SIGCONTed: positions never move back, the stores end equal', async () => {
+    const p = pair({ replay: { maxBatchEvents: 50 } });
+    const events = workload(11, 6000);
+    const primaryRun = start(['run', '--config', p.configPath, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)]);
+    const portB = p.primaryHttpPort + 1000;
+    const a = start(['run', '--config', p.configPath, '--cluster', p.target]);
+    await waitFor('daemon A to replay', async () => (await status(p.httpPort).catch(() => undefined))?.replay.state === 'active', 60_000, 200);
+    const b = start(['run', '--config', p.configPath, '--cluster', p.target, '--http-port', String(portB)]);
+    await waitFor('daemon B to stand by', async () => (await status(portB).catch(() => undefined))?.replay.state === 'standby', 60_000, 200);
+
+    // the replica's positions, sampled from the store all along: none may ever move back
+    const db = new pg.Client({ connectionString: PG_URL });
+    await db.connect();
+    const seen = new Map<string, number>();
+    const regressions: string[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const { rows } = await db.query(`SELECT topic, partition, next_offset::text AS n FROM ${p.drSchema}.positions`).catch(() => ({ rows: [] as any[] }));
+        for (const r of rows) {
+          const k = `${r.topic}[${r.partition}]`;
+          const n = Number(r.n);
+          if (n < (seen.get(k) ?? 0)) regressions.push(`${k}: ${seen.get(k)} -> ${n}`);
+          seen.set(k, Math.max(n, seen.get(k) ?? 0));
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    try {
+      const load = (async () => {
+        for (let i = 0; i < events.length; i += 500) {
+          const r = await write(p, p.source, events.slice(i, i + 500));
+          expect(r.code, r.stderr).toBe(0);
+        }
+      })();
+      await waitFor('A to apply 200 events', async () => (await status(p.httpPort).catch(() => undefined))?.replay.eventsApplied >= 200, 90_000, 50);
+      a.child.kill('SIGSTOP');
+      // B takes over once A's group session (6 s) expires; its activation fences A in the store
+      await waitFor('B to replay', async () => (await status(portB).catch(() => undefined))?.replay.state === 'active', 60_000, 200);
+      await waitFor('B to apply events', async () => (await status(portB).catch(() => undefined))?.replay.eventsApplied > 0, 60_000, 200);
+      a.child.kill('SIGCONT');
+      await load;
+      await verifyEqual(p);
+      expect(regressions).toEqual([]);
+      // B's activation raised the store's replay fence past A's: whatever A had in flight when it resumed was refused
+      const fence = await db.query(`SELECT generation::int AS g FROM ${p.drSchema}.replay_fence`);
+      expect(fence.rows[0].g).toBeGreaterThanOrEqual(2);
+    } finally {
+      sampling = false;
+      await sampler;
+      await db.end();
+      for (const c of [a, b, primaryRun]) c.child.kill('SIGCONT');
+    }
+  }, 300_000);
+});
+
 describe('replay: what it will not apply', () => {
   it('an event with an epoch above the store stops replay and makes the replica OUTDATED', async () => {
     const p = pair();

@@ -102,6 +102,27 @@ describe.each(implementations)('store conformance: %s', (_name, open) => {
       expect(await store.digest()).toBe(full);
     }));
 
+  it('fences a replay activation once another one activates (issue 11 item 3); positions never move back', () =>
+    withStores(open, 1, async (store) => {
+      await store.migrate();
+      const e = new Events();
+      const first = await store.activateReplay('first');
+      await store.applyBatch([e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'person', primaryIdType: 'STRING', attributes: [] }), e.upsertV(...alice)], [pos('t', 0, 10)], first);
+      // a standby took over while the first stalled (SIGSTOP, GC pause) past its session timeout
+      const second = await store.activateReplay('second');
+      expect(second.generation).toBe(first.generation + 1);
+      const before = await store.digest();
+      const refused = await rejection(store.applyBatch([e.upsertV(...bob)], [pos('t', 0, 5)], first));
+      expect(refused.code).toBe('CRR_REPLAY_FENCED');
+      expect(refused.retriable).toBe(true);
+      expect(await store.digest()).toBe(before);
+      expect(await store.positions()).toEqual([pos('t', 0, 10)]);
+      // the current activation applies; a position below the stored one does not move it back
+      await store.applyBatch([e.upsertV(...bob)], [pos('t', 0, 4)], second);
+      expect(await store.positions()).toEqual([pos('t', 0, 10)]);
+      expect((await store.counts()).vertices).toEqual({ person: 2 });
+    }));
+
   it('applies a batch as if event by event: later events win', () =>
     withStores(open, 2, async (store, reference) => {
       const e = new Events();
