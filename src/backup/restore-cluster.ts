@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Role } from '../cluster/schema.js';
 import { publishClusterState } from '../cluster/state.js';
 import type { Config } from '../config/schema.js';
-import { describeError } from '../errors.js';
+import { CrrError, describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
 import { createCliLogger } from '../log/logger.js';
 import { openStore } from '../store/open.js';
 import { PostgresStore } from '../store/postgres.js';
 import type { ClusterStateInput } from '../cluster/cluster-state.js';
-import type { RestoreProgress, RestoreResult, Store } from '../store/store.js';
+import type { RestoreProgress, RestoreResult, Store, StoreLease } from '../store/store.js';
 import { readManifest } from './catalog.js';
 import type { Manifest } from './manifest.js';
 import { openRepository } from './open-repository.js';
@@ -120,8 +121,15 @@ export async function restoreCluster(config: Config, request: ClusterRestoreRequ
   const target = resolveRestoreTarget(config, request.cluster, request.from, request.as);
   const repo = await openRepository(target.repository);
   let store: Store | undefined;
+  let lease: StoreLease | undefined;
   try {
     store = openStore(target.store);
+    // one reseed or restore at a time per store: a reseed drops the staging schemas of restores it takes for abandoned
+    const held = await store.tryLease('reseed', `crr restore pid ${process.pid} on ${hostname()}`);
+    if (!('release' in held)) {
+      throw new CrrError('CRR_RESEED_IN_PROGRESS', `a reseed or restore of ${request.cluster} is running already, by ${held.heldBy}; one at a time per store`, { context: { cluster: request.cluster, heldBy: held.heldBy } });
+    }
+    lease = held;
     const current = await store.clusterState().catch(() => undefined);
     const role: Role = current?.role ?? target.role;
     const cfg = target.store;
@@ -151,6 +159,7 @@ export async function restoreCluster(config: Config, request: ClusterRestoreRequ
     };
   } finally {
     repo.close();
+    await lease?.release().catch(() => undefined);
     await store?.close().catch(() => undefined);
   }
 }

@@ -116,7 +116,9 @@ async function runRestore(opts: RestoreCliOptions): Promise<void> {
             ? EXIT.USAGE
             : err.code === 'CRR_CONFIG_INVALID'
               ? EXIT.CONFIG
-              : EXIT.SOFTWARE;
+              : err.code === 'CRR_RESEED_IN_PROGRESS'
+                ? EXIT.TEMPFAIL
+                : EXIT.SOFTWARE;
     } else {
       throw err;
     }

@@ -138,6 +138,10 @@ describe('reseed: a sync-breaking event on the primary, cured from a fresh backu
       const busy = await runCrr(reseed);
       expect(busy.code, busy.stdout + busy.stderr).toBe(75);
       expect(busy.stderr).toMatch(/a reseed of .* is running already, by runbook-operator/);
+      // a restore takes the same lease (its staging schema would otherwise look abandoned to a reseed)
+      const restoring = await runCrr(['restore', '--config', p.configPath, '--cluster', p.target, '--backup', backupId, '--execute']);
+      expect(restoring.code, restoring.stdout + restoring.stderr).toBe(75);
+      expect(restoring.stderr).toMatch(/a reseed or restore of .* is running already, by runbook-operator/);
     } finally {
       await holder.end();
     }
