@@ -13,13 +13,74 @@ import { z } from 'zod';
 /** Protocol version carried in `v`. */
 export const PROTOCOL_VERSION = 1;
 
-const name = z.string().min(1);
+// --- what a string may hold: what the store (PostgreSQL, PGlite) can keep --------------------
+// docs/protocol.md "Strings". An event the store can never hold must be refused here, where the
+// writer refuses it and replay dead-letters it, not by the store, where it would fail its batch.
+
+/**
+ * Maximum length of an identifier (a name, type, vertex id, event id, origin) in UTF-8 bytes.
+ * Identifiers are btree index keys in the store, and PostgreSQL refuses an index entry over
+ * 2704 bytes (a third of an 8 kB page). The widest key is an edge's primary key, five
+ * identifiers (type, from type, from id, to type, to id): 5 x (512 + a 4-byte length) + an
+ * 8-byte tuple header = 2588 bytes, which fits even when nothing compresses.
+ */
+export const MAX_IDENTIFIER_BYTES = 512;
+
+/** With the `u` flag a surrogate pair is one code point, so only a lone half matches. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * Why `value` cannot be stored as text or in jsonb, or undefined: U+0000 (PostgreSQL text and
+ * jsonb cannot hold it) or a lone UTF-16 surrogate (not valid UTF-8; jsonb refuses its escape).
+ * Neither message repeats the value.
+ */
+export function unstorableText(value: string): string | undefined {
+  const nul = value.indexOf('\u0000');
+  if (nul >= 0) return `contains U+0000 (NUL) at character ${nul}, which PostgreSQL text and jsonb cannot hold`;
+  const lone = LONE_SURROGATE.exec(value);
+  if (lone) return `contains a lone UTF-16 surrogate (U+${lone[0].charCodeAt(0).toString(16).toUpperCase()}) at character ${lone.index}, which is not valid UTF-8`;
+  return undefined;
+}
+
+/** Why `value` cannot be an identifier (see {@link unstorableText}, {@link MAX_IDENTIFIER_BYTES}), or undefined. */
+export function invalidIdentifier(value: string): string | undefined {
+  const text = unstorableText(value);
+  if (text) return text;
+  // a UTF-16 code unit is at most 3 UTF-8 bytes: only a long string needs counting
+  if (value.length * 3 > MAX_IDENTIFIER_BYTES) {
+    const bytes = Buffer.byteLength(value, 'utf8');
+    if (bytes > MAX_IDENTIFIER_BYTES) return `is ${bytes} bytes in UTF-8, over the limit of ${MAX_IDENTIFIER_BYTES} bytes for an identifier (a store index key)`;
+  }
+  return undefined;
+}
+
+/** A free string the store keeps as text or in jsonb: no U+0000, no lone surrogate. */
+const text = z.string().superRefine((v, ctx) => {
+  const why = unstorableText(v);
+  if (why) ctx.addIssue({ code: 'custom', message: why });
+});
+/** A name, type or id: non-empty, storable, at most {@link MAX_IDENTIFIER_BYTES} UTF-8 bytes. */
+const name = z
+  .string()
+  .min(1)
+  .superRefine((v, ctx) => {
+    const why = invalidIdentifier(v);
+    if (why) ctx.addIssue({ code: 'custom', message: why });
+  });
 
 /** An attribute value: a JSON scalar, or a list of scalars (a TigerGraph LIST or SET). */
-const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+const scalar = z.union([text, z.number(), z.boolean(), z.null()]);
 export const AttributeValueSchema = z.union([scalar, z.array(scalar)], { error: 'expected a string, number, boolean, null or a list of these' });
-/** Attributes of a vertex or an edge, by attribute name. */
-export const AttributesSchema = z.record(z.string(), AttributeValueSchema);
+/**
+ * Attributes of a vertex or an edge, by attribute name. A name is an identifier (it may be empty,
+ * as before); a refused one is reported at its own path, `attributes.<name>`.
+ */
+export const AttributesSchema = z.record(z.string(), AttributeValueSchema).superRefine((attributes, ctx) => {
+  for (const key of Object.keys(attributes)) {
+    const why = invalidIdentifier(key);
+    if (why) ctx.addIssue({ code: 'custom', path: [key], message: `attribute name ${why}` });
+  }
+});
 
 /** Attribute types of vertex and edge types (TigerGraph's primitive types and their collections). */
 export const ATTRIBUTE_TYPES = ['INT', 'UINT', 'FLOAT', 'DOUBLE', 'BOOL', 'STRING', 'DATETIME', 'LIST<INT>', 'LIST<DOUBLE>', 'LIST<STRING>', 'SET<INT>', 'SET<STRING>'] as const;
@@ -70,17 +131,17 @@ const CreateUser = event('CREATE_USER', { name, roles: z.array(name).default([])
 const DropUser = event('DROP_USER', { name });
 const GrantRole = event('GRANT_ROLE', { name, role: name });
 const RevokeRole = event('REVOKE_ROLE', { name, role: name });
-const CreateQuery = event('CREATE_QUERY', { name, text: z.string().min(1) });
+const CreateQuery = event('CREATE_QUERY', { name, text: text.min(1) });
 const InstallQuery = event('INSTALL_QUERY', { name });
 const DropQuery = event('DROP_QUERY', { name });
-const CreateUdf = event('CREATE_UDF', { name, source: z.string().min(1) });
+const CreateUdf = event('CREATE_UDF', { name, source: text.min(1) });
 const DropUdf = event('DROP_UDF', { name });
-const CreateLoadingJob = event('CREATE_LOADING_JOB', { name, text: z.string().min(1) });
+const CreateLoadingJob = event('CREATE_LOADING_JOB', { name, text: text.min(1) });
 const DropLoadingJob = event('DROP_LOADING_JOB', { name });
 
 // --- sync-breaking markers: metadata topic ----------------------------------------------------
-const reason = z.string().min(1);
-const Import = event('IMPORT', { reason, source: z.string().min(1) });
+const reason = text.min(1);
+const Import = event('IMPORT', { reason, source: text.min(1) });
 const DropAll = event('DROP_ALL', { reason });
 const ClearGraphStore = event('CLEAR_GRAPH_STORE', { reason });
 const Reset = event('RESET', { reason });

@@ -30,6 +30,8 @@ export const DEAD_LETTER_HEADERS = {
   topic: 'crr.dlq.topic',
   partition: 'crr.dlq.partition',
   offset: 'crr.dlq.offset',
+  /** The SQLSTATE of an `unapplicable` record the database refused (a data error: class 22, 23 or 54). */
+  sqlState: 'crr.dlq.sqlstate',
 } as const;
 
 /** The clients and collaborators of a replay run; owned by the caller. */
@@ -333,8 +335,9 @@ export class ReplayTask {
 
   /**
    * Applies accepted events with the positions up to `handled` in one store transaction. When
-   * the store refuses the batch (CRR_STORE_APPLY), applies event by event to find the one it
-   * refuses and dead-letters it. Returns false when replay must stop (halted).
+   * the store refuses the batch (CRR_STORE_APPLY: an event that contradicts the store, or one the
+   * database refuses with a data error, SQLSTATE class 22, 23 or 54), applies event by event to
+   * find the one it refuses and dead-letters it. Returns false when replay must stop (halted).
    */
   private async apply(topic: string, partition: number, upstreamTopic: string | undefined, accepted: Accepted[], handled: number, upHandled: number | undefined): Promise<boolean> {
     const positionsAt = (offset: number, upstreamOffset: number | undefined): StorePosition[] => {
@@ -357,7 +360,9 @@ export class ReplayTask {
       } catch (err) {
         if (!(err instanceof CrrError && err.code === 'CRR_STORE_APPLY')) throw err;
         const m = { offset: String(a.offset), key: null, value: Buffer.from(JSON.stringify(a.event)), timestamp: String(a.event.ts), headers: {}, attributes: 0 } as unknown as KafkaMessage;
-        if (!(await this.deadLetter(topic, partition, m, 'unapplicable', err.message))) return false;
+        // a data error of the database (SQLSTATE class 22, 23 or 54, src/store/pg-errors.ts) carries its SQLSTATE
+        const sqlState = typeof err.sqlState === 'string' ? err.sqlState : undefined;
+        if (!(await this.deadLetter(topic, partition, m, 'unapplicable', err.message, sqlState))) return false;
         await this.d.store.applyBatch([], positionsAt(a.offset, a.upstreamOffset), this.fence);
         this.applied(topic, partition, upstreamTopic, [], a.offset, a.upstreamOffset);
       }
@@ -380,10 +385,10 @@ export class ReplayTask {
   }
 
   /**
-   * Sends a record to the dead-letter topic with the reason, then applies the policy.
+   * Sends a record to the dead-letter topic with the reason (and the SQLSTATE of a data error), then applies the policy.
    * @returns true when replay passes the record (policy `skip`), false when it halts here
    */
-  private async deadLetter(topic: string, partition: number, m: KafkaMessage, reason: 'invalid' | 'unapplicable', error: string): Promise<boolean> {
+  private async deadLetter(topic: string, partition: number, m: KafkaMessage, reason: 'invalid' | 'unapplicable', error: string, sqlState?: string): Promise<boolean> {
     const { replay, source, metrics, status, log } = this.d;
     const headers: IHeaders = {
       ...(m.headers ?? {}),
@@ -393,6 +398,7 @@ export class ReplayTask {
       [DEAD_LETTER_HEADERS.topic]: topic,
       [DEAD_LETTER_HEADERS.partition]: String(partition),
       [DEAD_LETTER_HEADERS.offset]: String(m.offset),
+      ...(sqlState === undefined ? {} : { [DEAD_LETTER_HEADERS.sqlState]: sqlState }),
     };
     await this.dlqProducer!.send({ topic: replay.deadLetterTopic, acks: -1, messages: [{ key: m.key, value: m.value, headers, timestamp: m.timestamp }] });
     metrics.deadLetters.inc({ cluster: source.alias, reason });

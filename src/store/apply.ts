@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CrrError } from '../errors.js';
 import { CATALOG_KIND, isMarkerOp, type ChangeEvent, type MetadataOp } from '../protocol/schema.js';
 import { DataPlanner, isDataEvent, type DataPlan } from './batch-plan.js';
-import { runSql } from './pg-errors.js';
+import { runApply, runSql } from './pg-errors.js';
 import { quoteIdent, type SqlClient, type SqlDriver } from './sql-client.js';
 import { parseClusterState, writeClusterState } from './state.js';
 import type { StorePosition, SyncBreakOp, SyncBreakOptions, SyncBreakResult } from './store.js';
@@ -25,8 +25,9 @@ function refuseMarkers(events: readonly ChangeEvent[]): void {
  * Applies change events and upserts `positions` in ONE transaction (Store.applyBatch; semantics
  * per operation in docs/protocol.md). Positions: `nextOffset` a safe integer >= 0, `partition`
  * an integer >= 0; of several positions of one partition the last one given wins.
- * @throws CrrError CRR_STORE_APPLY for a sync-breaking marker, an invalid position or an event
- *   that contradicts the store (nothing applied); CRR_STORE when the database fails
+ * @throws CrrError CRR_STORE_APPLY for a sync-breaking marker, an invalid position, an event
+ *   that contradicts the store or one the database refuses with a data error (SQLSTATE class 22,
+ *   23 or 54, as `sqlState`; see toApplyError) (nothing applied); CRR_STORE when the database fails
  */
 export async function applyBatch(db: SqlDriver, schema: string, events: readonly ChangeEvent[], positions: readonly StorePosition[], fence?: ReplayFence): Promise<void> {
   refuseMarkers(events);
@@ -36,7 +37,8 @@ export async function applyBatch(db: SqlDriver, schema: string, events: readonly
     }
   }
   const s = quoteIdent(schema);
-  await runSql(schema, () =>
+  // a data error (SQLSTATE class 22, 23, 54: U+0000, an index row too large, a constraint) is CRR_STORE_APPLY: the events can never be stored
+  await runApply(schema, () =>
     db.transaction(async (tx) => {
       if (fence) await checkReplayFence(tx, s, fence);
       await applyEvents(tx, s, events);
