@@ -2,6 +2,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../config/schema.js';
 import type { Role } from '../cluster/schema.js';
 import { configuredRole, effectiveRole } from '../cluster/topology.js';
+import { readPublishedClusterState } from '../cluster/state.js';
+import { createKafka } from '../kafka/client.js';
 import { CrrError, describeError } from '../errors.js';
 import { createLogger } from '../log/logger.js';
 import { startService, type CrrService, type ServiceParts } from '../service.js';
@@ -28,7 +30,21 @@ async function startFor(opts: ClusterOptions, command: string, parts: (config: C
   }
   const logger = createLogger(config.log.level);
   try {
-    const { role, differs } = await effectiveRole(config, opts.cluster);
+    const cluster = config.clusters[opts.cluster]!;
+    const published = async (): Promise<Role | undefined> => {
+      const kafka = createKafka(opts.cluster, cluster, 'start', logger, 'fatal');
+      const admin = kafka.admin();
+      try {
+        await admin.connect();
+        return (await readPublishedClusterState(kafka, admin, opts.cluster, 10_000))?.role;
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    };
+    const { role, differs, storeUnreachable } = await effectiveRole(config, opts.cluster, published);
+    if (storeUnreachable) {
+      logger.error({ cluster: opts.cluster, role }, `the store of ${opts.cluster} cannot be reached (${storeUnreachable}); starting as ${role} (its published or configured role): replay waits for the store, the mirror runs`);
+    }
     if (differs) {
       logger.warn(
         { cluster: opts.cluster, recordedRole: role, configuredRole: configuredRole(config, opts.cluster) },

@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import { CrrError } from '../errors.js';
+import { CrrError, describeError } from '../errors.js';
 import { createReplicationPolicy } from '../replication/policy.js';
 import type { FlowConfig } from '../config/flow.js';
 import type { ClusterConfig, Role } from './schema.js';
@@ -40,10 +40,18 @@ export function configuredRole(config: Config, alias: string): Role {
  * The role a cluster runs in: the one recorded in its store's cluster state when there is one
  * (a promotion records `primary` on the old replica, a reseed `replica`), else the configured
  * role. Opens the store briefly (a PGlite store takes and releases its lock).
+ * @param published reads the role published on the cluster's Kafka; when given, a store that
+ *   cannot be reached (CRR_STORE, retriable) gives that role, else the configured one, and
+ *   `storeUnreachable` says why (the daemon starts; replay waits for the store)
  * @returns the role, and whether it differs from the config's (the config should be updated)
- * @throws CrrError CRR_STORE when the store cannot be read; CRR_STORE_LOCKED for a PGlite store in use
+ * @throws CrrError CRR_STORE when the store cannot be read (and `published` is not given);
+ *   CRR_STORE_LOCKED for a PGlite store in use
  */
-export async function effectiveRole(config: Config, alias: string): Promise<{ role: Role; recorded: boolean; differs: boolean }> {
+export async function effectiveRole(
+  config: Config,
+  alias: string,
+  published?: () => Promise<Role | undefined>,
+): Promise<{ role: Role; recorded: boolean; differs: boolean; storeUnreachable?: string }> {
   const configured = configuredRole(config, alias);
   const storeConfig = config.clusters[alias]?.store;
   if (!storeConfig) return { role: configured, recorded: false, differs: false };
@@ -53,6 +61,12 @@ export async function effectiveRole(config: Config, alias: string): Promise<{ ro
     const state = await store.clusterState();
     if (!state) return { role: configured, recorded: false, differs: false };
     return { role: state.role, recorded: true, differs: state.role !== configured };
+  } catch (err) {
+    // a store that cannot be reached must not stop the daemon (the mirror of a replica goes on):
+    // the role published on the cluster's Kafka, else the configured one, until the store answers
+    if (!(err instanceof CrrError && err.code === 'CRR_STORE' && err.retriable) || !published) throw err;
+    const role = (await published().catch(() => undefined)) ?? configured;
+    return { role, recorded: false, differs: role !== configured, storeUnreachable: describeError(err) };
   } finally {
     await store.close().catch(() => undefined);
   }

@@ -24,6 +24,8 @@ export class ReplayMetrics {
   /** The store's epoch. */
   readonly clusterEpoch: Gauge<'cluster'>;
   /** 1 while replay is stopped at an event it will not pass (dead letter with policy `halt`, or the cluster is OUTDATED). */
+  /** 1 when the store answered its last request, 0 while it cannot be reached (replay waits and retries; the mirror goes on). */
+  readonly storeUp: Gauge<'cluster'>;
   readonly halted: Gauge<'cluster'>;
   /** Store transactions of replay, by result (`committed`, `failed`). */
   readonly batches: Counter<'cluster' | 'result'>;
@@ -55,6 +57,7 @@ export class ReplayMetrics {
     this.lagSeconds = new Gauge({ name: 'crr_replay_lag_seconds', help: 'Replay lag in seconds: 0 when caught up, else the age of the newest applied record.', labelNames: ['cluster'], registers });
     this.clusterState = new Gauge({ name: 'crr_cluster_state', help: 'The cluster state: 1 for the current state, 0 for the others.', labelNames: ['cluster', 'state'], registers });
     this.clusterEpoch = new Gauge({ name: 'crr_cluster_epoch', help: "The epoch of the cluster's store.", labelNames: ['cluster'], registers });
+    this.storeUp = new Gauge({ name: 'crr_store_up', help: "1 when the cluster's store answered its last request, 0 while it cannot be reached.", labelNames: ['cluster'], registers });
     this.halted = new Gauge({ name: 'crr_replay_halted', help: 'Replay is stopped at an event it will not pass (a dead letter under policy halt, or the cluster is OUTDATED).', labelNames: ['cluster'], registers });
     this.batches = new Counter({ name: 'crr_replay_batches_total', help: 'Store transactions of replay, by result.', labelNames: ['cluster', 'result'], registers });
     this.restarts = new Counter({ name: 'crr_replay_restarts_total', help: 'Replay task restarts after a failure.', labelNames: ['cluster'], registers });

@@ -69,12 +69,58 @@ export class ReplayService {
     this.kafka = createKafka(alias, this.source.cluster, 'replay', this.log, config.log.level);
   }
 
-  /** Opens the store, initialises its state, fences a replica, and starts replaying in the background. */
+  /**
+   * Starts replaying in the background: opens the store, initialises its state, fences a
+   * replica, then replays. A store that cannot be reached (PostgreSQL down, a network cut) is
+   * waited for with backoff (status `waiting-for-store`, `crr_store_up` 0) without stopping the
+   * process, so the mirror of a replica goes on copying meanwhile; any other start-up error
+   * (a config error, the store's recorded role differing from the one this process runs as)
+   * ends replay (`failed`).
+   */
   async start(): Promise<void> {
+    this.metrics.storeUp.set({ cluster: this.alias }, 0);
+    this.loop = this.openAndSupervise();
+  }
+
+  private async openAndSupervise(): Promise<void> {
+    const signal = this.abort.signal;
+    const { restartBackoffInitialMs, restartBackoffMaxMs } = this.config.replay;
+    let state: ClusterStateInput;
+    try {
+      state = await pRetry(
+        () => this.openStore(),
+        supervision(restartBackoffInitialMs, restartBackoffMaxMs, signal, (error, attempt) => {
+          this.metrics.storeUp.set({ cluster: this.alias }, 0);
+          this.status.state = 'waiting-for-store';
+          this.status.lastError = describeError(error);
+          this.log.error({ err: error, attempt }, `the store cannot be reached; replay waits and retries: ${describeError(error)}`);
+        }),
+      );
+    } catch (err) {
+      if (!signal.aborted) {
+        this.failed = err as Error;
+        this.status.state = 'stopped';
+        this.status.lastError = describeError(err);
+        this.log.fatal({ err }, 'replay cannot start');
+      }
+      return;
+    }
+    if (signal.aborted) return;
+    await this.supervise(state);
+  }
+
+  /** Opens the store, migrates it, initialises its state and fences a replica (one attempt). */
+  private async openStore(): Promise<ClusterStateInput> {
+    await this.store?.close().catch(() => undefined);
     const store = openStore(this.source.store);
     this.store = store;
     await store.migrate();
     const state = await ensureClusterState(store, this.source.configuredRole);
+    const runningAs = this.source.upstream ? 'replica' : 'primary';
+    if (state.role !== runningAs) {
+      throw new CrrError('CRR_CONFIG_INVALID', `cluster ${this.alias}'s store records it as a ${state.role}, but this process started as a ${runningAs} (its store was unreachable at start); restart crr run`);
+    }
+    this.metrics.storeUp.set({ cluster: this.alias }, 1);
     this.status.role = state.role;
     this.status.clusterState = state;
     this.metrics.setState(this.alias, state.state, state.epoch);
@@ -85,7 +131,7 @@ export class ReplayService {
       await fence(store.pool, { schema: cfg.schema, appRole: cfg.appRole, replayRole });
       this.log.info({ appRole: cfg.appRole, replayRole }, 'write fence on: applications can only read the store');
     }
-    this.loop = this.supervise(state);
+    return state;
   }
 
   /** Resolves the next time replay lag is measured at 0 on every partition. */

@@ -12,7 +12,7 @@ import type { ClusterStateInput } from '../cluster/cluster-state.js';
 export interface ReplayStatus {
   cluster: string;
   role: 'primary' | 'replica';
-  state: 'starting' | 'waiting' | 'standby' | 'active' | 'halted' | 'outdated' | 'reseeding' | 'backoff' | 'stopped';
+  state: 'starting' | 'waiting' | 'waiting-for-store' | 'standby' | 'active' | 'halted' | 'outdated' | 'reseeding' | 'backoff' | 'stopped';
   /** The kind of the sync break that made the cluster OUTDATED (the `reason` label of crr_sync_breaks_total). */
   syncBreak?: string;
   /** The reseed in progress: step (`backup`, `restore`, `resume`), backup id, records and percentage. */

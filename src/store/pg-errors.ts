@@ -30,7 +30,9 @@ export function isDataErrorState(sqlState: string | undefined): boolean {
 export function toStoreError(err: unknown, schema: string): unknown {
   if (err instanceof CrrError || err instanceof TypeError || err instanceof RangeError) return err;
   const sqlState = sqlStateOf(err);
-  const retriable = sqlState === undefined || /^(08|40)/.test(sqlState) || /^57P0[123]$/.test(sqlState);
+  // a code that is not a SQLSTATE is a Node.js socket error (ECONNREFUSED, ECONNRESET, ETIMEDOUT ...): the server is unreachable, retry
+  const socketError = sqlState !== undefined && !/^[0-9A-Z]{5}$/.test(sqlState);
+  const retriable = sqlState === undefined || socketError || /^(08|40)/.test(sqlState) || /^57P0[123]$/.test(sqlState);
   const message = err instanceof Error ? err.message : String(err);
   return new CrrError('CRR_STORE', `store (schema ${schema}) failed${sqlState ? ` [${sqlState}]` : ''}: ${message}`, { cause: err, retriable, context: { sqlState, schema } });
 }

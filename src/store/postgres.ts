@@ -17,6 +17,15 @@ export interface PostgresStoreOptions {
   poolMax?: number;
 }
 
+/** How long opening a connection to PostgreSQL may take, ms. */
+export const POOL_CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * The longest one statement may run, ms (PostgreSQL's `statement_timeout`, and the client's
+ * `query_timeout` a little later for a server that stopped answering). Generous: a restore's
+ * bulk load and a backup's snapshot pages are the longest statements crr runs.
+ */
+export const STATEMENT_TIMEOUT_MS = 600_000;
+
 /**
  * The {@link SqlStore} on a PostgreSQL server through a `pg` Pool. Call `migrate()` before the
  * first use. `pool` is exposed for the write fence (src/store/fence.ts) and for tests.
@@ -26,7 +35,16 @@ export class PostgresStore extends SqlStore {
   private readonly connectionString: string;
 
   constructor(options: PostgresStoreOptions) {
-    const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolMax ?? 4 });
+    const pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.poolMax ?? 4,
+      // an unreachable or hung server fails a request in bounded time, so callers retry instead of hanging
+      connectionTimeoutMillis: POOL_CONNECT_TIMEOUT_MS,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      statement_timeout: STATEMENT_TIMEOUT_MS,
+      query_timeout: STATEMENT_TIMEOUT_MS + 10_000,
+    });
     // An idle client that loses its connection emits 'error' on the pool; without a listener
     // that would crash the process. The next query gets a fresh connection (or a CRR_STORE error).
     pool.on('error', () => undefined);
