@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { Transform, pipeline, type Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import { createGunzip, createGzip } from 'node:zlib';
 import { CrrError } from '../errors.js';
 import type { EdgeRow, VertexRow } from '../store/store.js';
@@ -86,21 +85,42 @@ export class PartWriter {
 }
 
 /**
- * Reads one part of a backup, yielding its rows in batches of up to `batchRows` as they are
- * decompressed, and checks it at its end against its manifest entry: the SHA-256 and size of
- * the stored bytes, the number of records and the uncompressed size. Every line must be a JSON
- * row of the part's kind. Rows are yielded before the part's checksum can be known: a consumer
- * must discard what it read when this throws (a restore writes into a staging schema).
+ * Longest line a part may hold, in UTF-8 bytes: 16 MiB. A line is one vertex or edge row with its
+ * attributes, far shorter. {@link readPart} refuses a longer line as corrupt as soon as it has read
+ * this much of it, before the part's SHA-256 can be checked (at its end), so that a corrupt or
+ * hostile part cannot make a reader hold more than this of one line.
+ */
+export const MAX_PART_LINE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Most bytes of lines in one batch {@link readPart} yields: 64 MiB. A batch ends at `batchRows`
+ * rows or once its lines reach this, whichever comes first, so the rows held at once stay bounded
+ * whatever the rows' sizes.
+ */
+export const MAX_PART_BATCH_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads one part of a backup, yielding its rows in batches of up to `batchRows` (and up to
+ * {@link MAX_PART_BATCH_BYTES} of lines) as they are decompressed, and checks it at its end
+ * against its manifest entry: the SHA-256 and size of the stored bytes, the number of records
+ * and the uncompressed size. Every line must be a JSON row of the part's kind. Rows are yielded
+ * before the part's checksum can be known: a consumer must discard what it read when this throws
+ * (a restore writes into a staging schema).
+ *
+ * Memory is bounded before the checksum is known: a line longer than {@link MAX_PART_LINE_BYTES}
+ * is refused when that much of it is read, and so are stored bytes past the entry's `bytes` and
+ * decompressed bytes past its `uncompressedBytes` (a gzip bomb), without reading further.
  *
  * @throws CrrError CRR_BACKUP_INVALID naming the part: `missing` (no such object), `corrupt`
- *   (gzip error, SHA-256 or size mismatch, a line that is not a row), `count` (another number
- *   of records than the manifest says)
+ *   (gzip error, SHA-256 or size mismatch, a line that is not a row or is too long, naming the
+ *   line), `count` (another number of records than the manifest says)
  * @throws CrrError CRR_REPOSITORY when the repository fails while reading
  */
 export async function* readPart(repo: BackupRepository, backupId: string, part: BackupPart, batchRows: number): AsyncGenerator<VertexRow[] | EdgeRow[]> {
   const key = `${backupId}/${part.name}`;
   const source = await repo.get(key);
   if (source === undefined) throw partError(backupId, part.name, 'missing', `part ${part.name} is missing from the repository (${repo.description})`);
+  const corrupt = (why: string, cause?: unknown): CrrError => partError(backupId, part.name, 'corrupt', `part ${part.name} is corrupt: ${why}`, cause);
   const hash = createHash('sha256');
   let bytes = 0;
   let uncompressedBytes = 0;
@@ -108,18 +128,21 @@ export async function* readPart(repo: BackupRepository, backupId: string, part: 
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
       bytes += chunk.length;
-      cb(null, chunk);
+      if (bytes > part.bytes) cb(corrupt(`more than the ${part.bytes} bytes stored the manifest says`));
+      else cb(null, chunk);
     },
   });
   const gunzip = createGunzip();
   // the callback form: an error anywhere destroys every stream, and the iteration below throws it
   const out: Readable = pipeline(source, tap, gunzip, () => undefined);
-  const decoder = new StringDecoder('utf8');
   const isRow = part.kind === 'vertices' ? isVertexRow : isEdgeRow;
-  let rest = '';
+  // the line being read: pieces of decompressed chunks, split at '\n' bytes (never inside a UTF-8 sequence)
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
   let line = 0;
   let batch: Array<VertexRow | EdgeRow> = [];
-  const corrupt = (why: string, cause?: unknown): CrrError => partError(backupId, part.name, 'corrupt', `part ${part.name} is corrupt: ${why}`, cause);
+  let batchBytes = 0;
+  const tooLong = (): CrrError => corrupt(`line ${line + 1} is longer than ${MAX_PART_LINE_BYTES} bytes (MAX_PART_LINE_BYTES), the longest line a part may hold`);
   const parse = (text: string): VertexRow | EdgeRow => {
     line++;
     let row: unknown;
@@ -134,15 +157,27 @@ export async function* readPart(repo: BackupRepository, backupId: string, part: 
   try {
     for await (const chunk of out as AsyncIterable<Buffer>) {
       uncompressedBytes += chunk.length;
-      const text = rest + decoder.write(chunk);
-      const lines = text.split('\n');
-      rest = lines.pop()!;
-      for (const l of lines) {
-        batch.push(parse(l));
-        if (batch.length >= batchRows) {
+      if (uncompressedBytes > part.uncompressedBytes) throw corrupt(`more than the ${part.uncompressedBytes} bytes uncompressed the manifest says`);
+      let start = 0;
+      for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
+        const piece = chunk.subarray(start, nl);
+        if (pendingBytes + piece.length > MAX_PART_LINE_BYTES) throw tooLong();
+        const text = (pending.length === 0 ? piece : Buffer.concat([...pending, piece])).toString('utf8');
+        batchBytes += pendingBytes + piece.length;
+        pending = [];
+        pendingBytes = 0;
+        start = nl + 1;
+        batch.push(parse(text));
+        if (batch.length >= batchRows || batchBytes >= MAX_PART_BATCH_BYTES) {
           yield batch as VertexRow[] | EdgeRow[];
           batch = [];
+          batchBytes = 0;
         }
+      }
+      if (start < chunk.length) {
+        pendingBytes += chunk.length - start;
+        if (pendingBytes > MAX_PART_LINE_BYTES) throw tooLong();
+        pending.push(chunk.subarray(start));
       }
     }
   } catch (err) {
@@ -158,8 +193,7 @@ export async function* readPart(repo: BackupRepository, backupId: string, part: 
   const sha256 = hash.digest('hex');
   if (sha256 !== part.sha256) throw corrupt(`SHA-256 is ${sha256}, the manifest says ${part.sha256}`);
   if (bytes !== part.bytes) throw corrupt(`${bytes} bytes stored, the manifest says ${part.bytes}`);
-  rest += decoder.end();
-  if (rest !== '') throw corrupt(`the last line (${line + 1}) does not end with a newline`);
+  if (pendingBytes > 0) throw corrupt(`the last line (${line + 1}) does not end with a newline`);
   if (line !== part.records) throw partError(backupId, part.name, 'count', `part ${part.name} holds ${line} records, the manifest says ${part.records}`);
   if (uncompressedBytes !== part.uncompressedBytes) throw corrupt(`${uncompressedBytes} bytes uncompressed, the manifest says ${part.uncompressedBytes}`);
   if (batch.length > 0) yield batch as VertexRow[] | EdgeRow[];

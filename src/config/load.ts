@@ -37,7 +37,7 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
     const where = cause instanceof YAMLParseError && cause.linePos ? ` at line ${cause.linePos[0].line}, column ${cause.linePos[0].col}` : '';
     throw new CrrError('CRR_CONFIG_INVALID', `${path}: not valid YAML${where}: ${(cause as Error).message.split('\n')[0]}`, { cause, context: { path } });
   }
-  return parseConfig(applyEnvOverrides(raw, env), path);
+  return parseConfig(applyEnvOverrides(raw, env, path), path);
 }
 
 /**
@@ -69,21 +69,34 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 
 /**
  * Applies `CRR__a__b=value` environment overrides to a parsed config (a copy is returned).
- * Numeric segments index arrays (`CRR__mirror__flows__0__enabled=false`).
+ * Numeric segments index arrays (`CRR__mirror__flows__0__enabled=false`). A config that is not
+ * a mapping (a file holding `5`) is returned as it is: {@link parseConfig} refuses it.
+ *
+ * @param source what to name in messages (a file path); default `config`
+ * @throws CrrError CRR_CONFIG_INVALID naming the path and the variable when an override cannot
+ *   be set where it points (`CRR__mirror__flows__length=x` on a list)
  */
-export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown {
+export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv, source = 'config'): unknown {
   const root = structuredClone(raw ?? {}) as Record<string, unknown>;
+  if (typeof root !== 'object' || root === null) return root;
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
     const path = name.slice(ENV_PREFIX.length).split('__').filter(Boolean);
     if (path.length === 0) continue;
-    let node: Record<string, unknown> = root;
-    for (const seg of path.slice(0, -1)) {
-      const next = node[seg];
-      if (next === undefined || next === null || typeof next !== 'object') node[seg] = {};
-      node = node[seg] as Record<string, unknown>;
+    try {
+      let node: Record<string, unknown> = root;
+      for (const seg of path.slice(0, -1)) {
+        const next = node[seg];
+        if (next === undefined || next === null || typeof next !== 'object') node[seg] = {};
+        node = node[seg] as Record<string, unknown>;
+      }
+      node[path[path.length - 1]!] = parseScalar(value);
+    } catch (cause) {
+      // a property a list or a binary value cannot take (`length`, a read-only one)
+      const where = formatPath(path);
+      const message = `cannot apply the environment override ${name} (${(cause as Error).message})`;
+      throw new CrrError('CRR_CONFIG_INVALID', `${source} is invalid:\n  - ${where}: ${message}`, { cause, context: { issues: [{ path: where, message }] } });
     }
-    node[path[path.length - 1]!] = parseScalar(value);
   }
   return root;
 }
