@@ -78,11 +78,14 @@ export class ChangeLogWriter {
 
   /** High watermark of the cluster-state topic, -1 when it does not exist yet. */
   private static async stateTopicEnd(admin: Admin): Promise<number> {
+    // asked first: KafkaJS retries a missing topic's ListOffsets for ~10 s before it fails
+    if (!(await admin.listTopics()).includes(CLUSTER_STATE_TOPIC)) return -1;
     try {
       const offsets = await admin.fetchTopicOffsets(CLUSTER_STATE_TOPIC);
       return Number(offsets[0]?.high ?? -1);
     } catch (err) {
-      if ((err as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return -1;
+      const e = err as { type?: string; cause?: { type?: string } };
+      if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION' || e.cause?.type === 'UNKNOWN_TOPIC_OR_PARTITION') return -1;
       throw err;
     }
   }
