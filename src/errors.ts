@@ -14,27 +14,75 @@ export const ERROR_CODES = {
   CRR_CONFIG_NOT_FOUND: { retriable: false, doc: 'The configuration file could not be read.' },
   CRR_KAFKA: { retriable: true, doc: 'A Kafka request failed with an error the broker marked retriable.' },
   CRR_PRODUCER_FENCED: { retriable: false, doc: 'Another mirror instance for the same flow took over the transactional id; this instance stops mirroring.' },
-  CRR_RECORD_TOO_LARGE: { retriable: false, doc: "A record cannot be written to its remote topic: its size in a record batch exceeds the remote topic's `max.message.bytes`, even alone. The mirror flow stops (alert CrrNoActiveMirror) naming the record and the limit; raise the remote topic's `max.message.bytes` (topic config sync raises it to the source topic's when `syncTopicConfigs` is on) and restart the flow." },
+  CRR_RECORD_TOO_LARGE: {
+    retriable: false,
+    doc: "A record cannot be written to its remote topic: its size in a record batch exceeds the remote topic's `max.message.bytes`, even alone. The mirror flow stops (alert CrrNoActiveMirror) naming the record and the limit; raise the remote topic's `max.message.bytes` (topic config sync raises it to the source topic's when `syncTopicConfigs` is on) and restart the flow.",
+  },
   CRR_TOPIC_SYNC: { retriable: true, doc: 'A remote topic could not be created, grown or configured on the target cluster.' },
   CRR_POSITION_CORRUPT: { retriable: false, doc: 'A record in the positions topic could not be decoded.' },
-  CRR_OFFSET_SYNC_CORRUPT: { retriable: false, doc: 'A record in the offset-syncs topic (`crr-offset-syncs.<source>.internal`) could not be decoded; offsets are not translated from a topic that cannot be read.' },
+  CRR_OFFSET_SYNC_CORRUPT: {
+    retriable: false,
+    doc: 'A record in the offset-syncs topic (`crr-offset-syncs.<source>.internal`) could not be decoded; offsets are not translated from a topic that cannot be read.',
+  },
   CRR_CHECKPOINT_CORRUPT: { retriable: false, doc: 'A record in the checkpoints topic (`<source>.checkpoints.internal`) could not be decoded.' },
-  CRR_EVENT_INVALID: { retriable: false, doc: 'A change event is not JSON or not a valid event of the change-event protocol (docs/protocol.md); the message names the field path and what was expected.' },
-  CRR_STORE_APPLY: { retriable: false, doc: 'A batch of change events cannot be applied to the store (a sync-breaking marker, or an event that contradicts the store, such as altering an unknown type); nothing of the batch is applied.' },
-  CRR_REPLAY_FENCED: { retriable: true, doc: 'A replay batch was refused because another replay activation took over the store (Store.activateReplay: a standby after this process stalled past its session timeout), or a restore replaced the store: nothing of the batch was applied. The run ends and restarts; it goes on only if it is assigned the partitions again.' },
-  CRR_STORE_LOCKED: { retriable: false, doc: 'A PGlite store\'s data directory is in use by another live process on this host (or by another open store of this process), named with its pid in `<dataDir>/crr.lock`; a PGlite database belongs to one process. Stop that process, or use a PostgreSQL store to share the data.' },
+  CRR_EVENT_INVALID: {
+    retriable: false,
+    doc: 'A change event is not JSON or not a valid event of the change-event protocol (docs/protocol.md); the message names the field path and what was expected.',
+  },
+  CRR_STORE_APPLY: {
+    retriable: false,
+    doc: 'A batch of change events cannot be applied to the store (a sync-breaking marker, or an event that contradicts the store, such as altering an unknown type); nothing of the batch is applied.',
+  },
+  CRR_REPLAY_FENCED: {
+    retriable: true,
+    doc: 'A replay batch was refused because another replay activation took over the store (Store.activateReplay: a standby after this process stalled past its session timeout), or a restore replaced the store: nothing of the batch was applied. The run ends and restarts; it goes on only if it is assigned the partitions again.',
+  },
+  CRR_STORE_LOCKED: {
+    retriable: false,
+    doc: "A PGlite store's data directory is in use by another live process on this host (or by another open store of this process), named with its pid in `<dataDir>/crr.lock`; a PGlite database belongs to one process. Stop that process, or use a PostgreSQL store to share the data.",
+  },
   CRR_STORE: { retriable: true, doc: 'The store (PostgreSQL or PGlite) failed a statement or could not be reached; the transaction was rolled back.' },
-  CRR_STATE_TRANSITION: { retriable: false, doc: 'A cluster state change that the state machine does not allow (src/cluster/cluster-state.ts: e.g. a primary becoming OUTDATED, or an epoch moving back); nothing was recorded. The message names the cluster, both states and the reason.' },
+  CRR_STATE_TRANSITION: {
+    retriable: false,
+    doc: 'A cluster state change that the state machine does not allow (src/cluster/cluster-state.ts: e.g. a primary becoming OUTDATED, or an epoch moving back); nothing was recorded. The message names the cluster, both states and the reason.',
+  },
   CRR_STATE_CORRUPT: { retriable: false, doc: 'The cluster state published in `crr-cluster-state.internal` could not be decoded.' },
-  CRR_WRITE_REFUSED: { retriable: false, doc: 'The writer refused to append change events, or a `crr admin` sync-breaking operation refused to act: the cluster is a replica (read-only: only replay writes there) or a fenced primary (or, for `crr admin`, its state changed since the operation was planned); nothing was written.' },
-  CRR_NOT_CAUGHT_UP: { retriable: false, doc: 'A `crr admin` sync-breaking operation was refused because the primary\'s own replay has not applied its change topics to their end: once the epoch rises, those events of the old epoch would be refused as stale (or, for a reset, lost with the topics). Let `crr run` catch up, or pass `--force`.' },
-  CRR_BACKUP_INVALID: { retriable: false, doc: 'A backup cannot be used as it is: its manifest is missing (an incomplete backup), unreadable or of an unknown format version, or a part is missing, corrupt (SHA-256 or gzip) or holds another number of records than the manifest says; the message names the backup and the part.' },
-  CRR_BACKUP_NOT_FOUND: { retriable: false, doc: 'No backup with the given id exists in the cluster\'s backup repository (`crr backup list --all` shows every id there).' },
-  CRR_RESTORE_REFUSED: { retriable: false, doc: 'A restore was refused before anything changed: the schema it was asked to restore into beside the live state (`crr restore --as NAME`) exists already.' },
-  CRR_RESEED_IN_PROGRESS: { retriable: true, doc: 'A reseed of this replica is running elsewhere (another `crr reseed --execute`, or a `crr run` of the replica in reseed mode `auto`): one reseed at a time per replica holds the store\'s `reseed` lease. The message names the holder; the lease ends when its holder finishes or dies.' },
-  CRR_PROMOTE_REFUSED: { retriable: false, doc: '`crr promote` refused before changing anything, or stopped with the replica left `PROMOTING`: a `crr run` of the replica is still running (stop it first), the primary cannot be reached for a graceful promotion (use `--force`), the replica is OUTDATED or RESEEDING (reseed it, or `--force`), or replay stopped before the end of its topics. The message names the cause.' },
-  CRR_PROMOTE_TIMEOUT: { retriable: true, doc: 'A graceful `crr promote` did not drain the flow (replication lag 0) or replay to the end within `--timeout-ms`; the replica stays `PROMOTING` and the old primary stays fenced. Run `crr promote --execute` again (it resumes), or with `--force`.' },
-  CRR_REPOSITORY: { retriable: true, doc: 'The backup repository (S3 or a local directory) failed a request after the S3 client\'s own retries, or refused it (access denied, no such bucket: not retriable); the message names the repository, the key and the cause.' },
+  CRR_WRITE_REFUSED: {
+    retriable: false,
+    doc: 'The writer refused to append change events, or a `crr admin` sync-breaking operation refused to act: the cluster is a replica (read-only: only replay writes there) or a fenced primary (or, for `crr admin`, its state changed since the operation was planned); nothing was written.',
+  },
+  CRR_NOT_CAUGHT_UP: {
+    retriable: false,
+    doc: "A `crr admin` sync-breaking operation was refused because the primary's own replay has not applied its change topics to their end: once the epoch rises, those events of the old epoch would be refused as stale (or, for a reset, lost with the topics). Let `crr run` catch up, or pass `--force`.",
+  },
+  CRR_BACKUP_INVALID: {
+    retriable: false,
+    doc: 'A backup cannot be used as it is: its manifest is missing (an incomplete backup), unreadable or of an unknown format version, or a part is missing, corrupt (SHA-256 or gzip) or holds another number of records than the manifest says; the message names the backup and the part.',
+  },
+  CRR_BACKUP_NOT_FOUND: {
+    retriable: false,
+    doc: "No backup with the given id exists in the cluster's backup repository (`crr backup list --all` shows every id there).",
+  },
+  CRR_RESTORE_REFUSED: {
+    retriable: false,
+    doc: 'A restore was refused before anything changed: the schema it was asked to restore into beside the live state (`crr restore --as NAME`) exists already.',
+  },
+  CRR_RESEED_IN_PROGRESS: {
+    retriable: true,
+    doc: "A reseed of this replica is running elsewhere (another `crr reseed --execute`, or a `crr run` of the replica in reseed mode `auto`): one reseed at a time per replica holds the store's `reseed` lease. The message names the holder; the lease ends when its holder finishes or dies.",
+  },
+  CRR_PROMOTE_REFUSED: {
+    retriable: false,
+    doc: '`crr promote` refused before changing anything, or stopped with the replica left `PROMOTING`: a `crr run` of the replica is still running (stop it first), the primary cannot be reached for a graceful promotion (use `--force`), the replica is OUTDATED or RESEEDING (reseed it, or `--force`), or replay stopped before the end of its topics. The message names the cause.',
+  },
+  CRR_PROMOTE_TIMEOUT: {
+    retriable: true,
+    doc: 'A graceful `crr promote` did not drain the flow (replication lag 0) or replay to the end within `--timeout-ms`; the replica stays `PROMOTING` and the old primary stays fenced. Run `crr promote --execute` again (it resumes), or with `--force`.',
+  },
+  CRR_REPOSITORY: {
+    retriable: true,
+    doc: "The backup repository (S3 or a local directory) failed a request after the S3 client's own retries, or refused it (access denied, no such bucket: not retriable); the message names the repository, the key and the cause.",
+  },
 } as const satisfies Record<string, { retriable: boolean; doc: string }>;
 
 /** A code from {@link ERROR_CODES}. */
@@ -54,11 +102,7 @@ export class CrrError extends Error {
   readonly retriable: boolean;
   [key: string]: unknown;
 
-  constructor(
-    code: ErrorCode,
-    message: string,
-    options: { cause?: unknown; context?: Record<string, unknown>; retriable?: boolean } = {},
-  ) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; context?: Record<string, unknown>; retriable?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CrrError';
     this.code = code;

@@ -56,7 +56,13 @@ try {
   const backup = await timed(() => createBackup(source, repo, { cluster: 'bench' }));
   const manifest = backup.value;
   const bytes = manifest.totals.bytes;
-  results.backup = { seconds: backup.seconds, records: manifest.totals.vertices + manifest.totals.edges, bytes, uncompressedBytes: manifest.totals.uncompressedBytes, parts: manifest.parts.length };
+  results.backup = {
+    seconds: backup.seconds,
+    records: manifest.totals.vertices + manifest.totals.edges,
+    bytes,
+    uncompressedBytes: manifest.totals.uncompressedBytes,
+    parts: manifest.parts.length,
+  };
 
   log('-- raw download of the same parts');
   const parts = [];
@@ -101,14 +107,22 @@ try {
 }
 
 const rate = (r) => ({ mbPerSec: +(mb(r.bytes) / r.seconds).toFixed(2), ...(r.records ? { recordsPerSec: Math.round(r.records / r.seconds) } : {}) });
-const row = (name, r) => `${name.padEnd(34)} ${r.seconds.toFixed(1).padStart(7)} s  ${mb(r.bytes).toFixed(1).padStart(8)} MB  ${rate(r).mbPerSec.toFixed(2).padStart(8)} MB/s  ${r.records ? `${rate(r).recordsPerSec.toLocaleString('en-US').padStart(10)} records/s` : ''}`;
-console.log(`\nbackup/restore of ${results.backup.records.toLocaleString('en-US')} entities (${mb(results.backup.uncompressedBytes).toFixed(0)} MB NDJSON, ${mb(results.backup.bytes).toFixed(0)} MB gzip, ${results.backup.parts} parts) through S3Proxy at ${ENDPOINT}`);
+const row = (name, r) =>
+  `${name.padEnd(34)} ${r.seconds.toFixed(1).padStart(7)} s  ${mb(r.bytes).toFixed(1).padStart(8)} MB  ${rate(r).mbPerSec.toFixed(2).padStart(8)} MB/s  ${r.records ? `${rate(r).recordsPerSec.toLocaleString('en-US').padStart(10)} records/s` : ''}`;
+console.log(
+  `\nbackup/restore of ${results.backup.records.toLocaleString('en-US')} entities (${mb(results.backup.uncompressedBytes).toFixed(0)} MB NDJSON, ${mb(results.backup.bytes).toFixed(0)} MB gzip, ${results.backup.parts} parts) through S3Proxy at ${ENDPOINT}`,
+);
 console.log(row('crr backup create (to S3)', results.backup));
 console.log(row('raw S3 upload (same bytes)', results.rawUpload));
 console.log(row('crr restore (from S3)', results.restore));
 console.log(row('raw S3 download (same bytes)', results.rawDownload));
-const ratios = { backupToRawUpload: +(rate(results.backup).mbPerSec / rate(results.rawUpload).mbPerSec).toFixed(3), restoreToRawDownload: +(rate(results.restore).mbPerSec / rate(results.rawDownload).mbPerSec).toFixed(3) };
-console.log(`\nbackup / raw upload     ${ratios.backupToRawUpload}x\nrestore / raw download  ${ratios.restoreToRawDownload}x\nrestored store equal to the source: ${results.equal}; part checksums match: ${results.sha256Check}`);
+const ratios = {
+  backupToRawUpload: +(rate(results.backup).mbPerSec / rate(results.rawUpload).mbPerSec).toFixed(3),
+  restoreToRawDownload: +(rate(results.restore).mbPerSec / rate(results.rawDownload).mbPerSec).toFixed(3),
+};
+console.log(
+  `\nbackup / raw upload     ${ratios.backupToRawUpload}x\nrestore / raw download  ${ratios.restoreToRawDownload}x\nrestored store equal to the source: ${results.equal}; part checksums match: ${results.sha256Check}`,
+);
 mkdirSync('.bench', { recursive: true });
 const out = `.bench/backup-${ts}.json`;
 writeFileSync(out, `${JSON.stringify({ entities: N, endpoint: ENDPOINT, results, ratios }, null, 2)}\n`);

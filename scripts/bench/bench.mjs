@@ -110,7 +110,9 @@ class Progress {
     if (now - this.lastPrint >= PROGRESS_EVERY_MS) {
       const rate = ((done - this.last.n) * 1000) / Math.max(1, now - this.last.t);
       const pct = this.records > 0 ? ((100 * done) / this.records).toFixed(1) : '?';
-      process.stdout.write(`  [${this.label}] ${secs(now - this.t0).padStart(6)} s  ${fmtInt(done).padStart(11)} / ${fmtInt(this.records)} records (${pct}%)  ${fmtInt(rate)} rec/s${extra ? `  ${extra}` : ''}\n`);
+      process.stdout.write(
+        `  [${this.label}] ${secs(now - this.t0).padStart(6)} s  ${fmtInt(done).padStart(11)} / ${fmtInt(this.records)} records (${pct}%)  ${fmtInt(rate)} rec/s${extra ? `  ${extra}` : ''}\n`,
+      );
       this.lastPrint = now;
       this.last = { t: now, n: done };
     }
@@ -142,7 +144,12 @@ async function cmdTopics(o) {
   await admin.connect();
   const topics = await admin.listTopics();
   await admin.disconnect();
-  process.stdout.write(topics.sort().map((t) => `${t}\n`).join(''));
+  process.stdout.write(
+    topics
+      .sort()
+      .map((t) => `${t}\n`)
+      .join(''),
+  );
 }
 
 /** crr: /status until lag 0 on every partition of the topic and positions summing to N. */
@@ -220,8 +227,10 @@ async function cmdWaitCrr(o) {
     loadavg: loadavg(),
   };
   writeFileSync(o.out, `${JSON.stringify(out, null, 2)}\n`);
-  process.stdout.write(`  [${label}] done: ${fmtInt(N)} records in ${secs(out.elapsedMs)} s (first record after ${secs(out.firstRecordMs ?? 0)} s); ` +
-    `${fmtInt(committed)} transactions, ${fmtInt(out.metrics.recordsPerTransaction ?? 0)} records and ${out.metrics.msPerTransaction ?? '?'} ms per transaction; peak RSS ${out.peakRssMiB} MiB\n`);
+  process.stdout.write(
+    `  [${label}] done: ${fmtInt(N)} records in ${secs(out.elapsedMs)} s (first record after ${secs(out.firstRecordMs ?? 0)} s); ` +
+      `${fmtInt(committed)} transactions, ${fmtInt(out.metrics.recordsPerTransaction ?? 0)} records and ${out.metrics.msPerTransaction ?? '?'} ms per transaction; peak RSS ${out.peakRssMiB} MiB\n`,
+  );
 }
 
 /** Gaps between the commits seen on /status, and the records each added. */
@@ -313,7 +322,9 @@ async function cmdWaitOffsets(o) {
     loadavg: loadavg(),
   };
   writeFileSync(o.out, `${JSON.stringify(out, null, 2)}\n`);
-  process.stdout.write(`  [${label}] done: ${fmtInt(total)} records in ${secs(out.elapsedMs)} s (first record after ${secs(out.firstRecordMs ?? 0)} s); peak RSS ${out.peakRssMiB} MiB\n`);
+  process.stdout.write(
+    `  [${label}] done: ${fmtInt(total)} records in ${secs(out.elapsedMs)} s (first record after ${secs(out.firstRecordMs ?? 0)} s); peak RSS ${out.peakRssMiB} MiB\n`,
+  );
 }
 
 /**
@@ -334,8 +345,9 @@ async function cmdWaitConnectOffsets(o) {
   const admin = client.admin();
   await admin.connect();
   // the offsets topic is created by the Connect worker at start-up
-  await waitFor({ label: `${label} (waiting for ${o['offsets-topic']})`, pid, timeoutS: o.timeout, intervalMs: 500, t0 }, async () =>
-    (await admin.listTopics()).includes(o['offsets-topic']) || undefined,
+  await waitFor(
+    { label: `${label} (waiting for ${o['offsets-topic']})`, pid, timeoutS: o.timeout, intervalMs: 500, t0 },
+    async () => (await admin.listTopics()).includes(o['offsets-topic']) || undefined,
   );
   const committed = new Map(); // source partition -> last mirrored offset
   let doneAt;
@@ -384,7 +396,9 @@ async function cmdWaitConnectOffsets(o) {
     loadavg: loadavg(),
   };
   writeFileSync(o.out, `${JSON.stringify(out, null, 2)}\n`);
-  process.stdout.write(`  [${label}] done: ${fmtInt(N)} records committed in ${secs(out.elapsedMs)} s (first commit after ${secs(out.firstRecordMs ?? 0)} s); peak RSS ${out.peakRssMiB} MiB\n`);
+  process.stdout.write(
+    `  [${label}] done: ${fmtInt(N)} records committed in ${secs(out.elapsedMs)} s (first commit after ${secs(out.firstRecordMs ?? 0)} s); peak RSS ${out.peakRssMiB} MiB\n`,
+  );
 }
 
 /** Progress of kafka-consumer-perf-test, from its group's committed offsets (auto-commit: every 5 s). */
@@ -412,7 +426,9 @@ async function cmdGroupProgress(o) {
 
 /** "1000000 records sent, 98765.4 records/sec (96.45 MB/sec), ..." -> numbers. */
 function parseProducer(file) {
-  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => /records sent,.*records\/sec/.test(l));
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => /records sent,.*records\/sec/.test(l));
   const last = lines.at(-1);
   if (!last) throw new Error(`no summary line in ${file}`);
   const m = /(\d+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, ([\d.]+) ms max latency/.exec(last);
@@ -431,7 +447,10 @@ function parseProducer(file) {
 
 /** The header + one data line of kafka-consumer-perf-test -> {column: value}. */
 function parseConsumer(file) {
-  const lines = readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const h = lines.findIndex((l) => l.startsWith('start.time'));
   if (h < 0 || !lines[h + 1]) throw new Error(`no header/data line in ${file}`);
   const cols = lines[h].split(',').map((s) => s.trim());
@@ -458,9 +477,22 @@ function cmdReport(o) {
   const read = (f) => (existsSync(join(o.dir, f)) ? JSON.parse(readFileSync(join(o.dir, f), 'utf8')) : undefined);
   const rows = [];
   const producer = parseProducer(join(o.dir, 'producer.out'));
-  rows.push({ key: 'producer', name: 'producer (kafka-producer-perf-test)', recordsPerSec: producer.recordsPerSec, mibPerSec: producer.mibPerSec, detail: producer });
+  rows.push({
+    key: 'producer',
+    name: 'producer (kafka-producer-perf-test)',
+    recordsPerSec: producer.recordsPerSec,
+    mibPerSec: producer.mibPerSec,
+    detail: producer,
+  });
   const consumer = parseConsumer(join(o.dir, 'consumer.out'));
-  rows.push({ key: 'ceiling', name: 'ceiling (kafka-consumer-perf-test)', recordsPerSec: consumer.recordsPerSec, mibPerSec: consumer.mibPerSec, seconds: (consumer.rebalanceMs + consumer.fetchMs) / 1000, detail: consumer });
+  rows.push({
+    key: 'ceiling',
+    name: 'ceiling (kafka-consumer-perf-test)',
+    recordsPerSec: consumer.recordsPerSec,
+    mibPerSec: consumer.mibPerSec,
+    seconds: (consumer.rebalanceMs + consumer.fetchMs) / 1000,
+    detail: consumer,
+  });
   const mirror = (key, name, file) => {
     const r = read(file);
     if (!r) return;
@@ -483,15 +515,31 @@ function cmdReport(o) {
   mirror('mm2eos', 'MM2 exactly once (KIP-618/710)', 'mm2eos.json');
   const by = Object.fromEntries(rows.map((r) => [r.key, r]));
   const ratio = (a, b) => (by[a] && by[b] ? +(by[a].recordsPerSec / by[b].recordsPerSec).toFixed(3) : undefined);
-  const ratios = { crrToMm2: ratio('crr', 'mm2'), crrToMm2Eos: ratio('crr', 'mm2eos'), crrToCeiling: ratio('crr', 'ceiling'), mm2ToCeiling: ratio('mm2', 'ceiling') };
+  const ratios = {
+    crrToMm2: ratio('crr', 'mm2'),
+    crrToMm2Eos: ratio('crr', 'mm2eos'),
+    crrToCeiling: ratio('crr', 'ceiling'),
+    mm2ToCeiling: ratio('mm2', 'ceiling'),
+  };
 
   const f1 = (n) => (n === undefined ? '-' : n.toFixed(1));
   const header = ['', 'records/s', 'MB/s', 'time s', 'startup s', 'steady rec/s', 'peak RSS MiB', 'CPU s'];
-  const table = rows.map((r) => [r.name, fmtInt(r.recordsPerSec), r.mibPerSec.toFixed(1), f1(r.seconds), f1(r.startupSeconds), r.steadyRecordsPerSec ? fmtInt(r.steadyRecordsPerSec) : '-', f1(r.peakRssMiB), f1(r.cpuSeconds)]);
+  const table = rows.map((r) => [
+    r.name,
+    fmtInt(r.recordsPerSec),
+    r.mibPerSec.toFixed(1),
+    f1(r.seconds),
+    f1(r.startupSeconds),
+    r.steadyRecordsPerSec ? fmtInt(r.steadyRecordsPerSec) : '-',
+    f1(r.peakRssMiB),
+    f1(r.cpuSeconds),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
   const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   const out = [];
-  out.push(`\n${fmtInt(N)} records x ${meta.recordSize} B (${(bytes / MIB).toFixed(0)} MiB), ${meta.partitions} partitions, topic ${meta.topic}; MB = 2^20 bytes`);
+  out.push(
+    `\n${fmtInt(N)} records x ${meta.recordSize} B (${(bytes / MIB).toFixed(0)} MiB), ${meta.partitions} partitions, topic ${meta.topic}; MB = 2^20 bytes`,
+  );
   out.push(line(header));
   out.push(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of table) out.push(line(r));
@@ -505,10 +553,15 @@ function cmdReport(o) {
   out.push('startup = until the first record arrived; steady rec/s = N / (time - startup).');
   if (by.crr?.detail?.metrics) {
     const m = by.crr.detail.metrics;
-    out.push(`crr: ${fmtInt(m.transactionsCommitted)} transactions committed, ${fmtInt(m.transactionsAborted)} aborted, ${fmtInt(m.taskRestarts)} task restarts; ` +
-      `${fmtInt(m.recordsPerTransaction ?? 0)} records and ${m.msPerTransaction ?? '?'} ms per transaction on average`);
+    out.push(
+      `crr: ${fmtInt(m.transactionsCommitted)} transactions committed, ${fmtInt(m.transactionsAborted)} aborted, ${fmtInt(m.taskRestarts)} task restarts; ` +
+        `${fmtInt(m.recordsPerTransaction ?? 0)} records and ${m.msPerTransaction ?? '?'} ms per transaction on average`,
+    );
     const c = by.crr.detail.observedCommits;
-    if (c?.seen > 1) out.push(`crr: commits seen on /status: median ${c.medianGapMs} ms apart (max ${c.maxGapMs}), median ${fmtInt(c.medianRecords)} records each (max ${fmtInt(c.maxRecords)})`);
+    if (c?.seen > 1)
+      out.push(
+        `crr: commits seen on /status: median ${c.medianGapMs} ms apart (max ${c.maxGapMs}), median ${fmtInt(c.medianRecords)} records each (max ${fmtInt(c.maxRecords)})`,
+      );
   }
   const notes = existsSync(join(o.dir, 'notes.txt')) ? readFileSync(join(o.dir, 'notes.txt'), 'utf8').split('\n').filter(Boolean) : [];
   for (const n of notes) out.push(`note: ${n}`);

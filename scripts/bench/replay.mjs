@@ -123,15 +123,78 @@ function freePort() {
 
 // --------------------------------------------------------------- generation --
 
-const CITIES = ['Amsterdam', 'Berlin', 'Cairo', 'Dublin', 'Edinburgh', 'Florence', 'Geneva', 'Helsinki', 'Istanbul', 'Jakarta', 'Kyoto', 'Lisbon', 'Madrid', 'Nairobi', 'Oslo', 'Paris', 'Quito', 'Rome', 'Seoul', 'Toronto'];
+const CITIES = [
+  'Amsterdam',
+  'Berlin',
+  'Cairo',
+  'Dublin',
+  'Edinburgh',
+  'Florence',
+  'Geneva',
+  'Helsinki',
+  'Istanbul',
+  'Jakarta',
+  'Kyoto',
+  'Lisbon',
+  'Madrid',
+  'Nairobi',
+  'Oslo',
+  'Paris',
+  'Quito',
+  'Rome',
+  'Seoul',
+  'Toronto',
+];
 const COUNTRIES = ['DE', 'FR', 'GB', 'IE', 'IT', 'JP', 'KE', 'NL', 'NO', 'PT', 'US'];
 const ROLES = ['engineer', 'manager', 'analyst', 'designer', 'operator'];
 
 const METADATA_EVENTS = [
-  { op: 'CREATE_VERTEX_TYPE', name: 'Person', primaryIdType: 'STRING', attributes: [{ name: 'name', type: 'STRING' }, { name: 'age', type: 'INT' }, { name: 'city', type: 'STRING' }, { name: 'score', type: 'DOUBLE' }, { name: 'active', type: 'BOOL' }] },
-  { op: 'CREATE_VERTEX_TYPE', name: 'Company', primaryIdType: 'STRING', attributes: [{ name: 'name', type: 'STRING' }, { name: 'country', type: 'STRING' }, { name: 'employees', type: 'INT' }, { name: 'founded', type: 'INT' }, { name: 'public', type: 'BOOL' }] },
-  { op: 'CREATE_EDGE_TYPE', name: 'WORKS_AT', fromType: 'Person', toType: 'Company', directed: true, attributes: [{ name: 'since', type: 'INT' }, { name: 'role', type: 'STRING' }] },
-  { op: 'CREATE_EDGE_TYPE', name: 'KNOWS', fromType: 'Person', toType: 'Person', directed: false, attributes: [{ name: 'since', type: 'INT' }, { name: 'weight', type: 'DOUBLE' }] },
+  {
+    op: 'CREATE_VERTEX_TYPE',
+    name: 'Person',
+    primaryIdType: 'STRING',
+    attributes: [
+      { name: 'name', type: 'STRING' },
+      { name: 'age', type: 'INT' },
+      { name: 'city', type: 'STRING' },
+      { name: 'score', type: 'DOUBLE' },
+      { name: 'active', type: 'BOOL' },
+    ],
+  },
+  {
+    op: 'CREATE_VERTEX_TYPE',
+    name: 'Company',
+    primaryIdType: 'STRING',
+    attributes: [
+      { name: 'name', type: 'STRING' },
+      { name: 'country', type: 'STRING' },
+      { name: 'employees', type: 'INT' },
+      { name: 'founded', type: 'INT' },
+      { name: 'public', type: 'BOOL' },
+    ],
+  },
+  {
+    op: 'CREATE_EDGE_TYPE',
+    name: 'WORKS_AT',
+    fromType: 'Person',
+    toType: 'Company',
+    directed: true,
+    attributes: [
+      { name: 'since', type: 'INT' },
+      { name: 'role', type: 'STRING' },
+    ],
+  },
+  {
+    op: 'CREATE_EDGE_TYPE',
+    name: 'KNOWS',
+    fromType: 'Person',
+    toType: 'Person',
+    directed: false,
+    attributes: [
+      { name: 'since', type: 'INT' },
+      { name: 'weight', type: 'DOUBLE' },
+    ],
+  },
 ];
 
 /**
@@ -180,7 +243,8 @@ function generate(n) {
       const type = rnd() < 0.5 ? 'WORKS_AT' : 'KNOWS';
       const from = { type: 'Person', id: vid('Person') };
       const to = type === 'WORKS_AT' ? { type: 'Company', id: vid('Company') } : { type: 'Person', id: vid('Person') };
-      const attributes = type === 'WORKS_AT' ? { since: int(1990, 2024), role: pick(ROLES) } : { since: int(1990, 2024), weight: Math.round(rnd() * 1000) / 1000 };
+      const attributes =
+        type === 'WORKS_AT' ? { since: int(1990, 2024), role: pick(ROLES) } : { since: int(1990, 2024), weight: Math.round(rnd() * 1000) / 1000 };
       emit({ op: 'UPSERT_EDGE', type, from, to, attributes });
       merge(edges, JSON.stringify([type, from.type, from.id, to.type, to.id]), attributes);
       edgeRefs.push({ type, from, to });
@@ -232,7 +296,9 @@ async function digestOf(db, s) {
        UNION ALL SELECT sha256(convert_to(jsonb_build_array('m'::text, kind, name, body)::text, 'UTF8')) FROM ${s}.catalog
      ) AS rows_`,
   );
-  const counts = await db.query(`SELECT (SELECT count(*) FROM ${s}.vertices) AS v, (SELECT count(*) FROM ${s}.edges) AS e, (SELECT count(*) FROM ${s}.catalog) AS c`);
+  const counts = await db.query(
+    `SELECT (SELECT count(*) FROM ${s}.vertices) AS v, (SELECT count(*) FROM ${s}.edges) AS e, (SELECT count(*) FROM ${s}.catalog) AS c`,
+  );
   const c = counts.rows[0];
   return { digest: rows[0].digest, vertices: Number(c.v), edges: Number(c.e), catalog: Number(c.c) };
 }
@@ -437,7 +503,9 @@ function replayWatcher(label, port, total) {
     if (w.applied >= total && w.lastMs === undefined) w.lastMs = ms;
     if (ms - w.lastPrint >= PROGRESS_EVERY_MS) {
       const rate = ((w.applied - w.last.n) * 1000) / Math.max(1, ms - w.last.ms);
-      say(`  [${label}] ${secs(ms).padStart(6)} s  ${fmtInt(w.applied).padStart(9)} / ${fmtInt(total)} events (${((100 * w.applied) / total).toFixed(1)}%)  ${fmtInt(rate)} ev/s  state ${r.state}  lag ${fmtInt(r.lagRecords ?? undefined)}`);
+      say(
+        `  [${label}] ${secs(ms).padStart(6)} s  ${fmtInt(w.applied).padStart(9)} / ${fmtInt(total)} events (${((100 * w.applied) / total).toFixed(1)}%)  ${fmtInt(rate)} ev/s  state ${r.state}  lag ${fmtInt(r.lagRecords ?? undefined)}`,
+      );
       w.lastPrint = ms;
       w.last = { ms, n: w.applied };
     }
@@ -483,7 +551,9 @@ function cleanup() {
     await stopRunning();
     step('replay bench: cleaning up');
     if (KEEP) {
-      say(`  BENCH_KEEP=1: keeping topics ${created.topics.join(', ') || '-'}; schemas ${created.schemas.join(', ') || '-'}; directories ${created.dirs.map(rel).join(', ') || '-'}`);
+      say(
+        `  BENCH_KEEP=1: keeping topics ${created.topics.join(', ') || '-'}; schemas ${created.schemas.join(', ') || '-'}; directories ${created.dirs.map(rel).join(', ') || '-'}`,
+      );
       return;
     }
     if (created.schemas.length > 0) {
@@ -540,7 +610,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 function configYaml(store, alias) {
-  const storeYaml = store === 'postgres' ? `{ type: postgres, connectionString: "${PG_URL}", schema: ${PG_SCHEMA} }` : `{ type: pglite, dataDir: "${PGLITE_DIR}" }`;
+  const storeYaml =
+    store === 'postgres' ? `{ type: postgres, connectionString: "${PG_URL}", schema: ${PG_SCHEMA} }` : `{ type: pglite, dataDir: "${PGLITE_DIR}" }`;
   return `# generated by scripts/bench/replay.mjs (npm run bench, replay phase)
 clusters:
   ${alias}:
@@ -600,8 +671,14 @@ async function main() {
   meta.idSpace = gen.idSpace;
   meta.netRows = netRows;
   meta.eventsFileMiB = +(Buffer.byteLength(gen.ndjson) / 2 ** 20).toFixed(1);
-  say(`  ${Object.entries(gen.mix).map(([k, v]) => `${k} ${fmtInt(v)}`).join(', ')}`);
-  say(`  net rows: ${fmtInt(netRows.vertices)} vertices, ${fmtInt(netRows.edges)} edges, ${netRows.catalog} catalog = ${fmtInt(netRows.total)}; ${rel(eventsFile)} ${meta.eventsFileMiB} MiB`);
+  say(
+    `  ${Object.entries(gen.mix)
+      .map(([k, v]) => `${k} ${fmtInt(v)}`)
+      .join(', ')}`,
+  );
+  say(
+    `  net rows: ${fmtInt(netRows.vertices)} vertices, ${fmtInt(netRows.edges)} edges, ${netRows.catalog} catalog = ${fmtInt(netRows.total)}; ${rel(eventsFile)} ${meta.eventsFileMiB} MiB`,
+  );
 
   const configs = {};
   for (const s of STORES) {
@@ -614,10 +691,24 @@ async function main() {
   step(`7.2 writer: crr write --cluster ${wAlias} -> ${TOPICS.data} (${P} partitions), ${TOPICS.metadata}`);
   created.topics.push(TOPICS.data, TOPICS.metadata);
   const wLoad = loadavg();
-  const w = await runCrr({ label: 'crr write', args: ['write', '--config', configs[STORES[0]], '--cluster', wAlias, '--file', eventsFile], dir: DIR, name: 'writer', timeoutS: TIMEOUT_S });
+  const w = await runCrr({
+    label: 'crr write',
+    args: ['write', '--config', configs[STORES[0]], '--cluster', wAlias, '--file', eventsFile],
+    dir: DIR,
+    name: 'writer',
+    timeoutS: TIMEOUT_S,
+  });
   const wrote = /wrote (\d+) events/.exec(w.stdout);
   if (!wrote || Number(wrote[1]) !== N) throw new Error(`crr write: expected "wrote ${N} events", got: ${w.stdout.trim()}`);
-  const writer = { events: N, ms: Math.round(w.ms), eventsPerSec: N / (w.ms / 1000), ...w.time, printed: w.stdout.trim(), loadavgBefore: wLoad, loadavgAfter: loadavg() };
+  const writer = {
+    events: N,
+    ms: Math.round(w.ms),
+    eventsPerSec: N / (w.ms / 1000),
+    ...w.time,
+    printed: w.stdout.trim(),
+    loadavgBefore: wLoad,
+    loadavgAfter: loadavg(),
+  };
   say(`  ${w.stdout.trim()}`);
   say(`  [writer] ${fmtInt(N)} events in ${secs(w.ms)} s = ${fmtInt(writer.eventsPerSec)} events/s; peak RSS ${writer.peakRssMiB ?? '?'} MiB`);
 
@@ -666,7 +757,9 @@ async function main() {
       loadavgAfter: loadavg(),
     };
     // steady: from the first poll that saw an applied event to the exit (the interval ends with the caught-up check)
-    say(`  [replay into ${s}] ${fmtInt(N)} events in ${secs(r.ms)} s = ${fmtInt(replay.eventsPerSec)} events/s (${replay.steadyEventsPerSec !== undefined ? `steady ${fmtInt(replay.steadyEventsPerSec)} events/s after a start-up of ~${secs(replay.startupMs)} s` : 'steady rate n/a: /status answered fewer than twice while it applied'}); peak RSS ${replay.peakRssMiB ?? '?'} MiB, CPU ${replay.cpuSeconds ?? '?'} s`);
+    say(
+      `  [replay into ${s}] ${fmtInt(N)} events in ${secs(r.ms)} s = ${fmtInt(replay.eventsPerSec)} events/s (${replay.steadyEventsPerSec !== undefined ? `steady ${fmtInt(replay.steadyEventsPerSec)} events/s after a start-up of ~${secs(replay.startupMs)} s` : 'steady rate n/a: /status answered fewer than twice while it applied'}); peak RSS ${replay.peakRssMiB ?? '?'} MiB, CPU ${replay.cpuSeconds ?? '?'} s`,
+    );
 
     // what the store holds (untimed)
     const db = s === 'postgres' ? await openPg(PG_URL) : await openPglite(PGLITE_DIR);
@@ -694,7 +787,9 @@ async function main() {
         cdb = await openPglite(dir);
       }
       const openMs = Math.round(performance.now() - open0); // untimed: a fresh PGlite dataDir runs initdb
-      step(`7.${phase++} ceiling ${s}: ${fmtInt(netRows.total)} rows, ${METHOD_NAME[method]}, ${BATCH_ROWS} rows per statement and transaction (${s === 'postgres' ? `schema ${schema}, one pg connection` : 'PGlite in this process, fresh dataDir'})`);
+      step(
+        `7.${phase++} ceiling ${s}: ${fmtInt(netRows.total)} rows, ${METHOD_NAME[method]}, ${BATCH_ROWS} rows per statement and transaction (${s === 'postgres' ? `schema ${schema}, one pg connection` : 'PGlite in this process, fresh dataDir'})`,
+      );
       try {
         const c = await ceiling(cdb, `"${schema}"`, gen.rows, method);
         c.digest = await digestOf(cdb, `"${schema}"`);
@@ -703,7 +798,9 @@ async function main() {
         c.ms = Math.round(c.ms);
         c.openMs = openMs;
         ceilings[method] = c;
-        say(`  [ceiling ${s} ${method}] ${fmtInt(netRows.total)} rows in ${c.batches} transactions, ${secs(c.ms)} s = ${fmtInt(c.rowsPerSec)} rows/s = ${fmtInt(c.eventsPerSec)} events/s (opening the database, untimed: ${secs(openMs)} s)`);
+        say(
+          `  [ceiling ${s} ${method}] ${fmtInt(netRows.total)} rows in ${c.batches} transactions, ${secs(c.ms)} s = ${fmtInt(c.rowsPerSec)} rows/s = ${fmtInt(c.eventsPerSec)} events/s (opening the database, untimed: ${secs(openMs)} s)`,
+        );
       } finally {
         await cdb.close();
       }
@@ -712,10 +809,14 @@ async function main() {
     const best = METHODS.reduce((a, b) => (ceilings[b].ms < ceilings[a].ms ? b : a));
     const sameRows = METHODS.every((m) => ceilings[m].digest.digest === storeDigest.digest);
     if (!sameRows) {
-      notes.push(`${s}: the replayed store and the ceiling's rows DIFFER (store ${JSON.stringify(storeDigest)}, ceiling ${JSON.stringify(ceilings[best].digest)})`);
+      notes.push(
+        `${s}: the replayed store and the ceiling's rows DIFFER (store ${JSON.stringify(storeDigest)}, ceiling ${JSON.stringify(ceilings[best].digest)})`,
+      );
       say(`  WARNING: the replayed ${s} store does not hold the same rows as the ceiling (see the JSON)`);
     } else {
-      say(`  the replayed ${s} store holds exactly the ceiling's rows (digest ${storeDigest.digest.slice(0, 16)}..., ${fmtInt(storeDigest.vertices)} vertices, ${fmtInt(storeDigest.edges)} edges, ${storeDigest.catalog} catalog)`);
+      say(
+        `  the replayed ${s} store holds exactly the ceiling's rows (digest ${storeDigest.digest.slice(0, 16)}..., ${fmtInt(storeDigest.vertices)} vertices, ${fmtInt(storeDigest.edges)} edges, ${storeDigest.catalog} catalog)`,
+      );
     }
     results[s] = {
       replay,
@@ -731,20 +832,46 @@ async function main() {
   // 5. report
   const f1 = (n) => (n === undefined ? '-' : Number(n).toFixed(1));
   const header = ['', 'events/s', 'rows/s', 'time s', 'startup s', 'steady ev/s', 'peak RSS MiB', 'CPU s'];
-  const table = [['writer (crr write, whole process)', fmtInt(writer.eventsPerSec), '-', f1(writer.ms / 1000), '-', '-', f1(writer.peakRssMiB), f1(writer.cpuSeconds)]];
+  const table = [
+    ['writer (crr write, whole process)', fmtInt(writer.eventsPerSec), '-', f1(writer.ms / 1000), '-', '-', f1(writer.peakRssMiB), f1(writer.cpuSeconds)],
+  ];
   for (const s of STORES) {
     const { replay, ceilings } = results[s];
-    table.push([`replay into ${s}`, fmtInt(replay.eventsPerSec), '-', f1(replay.ms / 1000), f1(replay.startupMs === undefined ? undefined : replay.startupMs / 1000), fmtInt(replay.steadyEventsPerSec), f1(replay.peakRssMiB), f1(replay.cpuSeconds)]);
+    table.push([
+      `replay into ${s}`,
+      fmtInt(replay.eventsPerSec),
+      '-',
+      f1(replay.ms / 1000),
+      f1(replay.startupMs === undefined ? undefined : replay.startupMs / 1000),
+      fmtInt(replay.steadyEventsPerSec),
+      f1(replay.peakRssMiB),
+      f1(replay.cpuSeconds),
+    ]);
     for (const m of METHODS) {
       const c = ceilings[m];
-      table.push([`ceiling ${s} (${METHOD_NAME[m]})${results[s].ceiling.method === m ? ' *' : ''}`, fmtInt(c.eventsPerSec), fmtInt(c.rowsPerSec), f1(c.ms / 1000), '-', '-', '-', s === 'pglite' ? f1(c.cpuSeconds) : '-']);
+      table.push([
+        `ceiling ${s} (${METHOD_NAME[m]})${results[s].ceiling.method === m ? ' *' : ''}`,
+        fmtInt(c.eventsPerSec),
+        fmtInt(c.rowsPerSec),
+        f1(c.ms / 1000),
+        '-',
+        '-',
+        '-',
+        s === 'pglite' ? f1(c.cpuSeconds) : '-',
+      ]);
     }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
   const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   const out = [];
-  out.push(`\nreplay: ${fmtInt(N)} events (${Object.entries(gen.mix).map(([k, v]) => `${fmtInt(v)} ${k}`).join(', ')}), ${P} data partitions;`);
-  out.push(`net rows ${fmtInt(netRows.total)} (${fmtInt(netRows.vertices)} vertices, ${fmtInt(netRows.edges)} edges, ${netRows.catalog} catalog); load average ${(loadavg() ?? []).join(' ')} on ${cpus().length} CPUs`);
+  out.push(
+    `\nreplay: ${fmtInt(N)} events (${Object.entries(gen.mix)
+      .map(([k, v]) => `${fmtInt(v)} ${k}`)
+      .join(', ')}), ${P} data partitions;`,
+  );
+  out.push(
+    `net rows ${fmtInt(netRows.total)} (${fmtInt(netRows.vertices)} vertices, ${fmtInt(netRows.edges)} edges, ${netRows.catalog} catalog); load average ${(loadavg() ?? []).join(' ')} on ${cpus().length} CPUs`,
+  );
   out.push(line(header));
   out.push(widths.map((wd) => '-'.repeat(wd)).join('  '));
   for (const r of table) out.push(line(r));
@@ -755,12 +882,18 @@ async function main() {
     out.push(`${`replay/ceiling ${s}`.padEnd(24)} ${x(r.ratio)}   (steady: ${x(r.steadyRatio)}; same rows: ${r.sameRows ? 'yes' : 'NO'})`);
   }
   out.push('writer, replay: wall time of the crr process from start to exit (replay: until --exit-when-caught-up saw lag 0), events/s = N / it;');
-  out.push('  steady ev/s = events applied between the first and the last answers of crr\'s /status (polled every 250 ms) that showed applied events, per');
+  out.push("  steady ev/s = events applied between the first and the last answers of crr's /status (polled every 250 ms) that showed applied events, per");
   out.push('  second between them; startup = when the first event was applied, extrapolated from the first such answer at that rate (PGlite runs in');
-  out.push('  crr\'s process and holds its event loop: those answers are seconds apart). Replay config: defaults (maxBatchEvents 5000) but lagPollIntervalMs 200.');
-  out.push(`ceiling: this process inserts the ${fmtInt(netRows.total)} net rows (the end state of the N events; no deletes, no merges) into fresh tables with the keys and`);
+  out.push(
+    "  crr's process and holds its event loop: those answers are seconds apart). Replay config: defaults (maxBatchEvents 5000) but lagPollIntervalMs 200.",
+  );
+  out.push(
+    `ceiling: this process inserts the ${fmtInt(netRows.total)} net rows (the end state of the N events; no deletes, no merges) into fresh tables with the keys and`,
+  );
   out.push(`  indexes of the store's migration, ${BATCH_ROWS} rows per INSERT, one transaction per INSERT, one connection; time = first BEGIN to last COMMIT;`);
-  out.push('  events/s = N / time. * = the faster method, used for the ratio. ceiling CPU s: this process (PGlite runs in it; the PostgreSQL server is not counted).');
+  out.push(
+    '  events/s = N / time. * = the faster method, used for the ratio. ceiling CPU s: this process (PGlite runs in it; the PostgreSQL server is not counted).',
+  );
   for (const n of notes) out.push(`note: ${n}`);
   process.stdout.write(`${out.join('\n')}\n`);
   writeFileSync(o.out, `${JSON.stringify({ ...meta, writer, results, notes, loadavgEnd: loadavg() }, null, 2)}\n`);

@@ -52,7 +52,10 @@ for (;;) {
   if (r?.reseed) {
     show(`reseed ${r.reseed.step}`, [{ logEndOffset: r.reseed.totalRecords ?? r.reseed.records, position: r.reseed.records, lagRecords: 0 }]);
   }
-  for (const [name, s] of [['primary', p], ['dr', d]]) {
+  for (const [name, s] of [
+    ['primary', p],
+    ['dr', d],
+  ]) {
     // an OUTDATED replica is cured by its daemon's reseed (reseed.mode auto); a halt is not
     if (s?.replay && (s.replay.state === 'halted' || (s.replay.state === 'outdated' && outdatedSince !== undefined && Date.now() - outdatedSince > 20_000))) {
       multibar.stop();

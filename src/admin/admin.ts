@@ -125,9 +125,13 @@ export function checkPrimary(alias: string, configuredRole: Role, state: Cluster
     );
   }
   if (state.state === 'FENCED') {
-    throw new CrrError('CRR_WRITE_REFUSED', `cluster ${alias} is a fenced primary (an old primary after a failover${state.reason ? `: ${state.reason}` : ''}); run ${op} on the new primary`, {
-      context: { cluster: alias },
-    });
+    throw new CrrError(
+      'CRR_WRITE_REFUSED',
+      `cluster ${alias} is a fenced primary (an old primary after a failover${state.reason ? `: ${state.reason}` : ''}); run ${op} on the new primary`,
+      {
+        context: { cluster: alias },
+      },
+    );
   }
 }
 
@@ -178,16 +182,28 @@ export async function* readImportFile(
     } catch (err) {
       throw new CrrError('CRR_EVENT_INVALID', `${file} line ${lineNo} is not JSON: ${(err as Error).message}`);
     }
-    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new CrrError('CRR_EVENT_INVALID', `${file} line ${lineNo}: expected a JSON object (a change event)`);
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+      throw new CrrError('CRR_EVENT_INVALID', `${file} line ${lineNo}: expected a JSON object (a change event)`);
     const input = raw as Record<string, unknown>;
     let event: ChangeEvent;
     try {
-      event = parseEvent({ ...input, v: PROTOCOL_VERSION, id: typeof input.id === 'string' ? input.id : randomUUID(), ts: typeof input.ts === 'number' ? input.ts : Date.now(), epoch: stamp.epoch, origin: stamp.origin });
+      event = parseEvent({
+        ...input,
+        v: PROTOCOL_VERSION,
+        id: typeof input.id === 'string' ? input.id : randomUUID(),
+        ts: typeof input.ts === 'number' ? input.ts : Date.now(),
+        epoch: stamp.epoch,
+        origin: stamp.origin,
+      });
     } catch (err) {
       if (err instanceof CrrError) err.message = err.message.replace('invalid change event', `${file} line ${lineNo}: invalid change event`);
       throw err;
     }
-    if (isMarkerOp(event.op)) throw new CrrError('CRR_EVENT_INVALID', `${file} line ${lineNo}: ${event.op} is a sync-breaking marker; an import loads vertex, edge and metadata operations only`);
+    if (isMarkerOp(event.op))
+      throw new CrrError(
+        'CRR_EVENT_INVALID',
+        `${file} line ${lineNo}: ${event.op} is a sync-breaking marker; an import loads vertex, edge and metadata operations only`,
+      );
     counts.events += 1;
     if (event.op === 'UPSERT_VERTEX' || event.op === 'DELETE_VERTEX' || event.op === 'UPSERT_EDGE' || event.op === 'DELETE_EDGE') counts.data += 1;
     else counts.metadata += 1;
@@ -316,7 +332,9 @@ export async function planSyncBreak(ctx: AdminContext, req: SyncBreakRequest): P
 export async function executeSyncBreak(ctx: AdminContext, plan: SyncBreakPlan, req: SyncBreakRequest): Promise<SyncBreakOutcome> {
   const { alias, store, log, changeTopics } = ctx;
   if (plan.lagRecords > 0 && !req.force) {
-    const parts = plan.lag.filter((l) => l.lagRecords > 0).map((l) => `${l.topic}[${l.partition}] ${l.lagRecords} (applied ${l.position} of ${l.logEndOffset})`);
+    const parts = plan.lag
+      .filter((l) => l.lagRecords > 0)
+      .map((l) => `${l.topic}[${l.partition}] ${l.lagRecords} (applied ${l.position} of ${l.logEndOffset})`);
     throw new CrrError(
       'CRR_NOT_CAUGHT_UP',
       `${alias}'s replay has not caught up: ${plan.lagRecords} records are not applied to its store (${parts.join(', ')}); once ${plan.op} raises the epoch to ${plan.newEpoch} they would be refused as stale-epoch${plan.op === 'RESET' ? ' (or lost with the deleted topics)' : ''}. Let crr run --cluster ${alias} catch up and run again, or pass --force to act anyway`,
@@ -352,7 +370,11 @@ export async function executeSyncBreak(ctx: AdminContext, plan: SyncBreakPlan, r
   await producer.connect();
   let meta;
   try {
-    [meta] = await producer.send({ topic: changeTopics.metadata, acks: -1, messages: [{ key: MARKER_KEY, value: encodeEvent(marker), timestamp: String(marker.ts) }] });
+    [meta] = await producer.send({
+      topic: changeTopics.metadata,
+      acks: -1,
+      messages: [{ key: MARKER_KEY, value: encodeEvent(marker), timestamp: String(marker.ts) }],
+    });
   } finally {
     await producer.disconnect().catch(() => undefined);
   }
@@ -367,7 +389,13 @@ export async function executeSyncBreak(ctx: AdminContext, plan: SyncBreakPlan, r
   return {
     plan: importSummary ? { ...plan, import: { ...importSummary, source: (marker as { source: string }).source } } : plan,
     rows,
-    marker: { id: marker.id, topic: changeTopics.metadata, partition: meta?.partition ?? 0, offset: meta?.baseOffset ?? meta?.offset ?? '?', epoch: plan.newEpoch },
+    marker: {
+      id: marker.id,
+      topic: changeTopics.metadata,
+      partition: meta?.partition ?? 0,
+      offset: meta?.baseOffset ?? meta?.offset ?? '?',
+      epoch: plan.newEpoch,
+    },
     published,
   };
 }

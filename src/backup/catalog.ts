@@ -46,12 +46,18 @@ const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
  * @throws CrrError CRR_REPOSITORY when the repository fails
  */
 export async function readManifest(repo: BackupRepository, id: string): Promise<Manifest> {
-  if (parseBackupId(id) === undefined) throw new CrrError('CRR_BACKUP_NOT_FOUND', `"${id}" is not a backup id (expected YYYYMMDDTHHMMSSZ-<cluster>-<4 hex>)`, { context: { backupId: id } });
+  if (parseBackupId(id) === undefined)
+    throw new CrrError('CRR_BACKUP_NOT_FOUND', `"${id}" is not a backup id (expected YYYYMMDDTHHMMSSZ-<cluster>-<4 hex>)`, { context: { backupId: id } });
   const stream = await repo.get(`${id}/${MANIFEST_NAME}`);
   if (stream === undefined) {
     const keys = await keysOf(repo, id);
     if (keys.length === 0) throw new CrrError('CRR_BACKUP_NOT_FOUND', `no backup ${id} in ${repo.description}`, { context: { backupId: id } });
-    throw partError(id, MANIFEST_NAME, 'manifest', `backup ${id} is incomplete: it has ${keys.length} objects but no ${MANIFEST_NAME} (the backup failed or is still being written)`);
+    throw partError(
+      id,
+      MANIFEST_NAME,
+      'manifest',
+      `backup ${id} is incomplete: it has ${keys.length} objects but no ${MANIFEST_NAME} (the backup failed or is still being written)`,
+    );
   }
   let text: string;
   try {

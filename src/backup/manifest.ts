@@ -108,7 +108,8 @@ export type Manifest = z.infer<typeof ManifestSchema>;
 
 /** The totals a manifest must carry for its parts and catalog. */
 export function totalsOf(parts: readonly BackupPart[], catalogEntries: number): Manifest['totals'] {
-  const sum = (f: (p: BackupPart) => number, kind?: BackupPart['kind']): number => parts.filter((p) => kind === undefined || p.kind === kind).reduce((n, p) => n + f(p), 0);
+  const sum = (f: (p: BackupPart) => number, kind?: BackupPart['kind']): number =>
+    parts.filter((p) => kind === undefined || p.kind === kind).reduce((n, p) => n + f(p), 0);
   return {
     vertices: sum((p) => p.records, 'vertices'),
     edges: sum((p) => p.records, 'edges'),
@@ -129,7 +130,8 @@ export function totalsOf(parts: readonly BackupPart[], catalogEntries: number): 
  *   of the parts; two parts with one name
  */
 export function parseManifest(text: string, id: string): Manifest {
-  const invalid = (why: string): CrrError => new CrrError('CRR_BACKUP_INVALID', `backup ${id}: manifest ${MANIFEST_NAME} ${why}`, { context: { backupId: id } });
+  const invalid = (why: string): CrrError =>
+    new CrrError('CRR_BACKUP_INVALID', `backup ${id}: manifest ${MANIFEST_NAME} ${why}`, { context: { backupId: id } });
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -167,7 +169,10 @@ export function parseManifest(text: string, id: string): Manifest {
  * @param random4Hex 4 lower-case hex digits (default: random)
  */
 export function newBackupId(cluster: string, now: Date, random4Hex?: string): string {
-  const stamp = now.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  const stamp = now
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
   const rnd = random4Hex ?? randomBytes(2).toString('hex');
   const id = `${stamp}-${cluster}-${rnd}`;
   if (!BACKUP_ID.test(id)) throw new RangeError(`cannot make a backup id from cluster alias "${cluster}"`);

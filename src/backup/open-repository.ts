@@ -16,6 +16,8 @@ export async function openRepository(config: RepositoryConfig): Promise<BackupRe
     region: config.region,
     forcePathStyle: config.forcePathStyle,
     ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
-    ...(config.accessKeyId !== undefined && config.secretAccessKey !== undefined ? { credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey } } : {}),
+    ...(config.accessKeyId !== undefined && config.secretAccessKey !== undefined
+      ? { credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey } }
+      : {}),
   });
 }

@@ -12,7 +12,10 @@ export type PartProblem = 'missing' | 'corrupt' | 'count' | 'manifest' | 'unexpe
 
 /** A CrrError CRR_BACKUP_INVALID naming the backup, the part and the problem (`backupId`, `part`, `problem` properties). */
 export function partError(backupId: string, part: string, problem: PartProblem, message: string, cause?: unknown): CrrError {
-  return new CrrError('CRR_BACKUP_INVALID', `backup ${backupId}: ${message}`, { context: { backupId, part, problem }, ...(cause === undefined ? {} : { cause }) });
+  return new CrrError('CRR_BACKUP_INVALID', `backup ${backupId}: ${message}`, {
+    context: { backupId, part, problem },
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 /**
@@ -74,7 +77,14 @@ export class PartWriter {
   async finish(): Promise<BackupPart> {
     this.gzip.end();
     await this.uploaded;
-    return { name: this.name, kind: this.kind, records: this.records, bytes: this.bytes, uncompressedBytes: this.uncompressedBytes, sha256: this.hash.digest('hex') };
+    return {
+      name: this.name,
+      kind: this.kind,
+      records: this.records,
+      bytes: this.bytes,
+      uncompressedBytes: this.uncompressedBytes,
+      sha256: this.hash.digest('hex'),
+    };
   }
 
   /** Stops the upload (nothing is stored under the key) and waits for it to end. Never throws. */
@@ -142,7 +152,8 @@ export async function* readPart(repo: BackupRepository, backupId: string, part: 
   let line = 0;
   let batch: Array<VertexRow | EdgeRow> = [];
   let batchBytes = 0;
-  const tooLong = (): CrrError => corrupt(`line ${line + 1} is longer than ${MAX_PART_LINE_BYTES} bytes (MAX_PART_LINE_BYTES), the longest line a part may hold`);
+  const tooLong = (): CrrError =>
+    corrupt(`line ${line + 1} is longer than ${MAX_PART_LINE_BYTES} bytes (MAX_PART_LINE_BYTES), the longest line a part may hold`);
   const parse = (text: string): VertexRow | EdgeRow => {
     line++;
     let row: unknown;
@@ -186,7 +197,10 @@ export async function* readPart(repo: BackupRepository, backupId: string, part: 
     if (/^(Z_|ERR_ZLIB)/.test(String((err as NodeJS.ErrnoException)?.code ?? ''))) {
       throw corrupt(`gzip: ${(err as Error).message}`, err);
     }
-    throw new CrrError('CRR_REPOSITORY', `repository ${repo.description}: reading ${key} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, context: { repository: repo.description, key } });
+    throw new CrrError('CRR_REPOSITORY', `repository ${repo.description}: reading ${key} failed: ${(err as Error)?.message ?? String(err)}`, {
+      cause: err,
+      context: { repository: repo.description, key },
+    });
   } finally {
     out.destroy();
   }

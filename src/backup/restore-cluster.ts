@@ -35,7 +35,6 @@ export interface ClusterRestoreRequest {
   as?: string;
 }
 
-
 /**
  * The cluster state a restore records: a replica becomes `REPLICATING` at the backup's epoch
  * (replay then refuses events of a higher epoch, and skips what the backup holds); a primary
@@ -127,13 +126,18 @@ export async function restoreCluster(config: Config, request: ClusterRestoreRequ
     // one reseed or restore at a time per store: a reseed drops the staging schemas of restores it takes for abandoned
     const held = await store.tryLease('reseed', `crr restore pid ${process.pid} on ${hostname()}`);
     if (!('release' in held)) {
-      throw new CrrError('CRR_RESEED_IN_PROGRESS', `a reseed or restore of ${request.cluster} is running already, by ${held.heldBy}; one at a time per store`, { context: { cluster: request.cluster, heldBy: held.heldBy } });
+      throw new CrrError('CRR_RESEED_IN_PROGRESS', `a reseed or restore of ${request.cluster} is running already, by ${held.heldBy}; one at a time per store`, {
+        context: { cluster: request.cluster, heldBy: held.heldBy },
+      });
     }
     lease = held;
     const current = await store.clusterState().catch(() => undefined);
     const role: Role = current?.role ?? target.role;
     const cfg = target.store;
-    const fenceRoles = role === 'replica' && store instanceof PostgresStore && cfg.appRole ? { appRole: cfg.appRole, replayRole: cfg.replayRole ?? `${cfg.schema}_replay` } : undefined;
+    const fenceRoles =
+      role === 'replica' && store instanceof PostgresStore && cfg.appRole
+        ? { appRole: cfg.appRole, replayRole: cfg.replayRole ?? `${cfg.schema}_replay` }
+        : undefined;
     let state: ClusterStateInput | undefined;
     const t0 = Date.now();
     const { manifest, result } = await restoreBackup(store, repo, request.backup, {
@@ -170,7 +174,13 @@ export async function restoreCluster(config: Config, request: ClusterRestoreRequ
  */
 async function publish(config: Config, alias: string, state: ClusterStateInput): Promise<string | undefined> {
   const c = config.clusters[alias]!;
-  const kafka = createKafka(alias, { ...c, connectionTimeoutMs: Math.min(c.connectionTimeoutMs, 3000) }, `restore-${randomUUID().slice(0, 8)}`, createCliLogger('fatal'), 'fatal');
+  const kafka = createKafka(
+    alias,
+    { ...c, connectionTimeoutMs: Math.min(c.connectionTimeoutMs, 3000) },
+    `restore-${randomUUID().slice(0, 8)}`,
+    createCliLogger('fatal'),
+    'fatal',
+  );
   const admin = kafka.admin();
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -72,16 +72,23 @@ export async function restoreBackup(store: Store, repo: BackupRepository, id: st
     throw new CrrError('CRR_CONFIG_INVALID', 'a write fence (appRole) can only be applied to a PostgreSQL store');
   }
   const clusterState = typeof options.clusterState === 'function' ? options.clusterState(manifest) : options.clusterState;
-  const result = await store.restore(manifest, readBackup(repo, id, { manifest, ...(options.batchRows === undefined ? {} : { batchRows: options.batchRows }) }), {
-    ...(options.as === undefined ? {} : { targetSchema: options.as }),
-    ...(clusterState === undefined ? {} : { clusterState }),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.swapLockTimeoutMs === undefined ? {} : { swapLockTimeoutMs: options.swapLockTimeoutMs }),
-    ...(options.swapAttempts === undefined ? {} : { swapAttempts: options.swapAttempts }),
-    ...(fenceRoles
-      ? { beforeSwap: (staging: string) => fence((store as PostgresStore).pool, { schema: staging, appRole: fenceRoles.appRole, replayRole: fenceRoles.replayRole }) }
-      : {}),
-  });
+  const result = await store.restore(
+    manifest,
+    readBackup(repo, id, { manifest, ...(options.batchRows === undefined ? {} : { batchRows: options.batchRows }) }),
+    {
+      ...(options.as === undefined ? {} : { targetSchema: options.as }),
+      ...(clusterState === undefined ? {} : { clusterState }),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.swapLockTimeoutMs === undefined ? {} : { swapLockTimeoutMs: options.swapLockTimeoutMs }),
+      ...(options.swapAttempts === undefined ? {} : { swapAttempts: options.swapAttempts }),
+      ...(fenceRoles
+        ? {
+            beforeSwap: (staging: string) =>
+              fence((store as PostgresStore).pool, { schema: staging, appRole: fenceRoles.appRole, replayRole: fenceRoles.replayRole }),
+          }
+        : {}),
+    },
+  );
   return { manifest, result };
 }

@@ -20,7 +20,8 @@ export interface DeletedBackup {
  * @throws CrrError CRR_REPOSITORY when the repository fails (the backup may be left incomplete: delete it again)
  */
 export async function deleteBackup(repo: BackupRepository, id: string): Promise<DeletedBackup> {
-  if (parseBackupId(id) === undefined) throw new CrrError('CRR_BACKUP_NOT_FOUND', `"${id}" is not a backup id (expected YYYYMMDDTHHMMSSZ-<cluster>-<4 hex>)`, { context: { backupId: id } });
+  if (parseBackupId(id) === undefined)
+    throw new CrrError('CRR_BACKUP_NOT_FOUND', `"${id}" is not a backup id (expected YYYYMMDDTHHMMSSZ-<cluster>-<4 hex>)`, { context: { backupId: id } });
   const objects: Array<{ key: string; bytes: number }> = [];
   for await (const o of repo.list(backupFolder(id))) objects.push(o);
   if (objects.length === 0) throw new CrrError('CRR_BACKUP_NOT_FOUND', `no backup ${id} in ${repo.description}`, { context: { backupId: id } });
@@ -63,13 +64,17 @@ export function planRetention(backups: readonly BackupSummary[], policy: Retenti
     if (b === newest) return;
     const reasons: string[] = [];
     if (policy.keepLast !== undefined && i >= policy.keepLast) reasons.push(`not among the newest ${policy.keepLast} complete backups`);
-    if (policy.maxAgeMs !== undefined && nowMs - b.createdAtMs > policy.maxAgeMs) reasons.push(`older than maxAgeMs ${policy.maxAgeMs} (${Math.floor((nowMs - b.createdAtMs) / 1000)} s old)`);
+    if (policy.maxAgeMs !== undefined && nowMs - b.createdAtMs > policy.maxAgeMs)
+      reasons.push(`older than maxAgeMs ${policy.maxAgeMs} (${Math.floor((nowMs - b.createdAtMs) / 1000)} s old)`);
     if (reasons.length > 0) out.push({ backup: b, reason: reasons.join('; ') });
   });
   for (const b of backups) {
     if (b.status !== 'incomplete' || newest === undefined) continue;
     if (b.createdAtMs < newest.createdAtMs && nowMs - b.lastModifiedMs > INCOMPLETE_GRACE_MS) {
-      out.push({ backup: b, reason: `incomplete (no manifest), older than the complete backup ${newest.id}, untouched for ${Math.floor((nowMs - b.lastModifiedMs) / 1000)} s` });
+      out.push({
+        backup: b,
+        reason: `incomplete (no manifest), older than the complete backup ${newest.id}, untouched for ${Math.floor((nowMs - b.lastModifiedMs) / 1000)} s`,
+      });
     }
   }
   return out.sort((a, b) => a.backup.createdAtMs - b.backup.createdAtMs || (a.backup.id < b.backup.id ? -1 : 1));

@@ -26,7 +26,10 @@ export const S3RepositorySchema = z
     /** Bucket name; the bucket must exist. */
     bucket: z.string().min(3).max(63),
     /** Key prefix of the repository inside the bucket, without a trailing `/`. Default `crr`. Backups are `<prefix>/<id>/...`. */
-    prefix: z.string().regex(/^[^/](.*[^/])?$/, 'expected a key prefix without a leading or trailing "/"').default('crr'),
+    prefix: z
+      .string()
+      .regex(/^[^/](.*[^/])?$/, 'expected a key prefix without a leading or trailing "/"')
+      .default('crr'),
     /** URL of an S3-compatible server, e.g. `http://127.0.0.1:19000`. Default: AWS's endpoint for `region`. */
     endpoint: z.url().optional(),
     /** AWS region (signing region for other servers). Default `us-east-1`. */
@@ -39,7 +42,11 @@ export const S3RepositorySchema = z
   })
   .superRefine((r, ctx) => {
     if ((r.accessKeyId === undefined) !== (r.secretAccessKey === undefined)) {
-      ctx.addIssue({ code: 'custom', path: [r.accessKeyId === undefined ? 'accessKeyId' : 'secretAccessKey'], message: 'accessKeyId and secretAccessKey go together (or give neither, for the AWS standard credential chain)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [r.accessKeyId === undefined ? 'accessKeyId' : 'secretAccessKey'],
+        message: 'accessKeyId and secretAccessKey go together (or give neither, for the AWS standard credential chain)',
+      });
     }
   });
 

@@ -18,13 +18,19 @@ export function resolveBackupTarget(config: Config, alias: string, needStore: bo
   const cluster = config.clusters[alias];
   if (!cluster) throw new CliUsageError(`unknown cluster alias "${alias}"; known: ${Object.keys(config.clusters).join(', ')}`, EXIT.USAGE);
   if (!cluster.backup) {
-    throw new CliUsageError(`clusters.${alias}.backup: required by crr backup (the cluster's backup repository: { repository: { type: local, path } } or { repository: { type: s3, bucket, ... } })`, EXIT.CONFIG);
+    throw new CliUsageError(
+      `clusters.${alias}.backup: required by crr backup (the cluster's backup repository: { repository: { type: local, path } } or { repository: { type: s3, bucket, ... } })`,
+      EXIT.CONFIG,
+    );
   }
   if (!needStore) return { backup: cluster.backup };
   const store = cluster.store;
   if (!store) throw new CliUsageError(`clusters.${alias}.store: required by crr backup create (the store to back up)`, EXIT.CONFIG);
   if (store.type === 'pglite' && (store.dataDir === undefined || store.dataDir.startsWith('memory://'))) {
-    throw new CliUsageError(`clusters.${alias}.store.dataDir: crr backup needs a store it can open; an in-memory PGlite store exists only inside the crr process that runs it`, EXIT.CONFIG);
+    throw new CliUsageError(
+      `clusters.${alias}.store.dataDir: crr backup needs a store it can open; an in-memory PGlite store exists only inside the crr process that runs it`,
+      EXIT.CONFIG,
+    );
   }
   return { backup: cluster.backup, store };
 }
@@ -57,11 +63,15 @@ export function resolveRestoreTarget(config: Config, alias: string, from: string
   if (!repoCluster.backup) {
     throw new CliUsageError(`clusters.${source}.backup: required by crr restore (the repository the backups of ${source} are in)`, EXIT.CONFIG);
   }
-  if (as !== undefined && !SQL_IDENTIFIER.test(as)) throw new CliUsageError(`--as: "${as}" is not a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63 characters)`, EXIT.USAGE);
+  if (as !== undefined && !SQL_IDENTIFIER.test(as))
+    throw new CliUsageError(`--as: "${as}" is not a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63 characters)`, EXIT.USAGE);
   const store = cluster.store;
   if (!store) throw new CliUsageError(`clusters.${alias}.store: required by crr restore (the store to restore into)`, EXIT.CONFIG);
   if (store.type === 'pglite' && (store.dataDir === undefined || store.dataDir.startsWith('memory://'))) {
-    throw new CliUsageError(`clusters.${alias}.store.dataDir: crr restore needs a store it can open; an in-memory PGlite store exists only inside the crr process that runs it`, EXIT.CONFIG);
+    throw new CliUsageError(
+      `clusters.${alias}.store.dataDir: crr restore needs a store it can open; an in-memory PGlite store exists only inside the crr process that runs it`,
+      EXIT.CONFIG,
+    );
   }
   return { from: source, repository: repoCluster.backup.repository, store, role };
 }

@@ -38,7 +38,11 @@ export interface BackupVerification {
  * @throws CrrError CRR_BACKUP_NOT_FOUND when the repository has no object of that backup
  * @throws CrrError CRR_REPOSITORY when the repository fails (not a problem of the backup: try again)
  */
-export async function verifyBackup(repo: BackupRepository, id: string, options: { onPart?: (done: number, total: number) => void } = {}): Promise<BackupVerification> {
+export async function verifyBackup(
+  repo: BackupRepository,
+  id: string,
+  options: { onPart?: (done: number, total: number) => void } = {},
+): Promise<BackupVerification> {
   const result: BackupVerification = { id, ok: false, partsChecked: 0, records: 0, bytes: 0, problems: [] };
   let manifest: Manifest;
   try {
@@ -65,7 +69,8 @@ export async function verifyBackup(repo: BackupRepository, id: string, options: 
   const listed = new Set([MANIFEST_NAME, ...manifest.parts.map((p) => p.name)]);
   for (const key of await keysOf(repo, id)) {
     const name = key.slice(backupFolder(id).length);
-    if (!listed.has(name)) result.problems.push({ part: name, problem: 'unexpected', message: `backup ${id}: ${name} is in the backup's folder but not in its manifest` });
+    if (!listed.has(name))
+      result.problems.push({ part: name, problem: 'unexpected', message: `backup ${id}: ${name} is in the backup's folder but not in its manifest` });
   }
   result.ok = result.problems.length === 0;
   return result;

@@ -123,12 +123,21 @@ export class CheckpointTask {
       return;
     }
     const rows = await translateSourceGroups(this.sourceAdmin, this.d.config, flow, store);
-    for (const status of ['translated', 'unknown', 'too-old'] as const) metrics.partitions.set({ flow: flowId, status }, rows.filter((r) => r.status === status).length);
+    for (const status of ['translated', 'unknown', 'too-old'] as const)
+      metrics.partitions.set({ flow: flowId, status }, rows.filter((r) => r.status === status).length);
 
     const fresh: Checkpoint[] = [];
     for (const r of rows) {
       if (r.status !== 'translated' || r.downstreamOffset === undefined) continue;
-      const c: Checkpoint = { group: r.group, topic: r.remoteTopic, partition: r.partition, upstreamOffset: r.upstreamOffset, downstreamOffset: r.downstreamOffset, metadata: r.metadata, checkpointedAtMs: r.readAtMs };
+      const c: Checkpoint = {
+        group: r.group,
+        topic: r.remoteTopic,
+        partition: r.partition,
+        upstreamOffset: r.upstreamOffset,
+        downstreamOffset: r.downstreamOffset,
+        metadata: r.metadata,
+        checkpointedAtMs: r.readAtMs,
+      };
       const prev = this.last.get(checkpointKey(c.group, c.topic, c.partition));
       if (!prev || c.upstreamOffset < prev.upstreamOffset || c.downstreamOffset > prev.downstreamOffset) fresh.push(c);
     }

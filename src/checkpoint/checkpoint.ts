@@ -26,7 +26,6 @@ export interface Checkpoint {
   checkpointedAtMs: number;
 }
 
-
 /** `group\u0000topic:partition`, the key of checkpoints in memory. */
 export const checkpointKey = (group: string, topic: string, partition: number): string => `${group}\u0000${topic}:${partition}`;
 
@@ -44,7 +43,9 @@ export function encodeCheckpoint(c: Checkpoint): Message {
   return {
     partition: 0,
     key: Buffer.from(JSON.stringify({ group: c.group, topic: c.topic, partition: c.partition })),
-    value: Buffer.from(JSON.stringify({ upstreamOffset: c.upstreamOffset, downstreamOffset: c.downstreamOffset, metadata: c.metadata, checkpointedAtMs: c.checkpointedAtMs })),
+    value: Buffer.from(
+      JSON.stringify({ upstreamOffset: c.upstreamOffset, downstreamOffset: c.downstreamOffset, metadata: c.metadata, checkpointedAtMs: c.checkpointedAtMs }),
+    ),
   };
 }
 
@@ -59,7 +60,11 @@ export function decodeCheckpoint(key: Buffer | null, value: Buffer | null): Chec
   const keyText = key?.toString('utf8');
   const valueText = value.toString('utf8');
   const invalid = (why: string, cause?: unknown): CrrError =>
-    new CrrError('CRR_CHECKPOINT_CORRUPT', `checkpoint record is invalid (${why}): ${keyText?.slice(0, 100)} = ${valueText.slice(0, 100)}`, cause === undefined ? {} : { cause });
+    new CrrError(
+      'CRR_CHECKPOINT_CORRUPT',
+      `checkpoint record is invalid (${why}): ${keyText?.slice(0, 100)} = ${valueText.slice(0, 100)}`,
+      cause === undefined ? {} : { cause },
+    );
   let k: unknown;
   let v: unknown;
   try {
@@ -104,7 +109,12 @@ export function decodeCheckpoint(key: Buffer | null, value: Buffer | null): Chec
  * @returns checkpoints by {@link checkpointKey}; `complete: false` when the end was not reached
  * @throws CrrError CRR_CHECKPOINT_CORRUPT; KafkaJS errors
  */
-export async function readCheckpoints(kafka: Kafka, admin: Admin, topic: string, timeoutMs = 30_000): Promise<{ checkpoints: Map<string, Checkpoint>; complete: boolean }> {
+export async function readCheckpoints(
+  kafka: Kafka,
+  admin: Admin,
+  topic: string,
+  timeoutMs = 30_000,
+): Promise<{ checkpoints: Map<string, Checkpoint>; complete: boolean }> {
   const checkpoints = new Map<string, Checkpoint>();
   const { complete } = await readToEnd(
     kafka,

@@ -50,7 +50,11 @@ export async function commitToTargetGroups(
       const toCommit = indexes.filter((i) => rows[i]!.topic === topic && rows[i]!.downstreamOffset > (current.get(`${topic}:${rows[i]!.partition}`) ?? -1));
       if (toCommit.length === 0) continue;
       try {
-        await targetAdmin.setOffsets({ groupId: group, topic, partitions: toCommit.map((i) => ({ partition: rows[i]!.partition, offset: String(rows[i]!.downstreamOffset) })) });
+        await targetAdmin.setOffsets({
+          groupId: group,
+          topic,
+          partitions: toCommit.map((i) => ({ partition: rows[i]!.partition, offset: String(rows[i]!.downstreamOffset) })),
+        });
         for (const i of toCommit) results[i] = 'committed';
         log.info({ group, topic, partitions: toCommit.length }, 'synced translated offsets into the target group');
       } catch (err) {
@@ -106,7 +110,13 @@ export async function syncGroupOffsetsOnce(config: Config, flowId: string, opts:
   const { rows } = await translateFlow(config, flowId, opts);
   const translated = rows.filter((r): r is GroupOffsetRow & { downstreamOffset: number } => r.status === 'translated' && r.downstreamOffset !== undefined);
   const target = createKafka(flow.target, config.clusters[flow.target]!, 'group-offset-sync', opts.log, config.log.level);
-  const results = await withAdmin(target, (admin) => commitToTargetGroups(admin, translated.map((r) => ({ group: r.group, topic: r.remoteTopic, partition: r.partition, downstreamOffset: r.downstreamOffset })), opts.log));
+  const results = await withAdmin(target, (admin) =>
+    commitToTargetGroups(
+      admin,
+      translated.map((r) => ({ group: r.group, topic: r.remoteTopic, partition: r.partition, downstreamOffset: r.downstreamOffset })),
+      opts.log,
+    ),
+  );
   const resultOf = new Map<GroupOffsetRow, GroupSyncResult>(translated.map((r, i) => [r, results[i]!]));
   return rows.map((r) => ({
     group: r.group,

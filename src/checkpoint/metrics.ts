@@ -16,6 +16,11 @@ export class CheckpointMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    this.partitions = new Gauge({ name: 'crr_checkpoint_group_partitions', help: 'Consumer group partitions of mirrored topics at the last checkpoint run, by translation status (translated, unknown, too-old).', labelNames: ['flow', 'status'], registers });
+    this.partitions = new Gauge({
+      name: 'crr_checkpoint_group_partitions',
+      help: 'Consumer group partitions of mirrored topics at the last checkpoint run, by translation status (translated, unknown, too-old).',
+      labelNames: ['flow', 'status'],
+      registers,
+    });
   }
 }

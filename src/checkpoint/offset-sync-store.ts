@@ -88,7 +88,11 @@ export class OffsetSyncStore {
     if (found === -1) return { status: 'too-old', oldestUpstreamOffset: s.up[0]! };
     const up = s.up[found]!;
     const down = s.down[found]!;
-    return { status: 'translated', downstreamOffset: upstreamOffset === up ? down : down + 1, sync: { topic, partition, upstreamOffset: up, downstreamOffset: down } };
+    return {
+      status: 'translated',
+      downstreamOffset: upstreamOffset === up ? down : down + 1,
+      sync: { topic, partition, upstreamOffset: up, downstreamOffset: down },
+    };
   }
 }
 
@@ -104,7 +108,13 @@ export class OffsetSyncStore {
  *   nothing from it then: MM2 declines to translate before its first read to the end)
  * @throws CrrError CRR_OFFSET_SYNC_CORRUPT on a record that cannot be decoded; KafkaJS errors
  */
-export async function readOffsetSyncs(kafka: Kafka, admin: Admin, topic: string, flow: string, timeoutMs = 30_000): Promise<{ store: OffsetSyncStore; complete: boolean }> {
+export async function readOffsetSyncs(
+  kafka: Kafka,
+  admin: Admin,
+  topic: string,
+  flow: string,
+  timeoutMs = 30_000,
+): Promise<{ store: OffsetSyncStore; complete: boolean }> {
   const store = new OffsetSyncStore();
   const { complete } = await readToEnd(
     kafka,

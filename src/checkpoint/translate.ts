@@ -35,7 +35,11 @@ export interface GroupOffsetRow {
 /** Finds a flow `source->target` of the config. @throws CrrError CRR_CONFIG_INVALID when there is none */
 export function findFlow(config: Config, flowId: string): FlowConfig {
   const flow = config.mirror.flows.find((f) => `${f.source}->${f.target}` === flowId);
-  if (!flow) throw new CrrError('CRR_CONFIG_INVALID', `no flow ${flowId} in mirror.flows; configured: ${config.mirror.flows.map((f) => `${f.source}->${f.target}`).join(', ') || '(none)'}`);
+  if (!flow)
+    throw new CrrError(
+      'CRR_CONFIG_INVALID',
+      `no flow ${flowId} in mirror.flows; configured: ${config.mirror.flows.map((f) => `${f.source}->${f.target}`).join(', ') || '(none)'}`,
+    );
   return flow;
 }
 
@@ -70,7 +74,9 @@ export async function translateSourceGroups(
   let groups = opts.groups;
   if (!groups) {
     const filter = new GroupFilter(flow.groups);
-    groups = (await sourceAdmin.listGroups()).groups.filter((g) => (g.protocolType === 'consumer' || g.protocolType === '') && filter.shouldCheckpoint(g.groupId)).map((g) => g.groupId);
+    groups = (await sourceAdmin.listGroups()).groups
+      .filter((g) => (g.protocolType === 'consumer' || g.protocolType === '') && filter.shouldCheckpoint(g.groupId))
+      .map((g) => g.groupId);
   }
   const rows: GroupOffsetRow[] = [];
   for (const group of [...new Set(groups)].sort()) {
@@ -144,7 +150,17 @@ export async function translateFlow(config: Config, flowId: string, opts: { log:
       const wanted = (g: string): boolean => (opts.groups ? opts.groups.includes(g) : filter.shouldCheckpoint(g));
       const rows: GroupOffsetRow[] = [...read.checkpoints.values()]
         .filter((c) => wanted(c.group))
-        .map((c) => ({ group: c.group, topic: policy.upstreamTopic(c.topic) ?? c.topic, remoteTopic: c.topic, partition: c.partition, upstreamOffset: c.upstreamOffset, downstreamOffset: c.downstreamOffset, status: 'translated' as const, metadata: c.metadata, readAtMs: c.checkpointedAtMs }))
+        .map((c) => ({
+          group: c.group,
+          topic: policy.upstreamTopic(c.topic) ?? c.topic,
+          remoteTopic: c.topic,
+          partition: c.partition,
+          upstreamOffset: c.upstreamOffset,
+          downstreamOffset: c.downstreamOffset,
+          status: 'translated' as const,
+          metadata: c.metadata,
+          readAtMs: c.checkpointedAtMs,
+        }))
         .sort((a, b) => a.group.localeCompare(b.group) || a.topic.localeCompare(b.topic) || a.partition - b.partition);
       return { flow: flowId, from: 'checkpoints', sourceError: describeError(err), complete: read.complete, rows };
     }

@@ -1,6 +1,14 @@
 import { accessSync, constants } from 'node:fs';
 import type { Command } from 'commander';
-import { ADMIN_OPERATIONS, checkPrimary, executeSyncBreak, planSyncBreak, type AdminOperationName, type SyncBreakOutcome, type SyncBreakPlan } from '../admin/admin.js';
+import {
+  ADMIN_OPERATIONS,
+  checkPrimary,
+  executeSyncBreak,
+  planSyncBreak,
+  type AdminOperationName,
+  type SyncBreakOutcome,
+  type SyncBreakPlan,
+} from '../admin/admin.js';
 import { configuredRole } from '../cluster/topology.js';
 import { initialClusterState } from '../cluster/cluster-state.js';
 import { CrrError, describeError } from '../errors.js';
@@ -82,7 +90,9 @@ function outcomeLines(o: SyncBreakOutcome): string[] {
  * Kafka failed.
  */
 export function registerAdminCommand(program: Command): void {
-  const adminCmd = program.command('admin').description("the primary's sync-breaking operations (import, drop-all, clear-graph-store, reset); each prints its plan unless --execute");
+  const adminCmd = program
+    .command('admin')
+    .description("the primary's sync-breaking operations (import, drop-all, clear-graph-store, reset); each prints its plan unless --execute");
   for (const name of Object.keys(ADMIN_OPERATIONS) as AdminOperationName[]) {
     const cmd = adminCmd
       .command(name)
@@ -117,7 +127,10 @@ async function runAdmin(name: AdminOperationName, opts: AdminOptions): Promise<v
   }
   if (!cluster.store) return fail(`clusters.${opts.cluster}.store: required by crr admin (the primary's store)`, EXIT.CONFIG);
   if (cluster.store.type === 'pglite' && (cluster.store.dataDir === undefined || cluster.store.dataDir.startsWith('memory://'))) {
-    return fail(`clusters.${opts.cluster}.store.dataDir: crr admin needs a store it can open; an in-memory PGlite store exists only inside the crr process that runs it`, EXIT.CONFIG);
+    return fail(
+      `clusters.${opts.cluster}.store.dataDir: crr admin needs a store it can open; an in-memory PGlite store exists only inside the crr process that runs it`,
+      EXIT.CONFIG,
+    );
   }
   if (opts.file !== undefined) {
     try {

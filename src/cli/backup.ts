@@ -17,7 +17,6 @@ import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './interrupt.js';
 import { CliUsageError } from './usage-error.js';
 
-
 interface CommonOptions {
   config: string;
   cluster: string;
@@ -31,7 +30,12 @@ interface CommonOptions {
  * 130 and SIGTERM to 143, once `fn` has cleaned up (src/cli/interrupt.ts); any other CrrError
  * (repository, store, a locked PGlite store) to 70, with its message on stderr.
  */
-async function run(sub: string, opts: CommonOptions, needStore: boolean, fn: (ctx: { repo: BackupRepository; backup: BackupConfig; store?: StoreConfig; signal: AbortSignal }) => Promise<number>): Promise<void> {
+async function run(
+  sub: string,
+  opts: CommonOptions,
+  needStore: boolean,
+  fn: (ctx: { repo: BackupRepository; backup: BackupConfig; store?: StoreConfig; signal: AbortSignal }) => Promise<number>,
+): Promise<void> {
   const config = loadConfigOrExit(opts.config);
   const stop = onStopSignals();
   let repo: BackupRepository | undefined;
@@ -82,7 +86,15 @@ const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z
 /** A backup as one row of `crr backup list` (and its JSON form). */
 function listRow(b: BackupSummary): string[] {
   const m = b.manifest;
-  return [b.id, iso(b.createdAtMs), m ? String(m.epoch) : '-', m ? String(m.totals.vertices + m.totals.edges) : '-', formatBytes(b.bytes), m ? String(m.totals.parts) : '-', b.status];
+  return [
+    b.id,
+    iso(b.createdAtMs),
+    m ? String(m.epoch) : '-',
+    m ? String(m.totals.vertices + m.totals.edges) : '-',
+    formatBytes(b.bytes),
+    m ? String(m.totals.parts) : '-',
+    b.status,
+  ];
 }
 
 function listJson(b: BackupSummary): object {
@@ -121,12 +133,14 @@ function listJson(b: BackupSummary): object {
  * 143 SIGTERM (`create`: the upload aborted and the objects written so far removed).
  */
 export function registerBackupCommand(program: Command): void {
-  const backup = program.command('backup').description('back up a cluster\'s store, and list, verify, delete and prune its backups');
+  const backup = program.command('backup').description("back up a cluster's store, and list, verify, delete and prune its backups");
   const common = (cmd: Command): Command =>
-    cmd.requiredOption('-c, --config <file>', 'YAML configuration file').requiredOption('--cluster <alias>', 'the cluster whose backups these are (clusters.<alias>.backup)');
+    cmd
+      .requiredOption('-c, --config <file>', 'YAML configuration file')
+      .requiredOption('--cluster <alias>', 'the cluster whose backups these are (clusters.<alias>.backup)');
 
   common(backup.command('create'))
-    .description('take an online full backup of the cluster\'s store into its backup repository')
+    .description("take an online full backup of the cluster's store into its backup repository")
     .option('--json', 'print the result as JSON')
     .action((opts: CommonOptions) =>
       run('create', opts, true, async ({ repo, backup: cfg, store: storeConfig, signal }) => {
@@ -134,12 +148,21 @@ export function registerBackupCommand(program: Command): void {
         try {
           // read-only: a store crr never created is an error, not an empty backup
           await store.positions().catch((err: unknown) => {
-            throw new CrrError('CRR_STORE', `the store of cluster ${opts.cluster} has no crr tables (${describeError(err)}); was crr run or crr replay ever started for it?`, { retriable: false });
+            throw new CrrError(
+              'CRR_STORE',
+              `the store of cluster ${opts.cluster} has no crr tables (${describeError(err)}); was crr run or crr replay ever started for it?`,
+              { retriable: false },
+            );
           });
           const counts = await store.counts();
           const expected = Object.values(counts.vertices).reduce((a, b) => a + b, 0) + Object.values(counts.edges).reduce((a, b) => a + b, 0);
           const bar = new cliProgress.SingleBar(
-            { stream: process.stderr, format: 'backup [{bar}] {percentage}% | {value}/{total} rows | {parts} parts | {size}', hideCursor: true, clearOnComplete: true },
+            {
+              stream: process.stderr,
+              format: 'backup [{bar}] {percentage}% | {value}/{total} rows | {parts} parts | {size}',
+              hideCursor: true,
+              clearOnComplete: true,
+            },
             cliProgress.Presets.shades_classic,
           );
           bar.start(Math.max(expected, 1), 0, { parts: 0, size: formatBytes(0) });
@@ -160,7 +183,9 @@ export function registerBackupCommand(program: Command): void {
           }
           const t = manifest.totals;
           if (opts.json) {
-            process.stdout.write(`${JSON.stringify({ id: manifest.id, cluster: manifest.cluster, repository: repo.description, createdAt: manifest.createdAt, epoch: manifest.epoch, durationMs: manifest.completedAtMs - manifest.createdAtMs, totals: t, positions: manifest.positions }, null, 2)}\n`);
+            process.stdout.write(
+              `${JSON.stringify({ id: manifest.id, cluster: manifest.cluster, repository: repo.description, createdAt: manifest.createdAt, epoch: manifest.epoch, durationMs: manifest.completedAtMs - manifest.createdAtMs, totals: t, positions: manifest.positions }, null, 2)}\n`,
+            );
           } else {
             process.stdout.write(
               [
@@ -181,7 +206,7 @@ export function registerBackupCommand(program: Command): void {
     );
 
   common(backup.command('list'))
-    .description('list the cluster\'s backups, oldest first')
+    .description("list the cluster's backups, oldest first")
     .option('--all', 'also list incomplete backups (no manifest: failed or being written) and invalid ones')
     .option('--json', 'print JSON')
     .action((opts: CommonOptions & { all?: boolean }) =>
@@ -211,9 +236,13 @@ export function registerBackupCommand(program: Command): void {
       run('verify', opts, false, async ({ repo }) => {
         const r = await verifyBackup(repo, id);
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ id, ok: r.ok, partsChecked: r.partsChecked, records: r.records, bytes: r.bytes, problems: r.problems }, null, 2)}\n`);
+          process.stdout.write(
+            `${JSON.stringify({ id, ok: r.ok, partsChecked: r.partsChecked, records: r.records, bytes: r.bytes, problems: r.problems }, null, 2)}\n`,
+          );
         } else {
-          const lines = [`verify backup ${id} in ${repo.description}: ${r.partsChecked} of ${r.manifest?.parts.length ?? '?'} parts, ${r.records} records, ${formatBytes(r.bytes)} read`];
+          const lines = [
+            `verify backup ${id} in ${repo.description}: ${r.partsChecked} of ${r.manifest?.parts.length ?? '?'} parts, ${r.records} records, ${formatBytes(r.bytes)} read`,
+          ];
           if (r.ok) lines.push('OK');
           else lines.push('PROBLEMS:', ...r.problems.map((p) => `  - ${p.part}: ${p.problem}: ${p.message}`));
           process.stdout.write(`${lines.join('\n')}\n`);
@@ -253,15 +282,27 @@ export function registerBackupCommand(program: Command): void {
       run('prune', opts, false, async ({ repo, backup: cfg }) => {
         const r = await applyRetention(repo, cfg.retention, { cluster: opts.cluster, execute: opts.execute === true });
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ executed: r.executed, retention: cfg.retention, deleted: r.deleted.map((d) => ({ id: d.backup.id, status: d.backup.status, reason: d.reason, bytes: d.backup.bytes })), kept: r.kept.map((b) => b.id) }, null, 2)}\n`);
+          process.stdout.write(
+            `${JSON.stringify({ executed: r.executed, retention: cfg.retention, deleted: r.deleted.map((d) => ({ id: d.backup.id, status: d.backup.status, reason: d.reason, bytes: d.backup.bytes })), kept: r.kept.map((b) => b.id) }, null, 2)}\n`,
+          );
           return EXIT.OK;
         }
-        const rules = [cfg.retention.keepLast !== undefined ? `keepLast ${cfg.retention.keepLast}` : '', cfg.retention.maxAgeMs !== undefined ? `maxAgeMs ${cfg.retention.maxAgeMs}` : ''].filter(Boolean);
-        const lines = [`retention of ${opts.cluster} in ${repo.description}: ${rules.join(', ') || `no rule (clusters.${opts.cluster}.backup.retention): only stale incomplete backups are pruned`}`];
+        const rules = [
+          cfg.retention.keepLast !== undefined ? `keepLast ${cfg.retention.keepLast}` : '',
+          cfg.retention.maxAgeMs !== undefined ? `maxAgeMs ${cfg.retention.maxAgeMs}` : '',
+        ].filter(Boolean);
+        const lines = [
+          `retention of ${opts.cluster} in ${repo.description}: ${rules.join(', ') || `no rule (clusters.${opts.cluster}.backup.retention): only stale incomplete backups are pruned`}`,
+        ];
         if (r.deleted.length === 0) lines.push('  nothing to delete');
         else {
           lines.push(r.executed ? 'deleted:' : 'would delete:');
-          lines.push(...table(['ID', 'STATUS', 'SIZE', 'WHY'], r.deleted.map((d) => [d.backup.id, d.backup.status, formatBytes(d.backup.bytes), d.reason])));
+          lines.push(
+            ...table(
+              ['ID', 'STATUS', 'SIZE', 'WHY'],
+              r.deleted.map((d) => [d.backup.id, d.backup.status, formatBytes(d.backup.bytes), d.reason]),
+            ),
+          );
         }
         lines.push(`kept: ${r.kept.length} backups${r.kept.length > 0 ? ` (newest ${r.kept.at(-1)!.id})` : ''}`);
         if (!r.executed && r.deleted.length > 0) lines.push('run again with --execute to delete them');

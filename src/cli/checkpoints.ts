@@ -58,14 +58,24 @@ export function registerCheckpointsCommand(program: Command): void {
 function render(results: FlowTranslation[]): string {
   const lines: string[] = [];
   for (const r of results) {
-    const from = r.from === 'source' ? 'committed offsets read from the source groups' : `source unreachable (${r.sourceError ?? ''}); last checkpoints read from the target`;
+    const from =
+      r.from === 'source'
+        ? 'committed offsets read from the source groups'
+        : `source unreachable (${r.sourceError ?? ''}); last checkpoints read from the target`;
     lines.push(`flow ${r.flow}: ${from}${r.complete ? '' : ' (internal topic not read to its end: a transaction is open)'}`);
     if (r.rows.length === 0) {
       lines.push('  no consumer group has committed offsets on a mirrored topic');
       continue;
     }
     const head = ['GROUP', 'REMOTE TOPIC', 'PARTITION', 'UPSTREAM', 'DOWNSTREAM', 'STATUS'];
-    const rows = r.rows.map((x) => [x.group, x.remoteTopic, String(x.partition), String(x.upstreamOffset), x.downstreamOffset === undefined ? '-' : String(x.downstreamOffset), x.status === 'too-old' ? 'too old' : x.status]);
+    const rows = r.rows.map((x) => [
+      x.group,
+      x.remoteTopic,
+      String(x.partition),
+      String(x.upstreamOffset),
+      x.downstreamOffset === undefined ? '-' : String(x.downstreamOffset),
+      x.status === 'too-old' ? 'too old' : x.status,
+    ]);
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
     const fmt = (cols: string[]): string => `  ${cols.map((c, i) => c.padEnd(widths[i]!)).join('  ')}`.trimEnd();
     lines.push(fmt(head), ...rows.map(fmt));

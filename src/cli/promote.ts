@@ -30,7 +30,10 @@ function describeRpo(rpo: RecoveryPoint, primary: string): string[] {
     `       last change event mirrored: ${iso(rpo.lastChangeMirroredAtMs)}; last heartbeat mirrored: ${iso(rpo.lastHeartbeatAtMs)}`,
   ];
   for (const p of rpo.partitions) {
-    const missing = p.sourceLogEndOffset === undefined ? '' : `, source log end ${p.sourceLogEndOffset} (${Math.max(0, p.sourceLogEndOffset - p.nextUpstreamOffset)} not mirrored)`;
+    const missing =
+      p.sourceLogEndOffset === undefined
+        ? ''
+        : `, source log end ${p.sourceLogEndOffset} (${Math.max(0, p.sourceLogEndOffset - p.nextUpstreamOffset)} not mirrored)`;
     lines.push(`       ${p.topic}[${p.partition}]: mirrored up to upstream offset ${p.nextUpstreamOffset}${missing}`);
   }
   return lines;
@@ -49,7 +52,9 @@ function describePlan(plan: PromotionPlan): string {
       '  steps:',
       `    1. record ${plan.cluster} PROMOTING${plan.resuming ? ' (resuming the interrupted promotion)' : ''}`,
       `    2. fence ${plan.primary}: state FENCED in its store and published state, so its writers refuse${plan.mode === 'force' ? ' (if it can be reached)' : ''}`,
-      plan.mode === 'graceful' ? `    3. run the mirror of ${plan.flowId} until replication lag is 0, then stop it` : '    3. (force) no drain: what has not been mirrored stays behind',
+      plan.mode === 'graceful'
+        ? `    3. run the mirror of ${plan.flowId} until replication lag is 0, then stop it`
+        : '    3. (force) no drain: what has not been mirrored stays behind',
       `    4. replay ${plan.cluster}'s remote topics to their end`,
       `    5. raise the epoch to ${(plan.state?.epoch ?? 0) + 1}, record ${plan.cluster} primary ACTIVE; late events of the old epoch are refused`,
       `    6. lift the write fence and publish the new state: writers may write to ${plan.cluster}`,
@@ -70,7 +75,17 @@ function describeSummary(s: PromotionSummary): string {
     `  epoch ${s.fromEpoch} -> ${s.toEpoch}; old primary ${s.oldPrimary}: ${s.oldPrimaryFenced === 'no' ? 'NOT fenced (unreachable): fence it before it takes writes again' : `FENCED (${s.oldPrimaryFenced})`}`,
     ...describeRpo(s.rpo, s.oldPrimary),
     `  replay applied ${s.eventsReplayed} events while draining`,
-    `  consumer groups: ${s.groups.error ? `NOT synced (${s.groups.error}); see crr checkpoints` : `${Object.keys(s.groups.committed).length} with translated offsets committed on ${s.cluster}${Object.keys(s.groups.skipped).length > 0 ? `; partitions left as they were: ${Object.entries(s.groups.skipped).map(([g, n]) => `${g} ${n}`).join(', ')}` : ''}`}`,
+    `  consumer groups: ${
+      s.groups.error
+        ? `NOT synced (${s.groups.error}); see crr checkpoints`
+        : `${Object.keys(s.groups.committed).length} with translated offsets committed on ${s.cluster}${
+            Object.keys(s.groups.skipped).length > 0
+              ? `; partitions left as they were: ${Object.entries(s.groups.skipped)
+                  .map(([g, n]) => `${g} ${n}`)
+                  .join(', ')}`
+              : ''
+          }`
+    }`,
     ...s.warnings.map((w) => `  WARNING: ${w}`),
     `next: start crr run --cluster ${s.cluster} (it runs as primary now), point writers at ${s.cluster}, and update the config (docs/runbooks/)`,
     '',
@@ -103,7 +118,9 @@ export function registerPromoteCommand(program: Command): void {
       const replicas = [...new Set(config.mirror.flows.filter((f) => f.enabled).map((f) => f.target))];
       const alias = opts.cluster ?? (replicas.length === 1 ? replicas[0] : undefined);
       if (!alias || !config.clusters[alias] || !replicas.includes(alias)) {
-        process.stderr.write(`crr promote: ${alias ? `"${alias}" is not the target of an enabled flow` : 'name the replica with --cluster'}; replicas: ${replicas.join(', ') || '(none)'}\n`);
+        process.stderr.write(
+          `crr promote: ${alias ? `"${alias}" is not the target of an enabled flow` : 'name the replica with --cluster'}; replicas: ${replicas.join(', ') || '(none)'}\n`,
+        );
         process.exit(EXIT.USAGE);
       }
       const logger = createCliLogger(config.log.level === 'info' ? 'warn' : config.log.level);
@@ -132,7 +149,13 @@ export function registerPromoteCommand(program: Command): void {
         process.stderr.write(`crr promote: ${describeError(err)}\n`);
         const code = err instanceof CrrError ? err.code : undefined;
         process.exitCode =
-          code === 'CRR_PROMOTE_TIMEOUT' ? EXIT.PROMOTE_TIMEOUT : code === 'CRR_PROMOTE_REFUSED' ? EXIT.PROMOTE_REFUSED : code === 'CRR_CONFIG_INVALID' ? EXIT.CONFIG : EXIT.SOFTWARE;
+          code === 'CRR_PROMOTE_TIMEOUT'
+            ? EXIT.PROMOTE_TIMEOUT
+            : code === 'CRR_PROMOTE_REFUSED'
+              ? EXIT.PROMOTE_REFUSED
+              : code === 'CRR_CONFIG_INVALID'
+                ? EXIT.CONFIG
+                : EXIT.SOFTWARE;
       }
       // the in-process mirror and replay are stopped; a KafkaJS timer of theirs may still hold the
       // event loop for minutes: exit once the output is flushed

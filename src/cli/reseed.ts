@@ -29,16 +29,20 @@ import { onStopSignals } from './interrupt.js';
 export function registerReseedCommand(program: Command): void {
   program
     .command('reseed')
-    .description("reseed a replica from a fresh backup of the primary (prints the plan unless --execute)")
+    .description('reseed a replica from a fresh backup of the primary (prints the plan unless --execute)')
     .requiredOption('-c, --config <file>', 'YAML configuration file')
     .option('--cluster <alias>', 'the replica (default: the single replica of the config)')
     .option('--execute', 'reseed; without this, only print the plan')
     .action(async (opts: { config: string; cluster?: string; execute?: boolean }) => {
       const config = loadConfigOrExit(opts.config);
-      const replicas = Object.keys(config.clusters).filter((a) => config.mirror.flows.some((f) => f.enabled && f.target === a) && config.clusters[a]!.role !== 'primary');
+      const replicas = Object.keys(config.clusters).filter(
+        (a) => config.mirror.flows.some((f) => f.enabled && f.target === a) && config.clusters[a]!.role !== 'primary',
+      );
       const alias = opts.cluster ?? (replicas.length === 1 ? replicas[0] : undefined);
       if (!alias || !config.clusters[alias]) {
-        process.stderr.write(`crr reseed: ${alias ? `unknown cluster alias "${alias}"` : 'name the replica with --cluster'}; replicas: ${replicas.join(', ') || '(none)'}\n`);
+        process.stderr.write(
+          `crr reseed: ${alias ? `unknown cluster alias "${alias}"` : 'name the replica with --cluster'}; replicas: ${replicas.join(', ') || '(none)'}\n`,
+        );
         process.exit(EXIT.USAGE);
       }
       let source;
@@ -69,7 +73,10 @@ export function registerReseedCommand(program: Command): void {
       const logger = createCliLogger(config.log.level === 'info' ? 'warn' : config.log.level);
       const stop = onStopSignals();
       const store = openStore(source.store);
-      const bar = new cliProgress.SingleBar({ format: '{step} [{bar}] {value}/{total} records', hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic);
+      const bar = new cliProgress.SingleBar(
+        { format: '{step} [{bar}] {value}/{total} records', hideCursor: true, stream: process.stderr },
+        cliProgress.Presets.shades_classic,
+      );
       let started = false;
       let step = '';
       try {
@@ -100,7 +107,9 @@ export function registerReseedCommand(program: Command): void {
         } finally {
           await admin.disconnect().catch(() => undefined);
         }
-        process.stdout.write(`reseeded ${alias} from backup ${result.backupId} of ${primary}: ${result.records} records, epoch ${result.epoch}${result.resumed ? ' (resumed with the backup of an earlier attempt)' : ''}\n`);
+        process.stdout.write(
+          `reseeded ${alias} from backup ${result.backupId} of ${primary}: ${result.records} records, epoch ${result.epoch}${result.resumed ? ' (resumed with the backup of an earlier attempt)' : ''}\n`,
+        );
       } catch (err) {
         if (started) bar.stop();
         if (stop.signal.aborted) {
@@ -110,7 +119,11 @@ export function registerReseedCommand(program: Command): void {
         }
         process.stderr.write(`crr reseed: ${describeError(err)}\n`);
         process.exitCode =
-          err instanceof CrrError && err.code === 'CRR_CONFIG_INVALID' ? EXIT.CONFIG : err instanceof CrrError && err.code === 'CRR_RESEED_IN_PROGRESS' ? EXIT.TEMPFAIL : EXIT.SOFTWARE;
+          err instanceof CrrError && err.code === 'CRR_CONFIG_INVALID'
+            ? EXIT.CONFIG
+            : err instanceof CrrError && err.code === 'CRR_RESEED_IN_PROGRESS'
+              ? EXIT.TEMPFAIL
+              : EXIT.SOFTWARE;
       } finally {
         stop.dispose();
         await store.close().catch(() => undefined);

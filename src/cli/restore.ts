@@ -9,7 +9,6 @@ import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './interrupt.js';
 import { CliUsageError } from './usage-error.js';
 
-
 interface RestoreCliOptions {
   config: string;
   cluster: string;
@@ -158,7 +157,9 @@ function printRestored(opts: RestoreCliOptions, r: ClusterRestore): void {
     );
   } else {
     const lines = [
-      result.swapped ? `restored backup ${manifest.id} into ${opts.cluster}: schema ${result.schema} replaced atomically` : `restored backup ${manifest.id} as schema ${result.schema}, beside the live state of ${opts.cluster}`,
+      result.swapped
+        ? `restored backup ${manifest.id} into ${opts.cluster}: schema ${result.schema} replaced atomically`
+        : `restored backup ${manifest.id} as schema ${result.schema}, beside the live state of ${opts.cluster}`,
       `  from ${r.repository} (backups of ${target.from})`,
       `  epoch ${manifest.epoch}; ${result.vertices} vertices, ${result.edges} edges, ${result.catalog} catalog entries, in ${(durationMs / 1000).toFixed(1)} s`,
       `  positions: ${positionsText(manifest)}`,

@@ -21,7 +21,11 @@ interface ClusterOptions {
  * Loads the config, applies `--http-port`, checks `--cluster` and starts the given parts.
  * Exits 2 on an unknown alias, 78 on a config error (a missing store), 70 when start-up fails.
  */
-async function startFor(opts: ClusterOptions, command: string, parts: (config: Config, role: Role) => ServiceParts): Promise<{ config: Config; service: CrrService; logger: ReturnType<typeof createLogger> }> {
+async function startFor(
+  opts: ClusterOptions,
+  command: string,
+  parts: (config: Config, role: Role) => ServiceParts,
+): Promise<{ config: Config; service: CrrService; logger: ReturnType<typeof createLogger> }> {
   const config = loadConfigOrExit(opts.config);
   if (opts.httpPort !== undefined) config.http.port = opts.httpPort;
   if (!config.clusters[opts.cluster]) {
@@ -43,7 +47,10 @@ async function startFor(opts: ClusterOptions, command: string, parts: (config: C
     };
     const { role, differs, storeUnreachable } = await effectiveRole(config, opts.cluster, published);
     if (storeUnreachable) {
-      logger.error({ cluster: opts.cluster, role }, `the store of ${opts.cluster} cannot be reached (${storeUnreachable}); starting as ${role} (its published or configured role): replay waits for the store, the mirror runs`);
+      logger.error(
+        { cluster: opts.cluster, role },
+        `the store of ${opts.cluster} cannot be reached (${storeUnreachable}); starting as ${role} (its published or configured role): replay waits for the store, the mirror runs`,
+      );
     }
     if (differs) {
       logger.warn(
@@ -111,7 +118,9 @@ export function registerRunCommands(program: Command): void {
       const status = replay.status;
       await service.stop();
       if (result === 'caught-up') {
-        process.stdout.write(`replay of ${opts.cluster} caught up: ${status.eventsApplied} events applied in this run, epoch ${status.clusterState?.epoch ?? 0}\n`);
+        process.stdout.write(
+          `replay of ${opts.cluster} caught up: ${status.eventsApplied} events applied in this run, epoch ${status.clusterState?.epoch ?? 0}\n`,
+        );
         process.exit(EXIT.OK);
       }
       if (replay.failed) {

@@ -21,7 +21,10 @@ export function registerStatusCommand(program: Command): void {
     .action(async (opts: { config: string; json?: boolean }) => {
       const config = loadConfigOrExit(opts.config);
       const logger = createCliLogger('silent');
-      const [reports, clusters] = await Promise.all([Promise.all(config.mirror.flows.filter((f) => f.enabled).map((f) => reportFlow(config, f, logger))), reportClusters(config, logger)]);
+      const [reports, clusters] = await Promise.all([
+        Promise.all(config.mirror.flows.filter((f) => f.enabled).map((f) => reportFlow(config, f, logger))),
+        reportClusters(config, logger),
+      ]);
       process.stdout.write(opts.json ? `${JSON.stringify({ flows: reports, clusters }, null, 2)}\n` : renderClusters(clusters) + renderTable(reports));
       const unreachable = reports.some((r) => r.health === 'unreachable') || clusters.some((c) => c.error);
       const unhealthy = reports.some((r) => r.health === 'lagging') || clusters.some((c) => c.state?.state === 'OUTDATED');
@@ -45,10 +48,19 @@ function renderTable(reports: FlowReport[]): string {
   const lines: string[] = [];
   for (const r of reports) {
     const hb = r.heartbeatAgeSeconds === null ? 'n/a' : `${r.heartbeatAgeSeconds.toFixed(1)}s`;
-    lines.push(`flow ${r.flow}: ${r.health.toUpperCase()}  lag ${r.totalLagRecords} records (threshold ${r.maxReplicationLagRecords} per partition)  heartbeat age ${hb}${r.positionsComplete ? '' : '  (positions read incomplete: a transaction is open)'}`);
+    lines.push(
+      `flow ${r.flow}: ${r.health.toUpperCase()}  lag ${r.totalLagRecords} records (threshold ${r.maxReplicationLagRecords} per partition)  heartbeat age ${hb}${r.positionsComplete ? '' : '  (positions read incomplete: a transaction is open)'}`,
+    );
     if (r.error) lines.push(`  error: ${r.error}`);
     if (r.partitions.length === 0 && !r.error) lines.push('  no topic mirrored yet');
-    const rows = r.partitions.map((p) => [p.remoteTopic, String(p.partition), String(p.sourceLogEndOffset), String(p.mirroredPosition), String(p.lagRecords), p.latencySeconds === null ? '-' : p.latencySeconds.toFixed(3)]);
+    const rows = r.partitions.map((p) => [
+      p.remoteTopic,
+      String(p.partition),
+      String(p.sourceLogEndOffset),
+      String(p.mirroredPosition),
+      String(p.lagRecords),
+      p.latencySeconds === null ? '-' : p.latencySeconds.toFixed(3),
+    ]);
     if (rows.length > 0) {
       const head = ['REMOTE TOPIC', 'PARTITION', 'SOURCE END', 'MIRRORED', 'LAG', 'LATENCY(s)'];
       const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));

@@ -61,7 +61,11 @@ export function registerVerifyCommand(program: Command): void {
           stores.push(store);
           // read-only: a store crr never created is an error, not an empty store that "equals" another
           await store.positions().catch((err: unknown) => {
-            throw new CrrError('CRR_STORE', `the store of cluster ${side.alias} has no crr tables (${describeError(err)}); was crr run or crr replay ever started for it?`, { retriable: false });
+            throw new CrrError(
+              'CRR_STORE',
+              `the store of cluster ${side.alias} has no crr tables (${describeError(err)}); was crr run or crr replay ever started for it?`,
+              { retriable: false },
+            );
           });
         }
         const result = await verifyStores(stores[0]!, stores[1]!, {
@@ -127,10 +131,18 @@ function render(pair: VerifyPair, r: VerifyResult, timeoutMs: number): string {
     `positions (next offset to apply) of ${pair.topics.join(', ')}:`,
   ];
   if (r.positions.length === 0) lines.push('  none applied yet in either store');
-  else lines.push(...table(['TOPIC', 'PARTITION', P.toUpperCase(), R.toUpperCase(), ''], r.positions.map((p) => [p.topic, String(p.partition), String(p.primary), String(p.replica), p.primary === p.replica ? '' : '<- differs'])));
+  else
+    lines.push(
+      ...table(
+        ['TOPIC', 'PARTITION', P.toUpperCase(), R.toUpperCase(), ''],
+        r.positions.map((p) => [p.topic, String(p.partition), String(p.primary), String(p.replica), p.primary === p.replica ? '' : '<- differs']),
+      ),
+    );
   lines.push('');
   if (!r.commonPosition) {
-    lines.push(`NOT COMPARABLE: no common position within ${timeoutMs} ms (replay may still be catching up, or the primary is being written; try again with a longer --timeout-ms)`);
+    lines.push(
+      `NOT COMPARABLE: no common position within ${timeoutMs} ms (replay may still be catching up, or the primary is being written; try again with a longer --timeout-ms)`,
+    );
     for (const d of r.differences) lines.push(`  - ${d}`);
     return `${lines.join('\n')}\n`;
   }

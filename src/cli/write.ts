@@ -42,7 +42,14 @@ export function registerWriteCommand(program: Command): void {
       const totals = { events: 0, data: 0, metadata: 0 };
       try {
         await admin.connect();
-        writer = await ChangeLogWriter.open({ kafka, admin, alias: opts.cluster, configuredRole: configuredRole(config, opts.cluster), changeTopics: cluster.changeTopics, log: logger });
+        writer = await ChangeLogWriter.open({
+          kafka,
+          admin,
+          alias: opts.cluster,
+          configuredRole: configuredRole(config, opts.cluster),
+          changeTopics: cluster.changeTopics,
+          log: logger,
+        });
         const input = opts.file === '-' ? process.stdin : createReadStream(opts.file);
         const lines = createInterface({ input, crlfDelay: Infinity });
         let chunk: WriteInput[] = [];
@@ -69,9 +76,18 @@ export function registerWriteCommand(program: Command): void {
           if (chunk.length >= CHUNK) await flush();
         }
         await flush();
-        process.stdout.write(`wrote ${totals.events} events (data ${totals.data}, metadata ${totals.metadata}) to cluster ${opts.cluster} at epoch ${writer.state.epoch}\n`);
+        process.stdout.write(
+          `wrote ${totals.events} events (data ${totals.data}, metadata ${totals.metadata}) to cluster ${opts.cluster} at epoch ${writer.state.epoch}\n`,
+        );
       } catch (err) {
-        const code = err instanceof CrrError ? (err.code === 'CRR_WRITE_REFUSED' ? EXIT.WRITE_REFUSED : err.code === 'CRR_EVENT_INVALID' ? EXIT.DATA_ERROR : EXIT.SOFTWARE) : EXIT.SOFTWARE;
+        const code =
+          err instanceof CrrError
+            ? err.code === 'CRR_WRITE_REFUSED'
+              ? EXIT.WRITE_REFUSED
+              : err.code === 'CRR_EVENT_INVALID'
+                ? EXIT.DATA_ERROR
+                : EXIT.SOFTWARE
+            : EXIT.SOFTWARE;
         process.stderr.write(`crr write: ${describeError(err)}${totals.events > 0 ? ` (${totals.events} events before it were written)` : ''}\n`);
         process.exitCode = code;
       } finally {

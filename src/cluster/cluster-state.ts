@@ -58,7 +58,10 @@ export function assertTransition(from: ClusterStateInput | undefined, to: Cluste
   if (!from) return;
   const same = key(from) === key(to);
   if (!same && !ALLOWED[key(from)].includes(key(to))) {
-    throw new CrrError('CRR_STATE_TRANSITION', `${alias} cannot go from ${from.role} ${from.state} to ${to.role} ${to.state}${to.reason ? ` (${to.reason})` : ''}`);
+    throw new CrrError(
+      'CRR_STATE_TRANSITION',
+      `${alias} cannot go from ${from.role} ${from.state} to ${to.role} ${to.state}${to.reason ? ` (${to.reason})` : ''}`,
+    );
   }
   if (from.role === to.role && to.epoch < from.epoch && !(from.role === 'replica' && to.state === 'REPLICATING')) {
     // a replica restored from a backup takes the backup's epoch; nothing else moves an epoch back

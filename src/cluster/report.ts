@@ -19,11 +19,19 @@ export interface ClusterReport {
  * Read-only; clusters are read in parallel, each bounded by `timeoutMs`.
  */
 export async function reportClusters(config: Config, logger: Logger, timeoutMs = 15_000): Promise<ClusterReport[]> {
-  const aliases = Object.entries(config.clusters).filter(([, c]) => c.store).map(([alias]) => alias);
+  const aliases = Object.entries(config.clusters)
+    .filter(([, c]) => c.store)
+    .map(([alias]) => alias);
   return Promise.all(
     aliases.map(async (alias): Promise<ClusterReport> => {
       const c = config.clusters[alias]!;
-      const kafka = createKafka(alias, { ...c, connectionTimeoutMs: Math.min(c.connectionTimeoutMs, 3000) }, `status-${randomUUID().slice(0, 8)}`, logger, 'fatal');
+      const kafka = createKafka(
+        alias,
+        { ...c, connectionTimeoutMs: Math.min(c.connectionTimeoutMs, 3000) },
+        `status-${randomUUID().slice(0, 8)}`,
+        logger,
+        'fatal',
+      );
       const admin = kafka.admin({ retry: { retries: 1 } });
       try {
         await admin.connect();

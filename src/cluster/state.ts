@@ -71,7 +71,10 @@ export async function publishClusterState(kafka: Kafka, admin: Admin, alias: str
     await Promise.race([
       work,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new CrrError('CRR_KAFKA', `the Kafka of ${alias} did not take its cluster state within ${PUBLISH_TIMEOUT_MS} ms`, { retriable: true })), PUBLISH_TIMEOUT_MS);
+        timer = setTimeout(
+          () => reject(new CrrError('CRR_KAFKA', `the Kafka of ${alias} did not take its cluster state within ${PUBLISH_TIMEOUT_MS} ms`, { retriable: true })),
+          PUBLISH_TIMEOUT_MS,
+        );
       }),
     ]);
   } finally {

@@ -82,16 +82,21 @@ export async function effectiveRole(
 export function replaySource(config: Config, alias: string, role: Role = configuredRole(config, alias)): ReplaySource {
   const cluster = config.clusters[alias];
   if (!cluster) throw new CrrError('CRR_CONFIG_INVALID', `unknown cluster alias "${alias}"; known: ${Object.keys(config.clusters).join(', ')}`);
-  if (!cluster.store) throw new CrrError('CRR_CONFIG_INVALID', `clusters.${alias}.store: required to replay cluster ${alias} (e.g. { type: pglite, dataDir: ./data/${alias} })`);
+  if (!cluster.store)
+    throw new CrrError('CRR_CONFIG_INVALID', `clusters.${alias}.store: required to replay cluster ${alias} (e.g. { type: pglite, dataDir: ./data/${alias} })`);
   if (role === 'primary') {
     return { alias, configuredRole: role, cluster, store: cluster.store, dataTopic: cluster.changeTopics.data, metadataTopic: cluster.changeTopics.metadata };
   }
   // the config schema guarantees exactly one enabled flow into a configured replica
   const flow = config.mirror.flows.find((f) => f.enabled && f.target === alias);
   if (!flow) {
-    throw new CrrError('CRR_CONFIG_INVALID', `cluster ${alias} is a replica (recorded in its store), but no enabled flow in mirror.flows targets it: enable the flow into ${alias}, or promote it (crr promote)`, {
-      context: { path: 'mirror.flows' },
-    });
+    throw new CrrError(
+      'CRR_CONFIG_INVALID',
+      `cluster ${alias} is a replica (recorded in its store), but no enabled flow in mirror.flows targets it: enable the flow into ${alias}, or promote it (crr promote)`,
+      {
+        context: { path: 'mirror.flows' },
+      },
+    );
   }
   const source = config.clusters[flow.source]!;
   const policy = createReplicationPolicy(flow.replicationPolicy, Object.keys(config.clusters));

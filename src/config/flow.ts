@@ -7,7 +7,6 @@ import { RegexSchema as regex } from './regex.js';
  */
 export const DEFAULT_GROUP_EXCLUDES = ['console-consumer-.*', 'connect-.*', '__.*'] as const;
 
-
 /** Which source consumer groups are checkpointed: a group passes if it matches an include and no exclude (full match). */
 export const GroupFilterSchema = z.strictObject({
   /** Default `['.*']` (MM2's `groups`). */
@@ -62,7 +61,6 @@ export const DEFAULT_CONFIG_EXCLUDES = [
   'min\\.insync\\.replicas',
 ] as const;
 
-
 /** Which source topics a flow mirrors: a topic passes if it matches an include and no exclude (full match). */
 export const TopicFilterSchema = z.strictObject({
   include: z.array(regex).default(['.*']),
@@ -100,13 +98,25 @@ export const FlowSchema = z.strictObject({
   /** Wait this long for more records before committing a transaction, ms. Default 50. */
   transactionLingerMs: z.number().int().min(0).default(50),
   /** Commit a transaction once it holds this many bytes of record values and keys. Default 8 MiB. */
-  transactionMaxBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+  transactionMaxBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(8 * 1024 * 1024),
   /** Broker-side timeout of one target transaction, ms (`transaction.timeout.ms`). Default 30000. */
   transactionTimeoutMs: z.number().int().min(1000).default(30_000),
   /** Records fetched but not yet committed, bytes, before fetching pauses. Default 32 MiB. */
-  maxBufferedBytes: z.number().int().min(64 * 1024).default(32 * 1024 * 1024),
+  maxBufferedBytes: z
+    .number()
+    .int()
+    .min(64 * 1024)
+    .default(32 * 1024 * 1024),
   /** Largest fetch from one source partition, bytes. Default 2 MiB. */
-  fetchMaxBytesPerPartition: z.number().int().min(1024).default(2 * 1024 * 1024),
+  fetchMaxBytesPerPartition: z
+    .number()
+    .int()
+    .min(1024)
+    .default(2 * 1024 * 1024),
   /**
    * Session timeout of the source consumer group, ms: how long a standby waits before taking
    * over from an instance that died without leaving. Default 30000 (the broker accepts 6000 to

@@ -59,7 +59,10 @@ export const ConfigSchema = z
         ctx.addIssue({
           code: 'custom',
           path: ['clusters', alias, 'role'],
-          message: into.length === 0 ? 'a replica needs an enabled mirror flow whose target is this cluster' : `a replica is fed by exactly one enabled flow; found ${into.map((f) => `${f.source}->${f.target}`).join(', ')}`,
+          message:
+            into.length === 0
+              ? 'a replica needs an enabled mirror flow whose target is this cluster'
+              : `a replica is fed by exactly one enabled flow; found ${into.map((f) => `${f.source}->${f.target}`).join(', ')}`,
         });
       }
     }

@@ -111,9 +111,12 @@ export async function planPromotion(config: Config, alias: string, opts: { mode:
   const resuming = state?.state === 'PROMOTING';
   if (!alreadyPromoted) {
     const running = await runningDaemons(config, flow, alias, primaryReachable, opts.log);
-    if (running.length > 0) blockers.push(`${running.join('; ')}: stop crr run --cluster ${alias} first (the promotion drains the mirror and replays by itself)`);
+    if (running.length > 0)
+      blockers.push(`${running.join('; ')}: stop crr run --cluster ${alias} first (the promotion drains the mirror and replays by itself)`);
     if (opts.mode === 'graceful' && !primaryReachable) {
-      blockers.push(`the primary ${primary} cannot be reached (${replication.error ?? 'unreachable'}): a graceful promotion fences and drains it; promote with --force to accept the loss of what was not mirrored`);
+      blockers.push(
+        `the primary ${primary} cannot be reached (${replication.error ?? 'unreachable'}): a graceful promotion fences and drains it; promote with --force to accept the loss of what was not mirrored`,
+      );
     }
     if (state && state.role === 'replica' && state.state !== 'REPLICATING' && state.state !== 'PROMOTING') {
       const what = `${alias} is ${state.state}${state.reason ? ` (${state.reason})` : ''}: its store predates a sync break on ${primary}`;
@@ -196,7 +199,12 @@ export async function executePromotion(
 
     // 2. fence the old primary
     const oldPrimaryFenced = await fenceOldPrimary(config, plan, log);
-    step('fence-old-primary', oldPrimaryFenced === 'no' ? `the old primary ${plan.primary} could not be fenced (unreachable): fence it before it comes back` : `old primary ${plan.primary} FENCED (${oldPrimaryFenced}): its writers refuse`);
+    step(
+      'fence-old-primary',
+      oldPrimaryFenced === 'no'
+        ? `the old primary ${plan.primary} could not be fenced (unreachable): fence it before it comes back`
+        : `old primary ${plan.primary} FENCED (${oldPrimaryFenced}): its writers refuse`,
+    );
 
     // 3 + 4. drain the mirror (graceful) and replay to the end, in this process
     const drained = await drainAndReplay(config, plan, opts.timeoutMs ?? 120_000, step, log);
@@ -239,7 +247,14 @@ export async function executePromotion(
 }
 
 /** Re-runs the idempotent last steps for a cluster promoted already, and returns its last promotion's summary. */
-async function finishPromoted(config: Config, source: ReplaySource, store: Store, plan: PromotionPlan, step: (s: PromotionStep, d: string) => void, log: Logger): Promise<PromotionSummary> {
+async function finishPromoted(
+  config: Config,
+  source: ReplaySource,
+  store: Store,
+  plan: PromotionPlan,
+  step: (s: PromotionStep, d: string) => void,
+  log: Logger,
+): Promise<PromotionSummary> {
   const state = (await store.clusterState())!;
   const history = await store.promotions();
   const last: PromotionRecord | undefined = history[history.length - 1];
@@ -268,7 +283,13 @@ async function finishPromoted(config: Config, source: ReplaySource, store: Store
   };
 }
 
-async function liftFenceAndPublish(source: ReplaySource, store: Store, state: ClusterStateInput, step: (s: PromotionStep, d: string) => void, log: Logger): Promise<void> {
+async function liftFenceAndPublish(
+  source: ReplaySource,
+  store: Store,
+  state: ClusterStateInput,
+  step: (s: PromotionStep, d: string) => void,
+  log: Logger,
+): Promise<void> {
   const cfg = source.store;
   if (store instanceof PostgresStore && cfg.appRole) {
     await unfence(store.pool, { schema: cfg.schema, appRole: cfg.appRole, replayRole: cfg.replayRole ?? `${cfg.schema}_replay` });
@@ -298,7 +319,16 @@ async function syncGroups(config: Config, flowId: string, step: (s: PromotionSte
       into[row.group] = (into[row.group] ?? 0) + 1;
     }
     const n = Object.keys(result.committed).length;
-    step('sync-groups', `consumer group offsets translated and committed for ${n} group${n === 1 ? '' : 's'}${Object.keys(result.skipped).length > 0 ? ` (partitions left as they were in: ${Object.entries(result.skipped).map(([g, k]) => `${g} ${k}`).join(', ')})` : ''}`);
+    step(
+      'sync-groups',
+      `consumer group offsets translated and committed for ${n} group${n === 1 ? '' : 's'}${
+        Object.keys(result.skipped).length > 0
+          ? ` (partitions left as they were in: ${Object.entries(result.skipped)
+              .map(([g, k]) => `${g} ${k}`)
+              .join(', ')})`
+          : ''
+      }`,
+    );
   } catch (err) {
     result.error = describeError(err);
     step('sync-groups', `could not sync consumer group offsets: ${result.error}; see crr checkpoints`);
@@ -324,7 +354,8 @@ async function fenceOldPrimary(config: Config, plan: PromotionPlan, log: Logger)
         return 'replica' as const;
       }
       state = fenced(current?.epoch ?? 0, current?.state === 'FENCED' ? (current.reason ?? reason) : reason);
-      if (current?.state !== 'FENCED' || current.role !== 'primary') await withTimeout(recordClusterState(store, plan.primary, state), 10_000, `the store of ${plan.primary}`, () => abandonStore(store));
+      if (current?.state !== 'FENCED' || current.role !== 'primary')
+        await withTimeout(recordClusterState(store, plan.primary, state), 10_000, `the store of ${plan.primary}`, () => abandonStore(store));
       inStore = true;
     } catch (err) {
       log.warn({ err: describeError(err) }, `could not record ${plan.primary} FENCED in its store`);
@@ -334,7 +365,13 @@ async function fenceOldPrimary(config: Config, plan: PromotionPlan, log: Logger)
   }
   let inKafka = false;
   if (plan.primaryReachable) {
-    const kafka = createKafka(plan.primary, { ...primary, connectionTimeoutMs: Math.min(primary.connectionTimeoutMs, 3000) }, `promote-${randomUUID().slice(0, 8)}`, log, 'fatal');
+    const kafka = createKafka(
+      plan.primary,
+      { ...primary, connectionTimeoutMs: Math.min(primary.connectionTimeoutMs, 3000) },
+      `promote-${randomUUID().slice(0, 8)}`,
+      log,
+      'fatal',
+    );
     const admin: Admin = kafka.admin({ retry: { retries: 2 } });
     try {
       await admin.connect();
@@ -347,13 +384,23 @@ async function fenceOldPrimary(config: Config, plan: PromotionPlan, log: Logger)
     }
   }
   if (plan.mode === 'graceful' && !inKafka) {
-    throw new CrrError('CRR_PROMOTE_REFUSED', `could not fence the old primary ${plan.primary} (its writers would keep writing): run again, or promote with --force`, { retriable: true });
+    throw new CrrError(
+      'CRR_PROMOTE_REFUSED',
+      `could not fence the old primary ${plan.primary} (its writers would keep writing): run again, or promote with --force`,
+      { retriable: true },
+    );
   }
   return inStore && inKafka ? 'store-and-kafka' : inKafka ? 'kafka' : inStore ? 'store' : 'no';
 }
 
 /** Steps 3 and 4: the mirror drained (graceful) and replay to the end, by a crr service in this process. */
-async function drainAndReplay(config: Config, plan: PromotionPlan, timeoutMs: number, step: (s: PromotionStep, d: string) => void, log: Logger): Promise<{ eventsReplayed: number }> {
+async function drainAndReplay(
+  config: Config,
+  plan: PromotionPlan,
+  timeoutMs: number,
+  step: (s: PromotionStep, d: string) => void,
+  log: Logger,
+): Promise<{ eventsReplayed: number }> {
   const flow = config.mirror.flows.find((f) => `${f.source}->${f.target}` === plan.flowId)!;
   // no HTTP server, no automatic reseed: an OUTDATED replica fails the promotion instead
   const cfg: Config = { ...config, http: { ...config.http, enabled: false }, reseed: { ...config.reseed, mode: 'manual' } };
@@ -366,9 +413,18 @@ async function drainAndReplay(config: Config, plan: PromotionPlan, timeoutMs: nu
         const r = await reportFlow(config, flow, log, 10_000);
         const lag = r.partitions.filter((p) => !(flow.emitHeartbeats && p.topic === flow.heartbeatsTopic)).reduce((n, p) => n + p.lagRecords, 0);
         if (r.health !== 'unreachable' && r.positionsComplete && lag === 0) break;
-        if (service.failed()) throw new CrrError('CRR_PROMOTE_REFUSED', `the mirror of ${plan.flowId} failed while draining: ${service.flows[0]?.status.lastError ?? 'see the log'}`, { retriable: true });
+        if (service.failed())
+          throw new CrrError(
+            'CRR_PROMOTE_REFUSED',
+            `the mirror of ${plan.flowId} failed while draining: ${service.flows[0]?.status.lastError ?? 'see the log'}`,
+            { retriable: true },
+          );
         if (Date.now() > deadline) {
-          throw new CrrError('CRR_PROMOTE_TIMEOUT', `replication lag of ${plan.flowId} did not reach 0 within ${timeoutMs} ms (${lag} records left${r.error ? `; ${r.error}` : ''}); ${plan.cluster} stays PROMOTING: run crr promote again, or with --force`, { context: { lagRecords: lag } });
+          throw new CrrError(
+            'CRR_PROMOTE_TIMEOUT',
+            `replication lag of ${plan.flowId} did not reach 0 within ${timeoutMs} ms (${lag} records left${r.error ? `; ${r.error}` : ''}); ${plan.cluster} stays PROMOTING: run crr promote again, or with --force`,
+            { context: { lagRecords: lag } },
+          );
         }
         await new Promise((res) => setTimeout(res, 250));
       }
@@ -380,9 +436,16 @@ async function drainAndReplay(config: Config, plan: PromotionPlan, timeoutMs: nu
       replay.done().then(() => 'ended' as const),
       until(() => ['outdated', 'halted'].includes(replay.status.state), deadline).then((hit) => (hit ? ('stopped' as const) : ('timeout' as const))),
     ]);
-    if (outcome === 'timeout') throw new CrrError('CRR_PROMOTE_TIMEOUT', `replay of ${plan.cluster} did not reach the end of its topics within ${timeoutMs} ms; ${plan.cluster} stays PROMOTING: run crr promote again`);
+    if (outcome === 'timeout')
+      throw new CrrError(
+        'CRR_PROMOTE_TIMEOUT',
+        `replay of ${plan.cluster} did not reach the end of its topics within ${timeoutMs} ms; ${plan.cluster} stays PROMOTING: run crr promote again`,
+      );
     if (outcome !== 'caught-up') {
-      throw new CrrError('CRR_PROMOTE_REFUSED', `replay of ${plan.cluster} stopped before the end of its topics: ${replay.status.haltReason ?? replay.status.lastError ?? replay.status.state}; ${plan.cluster} stays PROMOTING`);
+      throw new CrrError(
+        'CRR_PROMOTE_REFUSED',
+        `replay of ${plan.cluster} stopped before the end of its topics: ${replay.status.haltReason ?? replay.status.lastError ?? replay.status.state}; ${plan.cluster} stays PROMOTING`,
+      );
     }
     step('replay', `replay of ${plan.cluster} reached the end of its topics (${replay.status.eventsApplied} events applied)`);
     return { eventsReplayed: replay.status.eventsApplied };

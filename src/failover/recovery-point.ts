@@ -40,7 +40,6 @@ export interface RecoveryPoint {
   partitions: MirroredPartition[];
 }
 
-
 /** The recovery point from the mirror's positions on the DR cluster (and the primary's log ends when `replication` has them). */
 export async function recoveryPoint(config: Config, flow: FlowConfig, replication: FlowReport, log: Logger): Promise<RecoveryPoint> {
   const flowId = `${flow.source}->${flow.target}`;
@@ -66,7 +65,13 @@ export async function recoveryPoint(config: Config, flow: FlowConfig, replicatio
       const topic = key.slice(0, i);
       const partition = Number(key.slice(i + 1));
       const end = ends.get(key);
-      return { topic, partition, nextUpstreamOffset: pos.offset, lastRecordTimestampMs: pos.timestampMs > 0 ? pos.timestampMs : null, ...(end !== undefined ? { sourceLogEndOffset: end } : {}) };
+      return {
+        topic,
+        partition,
+        nextUpstreamOffset: pos.offset,
+        lastRecordTimestampMs: pos.timestampMs > 0 ? pos.timestampMs : null,
+        ...(end !== undefined ? { sourceLogEndOffset: end } : {}),
+      };
     })
     .sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
   const newest = (keep: (p: MirroredPartition) => boolean): number | null => {
@@ -88,13 +93,20 @@ export async function runningDaemons(config: Config, flow: FlowConfig, alias: st
   const found: string[] = [];
   const check = async (clusterAlias: string, group: string, what: string): Promise<void> => {
     const c = config.clusters[clusterAlias]!;
-    const kafka = createKafka(clusterAlias, { ...c, connectionTimeoutMs: Math.min(c.connectionTimeoutMs, 3000) }, `promote-${randomUUID().slice(0, 8)}`, log, 'fatal');
+    const kafka = createKafka(
+      clusterAlias,
+      { ...c, connectionTimeoutMs: Math.min(c.connectionTimeoutMs, 3000) },
+      `promote-${randomUUID().slice(0, 8)}`,
+      log,
+      'fatal',
+    );
     const admin = kafka.admin({ retry: { retries: 1 } });
     try {
       await admin.connect();
       const { groups } = await admin.describeGroups([group]);
       const members = groups[0]?.members ?? [];
-      if (members.length > 0) found.push(`${what} is running (group ${group} on ${clusterAlias}: ${members.map((m) => `${m.clientId}@${m.clientHost}`).join(', ')})`);
+      if (members.length > 0)
+        found.push(`${what} is running (group ${group} on ${clusterAlias}: ${members.map((m) => `${m.clientId}@${m.clientHost}`).join(', ')})`);
     } catch (err) {
       log.warn({ err: describeError(err), group }, `could not describe group ${group} on ${clusterAlias}`);
     } finally {
@@ -105,4 +117,3 @@ export async function runningDaemons(config: Config, flow: FlowConfig, alias: st
   await check(alias, `crr-replay-${alias}`, `replay of ${alias}`);
   return found;
 }
-

@@ -47,7 +47,8 @@ export function livenessProblems(h: HealthInput): string[] {
     problems.push(`the event loop is blocked: the service's 1 s heartbeat last ran ${(h.heartbeatAgeMs / 1000).toFixed(1)} s ago`);
   }
   for (const f of h.flows) if (f.failed) problems.push(`flow ${f.id} stopped on an error it does not retry: ${f.status.lastError ?? f.failed.message}`);
-  if (h.replay?.failed) problems.push(`replay of ${h.replay.alias} stopped on an error it does not retry: ${h.replay.status.lastError ?? h.replay.failed.message}`);
+  if (h.replay?.failed)
+    problems.push(`replay of ${h.replay.alias} stopped on an error it does not retry: ${h.replay.status.lastError ?? h.replay.failed.message}`);
   return problems;
 }
 

@@ -31,11 +31,18 @@ export function singleOwnerAssigner(isActive: () => boolean): PartitionAssigner 
       const owner = ranked[0]?.memberId;
       const assignment: Record<string, number[]> = {};
       for (const topic of topics) {
-        assignment[topic] = cluster.findTopicPartitionMetadata(topic).map((p) => p.partitionId).sort((a, b) => a - b);
+        assignment[topic] = cluster
+          .findTopicPartitionMetadata(topic)
+          .map((p) => p.partitionId)
+          .sort((a, b) => a - b);
       }
       return members.map((m) => ({
         memberId: m.memberId,
-        memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment: m.memberId === owner ? assignment : {}, userData: Buffer.alloc(0) }),
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 1,
+          assignment: m.memberId === owner ? assignment : {},
+          userData: Buffer.alloc(0),
+        }),
       }));
     },
   });

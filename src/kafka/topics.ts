@@ -50,7 +50,10 @@ export async function waitForLeaders(admin: Admin, topic: string, timeoutMs = 10
  * partitions and the metadata topic with one (its total order). Existing topics are left as they are.
  * Used by the writer, `crr admin`, replay of a primary and `crr promote`.
  */
-export async function ensureChangeTopics(admin: Admin, changeTopics: { data: string; metadata: string; dataPartitions: number; replicationFactor: number }): Promise<void> {
+export async function ensureChangeTopics(
+  admin: Admin,
+  changeTopics: { data: string; metadata: string; dataPartitions: number; replicationFactor: number },
+): Promise<void> {
   await ensureTopic(admin, changeTopics.data, changeTopics.dataPartitions, changeTopics.replicationFactor);
   await ensureTopic(admin, changeTopics.metadata, 1, changeTopics.replicationFactor);
 }

@@ -48,7 +48,10 @@ export class HeartbeatEmitter {
     const topics = await this.admin.listTopics();
     if (!topics.includes(this.opts.topic)) {
       try {
-        await this.admin.createTopics({ waitForLeaders: true, topics: [{ topic: this.opts.topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
+        await this.admin.createTopics({
+          waitForLeaders: true,
+          topics: [{ topic: this.opts.topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
+        });
       } catch (err) {
         if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
       }
@@ -61,7 +64,11 @@ export class HeartbeatEmitter {
       this.sending = true;
       try {
         const now = Date.now();
-        await this.producer.send({ topic: this.opts.topic, acks: 1, messages: [{ key, value: Buffer.from(JSON.stringify({ timestampMs: now })), timestamp: String(now) }] });
+        await this.producer.send({
+          topic: this.opts.topic,
+          acks: 1,
+          messages: [{ key, value: Buffer.from(JSON.stringify({ timestampMs: now })), timestamp: String(now) }],
+        });
       } catch (err) {
         this.log.warn({ err }, 'heartbeat not emitted');
       } finally {

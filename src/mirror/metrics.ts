@@ -33,11 +33,36 @@ export class MirrorMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.records = new Counter({ name: 'crr_mirror_records_total', help: 'Records mirrored to the target cluster (committed).', labelNames: ['flow', 'topic'], registers });
-    this.bytes = new Counter({ name: 'crr_mirror_bytes_total', help: 'Bytes of keys, values and headers mirrored to the target cluster (committed).', labelNames: ['flow', 'topic'], registers });
-    this.skipped = new Counter({ name: 'crr_mirror_records_skipped_total', help: 'Source records not mirrored, by reason (cycle: the record originated on the target).', labelNames: ['flow', 'reason'], registers });
-    this.retentionGapRecords = new Counter({ name: 'crr_mirror_retention_gap_records_total', help: 'Source records deleted by retention before they were mirrored.', labelNames: ['flow', 'topic'], registers });
-    this.lagRecords = new Gauge({ name: 'crr_replication_lag_records', help: 'Replication lag: source log end offset minus the next offset to mirror.', labelNames: ['topic', 'partition'], registers });
+    this.records = new Counter({
+      name: 'crr_mirror_records_total',
+      help: 'Records mirrored to the target cluster (committed).',
+      labelNames: ['flow', 'topic'],
+      registers,
+    });
+    this.bytes = new Counter({
+      name: 'crr_mirror_bytes_total',
+      help: 'Bytes of keys, values and headers mirrored to the target cluster (committed).',
+      labelNames: ['flow', 'topic'],
+      registers,
+    });
+    this.skipped = new Counter({
+      name: 'crr_mirror_records_skipped_total',
+      help: 'Source records not mirrored, by reason (cycle: the record originated on the target).',
+      labelNames: ['flow', 'reason'],
+      registers,
+    });
+    this.retentionGapRecords = new Counter({
+      name: 'crr_mirror_retention_gap_records_total',
+      help: 'Source records deleted by retention before they were mirrored.',
+      labelNames: ['flow', 'topic'],
+      registers,
+    });
+    this.lagRecords = new Gauge({
+      name: 'crr_replication_lag_records',
+      help: 'Replication lag: source log end offset minus the next offset to mirror.',
+      labelNames: ['topic', 'partition'],
+      registers,
+    });
     this.latency = new Histogram({
       name: 'crr_replication_latency_seconds',
       help: 'Replication latency: commit time on the target minus the source record timestamp.',
@@ -45,11 +70,31 @@ export class MirrorMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers,
     });
-    this.heartbeatAge = new Gauge({ name: 'crr_heartbeat_age_seconds', help: 'Seconds since the newest heartbeat that reached the target was emitted on the source.', labelNames: ['flow'], registers });
-    this.transactions = new Counter({ name: 'crr_mirror_transactions_total', help: 'Target transactions by result.', labelNames: ['flow', 'result'], registers });
-    this.restarts = new Counter({ name: 'crr_mirror_task_restarts_total', help: 'Mirror task restarts, by reason (failure, topics-changed, lost-assignment).', labelNames: ['flow', 'reason'], registers });
+    this.heartbeatAge = new Gauge({
+      name: 'crr_heartbeat_age_seconds',
+      help: 'Seconds since the newest heartbeat that reached the target was emitted on the source.',
+      labelNames: ['flow'],
+      registers,
+    });
+    this.transactions = new Counter({
+      name: 'crr_mirror_transactions_total',
+      help: 'Target transactions by result.',
+      labelNames: ['flow', 'result'],
+      registers,
+    });
+    this.restarts = new Counter({
+      name: 'crr_mirror_task_restarts_total',
+      help: 'Mirror task restarts, by reason (failure, topics-changed, lost-assignment).',
+      labelNames: ['flow', 'reason'],
+      registers,
+    });
     this.active = new Gauge({ name: 'crr_mirror_active', help: '1 when this process is the active mirror of the flow.', labelNames: ['flow'], registers });
     this.checkpoint = new CheckpointMetrics(registry);
-    this.clusterUp = new Gauge({ name: 'crr_cluster_up', help: '1 when the cluster answered its last request, 0 when it did not.', labelNames: ['cluster'], registers });
+    this.clusterUp = new Gauge({
+      name: 'crr_cluster_up',
+      help: '1 when the cluster answered its last request, 0 when it did not.',
+      labelNames: ['cluster'],
+      registers,
+    });
   }
 }

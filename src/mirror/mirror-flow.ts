@@ -133,7 +133,12 @@ export class MirrorFlow {
       throw err;
     }
     if (flow.emitHeartbeats && !this.heartbeats) {
-      const hb = new HeartbeatEmitter(this.source, this.sourceAdmin, { topic: flow.heartbeatsTopic, sourceAlias: flow.source, targetAlias: flow.target, intervalMs: flow.heartbeatIntervalMs }, this.log.child({ part: 'heartbeat' }));
+      const hb = new HeartbeatEmitter(
+        this.source,
+        this.sourceAdmin,
+        { topic: flow.heartbeatsTopic, sourceAlias: flow.source, targetAlias: flow.target, intervalMs: flow.heartbeatIntervalMs },
+        this.log.child({ part: 'heartbeat' }),
+      );
       await hb.start();
       this.heartbeats = hb;
     }

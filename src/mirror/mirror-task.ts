@@ -172,7 +172,11 @@ export class MirrorTask {
     this.topics = await this.d.topicSync.sync();
     for (const t of this.topics) this.remoteOf.set(t.topic, t.remoteTopic);
     this.d.status.topics = this.topics;
-    for (const [topic, bytes] of await this.d.topicSync.maxMessageBytes('target', this.topics.map((t) => t.remoteTopic))) this.maxMessageBytes.set(topic, bytes);
+    for (const [topic, bytes] of await this.d.topicSync.maxMessageBytes(
+      'target',
+      this.topics.map((t) => t.remoteTopic),
+    ))
+      this.maxMessageBytes.set(topic, bytes);
     await ensurePositionsTopic(this.d.targetAdmin, this.positionsTopic, flow.remoteTopicReplicationFactor);
     if (flow.emitOffsetSyncs) await ensureOffsetSyncsTopic(this.d.targetAdmin, this.offsetSyncsTopic, flow.remoteTopicReplicationFactor);
     this.d.metrics.clusterUp.set({ cluster: flow.source }, 1);
@@ -198,7 +202,9 @@ export class MirrorTask {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
-    consumer.on(consumer.events.CRASH, (e) => this.end(new CrrError('CRR_KAFKA', `source consumer crashed: ${describeError(e.payload.error)}`, { cause: e.payload.error, retriable: true })));
+    consumer.on(consumer.events.CRASH, (e) =>
+      this.end(new CrrError('CRR_KAFKA', `source consumer crashed: ${describeError(e.payload.error)}`, { cause: e.payload.error, retriable: true })),
+    );
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => this.onBatchEnd(e.payload.topic, e.payload.partition, Number(e.payload.lastOffset)));
     await consumer.connect();
     await consumer.subscribe({ topics: this.topics.map((t) => t.topic), fromBeginning: true });
@@ -207,7 +213,10 @@ export class MirrorTask {
       // Never commit to the source group: the positions on the target are the only truth, and a
       // source commit ahead of them would make the next run skip records.
       autoCommit: false,
-      partitionsConsumedConcurrently: Math.min(16, this.topics.reduce((n, t) => n + t.partitions, 0)),
+      partitionsConsumedConcurrently: Math.min(
+        16,
+        this.topics.reduce((n, t) => n + t.partitions, 0),
+      ),
       eachBatch: async ({ batch, heartbeat }) => this.onBatch(batch, heartbeat),
     });
   }
@@ -281,7 +290,8 @@ export class MirrorTask {
     if (remoteTopic === undefined) return;
     const expected = this.next.get(key);
     const first = batch.messages[0];
-    if (expected !== undefined && first && Number(first.offset) > expected) await this.checkGap(batch.topic, batch.partition, remoteTopic, expected, Number(first.offset));
+    if (expected !== undefined && first && Number(first.offset) > expected)
+      await this.checkGap(batch.topic, batch.partition, remoteTopic, expected, Number(first.offset));
     for (const m of batch.messages) {
       const offset = Number(m.offset);
       if (expected !== undefined && offset < expected) continue;
@@ -335,8 +345,14 @@ export class MirrorTask {
       if (low <= expected) return;
       const lost = Math.min(first, low) - expected;
       this.d.metrics.retentionGapRecords.inc({ flow: this.d.flowId, topic: remoteTopic }, lost);
-      this.d.log.error({ topic, partition, position: expected, logStartOffset: low, lost }, 'retention gap: source records were deleted before they were mirrored');
-      this.d.onSyncBreak?.('retention-gap', `retention gap on ${topic}[${partition}]: ${lost} records were deleted on ${this.d.flow.source} before they were mirrored (position ${expected}, log start ${low})`);
+      this.d.log.error(
+        { topic, partition, position: expected, logStartOffset: low, lost },
+        'retention gap: source records were deleted before they were mirrored',
+      );
+      this.d.onSyncBreak?.(
+        'retention-gap',
+        `retention gap on ${topic}[${partition}]: ${lost} records were deleted on ${this.d.flow.source} before they were mirrored (position ${expected}, log start ${low})`,
+      );
     } catch (err) {
       this.d.log.warn({ err: describeError(err), topic, partition }, 'cannot check the source log start offset');
     }
@@ -397,7 +413,11 @@ export class MirrorTask {
     const now = Date.now();
     const positions = [...dirty].map((key) => {
       const [topic, partition] = splitKey(key);
-      const pos: Position = { offset: this.next.get(key)!, timestampMs: this.lastTimestamp.get(key) ?? this.committed.get(key)?.timestampMs ?? 0, committedAtMs: now };
+      const pos: Position = {
+        offset: this.next.get(key)!,
+        timestampMs: this.lastTimestamp.get(key) ?? this.committed.get(key)?.timestampMs ?? 0,
+        committedAtMs: now,
+      };
       return { key, pos, message: encodePosition(this.d.flowId, topic, partition, pos) };
     });
     const byMessage = this.d.flow.emitOffsetSyncs ? new Map(batch.map((p) => [p.message, p])) : undefined;
@@ -497,8 +517,14 @@ export class MirrorTask {
         const position = this.committed.get(key)?.offset ?? low;
         if (high < position && !this.recreated.has(key)) {
           this.recreated.add(key);
-          this.d.log.error({ topic: t.topic, partition, position, logEndOffset: high }, 'the source log end is below the mirrored position: the source topic was recreated');
-          this.d.onSyncBreak?.('topic-recreated', `source topic ${t.topic} was recreated: partition ${partition} ends at offset ${high}, below the mirrored position ${position}`);
+          this.d.log.error(
+            { topic: t.topic, partition, position, logEndOffset: high },
+            'the source log end is below the mirrored position: the source topic was recreated',
+          );
+          this.d.onSyncBreak?.(
+            'topic-recreated',
+            `source topic ${t.topic} was recreated: partition ${partition} ends at offset ${high}, below the mirrored position ${position}`,
+          );
         }
         const lag = Math.max(0, high - position);
         this.d.metrics.lagRecords.set({ topic: t.remoteTopic, partition: String(partition) }, lag);
@@ -545,7 +571,10 @@ export class MirrorTask {
       const before = JSON.stringify(this.topics.map((t) => [t.topic, t.partitions]));
       const after = JSON.stringify(now.map((t) => [t.topic, t.partitions]));
       if (before !== after) {
-        this.d.log.info({ before: this.topics.map((t) => `${t.topic}/${t.partitions}`), after: now.map((t) => `${t.topic}/${t.partitions}`) }, 'mirrored topics changed; restarting the task');
+        this.d.log.info(
+          { before: this.topics.map((t) => `${t.topic}/${t.partitions}`), after: now.map((t) => `${t.topic}/${t.partitions}`) },
+          'mirrored topics changed; restarting the task',
+        );
         this.d.metrics.restarts.inc({ flow: this.d.flowId, reason: 'topics-changed' });
         this.end('restart');
       }
@@ -585,7 +614,10 @@ export class MirrorTask {
     clearTimeout(timer);
     if (timedOut) {
       this.abandoned = true;
-      this.d.log.warn({ timeoutMs: this.d.shutdownTimeoutMs }, 'mirror task did not close in time; disconnecting its clients: the open transaction will be aborted by the broker');
+      this.d.log.warn(
+        { timeoutMs: this.d.shutdownTimeoutMs },
+        'mirror task did not close in time; disconnecting its clients: the open transaction will be aborted by the broker',
+      );
       const forced = Promise.allSettled([this.producer?.disconnect(), this.consumer?.disconnect()]);
       await Promise.race([forced, new Promise<void>((r) => (timer = setTimeout(r, Math.min(5000, this.d.shutdownTimeoutMs))))]);
       clearTimeout(timer);

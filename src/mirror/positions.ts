@@ -26,8 +26,6 @@ export interface Position {
   committedAtMs: number;
 }
 
-
-
 /** Encodes one position record for the transaction. */
 export function encodePosition(flow: string, topic: string, partition: number, pos: Position): Message {
   return {
@@ -42,7 +40,11 @@ export function encodePosition(flow: string, topic: string, partition: number, p
  *   names the field: the key's `topic` (a string) or `partition` (an integer >= 0), the value's
  *   `offset` (an integer >= 0, required), `timestampMs` or `committedAtMs` (integers >= 0, 0 when absent)
  */
-export function decodePosition(flow: string, key: Buffer | null, value: Buffer | null): { topic: string; partition: number; position: Position | null } | undefined {
+export function decodePosition(
+  flow: string,
+  key: Buffer | null,
+  value: Buffer | null,
+): { topic: string; partition: number; position: Position | null } | undefined {
   if (!key) throw new CrrError('CRR_POSITION_CORRUPT', 'position record without a key');
   const keyText = key.toString('utf8');
   let k: unknown;
@@ -54,11 +56,15 @@ export function decodePosition(flow: string, key: Buffer | null, value: Buffer |
   if (!isObject(k)) throw new CrrError('CRR_POSITION_CORRUPT', `position key is not a JSON object: ${keyText.slice(0, 100)}`);
   if (k.flow !== flow) return undefined;
   if (typeof k.topic !== 'string' || !isCount(k.partition)) {
-    throw new CrrError('CRR_POSITION_CORRUPT', `position key lacks ${typeof k.topic !== 'string' ? 'topic (a string)' : 'partition (an integer >= 0)'}: ${keyText.slice(0, 100)}`);
+    throw new CrrError(
+      'CRR_POSITION_CORRUPT',
+      `position key lacks ${typeof k.topic !== 'string' ? 'topic (a string)' : 'partition (an integer >= 0)'}: ${keyText.slice(0, 100)}`,
+    );
   }
   const { topic, partition } = k;
   if (!value) return { topic, partition, position: null };
-  const invalid = (why: string, cause?: unknown): CrrError => new CrrError('CRR_POSITION_CORRUPT', `position value for ${topic.slice(0, 100)}:${partition} is invalid: ${why}`, cause === undefined ? {} : { cause });
+  const invalid = (why: string, cause?: unknown): CrrError =>
+    new CrrError('CRR_POSITION_CORRUPT', `position value for ${topic.slice(0, 100)}:${partition} is invalid: ${why}`, cause === undefined ? {} : { cause });
   let v: unknown;
   try {
     v = JSON.parse(value.toString('utf8'));
@@ -70,7 +76,11 @@ export function decodePosition(flow: string, key: Buffer | null, value: Buffer |
   for (const f of ['timestampMs', 'committedAtMs'] as const) {
     if (v[f] !== undefined && !isCount(v[f])) throw invalid(`${f} is not a non-negative integer`);
   }
-  return { topic, partition, position: { offset: v.offset, timestampMs: (v.timestampMs as number | undefined) ?? 0, committedAtMs: (v.committedAtMs as number | undefined) ?? 0 } };
+  return {
+    topic,
+    partition,
+    position: { offset: v.offset, timestampMs: (v.timestampMs as number | undefined) ?? 0, committedAtMs: (v.committedAtMs as number | undefined) ?? 0 },
+  };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -100,7 +110,13 @@ export async function ensurePositionsTopic(admin: Admin, topic: string, replicat
  * @param timeoutMs how long to wait for the end, ms; default 30000
  * @returns positions by {@link tpKey}, and `complete: false` when the end was not reached
  */
-export async function readPositions(kafka: Kafka, admin: Admin, topic: string, flow: string, timeoutMs = 30_000): Promise<{ positions: Map<string, Position>; complete: boolean }> {
+export async function readPositions(
+  kafka: Kafka,
+  admin: Admin,
+  topic: string,
+  flow: string,
+  timeoutMs = 30_000,
+): Promise<{ positions: Map<string, Position>; complete: boolean }> {
   const positions = new Map<string, Position>();
   const { complete } = await readToEnd(
     kafka,

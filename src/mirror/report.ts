@@ -49,7 +49,15 @@ export interface FlowReport {
  */
 export async function reportFlow(config: Config, flow: FlowConfig, logger: Logger, timeoutMs = 15_000): Promise<FlowReport> {
   const id = `${flow.source}->${flow.target}`;
-  const base: FlowReport = { flow: id, health: 'ok', maxReplicationLagRecords: flow.maxReplicationLagRecords, totalLagRecords: 0, heartbeatAgeSeconds: null, positionsComplete: true, partitions: [] };
+  const base: FlowReport = {
+    flow: id,
+    health: 'ok',
+    maxReplicationLagRecords: flow.maxReplicationLagRecords,
+    totalLagRecords: 0,
+    heartbeatAgeSeconds: null,
+    positionsComplete: true,
+    partitions: [],
+  };
   const quick = (alias: string) => {
     const c = config.clusters[alias]!;
     return createKafka(alias, { ...c, connectionTimeoutMs: Math.min(c.connectionTimeoutMs, 3000) }, `status-${randomUUID().slice(0, 8)}`, logger, 'fatal');
@@ -59,26 +67,42 @@ export async function reportFlow(config: Config, flow: FlowConfig, logger: Logge
   const sourceAdmin = source.admin({ retry: { retries: 1 } });
   const targetAdmin = target.admin({ retry: { retries: 1 } });
   try {
-    for (const [alias, admin] of [[flow.source, sourceAdmin], [flow.target, targetAdmin]] as const) {
+    for (const [alias, admin] of [
+      [flow.source, sourceAdmin],
+      [flow.target, targetAdmin],
+    ] as const) {
       try {
         await admin.connect();
         await admin.listTopics();
       } catch (err) {
-        return { ...base, health: 'unreachable', error: `cluster ${alias} (${config.clusters[alias]!.bootstrapServers.join(',')}) is unreachable: ${describeError(err)}` };
+        return {
+          ...base,
+          health: 'unreachable',
+          error: `cluster ${alias} (${config.clusters[alias]!.bootstrapServers.join(',')}) is unreachable: ${describeError(err)}`,
+        };
       }
     }
     const policy = createReplicationPolicy(flow.replicationPolicy, Object.keys(config.clusters));
-    const sync = new TopicSync(sourceAdmin, targetAdmin, policy, new TopicFilter(flow.topics, policy, flow.target), {
-      sourceAlias: flow.source,
-      syncConfigs: false,
-      configExcludes: [],
-      replicationFactor: -1,
-      heartbeatsTopic: flow.emitHeartbeats ? flow.heartbeatsTopic : undefined,
-    }, logger);
+    const sync = new TopicSync(
+      sourceAdmin,
+      targetAdmin,
+      policy,
+      new TopicFilter(flow.topics, policy, flow.target),
+      {
+        sourceAlias: flow.source,
+        syncConfigs: false,
+        configExcludes: [],
+        replicationFactor: -1,
+        heartbeatsTopic: flow.emitHeartbeats ? flow.heartbeatsTopic : undefined,
+      },
+      logger,
+    );
     const topics = await sync.discover();
     const positionsTopic = positionsTopicName(flow.source);
     const hasPositions = (await targetAdmin.listTopics()).includes(positionsTopic);
-    const { positions, complete } = hasPositions ? await readPositions(target, targetAdmin, positionsTopic, id, timeoutMs) : { positions: new Map(), complete: true };
+    const { positions, complete } = hasPositions
+      ? await readPositions(target, targetAdmin, positionsTopic, id, timeoutMs)
+      : { positions: new Map(), complete: true };
     const partitions: PartitionReport[] = [];
     let newestHeartbeat: number | undefined;
     for (const t of topics) {
@@ -95,7 +119,8 @@ export async function reportFlow(config: Config, flow: FlowConfig, logger: Logge
           lagRecords,
           latencySeconds: pos && pos.timestampMs > 0 ? Math.max(0, pos.committedAtMs - pos.timestampMs) / 1000 : null,
         });
-        if (flow.emitHeartbeats && t.topic === flow.heartbeatsTopic && pos && pos.timestampMs > 0) newestHeartbeat = Math.max(newestHeartbeat ?? 0, pos.timestampMs);
+        if (flow.emitHeartbeats && t.topic === flow.heartbeatsTopic && pos && pos.timestampMs > 0)
+          newestHeartbeat = Math.max(newestHeartbeat ?? 0, pos.timestampMs);
       }
     }
     const maxLag = Math.max(0, ...partitions.map((p) => p.lagRecords));

@@ -38,7 +38,13 @@ export class TopicSync {
     private readonly target: Admin,
     private readonly policy: ReplicationPolicy,
     private readonly filter: TopicFilter,
-    private readonly opts: { sourceAlias: string; syncConfigs: boolean; configExcludes: readonly string[]; replicationFactor: number; heartbeatsTopic?: string },
+    private readonly opts: {
+      sourceAlias: string;
+      syncConfigs: boolean;
+      configExcludes: readonly string[];
+      replicationFactor: number;
+      heartbeatsTopic?: string;
+    },
     private readonly log: Logger,
   ) {
     this.configExcludes = opts.configExcludes.map((r) => new RegExp(`^(?:${r})$`));
@@ -63,7 +69,12 @@ export class TopicSync {
     const wanted = await this.discover();
     if (wanted.length === 0) return wanted;
     const existingRemote = new Set(await this.target.listTopics());
-    const configs = this.opts.syncConfigs ? await this.topicConfigs(this.source, wanted.map((t) => t.topic)) : new Map<string, Map<string, string>>();
+    const configs = this.opts.syncConfigs
+      ? await this.topicConfigs(
+          this.source,
+          wanted.map((t) => t.topic),
+        )
+      : new Map<string, Map<string, string>>();
     if (this.opts.syncConfigs) await this.raiseMaxMessageBytes(wanted, configs);
 
     const toCreate = wanted.filter((t) => !existingRemote.has(t.remoteTopic));
@@ -80,7 +91,9 @@ export class TopicSync {
         });
       } catch (err) {
         if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') {
-          throw new CrrError('CRR_TOPIC_SYNC', `cannot create remote topics ${toCreate.map((t) => t.remoteTopic).join(', ')}: ${(err as Error).message}`, { cause: err });
+          throw new CrrError('CRR_TOPIC_SYNC', `cannot create remote topics ${toCreate.map((t) => t.remoteTopic).join(', ')}: ${(err as Error).message}`, {
+            cause: err,
+          });
         }
       }
       for (const t of toCreate) this.log.info({ topic: t.topic, remoteTopic: t.remoteTopic, partitions: t.partitions }, 'created remote topic');
@@ -95,13 +108,19 @@ export class TopicSync {
         try {
           await this.target.createPartitions({ validateOnly: false, topicPartitions: grow.map((t) => ({ topic: t.remoteTopic, count: t.partitions })) });
         } catch (err) {
-          throw new CrrError('CRR_TOPIC_SYNC', `cannot grow remote topics ${grow.map((t) => t.remoteTopic).join(', ')}: ${(err as Error).message}`, { cause: err });
+          throw new CrrError('CRR_TOPIC_SYNC', `cannot grow remote topics ${grow.map((t) => t.remoteTopic).join(', ')}: ${(err as Error).message}`, {
+            cause: err,
+          });
         }
         for (const t of grow) this.log.info({ remoteTopic: t.remoteTopic, from: remoteCounts.get(t.remoteTopic), to: t.partitions }, 'grew remote topic');
       }
       for (const t of present) {
         const remote = remoteCounts.get(t.remoteTopic) ?? 0;
-        if (remote > t.partitions) this.log.warn({ topic: t.topic, remoteTopic: t.remoteTopic, source: t.partitions, remote }, 'remote topic has more partitions than its source; records keep their partition');
+        if (remote > t.partitions)
+          this.log.warn(
+            { topic: t.topic, remoteTopic: t.remoteTopic, source: t.partitions, remote },
+            'remote topic has more partitions than its source; records keep their partition',
+          );
       }
       if (this.opts.syncConfigs) await this.syncConfigs(present, configs);
     }
@@ -138,7 +157,10 @@ export class TopicSync {
    * set it and keep it).
    */
   private async raiseMaxMessageBytes(wanted: MirroredTopic[], configs: Map<string, Map<string, string>>): Promise<void> {
-    const source = await this.maxMessageBytes('source', wanted.map((t) => t.topic));
+    const source = await this.maxMessageBytes(
+      'source',
+      wanted.map((t) => t.topic),
+    );
     const targetDefault = await this.brokerMaxMessageBytes();
     if (targetDefault === undefined) return;
     for (const t of wanted) {
@@ -158,7 +180,9 @@ export class TopicSync {
       includeSynonyms: false,
       resources: brokers.map((b) => ({ type: ConfigResourceTypes.BROKER, name: String(b.nodeId), configNames: ['message.max.bytes'] })),
     });
-    const values = resources.map((r) => Number(r.configEntries.find((e) => e.configName === 'message.max.bytes')?.configValue)).filter((v) => Number.isSafeInteger(v) && v > 0);
+    const values = resources
+      .map((r) => Number(r.configEntries.find((e) => e.configName === 'message.max.bytes')?.configValue))
+      .filter((v) => Number.isSafeInteger(v) && v > 0);
     return values.length > 0 ? Math.min(...values) : undefined;
   }
 
@@ -172,7 +196,9 @@ export class TopicSync {
     for (const r of resources) {
       const entries = new Map<string, string>();
       for (const e of r.configEntries) {
-        const fromTopic = (e as { configSource?: number }).configSource === DYNAMIC_TOPIC_CONFIG || (!e.isDefault && (e as { configSource?: number }).configSource === undefined);
+        const fromTopic =
+          (e as { configSource?: number }).configSource === DYNAMIC_TOPIC_CONFIG ||
+          (!e.isDefault && (e as { configSource?: number }).configSource === undefined);
         if (!fromTopic || e.isSensitive || e.configValue === null) continue;
         if (this.configExcludes.some((x) => x.test(e.configName))) continue;
         entries.set(e.configName, e.configValue);
@@ -184,7 +210,10 @@ export class TopicSync {
 
   /** Copies source configs onto remote topics whose own non-default configs differ. */
   private async syncConfigs(topics: MirroredTopic[], sourceConfigs: Map<string, Map<string, string>>): Promise<void> {
-    const remoteConfigs = await this.topicConfigs(this.target, topics.map((t) => t.remoteTopic));
+    const remoteConfigs = await this.topicConfigs(
+      this.target,
+      topics.map((t) => t.remoteTopic),
+    );
     for (const t of topics) {
       const want = sourceConfigs.get(t.topic) ?? new Map<string, string>();
       const have = remoteConfigs.get(t.remoteTopic) ?? new Map<string, string>();

@@ -38,7 +38,8 @@ export function unstorableText(value: string): string | undefined {
   const nul = value.indexOf('\u0000');
   if (nul >= 0) return `contains U+0000 (NUL) at character ${nul}, which PostgreSQL text and jsonb cannot hold`;
   const lone = LONE_SURROGATE.exec(value);
-  if (lone) return `contains a lone UTF-16 surrogate (U+${lone[0].charCodeAt(0).toString(16).toUpperCase()}) at character ${lone.index}, which is not valid UTF-8`;
+  if (lone)
+    return `contains a lone UTF-16 surrogate (U+${lone[0].charCodeAt(0).toString(16).toUpperCase()}) at character ${lone.index}, which is not valid UTF-8`;
   return undefined;
 }
 
@@ -49,7 +50,8 @@ export function invalidIdentifier(value: string): string | undefined {
   // a UTF-16 code unit is at most 3 UTF-8 bytes: only a long string needs counting
   if (value.length * 3 > MAX_IDENTIFIER_BYTES) {
     const bytes = Buffer.byteLength(value, 'utf8');
-    if (bytes > MAX_IDENTIFIER_BYTES) return `is ${bytes} bytes in UTF-8, over the limit of ${MAX_IDENTIFIER_BYTES} bytes for an identifier (a store index key)`;
+    if (bytes > MAX_IDENTIFIER_BYTES)
+      return `is ${bytes} bytes in UTF-8, over the limit of ${MAX_IDENTIFIER_BYTES} bytes for an identifier (a store index key)`;
   }
   return undefined;
 }
@@ -83,7 +85,20 @@ export const AttributesSchema = z.record(z.string(), AttributeValueSchema).super
 });
 
 /** Attribute types of vertex and edge types (TigerGraph's primitive types and their collections). */
-export const ATTRIBUTE_TYPES = ['INT', 'UINT', 'FLOAT', 'DOUBLE', 'BOOL', 'STRING', 'DATETIME', 'LIST<INT>', 'LIST<DOUBLE>', 'LIST<STRING>', 'SET<INT>', 'SET<STRING>'] as const;
+export const ATTRIBUTE_TYPES = [
+  'INT',
+  'UINT',
+  'FLOAT',
+  'DOUBLE',
+  'BOOL',
+  'STRING',
+  'DATETIME',
+  'LIST<INT>',
+  'LIST<DOUBLE>',
+  'LIST<STRING>',
+  'SET<INT>',
+  'SET<STRING>',
+] as const;
 /** One attribute of a vertex or edge type: `{ name, type }`. */
 export const AttributeDefSchema = z.strictObject({ name, type: z.enum(ATTRIBUTE_TYPES) });
 
@@ -148,11 +163,31 @@ const Reset = event('RESET', { reason });
 
 /** A change event of protocol v1: a discriminated union on `op`. */
 export const ChangeEventSchema = z.discriminatedUnion('op', [
-  UpsertVertex, DeleteVertex, UpsertEdge, DeleteEdge,
-  CreateVertexType, AlterVertexType, DropVertexType, CreateEdgeType, AlterEdgeType, DropEdgeType,
-  CreateUser, DropUser, GrantRole, RevokeRole,
-  CreateQuery, InstallQuery, DropQuery, CreateUdf, DropUdf, CreateLoadingJob, DropLoadingJob,
-  Import, DropAll, ClearGraphStore, Reset,
+  UpsertVertex,
+  DeleteVertex,
+  UpsertEdge,
+  DeleteEdge,
+  CreateVertexType,
+  AlterVertexType,
+  DropVertexType,
+  CreateEdgeType,
+  AlterEdgeType,
+  DropEdgeType,
+  CreateUser,
+  DropUser,
+  GrantRole,
+  RevokeRole,
+  CreateQuery,
+  InstallQuery,
+  DropQuery,
+  CreateUdf,
+  DropUdf,
+  CreateLoadingJob,
+  DropLoadingJob,
+  Import,
+  DropAll,
+  ClearGraphStore,
+  Reset,
 ]);
 
 /** A validated change event (defaults filled in). */
@@ -176,12 +211,23 @@ export const DATA_OPS = ['UPSERT_VERTEX', 'DELETE_VERTEX', 'UPSERT_EDGE', 'DELET
 
 /** Kind of catalog entry a metadata operation acts on (the `kind` column of the store's catalog). */
 export const CATALOG_KIND = {
-  CREATE_VERTEX_TYPE: 'vertex_type', ALTER_VERTEX_TYPE: 'vertex_type', DROP_VERTEX_TYPE: 'vertex_type',
-  CREATE_EDGE_TYPE: 'edge_type', ALTER_EDGE_TYPE: 'edge_type', DROP_EDGE_TYPE: 'edge_type',
-  CREATE_USER: 'user', DROP_USER: 'user', GRANT_ROLE: 'user', REVOKE_ROLE: 'user',
-  CREATE_QUERY: 'query', INSTALL_QUERY: 'query', DROP_QUERY: 'query',
-  CREATE_UDF: 'udf', DROP_UDF: 'udf',
-  CREATE_LOADING_JOB: 'loading_job', DROP_LOADING_JOB: 'loading_job',
+  CREATE_VERTEX_TYPE: 'vertex_type',
+  ALTER_VERTEX_TYPE: 'vertex_type',
+  DROP_VERTEX_TYPE: 'vertex_type',
+  CREATE_EDGE_TYPE: 'edge_type',
+  ALTER_EDGE_TYPE: 'edge_type',
+  DROP_EDGE_TYPE: 'edge_type',
+  CREATE_USER: 'user',
+  DROP_USER: 'user',
+  GRANT_ROLE: 'user',
+  REVOKE_ROLE: 'user',
+  CREATE_QUERY: 'query',
+  INSTALL_QUERY: 'query',
+  DROP_QUERY: 'query',
+  CREATE_UDF: 'udf',
+  DROP_UDF: 'udf',
+  CREATE_LOADING_JOB: 'loading_job',
+  DROP_LOADING_JOB: 'loading_job',
 } as const satisfies Record<Exclude<Op, (typeof DATA_OPS)[number] | (typeof MARKER_OPS)[number]>, string>;
 export type CatalogKind = (typeof CATALOG_KIND)[keyof typeof CATALOG_KIND];
 export type MetadataOp = keyof typeof CATALOG_KIND;

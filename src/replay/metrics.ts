@@ -50,23 +50,99 @@ export class ReplayMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.events = new Counter({ name: 'crr_replay_events_total', help: 'Change events applied to the store by replay, by operation.', labelNames: ['cluster', 'op'], registers });
-    this.skipped = new Counter({ name: 'crr_replay_events_skipped_total', help: 'Change events read by replay but not applied, by reason (below-position, stale-epoch).', labelNames: ['cluster', 'reason'], registers });
-    this.deadLetters = new Counter({ name: 'crr_dead_letters_total', help: 'Change events sent to the dead-letter topic, by reason (invalid, unapplicable).', labelNames: ['cluster', 'reason'], registers });
-    this.lagRecords = new Gauge({ name: 'crr_replay_lag_records', help: 'Replay lag: topic log end offset minus the next offset the store will apply.', labelNames: ['cluster', 'topic', 'partition'], registers });
-    this.lagSeconds = new Gauge({ name: 'crr_replay_lag_seconds', help: 'Replay lag in seconds: 0 when caught up, else the age of the newest applied record.', labelNames: ['cluster'], registers });
-    this.clusterState = new Gauge({ name: 'crr_cluster_state', help: 'The cluster state: 1 for the current state, 0 for the others.', labelNames: ['cluster', 'state'], registers });
+    this.events = new Counter({
+      name: 'crr_replay_events_total',
+      help: 'Change events applied to the store by replay, by operation.',
+      labelNames: ['cluster', 'op'],
+      registers,
+    });
+    this.skipped = new Counter({
+      name: 'crr_replay_events_skipped_total',
+      help: 'Change events read by replay but not applied, by reason (below-position, stale-epoch).',
+      labelNames: ['cluster', 'reason'],
+      registers,
+    });
+    this.deadLetters = new Counter({
+      name: 'crr_dead_letters_total',
+      help: 'Change events sent to the dead-letter topic, by reason (invalid, unapplicable).',
+      labelNames: ['cluster', 'reason'],
+      registers,
+    });
+    this.lagRecords = new Gauge({
+      name: 'crr_replay_lag_records',
+      help: 'Replay lag: topic log end offset minus the next offset the store will apply.',
+      labelNames: ['cluster', 'topic', 'partition'],
+      registers,
+    });
+    this.lagSeconds = new Gauge({
+      name: 'crr_replay_lag_seconds',
+      help: 'Replay lag in seconds: 0 when caught up, else the age of the newest applied record.',
+      labelNames: ['cluster'],
+      registers,
+    });
+    this.clusterState = new Gauge({
+      name: 'crr_cluster_state',
+      help: 'The cluster state: 1 for the current state, 0 for the others.',
+      labelNames: ['cluster', 'state'],
+      registers,
+    });
     this.clusterEpoch = new Gauge({ name: 'crr_cluster_epoch', help: "The epoch of the cluster's store.", labelNames: ['cluster'], registers });
-    this.storeUp = new Gauge({ name: 'crr_store_up', help: "1 when the cluster's store answered its last request, 0 while it cannot be reached.", labelNames: ['cluster'], registers });
-    this.halted = new Gauge({ name: 'crr_replay_halted', help: 'Replay is stopped at an event it will not pass (a dead letter under policy halt, or the cluster is OUTDATED).', labelNames: ['cluster'], registers });
-    this.batches = new Counter({ name: 'crr_replay_batches_total', help: 'Store transactions of replay, by result.', labelNames: ['cluster', 'result'], registers });
+    this.storeUp = new Gauge({
+      name: 'crr_store_up',
+      help: "1 when the cluster's store answered its last request, 0 while it cannot be reached.",
+      labelNames: ['cluster'],
+      registers,
+    });
+    this.halted = new Gauge({
+      name: 'crr_replay_halted',
+      help: 'Replay is stopped at an event it will not pass (a dead letter under policy halt, or the cluster is OUTDATED).',
+      labelNames: ['cluster'],
+      registers,
+    });
+    this.batches = new Counter({
+      name: 'crr_replay_batches_total',
+      help: 'Store transactions of replay, by result.',
+      labelNames: ['cluster', 'result'],
+      registers,
+    });
     this.restarts = new Counter({ name: 'crr_replay_restarts_total', help: 'Replay task restarts after a failure.', labelNames: ['cluster'], registers });
-    this.promotions = new Counter({ name: 'crr_promotions_total', help: 'Promotions of this cluster to primary (crr promote), by mode (graceful, force), from its promotion history.', labelNames: ['cluster', 'mode'], registers });
-    this.reseeds = new Counter({ name: 'crr_reseeds_total', help: 'Reseed attempts, by the sync break they cure and result.', labelNames: ['cluster', 'reason', 'result'], registers });
-    this.reseedDuration = new Histogram({ name: 'crr_reseed_duration_seconds', help: 'Duration of completed reseeds.', labelNames: ['cluster'], buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200], registers });
-    this.backupBytes = new Counter({ name: 'crr_backup_bytes_total', help: 'Bytes of backups taken for reseeds (stored, gzip).', labelNames: ['cluster'], registers });
-    this.restoreBytes = new Counter({ name: 'crr_restore_bytes_total', help: 'Bytes of backups restored by reseeds (stored, gzip).', labelNames: ['cluster'], registers });
-    this.syncBreaks = new Counter({ name: 'crr_sync_breaks_total', help: 'Sync-breaking events that made the cluster OUTDATED, by reason.', labelNames: ['cluster', 'reason'], registers });
+    this.promotions = new Counter({
+      name: 'crr_promotions_total',
+      help: 'Promotions of this cluster to primary (crr promote), by mode (graceful, force), from its promotion history.',
+      labelNames: ['cluster', 'mode'],
+      registers,
+    });
+    this.reseeds = new Counter({
+      name: 'crr_reseeds_total',
+      help: 'Reseed attempts, by the sync break they cure and result.',
+      labelNames: ['cluster', 'reason', 'result'],
+      registers,
+    });
+    this.reseedDuration = new Histogram({
+      name: 'crr_reseed_duration_seconds',
+      help: 'Duration of completed reseeds.',
+      labelNames: ['cluster'],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200],
+      registers,
+    });
+    this.backupBytes = new Counter({
+      name: 'crr_backup_bytes_total',
+      help: 'Bytes of backups taken for reseeds (stored, gzip).',
+      labelNames: ['cluster'],
+      registers,
+    });
+    this.restoreBytes = new Counter({
+      name: 'crr_restore_bytes_total',
+      help: 'Bytes of backups restored by reseeds (stored, gzip).',
+      labelNames: ['cluster'],
+      registers,
+    });
+    this.syncBreaks = new Counter({
+      name: 'crr_sync_breaks_total',
+      help: 'Sync-breaking events that made the cluster OUTDATED, by reason.',
+      labelNames: ['cluster', 'reason'],
+      registers,
+    });
   }
 
   /** Sets the one-hot state gauge and the epoch gauge. */

@@ -118,7 +118,10 @@ export class ReplayService {
     const state = await ensureClusterState(store, this.source.configuredRole);
     const runningAs = this.source.upstream ? 'replica' : 'primary';
     if (state.role !== runningAs) {
-      throw new CrrError('CRR_CONFIG_INVALID', `cluster ${this.alias}'s store records it as a ${state.role}, but this process started as a ${runningAs} (its store was unreachable at start); restart crr run`);
+      throw new CrrError(
+        'CRR_CONFIG_INVALID',
+        `cluster ${this.alias}'s store records it as a ${state.role}, but this process started as a ${runningAs} (its store was unreachable at start); restart crr run`,
+      );
     }
     this.metrics.storeUp.set({ cluster: this.alias }, 1);
     this.status.role = state.role;
@@ -264,7 +267,12 @@ export class ReplayService {
       await new Promise((r) => setTimeout(r, 2000));
       const state = await this.store!.clusterState().catch(() => undefined);
       if (state?.state === 'REPLICATING') {
-        this.status.clusterState = { role: state.role, state: state.state, epoch: state.epoch, ...(state.reason ? { reason: state.reason } : {}) } as ClusterStateInput;
+        this.status.clusterState = {
+          role: state.role,
+          state: state.state,
+          epoch: state.epoch,
+          ...(state.reason ? { reason: state.reason } : {}),
+        } as ClusterStateInput;
         this.status.haltReason = undefined;
         this.log.info({ reason: state.reason }, 'the replica was reseeded; replay resumes');
         return;
@@ -293,7 +301,12 @@ export class ReplayService {
           signal,
           onlyIfOutdated: true,
           holder: `crr run --cluster ${this.alias} pid ${process.pid} on ${hostname()}`,
-          onProgress: (p) => (this.status.reseed = { ...p, startedAt: new Date(started).toISOString(), percent: p.totalRecords ? Math.min(100, Math.round((100 * p.records) / p.totalRecords)) : undefined }),
+          onProgress: (p) =>
+            (this.status.reseed = {
+              ...p,
+              startedAt: new Date(started).toISOString(),
+              percent: p.totalRecords ? Math.min(100, Math.round((100 * p.records) / p.totalRecords)) : undefined,
+            }),
         }),
       supervision(retryBackoffInitialMs, retryBackoffMaxMs, signal, (error, attempt) => {
         this.status.lastError = describeError(error);

@@ -55,7 +55,6 @@ interface Accepted {
   upstreamOffset: number | undefined;
 }
 
-
 /**
  * One run of replay for one cluster: reads its change topics (own topics on a primary, remote
  * topics on a replica) and applies them to its store, exactly once, in partition order.
@@ -132,7 +131,8 @@ export class ReplayTask {
     const { source, store, status, log, metrics } = this.d;
     status.state = 'starting';
     const state = await store.clusterState();
-    if (!state) throw new CrrError('CRR_STORE', `the store of cluster ${source.alias} has no cluster state; it must be initialised before replay`, { retriable: false });
+    if (!state)
+      throw new CrrError('CRR_STORE', `the store of cluster ${source.alias} has no cluster state; it must be initialised before replay`, { retriable: false });
     this.epoch = state.epoch;
     status.clusterState = { role: state.role, state: state.state, epoch: state.epoch, ...(state.reason ? { reason: state.reason } : {}) } as ClusterStateInput;
     metrics.setState(source.alias, state.state, state.epoch);
@@ -179,7 +179,9 @@ export class ReplayTask {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
-    consumer.on(consumer.events.CRASH, (e) => this.end(new CrrError('CRR_KAFKA', `replay consumer crashed: ${describeError(e.payload.error)}`, { cause: e.payload.error, retriable: true })));
+    consumer.on(consumer.events.CRASH, (e) =>
+      this.end(new CrrError('CRR_KAFKA', `replay consumer crashed: ${describeError(e.payload.error)}`, { cause: e.payload.error, retriable: true })),
+    );
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => this.onBatchEnd(e.payload.topic, e.payload.partition, Number(e.payload.lastOffset)));
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: true });
@@ -258,7 +260,12 @@ export class ReplayTask {
     for (const m of batch.messages) {
       if (this.ending) return;
       const offset = Number(m.offset);
-      const ctx = (): ClassifyContext => ({ next: this.next.get(key), replica: upKey !== undefined, upstreamNext: upKey === undefined ? undefined : this.upstreamNext.get(upKey), epoch: this.epoch });
+      const ctx = (): ClassifyContext => ({
+        next: this.next.get(key),
+        replica: upKey !== undefined,
+        upstreamNext: upKey === undefined ? undefined : this.upstreamNext.get(upKey),
+        epoch: this.epoch,
+      });
       let verdict = classifyRecord(m, ctx());
       // on a primary, a crr admin sync-breaking operation may have raised the store's epoch while replay ran
       if (verdict.kind === 'higher-epoch' && !source.upstream) {
@@ -274,7 +281,11 @@ export class ReplayTask {
           handled = offset;
           continue;
         case 'no-upstream-offset':
-          if (!(await flush()) || !(await this.deadLetter(batch.topic, batch.partition, m, 'invalid', `no ${HEADER_UPSTREAM_OFFSET} header: not written by the mirror`))) return;
+          if (
+            !(await flush()) ||
+            !(await this.deadLetter(batch.topic, batch.partition, m, 'invalid', `no ${HEADER_UPSTREAM_OFFSET} header: not written by the mirror`))
+          )
+            return;
           handled = offset;
           continue;
         case 'invalid':
@@ -285,7 +296,10 @@ export class ReplayTask {
         case 'stale-epoch': {
           const { event } = verdict;
           this.d.metrics.skipped.inc({ cluster: source.alias, reason: 'stale-epoch' });
-          this.d.log.warn({ id: event.id, op: event.op, epoch: event.epoch, storeEpoch: this.epoch, at: at(verdict.upstreamOffset) }, 'refused an event of an older epoch (a late event of an old primary); not applied');
+          this.d.log.warn(
+            { id: event.id, op: event.op, epoch: event.epoch, storeEpoch: this.epoch, at: at(verdict.upstreamOffset) },
+            'refused an event of an older epoch (a late event of an old primary); not applied',
+          );
           handled = offset;
           if (verdict.upstreamOffset !== undefined) upHandled = verdict.upstreamOffset;
           continue;
@@ -294,13 +308,19 @@ export class ReplayTask {
           const { event } = verdict;
           if (!(await flush())) return;
           const reason = 'reason' in event ? event.reason : '';
-          await this.outdated(event.op.toLowerCase().replace(/_/g, '-'), `sync-breaking ${event.op} at ${at(verdict.upstreamOffset)}${reason ? `: ${reason}` : ''}`);
+          await this.outdated(
+            event.op.toLowerCase().replace(/_/g, '-'),
+            `sync-breaking ${event.op} at ${at(verdict.upstreamOffset)}${reason ? `: ${reason}` : ''}`,
+          );
           return;
         }
         case 'higher-epoch': {
           const { event } = verdict;
           if (!(await flush())) return;
-          await this.outdated('epoch', `event ${event.id} (${event.op}) at ${at(verdict.upstreamOffset)} has epoch ${event.epoch}, above the store's epoch ${this.epoch}`);
+          await this.outdated(
+            'epoch',
+            `event ${event.id} (${event.op}) at ${at(verdict.upstreamOffset)} has epoch ${event.epoch}, above the store's epoch ${this.epoch}`,
+          );
           return;
         }
         case 'marker-done':
@@ -327,7 +347,10 @@ export class ReplayTask {
     const state = await this.d.store.clusterState();
     if (!state || state.epoch <= this.epoch) return;
     const { source, status, metrics, log } = this.d;
-    log.warn({ from: this.epoch, to: state.epoch, reason: state.reason }, `the store's epoch rose to ${state.epoch}${state.reason ? ` (${state.reason})` : ''}; replaying at the new epoch`);
+    log.warn(
+      { from: this.epoch, to: state.epoch, reason: state.reason },
+      `the store's epoch rose to ${state.epoch}${state.reason ? ` (${state.reason})` : ''}; replaying at the new epoch`,
+    );
     this.epoch = state.epoch;
     status.clusterState = { role: state.role, state: state.state, epoch: state.epoch, ...(state.reason ? { reason: state.reason } : {}) } as ClusterStateInput;
     metrics.setState(source.alias, state.state, state.epoch);
@@ -339,15 +362,33 @@ export class ReplayTask {
    * database refuses with a data error, SQLSTATE class 22, 23 or 54), applies event by event to
    * find the one it refuses and dead-letters it. Returns false when replay must stop (halted).
    */
-  private async apply(topic: string, partition: number, upstreamTopic: string | undefined, accepted: Accepted[], handled: number, upHandled: number | undefined): Promise<boolean> {
+  private async apply(
+    topic: string,
+    partition: number,
+    upstreamTopic: string | undefined,
+    accepted: Accepted[],
+    handled: number,
+    upHandled: number | undefined,
+  ): Promise<boolean> {
     const positionsAt = (offset: number, upstreamOffset: number | undefined): StorePosition[] => {
       const rows: StorePosition[] = [{ topic, partition, nextOffset: offset + 1 }];
       if (upstreamTopic !== undefined && upstreamOffset !== undefined) rows.push({ topic: upstreamTopic, partition, nextOffset: upstreamOffset + 1 });
       return rows;
     };
     try {
-      await this.d.store.applyBatch(accepted.map((a) => a.event), positionsAt(handled, upHandled), this.fence);
-      this.applied(topic, partition, upstreamTopic, accepted.map((a) => a.event), handled, upHandled);
+      await this.d.store.applyBatch(
+        accepted.map((a) => a.event),
+        positionsAt(handled, upHandled),
+        this.fence,
+      );
+      this.applied(
+        topic,
+        partition,
+        upstreamTopic,
+        accepted.map((a) => a.event),
+        handled,
+        upHandled,
+      );
       return true;
     } catch (err) {
       this.d.metrics.batches.inc({ cluster: this.d.source.alias, result: 'failed' });
@@ -359,7 +400,14 @@ export class ReplayTask {
         this.applied(topic, partition, upstreamTopic, [a.event], a.offset, a.upstreamOffset);
       } catch (err) {
         if (!(err instanceof CrrError && err.code === 'CRR_STORE_APPLY')) throw err;
-        const m = { offset: String(a.offset), key: null, value: Buffer.from(JSON.stringify(a.event)), timestamp: String(a.event.ts), headers: {}, attributes: 0 } as unknown as KafkaMessage;
+        const m = {
+          offset: String(a.offset),
+          key: null,
+          value: Buffer.from(JSON.stringify(a.event)),
+          timestamp: String(a.event.ts),
+          headers: {},
+          attributes: 0,
+        } as unknown as KafkaMessage;
         // a data error of the database (SQLSTATE class 22, 23 or 54, src/store/pg-errors.ts) carries its SQLSTATE
         const sqlState = typeof err.sqlState === 'string' ? err.sqlState : undefined;
         if (!(await this.deadLetter(topic, partition, m, 'unapplicable', err.message, sqlState))) return false;
@@ -372,7 +420,14 @@ export class ReplayTask {
     return true;
   }
 
-  private applied(topic: string, partition: number, upstreamTopic: string | undefined, events: ChangeEvent[], handled: number, upHandled: number | undefined): void {
+  private applied(
+    topic: string,
+    partition: number,
+    upstreamTopic: string | undefined,
+    events: ChangeEvent[],
+    handled: number,
+    upHandled: number | undefined,
+  ): void {
     const { metrics, status, source } = this.d;
     this.next.set(tpKey(topic, partition), handled + 1);
     if (upstreamTopic !== undefined && upHandled !== undefined) this.upstreamNext.set(tpKey(upstreamTopic, partition), upHandled + 1);
@@ -388,7 +443,14 @@ export class ReplayTask {
    * Sends a record to the dead-letter topic with the reason (and the SQLSTATE of a data error), then applies the policy.
    * @returns true when replay passes the record (policy `skip`), false when it halts here
    */
-  private async deadLetter(topic: string, partition: number, m: KafkaMessage, reason: 'invalid' | 'unapplicable', error: string, sqlState?: string): Promise<boolean> {
+  private async deadLetter(
+    topic: string,
+    partition: number,
+    m: KafkaMessage,
+    reason: 'invalid' | 'unapplicable',
+    error: string,
+    sqlState?: string,
+  ): Promise<boolean> {
     const { replay, source, metrics, status, log } = this.d;
     const headers: IHeaders = {
       ...(m.headers ?? {}),
@@ -405,7 +467,10 @@ export class ReplayTask {
     status.deadLetters += 1;
     const where = `${topic}[${partition}]@${m.offset}`;
     if (replay.deadLetterPolicy === 'skip') {
-      log.error({ at: where, reason, error }, `dead-lettered the record at ${where} (${reason}: ${error}) to ${replay.deadLetterTopic}; passing it (deadLetterPolicy skip)`);
+      log.error(
+        { at: where, reason, error },
+        `dead-lettered the record at ${where} (${reason}: ${error}) to ${replay.deadLetterTopic}; passing it (deadLetterPolicy skip)`,
+      );
       return true;
     }
     const why = `record at ${where} is ${reason === 'invalid' ? 'not a valid change event' : 'refused by the store'} (${error}); it was sent to ${replay.deadLetterTopic} and replay stops here (replay.deadLetterPolicy: halt)`;

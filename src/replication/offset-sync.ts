@@ -19,7 +19,6 @@ export interface OffsetSync {
   downstreamOffset: number;
 }
 
-
 /** Encodes one offset sync record for the mirror's target transaction (partition 0). */
 export function encodeOffsetSync(flow: string, sync: OffsetSync): Message {
   return {
@@ -60,9 +59,17 @@ export function decodeOffsetSync(flow: string, key: Buffer | null, value: Buffer
     isObject(v) && !ok(val.downstreamOffset) && 'value.downstreamOffset',
   ].filter((w): w is string => typeof w === 'string');
   if (wrong.length > 0) {
-    throw new CrrError('CRR_OFFSET_SYNC_CORRUPT', `offset sync record is invalid (${wrong.join(', ')}): ${keyText?.slice(0, 100)} = ${valueText.slice(0, 100)}`);
+    throw new CrrError(
+      'CRR_OFFSET_SYNC_CORRUPT',
+      `offset sync record is invalid (${wrong.join(', ')}): ${keyText?.slice(0, 100)} = ${valueText.slice(0, 100)}`,
+    );
   }
-  return { topic: k.topic as string, partition: k.partition as number, upstreamOffset: val.upstreamOffset as number, downstreamOffset: val.downstreamOffset as number };
+  return {
+    topic: k.topic as string,
+    partition: k.partition as number,
+    upstreamOffset: val.upstreamOffset as number,
+    downstreamOffset: val.downstreamOffset as number,
+  };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

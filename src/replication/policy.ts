@@ -5,7 +5,6 @@
  * `upstreamTopic`.
  */
 
-
 export interface ReplicationPolicy {
   /** `prefix` or `identity`. */
   readonly type: 'prefix' | 'identity';
@@ -82,9 +81,6 @@ export class IdentityReplicationPolicy implements ReplicationPolicy {
 }
 
 /** Builds the policy a flow's config names. */
-export function createReplicationPolicy(
-  config: { type: 'prefix' | 'identity'; separator: string },
-  knownAliases: Iterable<string>,
-): ReplicationPolicy {
+export function createReplicationPolicy(config: { type: 'prefix' | 'identity'; separator: string }, knownAliases: Iterable<string>): ReplicationPolicy {
   return config.type === 'identity' ? new IdentityReplicationPolicy() : new PrefixReplicationPolicy(new Set(knownAliases), config.separator);
 }

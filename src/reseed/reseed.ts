@@ -85,12 +85,16 @@ export async function reseedReplica(
   if (!source.upstream) throw new CrrError('CRR_CONFIG_INVALID', `cluster ${source.alias} is not a replica: only a replica is reseeded`);
   const primaryAlias = source.upstream.alias;
   const primary = config.clusters[primaryAlias]!;
-  if (!primary.store) throw new CrrError('CRR_CONFIG_INVALID', `clusters.${primaryAlias}.store: required to reseed ${source.alias} from a backup of ${primaryAlias}`);
-  if (!primary.backup) throw new CrrError('CRR_CONFIG_INVALID', `clusters.${primaryAlias}.backup: required to reseed ${source.alias} (where the backup of ${primaryAlias} goes)`);
+  if (!primary.store)
+    throw new CrrError('CRR_CONFIG_INVALID', `clusters.${primaryAlias}.store: required to reseed ${source.alias} from a backup of ${primaryAlias}`);
+  if (!primary.backup)
+    throw new CrrError('CRR_CONFIG_INVALID', `clusters.${primaryAlias}.backup: required to reseed ${source.alias} (where the backup of ${primaryAlias} goes)`);
   const holder = opts.holder ?? `crr reseed pid ${process.pid} on ${hostname()}`;
   const lease = await replicaStore.tryLease('reseed', holder);
   if (!('release' in lease)) {
-    throw new CrrError('CRR_RESEED_IN_PROGRESS', `a reseed of ${source.alias} is running already, by ${lease.heldBy}; one reseed at a time per replica`, { context: { cluster: source.alias, heldBy: lease.heldBy } });
+    throw new CrrError('CRR_RESEED_IN_PROGRESS', `a reseed of ${source.alias} is running already, by ${lease.heldBy}; one reseed at a time per replica`, {
+      context: { cluster: source.alias, heldBy: lease.heldBy },
+    });
   }
   try {
     return await reseedUnderLease(config, source, replicaStore, why, opts);
@@ -140,7 +144,10 @@ async function reseedUnderLease(
     }
     backupId = manifest.id;
     backupBytes = manifest.totals.bytes;
-    log.info({ backup: backupId, epoch: manifest.epoch, records: manifest.totals.vertices + manifest.totals.edges, bytes: backupBytes }, 'reseed: backup of the primary taken');
+    log.info(
+      { backup: backupId, epoch: manifest.epoch, records: manifest.totals.vertices + manifest.totals.edges, bytes: backupBytes },
+      'reseed: backup of the primary taken',
+    );
     await recordClusterState(replicaStore, source.alias, reseeding(epoch, `reseed (${why}): restoring backup ${backupId}`));
   } else {
     log.info({ backup: backupId }, 'reseed: resuming with the backup a previous attempt took');
@@ -148,16 +155,24 @@ async function reseedUnderLease(
 
   const id = backupId;
   const cfg = source.store;
-  const fence = replicaStore instanceof PostgresStore && cfg.appRole ? { appRole: cfg.appRole, replayRole: cfg.replayRole ?? `${cfg.schema}_replay` } : undefined;
+  const fence =
+    replicaStore instanceof PostgresStore && cfg.appRole ? { appRole: cfg.appRole, replayRole: cfg.replayRole ?? `${cfg.schema}_replay` } : undefined;
   let total: number | undefined;
   const { manifest } = await restoreBackup(replicaStore, repo, id, {
     clusterState: (m) => reseeded(m.epoch, `reseeded from backup ${id} (${why})`),
     ...(fence ? { fence } : {}),
     onManifest: (m) => (total = m.totals.vertices + m.totals.edges),
-    onProgress: (p) => opts.onProgress?.({ step: 'restore', backupId: id, records: p.vertices + p.edges, ...(total !== undefined ? { totalRecords: total } : {}) }),
+    onProgress: (p) =>
+      opts.onProgress?.({ step: 'restore', backupId: id, records: p.vertices + p.edges, ...(total !== undefined ? { totalRecords: total } : {}) }),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
   opts.onProgress?.({ step: 'resume', backupId: id, records: 0 });
   log.info({ backup: id, epoch: manifest.epoch }, 'reseed: backup restored; replay resumes from its positions');
-  return { backupId: id, epoch: manifest.epoch, records: manifest.totals.vertices + manifest.totals.edges, backupBytes: backupBytes || manifest.totals.bytes, resumed };
+  return {
+    backupId: id,
+    epoch: manifest.epoch,
+    records: manifest.totals.vertices + manifest.totals.edges,
+    backupBytes: backupBytes || manifest.totals.bytes,
+    resumed,
+  };
 }

@@ -29,7 +29,13 @@ function refuseMarkers(events: readonly ChangeEvent[]): void {
  *   that contradicts the store or one the database refuses with a data error (SQLSTATE class 22,
  *   23 or 54, as `sqlState`; see toApplyError) (nothing applied); CRR_STORE when the database fails
  */
-export async function applyBatch(db: SqlDriver, schema: string, events: readonly ChangeEvent[], positions: readonly StorePosition[], fence?: ReplayFence): Promise<void> {
+export async function applyBatch(
+  db: SqlDriver,
+  schema: string,
+  events: readonly ChangeEvent[],
+  positions: readonly StorePosition[],
+  fence?: ReplayFence,
+): Promise<void> {
   refuseMarkers(events);
   for (const p of positions) {
     if (!Number.isSafeInteger(p.nextOffset) || p.nextOffset < 0 || !Number.isInteger(p.partition) || p.partition < 0) {
@@ -49,7 +55,13 @@ export async function applyBatch(db: SqlDriver, schema: string, events: readonly
            SELECT r.topic, r.partition, r.next_offset FROM jsonb_to_recordset($1::text::jsonb) AS r(topic text, partition integer, next_offset bigint)
            ON CONFLICT (topic, partition) DO UPDATE SET next_offset = GREATEST(${s}.positions.next_offset, excluded.next_offset)`,
           // one row per partition (the last one given wins): ON CONFLICT cannot touch a row twice
-          [JSON.stringify([...new Map(positions.map((p) => [`${p.topic}\u0000${p.partition}`, { topic: p.topic, partition: p.partition, next_offset: p.nextOffset }])).values()])],
+          [
+            JSON.stringify([
+              ...new Map(
+                positions.map((p) => [`${p.topic}\u0000${p.partition}`, { topic: p.topic, partition: p.partition, next_offset: p.nextOffset }]),
+              ).values(),
+            ]),
+          ],
         );
       }
     }),
@@ -67,7 +79,10 @@ export async function activateReplay(db: SqlDriver, schema: string, holder: stri
   const token = `${holder} ${randomUUID()}`;
   return runSql(schema, () =>
     db.transaction(async (tx) => {
-      const r = await tx.query<{ generation: string }>(`UPDATE ${s}.replay_fence SET generation = generation + 1, token = $1, activated_at = now() RETURNING generation::text AS generation`, [token]);
+      const r = await tx.query<{ generation: string }>(
+        `UPDATE ${s}.replay_fence SET generation = generation + 1, token = $1, activated_at = now() RETURNING generation::text AS generation`,
+        [token],
+      );
       return { token, generation: Number(r.rows[0]?.generation ?? 0) };
     }),
   );
@@ -101,7 +116,11 @@ async function checkReplayFence(tx: SqlClient, s: string, fence: ReplayFence): P
   const r = await tx.query<{ token: string | null; generation: string }>(`SELECT token, generation::text AS generation FROM ${s}.replay_fence FOR SHARE`);
   const row = r.rows[0];
   if (row?.token !== fence.token) {
-    throw new CrrError('CRR_REPLAY_FENCED', `another replay activation (generation ${row?.generation ?? '?'}) took over this store, or a restore replaced it: this batch is not applied`, { retriable: true });
+    throw new CrrError(
+      'CRR_REPLAY_FENCED',
+      `another replay activation (generation ${row?.generation ?? '?'}) took over this store, or a restore replaced it: this batch is not applied`,
+      { retriable: true },
+    );
   }
 }
 
@@ -147,10 +166,15 @@ export async function applySyncBreak(db: SqlDriver, schema: string, op: SyncBrea
       const { rows } = await tx.query<{ role: string; state: string; epoch: string | number }>(`SELECT role, state, epoch FROM ${s}.cluster_state FOR UPDATE`);
       const current = rows[0];
       if (options.expectedEpoch !== undefined) {
-        const ok = current ? current.role === 'primary' && current.state === 'ACTIVE' && Number(current.epoch) === options.expectedEpoch : options.expectedEpoch === 0;
+        const ok = current
+          ? current.role === 'primary' && current.state === 'ACTIVE' && Number(current.epoch) === options.expectedEpoch
+          : options.expectedEpoch === 0;
         if (!ok) {
           const now = current ? `${current.role} ${current.state} at epoch ${Number(current.epoch)}` : 'without a recorded state';
-          throw new CrrError('CRR_WRITE_REFUSED', `${op}: the cluster is now ${now}, not an ACTIVE primary at epoch ${options.expectedEpoch} as when the operation was planned; nothing was changed`);
+          throw new CrrError(
+            'CRR_WRITE_REFUSED',
+            `${op}: the cluster is now ${now}, not an ACTIVE primary at epoch ${options.expectedEpoch} as when the operation was planned; nothing was changed`,
+          );
         }
       }
       switch (op) {
@@ -165,7 +189,9 @@ export async function applySyncBreak(db: SqlDriver, schema: string, op: SyncBrea
           break;
         case 'IMPORT': {
           const source = options.events ?? [];
-          const batches: AsyncIterable<readonly ChangeEvent[]> | Iterable<readonly ChangeEvent[]> = Array.isArray(source) ? [source as readonly ChangeEvent[]] : (source as AsyncIterable<readonly ChangeEvent[]>);
+          const batches: AsyncIterable<readonly ChangeEvent[]> | Iterable<readonly ChangeEvent[]> = Array.isArray(source)
+            ? [source as readonly ChangeEvent[]]
+            : (source as AsyncIterable<readonly ChangeEvent[]>);
           for await (const batch of batches) {
             refuseMarkers(batch);
             await applyEvents(tx, s, batch);
@@ -203,7 +229,9 @@ async function writePlan(tx: SqlClient, s: string, plan: DataPlan): Promise<void
   const edges = [...plan.edges.values()];
   const gone = vertices.filter((v) => v.effect !== 'merge').map(({ type, id }) => ({ type, id }));
   if (gone.length > 0) {
-    await tx.query(`DELETE FROM ${s}.vertices v USING jsonb_to_recordset($1::text::jsonb) AS r(type text, id text) WHERE v.type = r.type AND v.id = r.id`, [json(gone)]);
+    await tx.query(`DELETE FROM ${s}.vertices v USING jsonb_to_recordset($1::text::jsonb) AS r(type text, id text) WHERE v.type = r.type AND v.id = r.id`, [
+      json(gone),
+    ]);
   }
   const goneEdges = edges.filter((e) => e.effect !== 'merge');
   if (goneEdges.length > 0) {
@@ -239,11 +267,19 @@ async function writePlan(tx: SqlClient, s: string, plan: DataPlan): Promise<void
  * @param s the quoted schema
  * @throws CrrError CRR_STORE_APPLY when it names an unknown catalog entry, or is not a metadata operation
  */
-async function applyMetadata(tx: SqlClient, s: string, e: Exclude<ChangeEvent, { op: 'UPSERT_VERTEX' | 'DELETE_VERTEX' | 'UPSERT_EDGE' | 'DELETE_EDGE' }>): Promise<void> {
+async function applyMetadata(
+  tx: SqlClient,
+  s: string,
+  e: Exclude<ChangeEvent, { op: 'UPSERT_VERTEX' | 'DELETE_VERTEX' | 'UPSERT_EDGE' | 'DELETE_EDGE' }>,
+): Promise<void> {
   const kind = CATALOG_KIND[e.op as MetadataOp];
   const name = (e as { name: string }).name;
   const put = (body: unknown) =>
-    tx.query(`INSERT INTO ${s}.catalog (kind, name, body) VALUES ($1, $2, $3::text::jsonb) ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body`, [kind, name, JSON.stringify(body)]);
+    tx.query(`INSERT INTO ${s}.catalog (kind, name, body) VALUES ($1, $2, $3::text::jsonb) ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body`, [
+      kind,
+      name,
+      JSON.stringify(body),
+    ]);
   const drop = () => tx.query(`DELETE FROM ${s}.catalog WHERE kind = $1 AND name = $2`, [kind, name]);
   const existing = async (): Promise<Record<string, unknown>> => {
     const { rows } = await tx.query<{ body: Record<string, unknown> }>(`SELECT body FROM ${s}.catalog WHERE kind = $1 AND name = $2 FOR UPDATE`, [kind, name]);

@@ -23,8 +23,21 @@ export interface DataPlan {
 }
 
 export type NetEffect = 'delete' | 'merge' | 'replace';
-export interface PlannedVertex { type: string; id: string; effect: NetEffect; attributes: Attributes }
-export interface PlannedEdge { type: string; from_type: string; from_id: string; to_type: string; to_id: string; effect: NetEffect; attributes: Attributes }
+export interface PlannedVertex {
+  type: string;
+  id: string;
+  effect: NetEffect;
+  attributes: Attributes;
+}
+export interface PlannedEdge {
+  type: string;
+  from_type: string;
+  from_id: string;
+  to_type: string;
+  to_id: string;
+  effect: NetEffect;
+  attributes: Attributes;
+}
 
 const vkey = (type: string, id: string): string => JSON.stringify([type, id]);
 

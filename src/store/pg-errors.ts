@@ -34,7 +34,11 @@ export function toStoreError(err: unknown, schema: string): unknown {
   const socketError = sqlState !== undefined && !/^[0-9A-Z]{5}$/.test(sqlState);
   const retriable = sqlState === undefined || socketError || /^(08|40)/.test(sqlState) || /^57P0[123]$/.test(sqlState);
   const message = err instanceof Error ? err.message : String(err);
-  return new CrrError('CRR_STORE', `store (schema ${schema}) failed${sqlState ? ` [${sqlState}]` : ''}: ${message}`, { cause: err, retriable, context: { sqlState, schema } });
+  return new CrrError('CRR_STORE', `store (schema ${schema}) failed${sqlState ? ` [${sqlState}]` : ''}: ${message}`, {
+    cause: err,
+    retriable,
+    context: { sqlState, schema },
+  });
 }
 
 /**
@@ -49,7 +53,11 @@ export function toApplyError(err: unknown, schema: string): unknown {
   const sqlState = sqlStateOf(err);
   if (!isDataErrorState(sqlState)) return toStoreError(err, schema);
   const message = err instanceof Error ? err.message : String(err);
-  return new CrrError('CRR_STORE_APPLY', `store (schema ${schema}) refused the data [${sqlState}]: ${message}`, { cause: err, retriable: false, context: { sqlState, schema } });
+  return new CrrError('CRR_STORE_APPLY', `store (schema ${schema}) refused the data [${sqlState}]: ${message}`, {
+    cause: err,
+    retriable: false,
+    context: { sqlState, schema },
+  });
 }
 
 /**

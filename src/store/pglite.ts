@@ -104,7 +104,11 @@ class PgliteLock {
     try {
       mkdirSync(dir, { recursive: true });
     } catch (cause) {
-      throw new CrrError('CRR_STORE', `store ${dir} (PGlite): cannot create the data directory: ${(cause as Error).message}`, { cause, retriable: false, context: { dataDir: dir } });
+      throw new CrrError('CRR_STORE', `store ${dir} (PGlite): cannot create the data directory: ${(cause as Error).message}`, {
+        cause,
+        retriable: false,
+        context: { dataDir: dir },
+      });
     }
     // A few rounds: another process may create or take over the lock between our steps.
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -125,7 +129,9 @@ class PgliteLock {
       }
       takeOverStale(path, existing === 'unreadable' ? undefined : JSON.stringify(existing));
     }
-    throw new CrrError('CRR_STORE_LOCKED', `store ${dir} (PGlite): could not take the lock ${path}; other processes keep creating it`, { context: { dataDir: dir, lockFile: path } });
+    throw new CrrError('CRR_STORE_LOCKED', `store ${dir} (PGlite): could not take the lock ${path}; other processes keep creating it`, {
+      context: { dataDir: dir, lockFile: path },
+    });
   }
 
   /** Removes the lock file if it still holds this lock. Idempotent; never throws. */
@@ -148,7 +154,11 @@ function tryCreate(path: string, content: string): boolean {
     fd = openSync(path, 'wx');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw new CrrError('CRR_STORE', `cannot create the PGlite lock file ${path}: ${(err as Error).message}`, { cause: err, retriable: false, context: { lockFile: path } });
+    throw new CrrError('CRR_STORE', `cannot create the PGlite lock file ${path}: ${(err as Error).message}`, {
+      cause: err,
+      retriable: false,
+      context: { lockFile: path },
+    });
   }
   try {
     writeSync(fd, content);
@@ -204,7 +214,8 @@ function takeOverStale(path: string, staleContent: string | undefined): void {
     return; // gone meanwhile: the caller creates it again
   }
   const moved = readLock(aside);
-  const isTheStaleOne = staleContent === undefined ? moved === 'unreadable' : moved !== 'missing' && moved !== 'unreadable' && JSON.stringify(moved) === staleContent;
+  const isTheStaleOne =
+    staleContent === undefined ? moved === 'unreadable' : moved !== 'missing' && moved !== 'unreadable' && JSON.stringify(moved) === staleContent;
   if (!isTheStaleOne) {
     try {
       linkSync(aside, path); // put a fresh lock back, unless yet another one was created meanwhile

@@ -34,13 +34,23 @@ export const DEFAULT_SWAP_ATTEMPTS = 12;
  * @throws CrrError CRR_STORE when the staging schema exists already (retriable), the swap waited
  *   too often (retriable), or the database fails; the signal's reason when aborted
  */
-export async function restoreSnapshot(db: SqlDriver, schema: string, plan: RestorePlan, rows: AsyncIterable<RestoreBatch>, options: RestoreOptions = {}): Promise<RestoreResult> {
+export async function restoreSnapshot(
+  db: SqlDriver,
+  schema: string,
+  plan: RestorePlan,
+  rows: AsyncIterable<RestoreBatch>,
+  options: RestoreOptions = {},
+): Promise<RestoreResult> {
   const s = quoteIdent(schema);
   const backupId = plan.id;
   const invalid = (part: string, problem: string, message: string): CrrError =>
     new CrrError('CRR_BACKUP_INVALID', `backup ${backupId}: ${message}`, { context: { backupId, part, problem } });
   if (plan.storeSchemaVersion > SCHEMA_VERSION) {
-    throw invalid('manifest.json', 'manifest', `was written by a store of schema version ${plan.storeSchemaVersion}, newer than this crr's (${SCHEMA_VERSION}); restore it with the crr release that wrote it`);
+    throw invalid(
+      'manifest.json',
+      'manifest',
+      `was written by a store of schema version ${plan.storeSchemaVersion}, newer than this crr's (${SCHEMA_VERSION}); restore it with the crr release that wrote it`,
+    );
   }
   const target = options.targetSchema;
   if (target !== undefined) quoteIdent(target);
@@ -49,10 +59,15 @@ export async function restoreSnapshot(db: SqlDriver, schema: string, plan: Resto
   const staging = derivedSchema(home, `_restore_${short}`);
   const old = derivedSchema(schema, `_old_${short}`);
   if (await runSql(schema, () => schemaExists(db, staging))) {
-    throw new CrrError('CRR_STORE', `staging schema ${staging} exists already (another restore of backup ${backupId} at the same time?)`, { retriable: true, context: { schema: staging } });
+    throw new CrrError('CRR_STORE', `staging schema ${staging} exists already (another restore of backup ${backupId} at the same time?)`, {
+      retriable: true,
+      context: { schema: staging },
+    });
   }
   if (target !== undefined && (await runSql(schema, () => schemaExists(db, target)))) {
-    throw new CrrError('CRR_RESTORE_REFUSED', `cannot restore backup ${backupId} as schema ${target}: it exists already (pick another name, or drop it)`, { context: { backupId, schema: target } });
+    throw new CrrError('CRR_RESTORE_REFUSED', `cannot restore backup ${backupId} as schema ${target}: it exists already (pick another name, or drop it)`, {
+      context: { backupId, schema: target },
+    });
   }
   const ss = quoteIdent(staging);
   const progress = { phase: 'load' as 'load' | 'verify' | 'swap' | 'done', vertices: 0, edges: 0, parts: 0 };
@@ -89,7 +104,11 @@ export async function restoreSnapshot(db: SqlDriver, schema: string, plan: Resto
         inPart = 0;
         const p = plan.parts[partIndex];
         if (!p || p.name !== batch.part) {
-          throw invalid(batch.part, 'unexpected', `rows of part ${batch.part} arrived ${p ? `where the manifest has part ${p.name}` : 'after the last part of the manifest'}`);
+          throw invalid(
+            batch.part,
+            'unexpected',
+            `rows of part ${batch.part} arrived ${p ? `where the manifest has part ${p.name}` : 'after the last part of the manifest'}`,
+          );
         }
         if (p.kind !== batch.kind) throw invalid(p.name, 'corrupt', `part ${p.name} is a ${p.kind} part, but ${batch.kind} rows arrived for it`);
       }
@@ -109,7 +128,18 @@ export async function restoreSnapshot(db: SqlDriver, schema: string, plan: Resto
             `INSERT INTO ${ss}.edges (type, from_type, from_id, to_type, to_id, attributes)
              SELECT r.type, r.from_type, r.from_id, r.to_type, r.to_id, r.attributes
              FROM jsonb_to_recordset($1::text::jsonb) AS r(type text, from_type text, from_id text, to_type text, to_id text, attributes jsonb)`,
-            [JSON.stringify(batch.rows.map((e) => ({ type: e.type, from_type: e.from.type, from_id: e.from.id, to_type: e.to.type, to_id: e.to.id, attributes: e.attributes })))],
+            [
+              JSON.stringify(
+                batch.rows.map((e) => ({
+                  type: e.type,
+                  from_type: e.from.type,
+                  from_id: e.from.id,
+                  to_type: e.to.type,
+                  to_id: e.to.id,
+                  attributes: e.attributes,
+                })),
+              ),
+            ],
           ),
         );
         progress.edges += batch.rows.length;
@@ -119,7 +149,8 @@ export async function restoreSnapshot(db: SqlDriver, schema: string, plan: Resto
     endPart();
     options.signal?.throwIfAborted();
     const missing = plan.parts[partIndex + 1];
-    if (missing) throw invalid(missing.name, 'missing', `no rows of part ${missing.name} arrived (nor of the ${plan.parts.length - partIndex - 2} parts after it)`);
+    if (missing)
+      throw invalid(missing.name, 'missing', `no rows of part ${missing.name} arrived (nor of the ${plan.parts.length - partIndex - 2} parts after it)`);
 
     // verify the staging schema against the plan
     progress.phase = 'verify';
@@ -171,11 +202,15 @@ export async function restoreSnapshot(db: SqlDriver, schema: string, plan: Resto
         const lockTimeout = err instanceof CrrError && err.sqlState === '55P03';
         if (!lockTimeout || attempt >= attempts) {
           if (lockTimeout) {
-            throw new CrrError('CRR_STORE', `restore of backup ${backupId}: the swap into schema ${home} waited ${attempts} times ${lockTimeoutMs} ms for readers of the live tables to finish; nothing was changed`, {
-              cause: err,
-              retriable: true,
-              context: { schema: home },
-            });
+            throw new CrrError(
+              'CRR_STORE',
+              `restore of backup ${backupId}: the swap into schema ${home} waited ${attempts} times ${lockTimeoutMs} ms for readers of the live tables to finish; nothing was changed`,
+              {
+                cause: err,
+                retriable: true,
+                context: { schema: home },
+              },
+            );
           }
           throw err;
         }

@@ -78,9 +78,9 @@ export async function exportSnapshot(db: SqlDriver, schema: string, sink: Snapsh
         await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
         const positions = await readPositions(tx, schema);
         const clusterState = await readClusterState(tx, schema);
-        const catalog = (await tx.query<{ kind: string; name: string; body: unknown }>(`SELECT kind, name, body FROM ${s}.catalog ORDER BY kind, name`)).rows.map(
-          (r): CatalogEntry => ({ kind: r.kind, name: r.name, body: r.body }),
-        );
+        const catalog = (
+          await tx.query<{ kind: string; name: string; body: unknown }>(`SELECT kind, name, body FROM ${s}.catalog ORDER BY kind, name`)
+        ).rows.map((r): CatalogEntry => ({ kind: r.kind, name: r.name, body: r.body }));
         await toSink(() => sink.header({ positions, clusterState, catalog }));
         const totals: SnapshotTotals = { vertices: 0, edges: 0 };
         // keyset pagination in primary-key order: each page is an index range scan
@@ -114,7 +114,11 @@ export async function exportSnapshot(db: SqlDriver, schema: string, sink: Snapsh
           lastE = [last.type, last.from_type, last.from_id, last.to_type, last.to_id];
           totals.edges += rows.length;
           await toSink(() =>
-            sink.edges(rows.map((r): EdgeRow => ({ type: r.type, from: { type: r.from_type, id: r.from_id }, to: { type: r.to_type, id: r.to_id }, attributes: r.attributes }))),
+            sink.edges(
+              rows.map(
+                (r): EdgeRow => ({ type: r.type, from: { type: r.from_type, id: r.from_id }, to: { type: r.to_type, id: r.to_id }, attributes: r.attributes }),
+              ),
+            ),
           );
           if (rows.length < batchRows) break;
         }

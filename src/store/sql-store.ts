@@ -8,7 +8,24 @@ import { countRows, digestRows, exportSnapshot } from './snapshot.js';
 import { quoteIdent, type SqlDriver } from './sql-client.js';
 import { readClusterState, readPositions, readPromotions, recordPromotion, setClusterState } from './state.js';
 import type { ClusterState, ClusterStateInput } from '../cluster/cluster-state.js';
-import type { PromotionInput, PromotionRecord, RestoreBatch, RestoreOptions, RestorePlan, RestoreResult, SnapshotOptions, SnapshotSink, SnapshotTotals, Store, StoreCounts, StoreLease, StorePosition, SyncBreakOp, SyncBreakOptions, SyncBreakResult } from './store.js';
+import type {
+  PromotionInput,
+  PromotionRecord,
+  RestoreBatch,
+  RestoreOptions,
+  RestorePlan,
+  RestoreResult,
+  SnapshotOptions,
+  SnapshotSink,
+  SnapshotTotals,
+  Store,
+  StoreCounts,
+  StoreLease,
+  StorePosition,
+  SyncBreakOp,
+  SyncBreakOptions,
+  SyncBreakResult,
+} from './store.js';
 
 /**
  * The {@link Store} in PostgreSQL's dialect, over any {@link SqlDriver}. Tables live in the

@@ -13,7 +13,9 @@ import type { PromotionInput, PromotionRecord, StorePosition } from './store.js'
  * Driver errors are not wrapped: the caller runs this under {@link runSql}.
  */
 export async function readPositions(client: SqlClient, schema: string): Promise<StorePosition[]> {
-  const { rows } = await client.query<{ topic: string; partition: number; next_offset: string | number }>(`SELECT topic, partition, next_offset FROM ${quoteIdent(schema)}.positions ORDER BY topic, partition`);
+  const { rows } = await client.query<{ topic: string; partition: number; next_offset: string | number }>(
+    `SELECT topic, partition, next_offset FROM ${quoteIdent(schema)}.positions ORDER BY topic, partition`,
+  );
   return rows.map((r) => ({ topic: r.topic, partition: Number(r.partition), nextOffset: Number(r.next_offset) }));
 }
 
@@ -40,7 +42,10 @@ export async function readClusterState(client: SqlClient, schema: string): Promi
 export function parseClusterState(input: ClusterStateInput): ClusterStateInput {
   const parsed = ClusterStateInputSchema.safeParse(input);
   if (!parsed.success) {
-    throw new CrrError('CRR_STORE_APPLY', `invalid cluster state ${JSON.stringify(input)}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    throw new CrrError(
+      'CRR_STORE_APPLY',
+      `invalid cluster state ${JSON.stringify(input)}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+    );
   }
   return parsed.data;
 }
@@ -76,7 +81,13 @@ export async function setClusterState(db: SqlDriver, schema: string, input: Clus
  * @throws CrrError CRR_STORE_APPLY when `input` is not such a state (nothing written);
  *   CRR_STORE when the database fails
  */
-export async function recordPromotion(db: SqlDriver, schema: string, input: ClusterStateInput, promotion: PromotionInput, positions: readonly StorePosition[] = []): Promise<PromotionRecord> {
+export async function recordPromotion(
+  db: SqlDriver,
+  schema: string,
+  input: ClusterStateInput,
+  promotion: PromotionInput,
+  positions: readonly StorePosition[] = [],
+): Promise<PromotionRecord> {
   const parsed = ClusterStateInputSchema.safeParse(input);
   if (!parsed.success || parsed.data.role !== 'primary' || parsed.data.state !== 'ACTIVE' || parsed.data.epoch !== promotion.toEpoch) {
     throw new CrrError('CRR_STORE_APPLY', `a promotion records role primary, state ACTIVE at its new epoch ${promotion.toEpoch}; got ${JSON.stringify(input)}`);

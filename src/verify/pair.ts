@@ -34,7 +34,10 @@ export function resolveVerifyPair(config: Config, opts: { primary?: string; repl
     const replicas = aliases.filter((a) => configuredRole(config, a) === 'replica');
     const withStore = replicas.filter((a) => config.clusters[a]!.store !== undefined);
     if (replicas.length === 0) {
-      throw new CliUsageError('no cluster is a replica (none has role: replica, and no enabled mirror flow targets one); name the clusters with --primary and --replica', EXIT.CONFIG);
+      throw new CliUsageError(
+        'no cluster is a replica (none has role: replica, and no enabled mirror flow targets one); name the clusters with --primary and --replica',
+        EXIT.CONFIG,
+      );
     }
     if (withStore.length === 0) throw new CliUsageError(`clusters.${replicas[0]}.store: required by crr verify (the replica's store to compare)`, EXIT.CONFIG);
     if (withStore.length > 1) throw new CliUsageError(`several replicas have a store (${withStore.join(', ')}): choose one with --replica`, EXIT.USAGE);
@@ -52,7 +55,10 @@ export function resolveVerifyPair(config: Config, opts: { primary?: string; repl
     if (!store) throw new CliUsageError(`clusters.${alias}.store: required by crr verify (the ${what}'s store to compare)`, EXIT.CONFIG);
     if (store.type === 'pglite' && (store.dataDir === undefined || store.dataDir.startsWith('memory://'))) {
       // an in-memory PGlite store lives inside the process that replays it: verify would open a new, empty one
-      throw new CliUsageError(`clusters.${alias}.store.dataDir: crr verify needs a store it can open; an in-memory PGlite store exists only inside the crr process that runs it`, EXIT.CONFIG);
+      throw new CliUsageError(
+        `clusters.${alias}.store.dataDir: crr verify needs a store it can open; an in-memory PGlite store exists only inside the crr process that runs it`,
+        EXIT.CONFIG,
+      );
     }
     return store;
   };

@@ -97,10 +97,18 @@ export class ChangeLogWriter {
    */
   private static refuseUnlessWritable(alias: string, state: ClusterStateInput): void {
     if (state.role === 'replica') {
-      throw new CrrError('CRR_WRITE_REFUSED', `cluster ${alias} is a replica (${state.state}): it is read-only and only replay writes to it; write to the primary instead`, { context: { cluster: alias } });
+      throw new CrrError(
+        'CRR_WRITE_REFUSED',
+        `cluster ${alias} is a replica (${state.state}): it is read-only and only replay writes to it; write to the primary instead`,
+        { context: { cluster: alias } },
+      );
     }
     if (state.state === 'FENCED') {
-      throw new CrrError('CRR_WRITE_REFUSED', `cluster ${alias} is a fenced primary (an old primary after a failover${state.reason ? `: ${state.reason}` : ''}); write to the new primary`, { context: { cluster: alias } });
+      throw new CrrError(
+        'CRR_WRITE_REFUSED',
+        `cluster ${alias} is a fenced primary (an old primary after a failover${state.reason ? `: ${state.reason}` : ''}); write to the new primary`,
+        { context: { cluster: alias } },
+      );
     }
   }
 
@@ -123,7 +131,10 @@ export class ChangeLogWriter {
     if (!published) return;
     const { updatedAtMs: _updatedAtMs, ...recorded } = published;
     if (recorded.role !== this.state.role || recorded.state !== this.state.state || recorded.epoch !== this.state.epoch) {
-      log.warn({ cluster: alias, from: this.state, to: recorded }, `the published state of ${alias} changed: ${recorded.role} ${recorded.state} epoch ${recorded.epoch}`);
+      log.warn(
+        { cluster: alias, from: this.state, to: recorded },
+        `the published state of ${alias} changed: ${recorded.role} ${recorded.state} epoch ${recorded.epoch}`,
+      );
     }
     this.state = recorded;
     ChangeLogWriter.refuseUnlessWritable(alias, recorded);
@@ -165,20 +176,33 @@ export class ChangeLogWriter {
     const where = index === undefined ? '' : ` (line ${index})`;
     const { alias } = this.opts;
     if (input.epoch !== undefined && input.epoch !== this.state.epoch) {
-      throw new CrrError('CRR_EVENT_INVALID', `epoch${where}: ${input.epoch} is not the current epoch ${this.state.epoch} of cluster ${alias}; leave it out and the writer stamps it`);
+      throw new CrrError(
+        'CRR_EVENT_INVALID',
+        `epoch${where}: ${input.epoch} is not the current epoch ${this.state.epoch} of cluster ${alias}; leave it out and the writer stamps it`,
+      );
     }
     if (input.origin !== undefined && input.origin !== alias) {
       throw new CrrError('CRR_EVENT_INVALID', `origin${where}: "${input.origin}" is not the cluster written to ("${alias}")`);
     }
     let event: ChangeEvent;
     try {
-      event = parseEvent({ ...input, v: input.v ?? PROTOCOL_VERSION, id: input.id ?? randomUUID(), ts: input.ts ?? Date.now(), epoch: this.state.epoch, origin: alias });
+      event = parseEvent({
+        ...input,
+        v: input.v ?? PROTOCOL_VERSION,
+        id: input.id ?? randomUUID(),
+        ts: input.ts ?? Date.now(),
+        epoch: this.state.epoch,
+        origin: alias,
+      });
     } catch (err) {
       if (err instanceof CrrError && where) err.message = err.message.replace('invalid change event', `invalid change event${where}`);
       throw err;
     }
     if (isMarkerOp(event.op)) {
-      throw new CrrError('CRR_WRITE_REFUSED', `${event.op}${where}: sync-breaking markers are written by the crr admin operations, which raise the epoch with them`);
+      throw new CrrError(
+        'CRR_WRITE_REFUSED',
+        `${event.op}${where}: sync-breaking markers are written by the crr admin operations, which raise the epoch with them`,
+      );
     }
     return event;
   }

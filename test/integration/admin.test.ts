@@ -21,7 +21,9 @@ afterAll(async () => {
   await db.connect();
   for (const s of schemas) await db.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
   for (const r of roles) {
-    await db.query(`DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '${r}') THEN EXECUTE 'DROP OWNED BY ${r}'; EXECUTE 'DROP ROLE ${r}'; END IF; END $$`);
+    await db.query(
+      `DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '${r}') THEN EXECUTE 'DROP OWNED BY ${r}'; EXECUTE 'DROP ROLE ${r}'; END IF; END $$`,
+    );
   }
   await db.end();
 });
@@ -44,7 +46,13 @@ const initial = (): object[] => [
   { op: 'CREATE_VERTEX_TYPE', name: 'Person', primaryIdType: 'STRING', attributes: [{ name: 'n', type: 'INT' }] },
   { op: 'CREATE_EDGE_TYPE', name: 'KNOWS', fromType: 'Person', toType: 'Person', directed: true, attributes: [] },
   ...Array.from({ length: 20 }, (_, i) => ({ op: 'UPSERT_VERTEX', vertex: { type: 'Person', id: `p${i}` }, attributes: { n: i } })),
-  ...Array.from({ length: 10 }, (_, i) => ({ op: 'UPSERT_EDGE', type: 'KNOWS', from: { type: 'Person', id: `p${i}` }, to: { type: 'Person', id: `p${i + 1}` }, attributes: {} })),
+  ...Array.from({ length: 10 }, (_, i) => ({
+    op: 'UPSERT_EDGE',
+    type: 'KNOWS',
+    from: { type: 'Person', id: `p${i}` },
+    to: { type: 'Person', id: `p${i + 1}` },
+    attributes: {},
+  })),
   { op: 'CREATE_USER', name: 'analyst', roles: ['queryreader'] },
 ];
 
@@ -84,7 +92,15 @@ async function storeView(schema: string): Promise<StoreView> {
     const st = (await db.query(`SELECT state, epoch::int AS epoch, reason FROM ${schema}.cluster_state`)).rows[0];
     const n = async (t: string): Promise<number> => (await db.query(`SELECT count(*)::int AS n FROM ${schema}.${t}`)).rows[0].n;
     const positions = (await db.query(`SELECT topic, partition, next_offset::int AS next_offset FROM ${schema}.positions ORDER BY topic, partition`)).rows;
-    return { epoch: st.epoch, state: st.state, reason: st.reason, vertices: await n('vertices'), edges: await n('edges'), catalog: await n('catalog'), positions };
+    return {
+      epoch: st.epoch,
+      state: st.state,
+      reason: st.reason,
+      vertices: await n('vertices'),
+      edges: await n('edges'),
+      catalog: await n('catalog'),
+      positions,
+    };
   } finally {
     await db.end();
   }
@@ -126,7 +142,14 @@ async function expectMarker(p: TestPair, expectedRecords: number, marker: string
   expect(records).toHaveLength(expectedRecords);
   const last = records.at(-1)!;
   expect(last.key).toBe('marker');
-  expect(JSON.parse(last.value!)).toMatchObject({ v: 1, op: marker, epoch: 1, origin: p.source, reason: `test ${marker.toLowerCase().replace(/_/g, '-')}`, ...extra });
+  expect(JSON.parse(last.value!)).toMatchObject({
+    v: 1,
+    op: marker,
+    epoch: 1,
+    origin: p.source,
+    reason: `test ${marker.toLowerCase().replace(/_/g, '-')}`,
+    ...extra,
+  });
 }
 
 /** `crr write` after the operation stamps the new epoch (the published state), and the primary's replay applies it. */
@@ -172,10 +195,16 @@ describe('Store.applySyncBreak: the effect and the raised epoch in one transacti
       try {
         await store.migrate();
         await store.setClusterState({ role: 'primary', state: 'ACTIVE', epoch: 0 });
-        await store.applyBatch(data, [{ topic: 'd', partition: 0, nextOffset: 7 }, { topic: 'm', partition: 0, nextOffset: 2 }, { topic: 'other', partition: 0, nextOffset: 5 }]);
+        await store.applyBatch(data, [
+          { topic: 'd', partition: 0, nextOffset: 7 },
+          { topic: 'm', partition: 0, nextOffset: 2 },
+          { topic: 'other', partition: 0, nextOffset: 5 },
+        ]);
         const state = (epoch: number, reason: string) => ({ role: 'primary' as const, state: 'ACTIVE' as const, epoch, reason });
         // the epoch moved since the plan: refused, nothing done
-        await expect(store.applySyncBreak('DROP_ALL', { newState: state(6, 'DROP_ALL: x'), expectedEpoch: 5 })).rejects.toMatchObject({ code: 'CRR_WRITE_REFUSED' });
+        await expect(store.applySyncBreak('DROP_ALL', { newState: state(6, 'DROP_ALL: x'), expectedEpoch: 5 })).rejects.toMatchObject({
+          code: 'CRR_WRITE_REFUSED',
+        });
         // an import whose second batch the store refuses (ALTER of an unknown type): the first batch is rolled back too
         async function* batches(): AsyncGenerator<ChangeEvent[]> {
           yield [{ ...envelope(4), op: 'UPSERT_VERTEX', vertex: { type: 'T', id: 'imported' }, attributes: {} }];
@@ -185,20 +214,42 @@ describe('Store.applySyncBreak: the effect and the raised epoch in one transacti
         expect(await store.counts()).toEqual({ vertices: { T: 1 }, edges: { E: 1 }, catalog: { vertex_type: 1 } });
         expect((await store.clusterState())?.epoch).toBe(0);
         // a marker among the events is refused
-        await expect(store.applySyncBreak('IMPORT', { newState: state(1, 'IMPORT: x'), events: [{ ...envelope(6), op: 'DROP_ALL', reason: 'r' }] })).rejects.toMatchObject({ code: 'CRR_STORE_APPLY' });
+        await expect(
+          store.applySyncBreak('IMPORT', { newState: state(1, 'IMPORT: x'), events: [{ ...envelope(6), op: 'DROP_ALL', reason: 'r' }] }),
+        ).rejects.toMatchObject({ code: 'CRR_STORE_APPLY' });
 
-        expect(await store.applySyncBreak('IMPORT', { newState: state(1, 'IMPORT: x'), expectedEpoch: 0, events: [{ ...envelope(7), op: 'UPSERT_VERTEX', vertex: { type: 'T', id: 'b' }, attributes: {} }] })).toMatchObject({ eventsApplied: 1 });
+        expect(
+          await store.applySyncBreak('IMPORT', {
+            newState: state(1, 'IMPORT: x'),
+            expectedEpoch: 0,
+            events: [{ ...envelope(7), op: 'UPSERT_VERTEX', vertex: { type: 'T', id: 'b' }, attributes: {} }],
+          }),
+        ).toMatchObject({ eventsApplied: 1 });
         expect(await store.clusterState()).toMatchObject(state(1, 'IMPORT: x'));
-        expect(await store.applySyncBreak('RESET', { newState: state(2, 'RESET: x'), expectedEpoch: 1, resetTopics: ['d', 'm'] })).toMatchObject({ positionsReset: 2 });
-        expect(await store.positions()).toEqual([{ topic: 'd', partition: 0, nextOffset: 0 }, { topic: 'm', partition: 0, nextOffset: 0 }, { topic: 'other', partition: 0, nextOffset: 5 }]);
-        expect(await store.applySyncBreak('CLEAR_GRAPH_STORE', { newState: state(3, 'CLEAR_GRAPH_STORE: x'), expectedEpoch: 2 })).toEqual({ verticesDeleted: 2, edgesDeleted: 1, catalogDeleted: 0, eventsApplied: 0, positionsReset: 0 });
+        expect(await store.applySyncBreak('RESET', { newState: state(2, 'RESET: x'), expectedEpoch: 1, resetTopics: ['d', 'm'] })).toMatchObject({
+          positionsReset: 2,
+        });
+        expect(await store.positions()).toEqual([
+          { topic: 'd', partition: 0, nextOffset: 0 },
+          { topic: 'm', partition: 0, nextOffset: 0 },
+          { topic: 'other', partition: 0, nextOffset: 5 },
+        ]);
+        expect(await store.applySyncBreak('CLEAR_GRAPH_STORE', { newState: state(3, 'CLEAR_GRAPH_STORE: x'), expectedEpoch: 2 })).toEqual({
+          verticesDeleted: 2,
+          edgesDeleted: 1,
+          catalogDeleted: 0,
+          eventsApplied: 0,
+          positionsReset: 0,
+        });
         expect(await store.counts()).toEqual({ vertices: {}, edges: {}, catalog: { vertex_type: 1 } });
         expect(await store.applySyncBreak('DROP_ALL', { newState: state(4, 'DROP_ALL: x'), expectedEpoch: 3 })).toMatchObject({ catalogDeleted: 1 });
         expect(await store.counts()).toEqual({ vertices: {}, edges: {}, catalog: {} });
         expect(await store.clusterState()).toMatchObject(state(4, 'DROP_ALL: x'));
         // a replica's store refuses (the guard wants an ACTIVE primary)
         await store.setClusterState({ role: 'replica', state: 'REPLICATING', epoch: 4 });
-        await expect(store.applySyncBreak('DROP_ALL', { newState: state(5, 'DROP_ALL: x'), expectedEpoch: 4 })).rejects.toMatchObject({ code: 'CRR_WRITE_REFUSED' });
+        await expect(store.applySyncBreak('DROP_ALL', { newState: state(5, 'DROP_ALL: x'), expectedEpoch: 4 })).rejects.toMatchObject({
+          code: 'CRR_WRITE_REFUSED',
+        });
       } finally {
         await store.close();
       }
@@ -206,7 +257,7 @@ describe('Store.applySyncBreak: the effect and the raised epoch in one transacti
   }
 });
 
-describe('crr admin: the primary\'s sync-breaking operations', () => {
+describe("crr admin: the primary's sync-breaking operations", () => {
   it('drop-all: plan, then deletes vertices, edges and catalog, raises the epoch, writes DROP_ALL, publishes; refused on the replica', async () => {
     const p = await seeded();
     expect(await storeView(p.primarySchema)).toMatchObject({ epoch: 0, vertices: 20, edges: 10, catalog: 3 });
@@ -241,8 +292,19 @@ describe('crr admin: the primary\'s sync-breaking operations', () => {
     const r = await adminCmd(p, 'clear-graph-store', '--execute', '--force', '--json');
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out).toMatchObject({ executed: true, rows: { verticesDeleted: 20, edgesDeleted: 10, catalogDeleted: 0 }, marker: { topic: p.metadataTopic, partition: 0, offset: '3', epoch: 1 }, published: true });
-    expect(await storeView(p.primarySchema)).toMatchObject({ epoch: 1, reason: 'CLEAR_GRAPH_STORE: test clear-graph-store', vertices: 0, edges: 0, catalog: 3 });
+    expect(out).toMatchObject({
+      executed: true,
+      rows: { verticesDeleted: 20, edgesDeleted: 10, catalogDeleted: 0 },
+      marker: { topic: p.metadataTopic, partition: 0, offset: '3', epoch: 1 },
+      published: true,
+    });
+    expect(await storeView(p.primarySchema)).toMatchObject({
+      epoch: 1,
+      reason: 'CLEAR_GRAPH_STORE: test clear-graph-store',
+      vertices: 0,
+      edges: 0,
+      catalog: 3,
+    });
     await expectMarker(p, 4, 'CLEAR_GRAPH_STORE');
     await expectWritesAtNewEpoch(p, 31);
     // the late event of epoch 0 was refused as stale by the primary's replay
@@ -259,7 +321,13 @@ describe('crr admin: the primary\'s sync-breaking operations', () => {
     const p = await seeded();
     const events = [
       ...Array.from({ length: 12_000 }, (_, i) => ({ op: 'UPSERT_VERTEX', vertex: { type: 'Person', id: `i${i}` }, attributes: { n: i } })),
-      ...Array.from({ length: 50 }, (_, i) => ({ op: 'UPSERT_EDGE', type: 'KNOWS', from: { type: 'Person', id: `i${i}` }, to: { type: 'Person', id: `p${i % 20}` }, attributes: {} })),
+      ...Array.from({ length: 50 }, (_, i) => ({
+        op: 'UPSERT_EDGE',
+        type: 'KNOWS',
+        from: { type: 'Person', id: `i${i}` },
+        to: { type: 'Person', id: `p${i % 20}` },
+        attributes: {},
+      })),
       { op: 'CREATE_QUERY', name: 'imported', text: 'SELECT 1' },
     ];
     const file = ndjson(events);
@@ -307,12 +375,22 @@ describe('crr admin: the primary\'s sync-breaking operations', () => {
     start(['run', '--config', p.configPath, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)]);
     start(['run', '--config', p.configPath, '--cluster', p.target]);
     const status = async (port: number): Promise<any> => JSON.parse((await http(port, '/status')).body).replay;
-    await waitFor('both stores caught up', async () => {
-      const [a, b] = await Promise.all([status(p.primaryHttpPort).catch(() => undefined), status(p.httpPort).catch(() => undefined)]);
-      return a?.lagRecords === 0 && a.eventsApplied >= 33 && b?.lagRecords === 0 && b.eventsApplied >= 33;
-    }, 90_000, 300);
+    await waitFor(
+      'both stores caught up',
+      async () => {
+        const [a, b] = await Promise.all([status(p.primaryHttpPort).catch(() => undefined), status(p.httpPort).catch(() => undefined)]);
+        return a?.lagRecords === 0 && a.eventsApplied >= 33 && b?.lagRecords === 0 && b.eventsApplied >= 33;
+      },
+      90_000,
+      300,
+    );
     // the store is the truth: every record of the primary's topics applied
-    await waitFor('the primary store to hold every position', async () => (await storeView(p.primarySchema)).positions.reduce((n, x) => n + x.next_offset, 0) === 33, 30_000, 300);
+    await waitFor(
+      'the primary store to hold every position',
+      async () => (await storeView(p.primarySchema)).positions.reduce((n, x) => n + x.next_offset, 0) === 33,
+      30_000,
+      300,
+    );
 
     const r = await adminCmd(p, 'drop-all', '--execute');
     expect(r.code, r.stderr).toBe(0);
@@ -328,7 +406,12 @@ describe('crr admin: the primary\'s sync-breaking operations', () => {
       { op: 'UPSERT_VERTEX', vertex: { type: 'Person', id: 'new' }, attributes: { n: 1 } },
     ]);
     // the primary's replay adopts the epoch the operation raised in its store (it must not halt at the marker)
-    await waitFor('the primary to apply the new writes (or halt)', async () => (await storeView(p.primarySchema)).vertices === 1 || (await status(p.primaryHttpPort)).state === 'halted', 60_000, 300);
+    await waitFor(
+      'the primary to apply the new writes (or halt)',
+      async () => (await storeView(p.primarySchema)).vertices === 1 || (await status(p.primaryHttpPort)).state === 'halted',
+      60_000,
+      300,
+    );
     const primary = await status(p.primaryHttpPort);
     expect(primary.state, primary.haltReason).toBe('active');
     expect((await storeView(p.primarySchema)).vertices).toBe(1);

@@ -2,7 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -57,17 +65,26 @@ async function pgStore(): Promise<PostgresStore> {
 async function fill(store: Store, vertices: number, edges: number): Promise<void> {
   const e = new Events();
   await store.applyBatch(
-    [e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'doc', primaryIdType: 'STRING', attributes: [{ name: 'blob', type: 'STRING' }] }), e.ev({ op: 'CREATE_USER', name: 'ops', roles: ['admin'] })],
+    [
+      e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'doc', primaryIdType: 'STRING', attributes: [{ name: 'blob', type: 'STRING' }] }),
+      e.ev({ op: 'CREATE_USER', name: 'ops', roles: ['admin'] }),
+    ],
     [{ topic: 'graph.metadata', partition: 0, nextOffset: 2 }],
   );
   for (let i = 0; i < vertices; i += 5000) {
     const n = Math.min(5000, vertices - i);
-    const batch = Array.from({ length: n }, (_, j) => e.upsertV('doc', `d${String(i + j).padStart(7, '0')}`, { blob: randomBytes(150).toString('base64'), n: i + j }));
+    const batch = Array.from({ length: n }, (_, j) =>
+      e.upsertV('doc', `d${String(i + j).padStart(7, '0')}`, { blob: randomBytes(150).toString('base64'), n: i + j }),
+    );
     await store.applyBatch(batch, [{ topic: 'graph.data', partition: 0, nextOffset: i + n }]);
   }
   for (let i = 0; i < edges; i += 5000) {
     const n = Math.min(5000, edges - i);
-    const batch = Array.from({ length: n }, (_, j) => e.upsertE('links', ['doc', `d${String(i + j).padStart(7, '0')}`], ['doc', `d${String((i + j) * 13 % Math.max(vertices, 1)).padStart(7, '0')}`], { w: (i + j) % 10 }));
+    const batch = Array.from({ length: n }, (_, j) =>
+      e.upsertE('links', ['doc', `d${String(i + j).padStart(7, '0')}`], ['doc', `d${String(((i + j) * 13) % Math.max(vertices, 1)).padStart(7, '0')}`], {
+        w: (i + j) % 10,
+      }),
+    );
     await store.applyBatch(batch, [{ topic: 'graph.data', partition: 1, nextOffset: i + n }]);
   }
   await store.setClusterState({ role: 'primary', state: 'ACTIVE', epoch: 4 });
@@ -76,12 +93,24 @@ async function fill(store: Store, vertices: number, edges: number): Promise<void
 /** Every row of a store, in primary-key order. */
 async function storeRows(store: Store): Promise<{ vertices: VertexRow[]; edges: EdgeRow[] }> {
   const out = { vertices: [] as VertexRow[], edges: [] as EdgeRow[] };
-  await store.exportSnapshot({ header: async () => undefined, vertices: async (r) => void out.vertices.push(...r), edges: async (r) => void out.edges.push(...r) });
+  await store.exportSnapshot({
+    header: async () => undefined,
+    vertices: async (r) => void out.vertices.push(...r),
+    edges: async (r) => void out.edges.push(...r),
+  });
   return out;
 }
 
 function repository(prefix: string): S3Repository {
-  return new S3Repository({ bucket, prefix, endpoint: S3_ENDPOINT, region: S3_REGION, forcePathStyle: true, credentials: S3_CREDENTIALS, uploadPartBytes: 5 * MiB });
+  return new S3Repository({
+    bucket,
+    prefix,
+    endpoint: S3_ENDPOINT,
+    region: S3_REGION,
+    forcePathStyle: true,
+    credentials: S3_CREDENTIALS,
+    uploadPartBytes: 5 * MiB,
+  });
 }
 
 async function objectBytes(key: string): Promise<Buffer> {
@@ -134,7 +163,10 @@ describe(`backups in S3 (${S3_ENDPOINT})`, () => {
       ]);
       const err = await (async () => {
         for await (const _ of readBackup(repo, manifest.id));
-      })().then(() => undefined, (e: unknown) => e);
+      })().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(CrrError);
       expect((err as CrrError).message).toContain(`part ${vParts[1]!.name} is missing`);
 
@@ -147,9 +179,20 @@ describe(`backups in S3 (${S3_ENDPOINT})`, () => {
   });
 
   it('refuses a bucket that does not exist, as a repository error naming it', async () => {
-    const repo = new S3Repository({ bucket: `${bucket}-nope`, prefix: 'crr', endpoint: S3_ENDPOINT, region: S3_REGION, forcePathStyle: true, credentials: S3_CREDENTIALS, maxAttempts: 1 });
+    const repo = new S3Repository({
+      bucket: `${bucket}-nope`,
+      prefix: 'crr',
+      endpoint: S3_ENDPOINT,
+      region: S3_REGION,
+      forcePathStyle: true,
+      credentials: S3_CREDENTIALS,
+      maxAttempts: 1,
+    });
     try {
-      const err = await listBackups(repo).then(() => undefined, (e: unknown) => e);
+      const err = await listBackups(repo).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(CrrError);
       expect(err).toMatchObject({ code: 'CRR_REPOSITORY', retriable: false });
       expect((err as CrrError).message).toContain(`s3://${bucket}-nope/crr`);
@@ -161,7 +204,10 @@ describe(`backups in S3 (${S3_ENDPOINT})`, () => {
   it('crr backup create / list / verify / delete / prune end to end, credentials from the standard AWS chain', async () => {
     const store = await pgStore();
     const e = new Events();
-    await store.applyBatch([e.ev({ op: 'CREATE_USER', name: 'u' }), ...Array.from({ length: 1500 }, (_, i) => e.upsertV('person', `p${i}`, { i }))], [{ topic: 'graph.data', partition: 0, nextOffset: 1501 }]);
+    await store.applyBatch(
+      [e.ev({ op: 'CREATE_USER', name: 'u' }), ...Array.from({ length: 1500 }, (_, i) => e.upsertV('person', `p${i}`, { i }))],
+      [{ topic: 'graph.data', partition: 0, nextOffset: 1501 }],
+    );
     await store.setClusterState({ role: 'primary', state: 'ACTIVE', epoch: 1 });
     await store.close();
     const alias = `p${uniq()}`;
@@ -175,7 +221,10 @@ describe(`backups in S3 (${S3_ENDPOINT})`, () => {
           [alias]: {
             bootstrapServers: [PRIMARY],
             store: { type: 'postgres', connectionString: PG_URL, schema: schemas.at(-1) },
-            backup: { repository: { type: 's3', bucket, prefix: `cli/${alias}`, endpoint: S3_ENDPOINT, region: S3_REGION, forcePathStyle: true }, retention: { keepLast: 1 } },
+            backup: {
+              repository: { type: 's3', bucket, prefix: `cli/${alias}`, endpoint: S3_ENDPOINT, region: S3_REGION, forcePathStyle: true },
+              retention: { keepLast: 1 },
+            },
           },
           nobackup: { bootstrapServers: [PRIMARY] },
         },
@@ -198,7 +247,10 @@ describe(`backups in S3 (${S3_ENDPOINT})`, () => {
     expect(list.stdout).toMatch(new RegExp(`${first.id}\\s+\\S+Z\\s+1\\s+1500\\s+[\\d.]+ KiB\\s+1\\s+complete`));
     expect(list.stdout).toContain(second);
     const listed = JSON.parse((await crr('list', '--json')).stdout) as Array<{ id: string; status: string; records: number }>;
-    expect(listed.map((b) => [b.id, b.status, b.records])).toEqual([[first.id, 'complete', 1500], [second, 'complete', 1500]]);
+    expect(listed.map((b) => [b.id, b.status, b.records])).toEqual([
+      [first.id, 'complete', 1500],
+      [second, 'complete', 1500],
+    ]);
 
     const verified = await crr('verify', first.id);
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
@@ -251,8 +303,24 @@ describe(`backups in S3 (${S3_ENDPOINT})`, () => {
     const dir = join(tmpdir(), 'crr-tests');
     mkdirSync(dir, { recursive: true });
     const configPath = join(dir, `backup-${alias}.yaml`);
-    const repository = { type: 's3', bucket, prefix, endpoint: S3_ENDPOINT, region: S3_REGION, forcePathStyle: true, accessKeyId: S3_CREDENTIALS.accessKeyId, secretAccessKey: S3_CREDENTIALS.secretAccessKey };
-    writeFileSync(configPath, stringify({ clusters: { [alias]: { bootstrapServers: [PRIMARY], store: { type: 'postgres', connectionString: PG_URL, schema: schemas.at(-1) }, backup: { repository } } } }));
+    const repository = {
+      type: 's3',
+      bucket,
+      prefix,
+      endpoint: S3_ENDPOINT,
+      region: S3_REGION,
+      forcePathStyle: true,
+      accessKeyId: S3_CREDENTIALS.accessKeyId,
+      secretAccessKey: S3_CREDENTIALS.secretAccessKey,
+    };
+    writeFileSync(
+      configPath,
+      stringify({
+        clusters: {
+          [alias]: { bootstrapServers: [PRIMARY], store: { type: 'postgres', connectionString: PG_URL, schema: schemas.at(-1) }, backup: { repository } },
+        },
+      }),
+    );
     const uploads = async () => (await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: `${prefix}/` }))).Uploads ?? [];
     const objects = async () => (await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }))).Contents ?? [];
 

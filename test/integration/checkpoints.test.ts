@@ -4,12 +4,36 @@ import { describe, expect, it } from 'vitest';
 import { syncGroupOffsetsOnce } from '../../src/checkpoint/index.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log/logger.js';
-import { admin, client, createTopic, DR, http, KAFKA_SH, metricValue, PRIMARY, produce, readTopic, runCrr, testFlow, uniq, useMirrorProcesses, waitFor } from '../support/helpers.js';
+import {
+  admin,
+  client,
+  createTopic,
+  DR,
+  http,
+  KAFKA_SH,
+  metricValue,
+  PRIMARY,
+  produce,
+  readTopic,
+  runCrr,
+  testFlow,
+  uniq,
+  useMirrorProcesses,
+  waitFor,
+} from '../support/helpers.js';
 
 const mirror = useMirrorProcesses();
 const run = promisify(execFile);
 
-interface Row { group: string; topic: string; remoteTopic: string; partition: number; upstreamOffset: number; downstreamOffset?: number; status: string }
+interface Row {
+  group: string;
+  topic: string;
+  remoteTopic: string;
+  partition: number;
+  upstreamOffset: number;
+  downstreamOffset?: number;
+  status: string;
+}
 
 /** Reads the remote topic from the given offsets per partition until each has given the record of upstream offset `lastUpstream`; returns the upstream offsets read. */
 async function readFrom(topic: string, from: Map<number, number>, lastUpstream: number): Promise<Map<number, number[]>> {
@@ -43,13 +67,34 @@ describe('checkpoints: consumer group offsets translated to the target', () => {
     await createTopic(PRIMARY, topic, 4);
     // partitions 0-2 get 400 records each, partition 3 none (a group offset there has no offset sync: unknown)
     const now = Date.now();
-    await produce(PRIMARY, topic, Array.from({ length: 1200 }, (_, i) => ({ partition: i % 3, key: `k${i}`, value: `v${i}`, timestamp: String(now + i) })));
+    await produce(
+      PRIMARY,
+      topic,
+      Array.from({ length: 1200 }, (_, i) => ({ partition: i % 3, key: `k${i}`, value: `v${i}`, timestamp: String(now + i) })),
+    );
     mirror(flow.configPath);
     await readTopic(DR, flow.remote(topic), 1200, 30_000);
 
     // Kafka's own console consumer commits group offsets on the primary (it rewinds to the first
     // unprinted record before closing, so the committed offsets are exactly what it printed)
-    const cc = await run('bash', [KAFKA_SH, 'tool', 'kafka-console-consumer', '--bootstrap-server', PRIMARY, '--topic', topic, '--group', group, '--from-beginning', '--max-messages', '500'], { maxBuffer: 16 << 20 });
+    const cc = await run(
+      'bash',
+      [
+        KAFKA_SH,
+        'tool',
+        'kafka-console-consumer',
+        '--bootstrap-server',
+        PRIMARY,
+        '--topic',
+        topic,
+        '--group',
+        group,
+        '--from-beginning',
+        '--max-messages',
+        '500',
+      ],
+      { maxBuffer: 16 << 20 },
+    );
     expect(cc.stdout.trim().split('\n')).toHaveLength(500);
     const a = await admin(PRIMARY);
     try {
@@ -88,10 +133,22 @@ describe('checkpoints: consumer group offsets translated to the target', () => {
     const idle = `crr-test-idle-${uniq()}`;
     const busy = `crr-test-busy-${uniq()}`;
     await createTopic(PRIMARY, topic, 2);
-    await produce(PRIMARY, topic, Array.from({ length: 600 }, (_, i) => ({ partition: i % 2, value: `v${i}` })));
+    await produce(
+      PRIMARY,
+      topic,
+      Array.from({ length: 600 }, (_, i) => ({ partition: i % 2, value: `v${i}` })),
+    );
     const a = await admin(PRIMARY);
     try {
-      for (const g of [idle, busy]) await a.setOffsets({ groupId: g, topic, partitions: [{ partition: 0, offset: '120' }, { partition: 1, offset: '250' }] });
+      for (const g of [idle, busy])
+        await a.setOffsets({
+          groupId: g,
+          topic,
+          partitions: [
+            { partition: 0, offset: '120' },
+            { partition: 1, offset: '250' },
+          ],
+        });
     } finally {
       await a.disconnect();
     }
@@ -105,11 +162,16 @@ describe('checkpoints: consumer group offsets translated to the target', () => {
       mirror(flow.configPath);
       const d = await admin(DR);
       try {
-        const synced = await waitFor('the idle group to receive translated offsets on dr', async () => {
-          const [t] = await d.fetchOffsets({ groupId: idle, topics: [flow.remote(topic)] });
-          const offsets = t!.partitions.sort((x, y) => x.partition - y.partition).map((p) => Number(p.offset));
-          return offsets.every((o) => o >= 0) ? offsets : undefined;
-        }, 60_000, 500);
+        const synced = await waitFor(
+          'the idle group to receive translated offsets on dr',
+          async () => {
+            const [t] = await d.fetchOffsets({ groupId: idle, topics: [flow.remote(topic)] });
+            const offsets = t!.partitions.sort((x, y) => x.partition - y.partition).map((p) => Number(p.offset));
+            return offsets.every((o) => o >= 0) ? offsets : undefined;
+          },
+          60_000,
+          500,
+        );
         const out = await runCrr(['checkpoints', '--config', flow.configPath, '--group', idle, '--json']);
         const rows = (JSON.parse(out.stdout) as { flows: Array<{ rows: Row[] }> }).flows[0]!.rows;
         expect(synced).toEqual(rows.map((r) => r.downstreamOffset));

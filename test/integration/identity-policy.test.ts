@@ -1,7 +1,20 @@
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { createTopic, DR, endOffsets, flowStatuses, http, PRIMARY, produce, readTopic, testFlow, useMirrorProcesses, waitFor, type FlowStatusView } from '../support/helpers.js';
+import {
+  createTopic,
+  DR,
+  endOffsets,
+  flowStatuses,
+  http,
+  PRIMARY,
+  produce,
+  readTopic,
+  testFlow,
+  useMirrorProcesses,
+  waitFor,
+  type FlowStatusView,
+} from '../support/helpers.js';
 
 const mirror = useMirrorProcesses();
 
@@ -9,26 +22,52 @@ describe('identity replication policy', () => {
   it('an active/active pair keeps topic names and never loops records back (provenance header)', async () => {
     const flow = testFlow();
     const topic = `${flow.prefix}.shared`;
-    const common = { topics: { include: [`${flow.prefix}.*`] }, replicationPolicy: { type: 'identity' }, topicRefreshIntervalMs: 1000, transactionLingerMs: 20, emitHeartbeats: false };
+    const common = {
+      topics: { include: [`${flow.prefix}.*`] },
+      replicationPolicy: { type: 'identity' },
+      topicRefreshIntervalMs: 1000,
+      transactionLingerMs: 20,
+      emitHeartbeats: false,
+    };
     writeFileSync(
       flow.configPath,
       stringify({
         clusters: { [flow.source]: { bootstrapServers: [PRIMARY] }, [flow.target]: { bootstrapServers: [DR] } },
-        mirror: { flows: [{ source: flow.source, target: flow.target, ...common }, { source: flow.target, target: flow.source, ...common }], restartBackoffInitialMs: 200, restartBackoffMaxMs: 2000, lagPollIntervalMs: 500 },
+        mirror: {
+          flows: [
+            { source: flow.source, target: flow.target, ...common },
+            { source: flow.target, target: flow.source, ...common },
+          ],
+          restartBackoffInitialMs: 200,
+          restartBackoffMaxMs: 2000,
+          lagPollIntervalMs: 500,
+        },
         http: { host: '127.0.0.1', port: flow.httpPort },
       }),
     );
     await createTopic(PRIMARY, topic, 2);
     await createTopic(DR, topic, 2);
-    await produce(PRIMARY, topic, Array.from({ length: 100 }, (_, i) => ({ partition: i % 2, key: `p${i}`, value: `from-primary-${i}` })));
-    await produce(DR, topic, Array.from({ length: 40 }, (_, i) => ({ partition: i % 2, key: `d${i}`, value: `from-dr-${i}` })));
+    await produce(
+      PRIMARY,
+      topic,
+      Array.from({ length: 100 }, (_, i) => ({ partition: i % 2, key: `p${i}`, value: `from-primary-${i}` })),
+    );
+    await produce(
+      DR,
+      topic,
+      Array.from({ length: 40 }, (_, i) => ({ partition: i % 2, key: `d${i}`, value: `from-dr-${i}` })),
+    );
     const p = mirror(flow.configPath);
     const forward = `${flow.source}->${flow.target}`;
     const back = `${flow.target}->${flow.source}`;
-    await waitFor('both flows to be active', async () => {
-      const flows = await flowStatuses(flow.httpPort);
-      return flows.length === 2 && flows.every((f) => f.state === 'active');
-    }, 60_000);
+    await waitFor(
+      'both flows to be active',
+      async () => {
+        const flows = await flowStatuses(flow.httpPort);
+        return flows.length === 2 && flows.every((f) => f.state === 'active');
+      },
+      60_000,
+    );
 
     // A loop never settles: each flow would keep writing what the other wrote. Settled means both
     // flows have committed positions at the log end of their source topic as it is after the
@@ -38,7 +77,16 @@ describe('identity replication policy', () => {
     const settled = async (): Promise<boolean> => {
       const flows = await flowStatuses(flow.httpPort);
       const [onP, onD] = await Promise.all([endOffsets(PRIMARY, topic), endOffsets(DR, topic)]);
-      return committedTo(flows.find((f) => f.flow === forward), onP) && committedTo(flows.find((f) => f.flow === back), onD);
+      return (
+        committedTo(
+          flows.find((f) => f.flow === forward),
+          onP,
+        ) &&
+        committedTo(
+          flows.find((f) => f.flow === back),
+          onD,
+        )
+      );
     };
     await waitFor('both flows to settle: positions at both log ends', settled, 60_000, 500);
 

@@ -1,12 +1,35 @@
 import { execFileSync } from 'node:child_process';
 import type { Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { admin, byPartition, createTopic, DR, flowStatuses, http, KAFKA_SH, metricValue, PRIMARY, produce, readTopic, sleep, testFlow, useMirrorProcesses, waitFor, waitForMirrored, type SeenRecord } from '../support/helpers.js';
+import {
+  admin,
+  byPartition,
+  createTopic,
+  DR,
+  flowStatuses,
+  http,
+  KAFKA_SH,
+  metricValue,
+  PRIMARY,
+  produce,
+  readTopic,
+  sleep,
+  testFlow,
+  useMirrorProcesses,
+  waitFor,
+  waitForMirrored,
+  type SeenRecord,
+} from '../support/helpers.js';
 
 const mirror = useMirrorProcesses();
 
 const seq = (from: number, n: number, partitions: number): Message[] =>
-  Array.from({ length: n }, (_, i) => ({ partition: (from + i) % partitions, key: `k${(from + i) % 97}`, value: `v${from + i}`, headers: { seq: String(from + i) } }));
+  Array.from({ length: n }, (_, i) => ({
+    partition: (from + i) % partitions,
+    key: `k${(from + i) % 97}`,
+    value: `v${from + i}`,
+    headers: { seq: String(from + i) },
+  }));
 
 /** Every source record exactly once on the target, in the same order per partition. */
 function expectExactlyOnce(source: SeenRecord[], target: SeenRecord[]): void {
@@ -59,7 +82,11 @@ describe('mirror: exactly once through failures', () => {
       // killed once this run has committed records of the topic to the target (its /metrics count
       // only this process's commits), later in each round
       const atLeast = 400 * (round + 1);
-      await waitFor(`the mirror to commit ${atLeast} records in this run`, async () => (await mirroredRecords(flow.httpPort, flow.remote(topic))) >= atLeast, 60_000);
+      await waitFor(
+        `the mirror to commit ${atLeast} records in this run`,
+        async () => (await mirroredRecords(flow.httpPort, flow.remote(topic))) >= atLeast,
+        60_000,
+      );
       p.child.kill('SIGKILL');
       await p.exited;
       kills += 1;
@@ -101,15 +128,22 @@ describe('mirror: exactly once through failures', () => {
     const group = `crr-mirror-${flow.source}-${flow.target}`;
     const sourceAdmin = await admin(PRIMARY);
     try {
-      await waitFor('the second mirror to wait as standby, in the group with the first', async () => {
-        const { groups } = await sourceAdmin.describeGroups([group]);
-        return groups[0]?.state === 'Stable' && groups[0].members.length === 2 && (await flowState(bPort)) === 'standby';
-      }, 60_000);
+      await waitFor(
+        'the second mirror to wait as standby, in the group with the first',
+        async () => {
+          const { groups } = await sourceAdmin.describeGroups([group]);
+          return groups[0]?.state === 'Stable' && groups[0].members.length === 2 && (await flowState(bPort)) === 'standby';
+        },
+        60_000,
+      );
     } finally {
       await sourceAdmin.disconnect();
     }
     expect(await flowState(flow.httpPort), 'the first mirror stays active').toBe('active');
-    expect(metricValue((await http(flow.httpPort, '/metrics')).body, 'crr_mirror_task_restarts_total', 'reason="lost-assignment"') ?? 0, 'the first mirror never lost the flow').toBe(0);
+    expect(
+      metricValue((await http(flow.httpPort, '/metrics')).body, 'crr_mirror_task_restarts_total', 'reason="lost-assignment"') ?? 0,
+      'the first mirror never lost the flow',
+    ).toBe(0);
     expect(a.log()).not.toMatch(/lost the flow/);
     const writer = produceSlowly(topic, 0, 60, 100, 2, 150);
     // the active mirror is killed once it has mirrored part of the stream

@@ -21,7 +21,9 @@ function record(i: number, bytes: number, headers: boolean): Message {
 
 /** Whether /status shows every partition of `remoteTopics` mirrored to its log end (lag 0). */
 async function caughtUp(port: number, remoteTopics: string[]): Promise<boolean> {
-  const status = JSON.parse((await http(port, '/status')).body) as { flows: Array<{ state: string; partitions: Array<{ remoteTopic: string; lagRecords: number; logEndOffset: number }> }> };
+  const status = JSON.parse((await http(port, '/status')).body) as {
+    flows: Array<{ state: string; partitions: Array<{ remoteTopic: string; lagRecords: number; logEndOffset: number }> }>;
+  };
   const parts = status.flows[0]?.partitions.filter((p) => remoteTopics.includes(p.remoteTopic)) ?? [];
   return parts.length === remoteTopics.length * PARTITIONS && parts.every((p) => p.lagRecords === 0 && p.logEndOffset > 0);
 }
@@ -29,36 +31,64 @@ async function caughtUp(port: number, remoteTopics: string[]): Promise<boolean> 
 describe('mirror: backlogs of small records and records near the size limit', () => {
   it('mirrors 20,000-record backlogs of 50, 150 and 1,000-byte records (with and without headers) and a record near the limit, completely, after a restart', async () => {
     const flow = testFlow({ targetCompression: 'none', emitHeartbeats: false });
-    const cases = [50, 150, 1000].flatMap((bytes) => [false, true].map((headers) => ({ bytes, headers, topic: `${flow.prefix}.b${bytes}${headers ? '-h' : ''}` })));
+    const cases = [50, 150, 1000].flatMap((bytes) =>
+      [false, true].map((headers) => ({ bytes, headers, topic: `${flow.prefix}.b${bytes}${headers ? '-h' : ''}` })),
+    );
     const near = `${flow.prefix}.near-limit`;
     for (const c of cases) await createTopic(PRIMARY, c.topic, PARTITIONS);
     await createTopic(PRIMARY, near, PARTITIONS);
 
     // the mirror runs once (creating the remote topics), then is stopped while the backlogs pile up
     const first = mirror(flow.configPath);
-    await waitFor('the first run to be active', async () => (JSON.parse((await http(flow.httpPort, '/status')).body) as { flows: Array<{ state: string }> }).flows[0]?.state === 'active');
+    await waitFor(
+      'the first run to be active',
+      async () => (JSON.parse((await http(flow.httpPort, '/status')).body) as { flows: Array<{ state: string }> }).flows[0]?.state === 'active',
+    );
     first.child.kill('SIGTERM');
     await first.exited;
 
-    for (const c of cases) await produce(PRIMARY, c.topic, Array.from({ length: RECORDS }, (_, i) => record(i, c.bytes, c.headers)));
+    for (const c of cases)
+      await produce(
+        PRIMARY,
+        c.topic,
+        Array.from({ length: RECORDS }, (_, i) => record(i, c.bytes, c.headers)),
+      );
     // one record just under the broker's default message.max.bytes (1,048,588) once crr's headers and the batch framing are added
     const big = 1_048_588 - 61 - 200;
     await produce(PRIMARY, near, [{ partition: 0, key: 'big', value: 'y'.repeat(big) }]);
-    await produce(PRIMARY, near, Array.from({ length: 100 }, (_, i) => record(i, 150, true)));
+    await produce(
+      PRIMARY,
+      near,
+      Array.from({ length: 100 }, (_, i) => record(i, 150, true)),
+    );
 
     mirror(flow.configPath);
-    await waitFor('every backlog mirrored (lag 0 on every partition)', () => caughtUp(flow.httpPort, [...cases.map((c) => flow.remote(c.topic)), flow.remote(near)]).catch(() => false), 240_000, 500);
+    await waitFor(
+      'every backlog mirrored (lag 0 on every partition)',
+      () => caughtUp(flow.httpPort, [...cases.map((c) => flow.remote(c.topic)), flow.remote(near)]).catch(() => false),
+      240_000,
+      500,
+    );
 
     for (const c of cases) {
       const target = await readTopic(DR, flow.remote(c.topic), RECORDS, 60_000);
       expect(target, `${c.topic}: every record once`).toHaveLength(RECORDS);
       for (let p = 0; p < PARTITIONS; p++) {
-        const got = target.filter((r) => r.partition === p).sort((a, b) => a.offset - b.offset).map((r) => [r.key, r.value, r.headers.join(',')]);
+        const got = target
+          .filter((r) => r.partition === p)
+          .sort((a, b) => a.offset - b.offset)
+          .map((r) => [r.key, r.value, r.headers.join(',')]);
         const want = Array.from({ length: RECORDS }, (_, i) => i)
           .filter((i) => i % PARTITIONS === p)
           .map((i) => {
             const m = record(i, c.bytes, c.headers);
-            return [m.key, m.value, Object.entries(m.headers ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(',')];
+            return [
+              m.key,
+              m.value,
+              Object.entries(m.headers ?? {})
+                .map(([k, v]) => `${k}=${String(v)}`)
+                .join(','),
+            ];
           });
         expect(got, `${c.topic}[${p}] in order`).toEqual(want);
       }
@@ -73,14 +103,24 @@ describe('mirror: backlogs of small records and records near the size limit', ()
     const topic = `${flow.prefix}.shrunk`;
     await createTopic(PRIMARY, topic, PARTITIONS);
     mirror(flow.configPath);
-    await waitFor('the mirror to be active', async () => (JSON.parse((await http(flow.httpPort, '/status')).body) as { flows: Array<{ state: string }> }).flows[0]?.state === 'active');
+    await waitFor(
+      'the mirror to be active',
+      async () => (JSON.parse((await http(flow.httpPort, '/status')).body) as { flows: Array<{ state: string }> }).flows[0]?.state === 'active',
+    );
     const a = await admin(DR);
     try {
-      await a.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: flow.remote(topic), configEntries: [{ name: 'max.message.bytes', value: String(64 * 1024) }] }] });
+      await a.alterConfigs({
+        validateOnly: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: flow.remote(topic), configEntries: [{ name: 'max.message.bytes', value: String(64 * 1024) }] }],
+      });
     } finally {
       await a.disconnect();
     }
-    await produce(PRIMARY, topic, Array.from({ length: 8000 }, (_, i) => record(i, 150, true)));
+    await produce(
+      PRIMARY,
+      topic,
+      Array.from({ length: 8000 }, (_, i) => record(i, 150, true)),
+    );
     await waitFor('the backlog mirrored', () => caughtUp(flow.httpPort, [flow.remote(topic)]).catch(() => false), 120_000, 500);
     expect(await readTopic(DR, flow.remote(topic), 8000, 60_000)).toHaveLength(8000);
     const metrics = (await http(flow.httpPort, '/metrics')).body;
@@ -92,7 +132,10 @@ describe('mirror: backlogs of small records and records near the size limit', ()
     const flow = testFlow({ targetCompression: 'none', emitHeartbeats: false, syncTopicConfigs: false });
     const topic = `${flow.prefix}.huge`;
     await createTopic(PRIMARY, topic, 1, [{ name: 'max.message.bytes', value: String(3 * 1024 * 1024) }]);
-    await produce(PRIMARY, topic, [{ key: 'a', value: 'small' }, { key: 'huge', value: 'z'.repeat(2 * 1024 * 1024) }]);
+    await produce(PRIMARY, topic, [
+      { key: 'a', value: 'small' },
+      { key: 'huge', value: 'z'.repeat(2 * 1024 * 1024) },
+    ]);
     const proc = mirror(flow.configPath);
     const status = await waitFor(
       'the flow to stop with CRR_RECORD_TOO_LARGE',

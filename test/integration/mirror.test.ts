@@ -1,7 +1,23 @@
 import type { Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { CompressionTypes } from '../../src/kafka/kafkajs.js';
-import { admin, byPartition, createTopic, DR, flowStatuses, http, metricValue, PRIMARY, produce, readTopic, runCrr, testFlow, useMirrorProcesses, waitFor, waitForMirrored } from '../support/helpers.js';
+import {
+  admin,
+  byPartition,
+  createTopic,
+  DR,
+  flowStatuses,
+  http,
+  metricValue,
+  PRIMARY,
+  produce,
+  readTopic,
+  runCrr,
+  testFlow,
+  useMirrorProcesses,
+  waitFor,
+  waitForMirrored,
+} from '../support/helpers.js';
 
 const mirror = useMirrorProcesses();
 
@@ -32,7 +48,9 @@ describe('mirror: records arrive on the target exactly as on the source', () => 
     const zero = await waitFor(
       'lag 0 on every partition, heartbeats included, in 8 polls in a row',
       async () => {
-        const status = JSON.parse((await http(flow.httpPort, '/status')).body) as { flows: Array<{ partitions: Array<{ topic: string; lagRecords: number; logEndOffset: number }> }> };
+        const status = JSON.parse((await http(flow.httpPort, '/status')).body) as {
+          flows: Array<{ partitions: Array<{ topic: string; lagRecords: number; logEndOffset: number }> }>;
+        };
         const parts = status.flows[0]?.partitions ?? [];
         const beats = parts.find((p) => p.topic === flow.heartbeatsTopic);
         const caughtUp = parts.length === 3 && beats !== undefined && beats.logEndOffset > 5 && parts.every((p) => p.lagRecords === 0);
@@ -51,7 +69,10 @@ describe('mirror: records arrive on the target exactly as on the source', () => 
     const flow = testFlow({ targetCompression: 'lz4' });
     const topic = `${flow.prefix}.orders`;
     // retention.ms is copied to the remote topic; message.timestamp.type is one of MM2's exclusions
-    await createTopic(PRIMARY, topic, 4, [{ name: 'retention.ms', value: '86400000' }, { name: 'message.timestamp.type', value: 'LogAppendTime' }]);
+    await createTopic(PRIMARY, topic, 4, [
+      { name: 'retention.ms', value: '86400000' },
+      { name: 'message.timestamp.type', value: 'LogAppendTime' },
+    ]);
     const codecs = [CompressionTypes.None, CompressionTypes.GZIP, CompressionTypes.Snappy, CompressionTypes.LZ4, CompressionTypes.ZSTD];
     const all = records(1000, 4, 'c');
     for (let i = 0; i < codecs.length; i++) await produce(PRIMARY, topic, all.slice(i * 200, (i + 1) * 200), codecs[i]);
@@ -98,18 +119,33 @@ describe('mirror: records arrive on the target exactly as on the source', () => 
     expect(metricValue(metrics, 'crr_mirror_transactions_total', 'result="committed"')).toBeGreaterThan(0);
     expect(metrics).toContain('crr_replication_latency_seconds_bucket');
     expect(metrics).toContain('process_cpu_user_seconds_total');
-    await waitFor('a heartbeat age in /metrics', async () => metricValue((await http(flow.httpPort, '/metrics')).body, 'crr_heartbeat_age_seconds') !== undefined);
+    await waitFor(
+      'a heartbeat age in /metrics',
+      async () => metricValue((await http(flow.httpPort, '/metrics')).body, 'crr_heartbeat_age_seconds') !== undefined,
+    );
     expect((await http(flow.httpPort, '/healthz')).status).toBe(200);
     expect((await http(flow.httpPort, '/readyz')).status).toBe(200);
     const status = JSON.parse((await http(flow.httpPort, '/status')).body) as { flows: Array<{ state: string }> };
     expect(status.flows[0]!.state).toBe('active');
 
-    const cli = await waitFor('crr status to report lag 0', async () => {
-      const r = await runCrr(['status', '--config', flow.configPath, '--json']);
-      const report = JSON.parse(r.stdout) as { flows: Array<{ health: string; totalLagRecords: number; heartbeatAgeSeconds: number | null; partitions: Array<{ remoteTopic: string; lagRecords: number }> }> };
-      const parts = report.flows[0]!.partitions.filter((p) => p.remoteTopic === flow.remote(topic));
-      return r.code === 0 && parts.length === 4 && parts.every((p) => p.lagRecords === 0) ? report : undefined;
-    }, 30_000, 1000);
+    const cli = await waitFor(
+      'crr status to report lag 0',
+      async () => {
+        const r = await runCrr(['status', '--config', flow.configPath, '--json']);
+        const report = JSON.parse(r.stdout) as {
+          flows: Array<{
+            health: string;
+            totalLagRecords: number;
+            heartbeatAgeSeconds: number | null;
+            partitions: Array<{ remoteTopic: string; lagRecords: number }>;
+          }>;
+        };
+        const parts = report.flows[0]!.partitions.filter((p) => p.remoteTopic === flow.remote(topic));
+        return r.code === 0 && parts.length === 4 && parts.every((p) => p.lagRecords === 0) ? report : undefined;
+      },
+      30_000,
+      1000,
+    );
     expect(cli.flows[0]!.health).toBe('ok');
     expect(cli.flows[0]!.heartbeatAgeSeconds).not.toBeNull();
     const table = await runCrr(['status', '--config', flow.configPath]);
@@ -138,7 +174,11 @@ describe('mirror: records arrive on the target exactly as on the source', () => 
     await a.disconnect();
     await produce(PRIMARY, first, records(60, 3, 'g'));
     const target = await admin(DR);
-    await waitFor('the remote topic to grow to 3 partitions', async () => (await target.fetchTopicMetadata({ topics: [flow.remote(first)] })).topics[0]!.partitions.length === 3, 30_000);
+    await waitFor(
+      'the remote topic to grow to 3 partitions',
+      async () => (await target.fetchTopicMetadata({ topics: [flow.remote(first)] })).topics[0]!.partitions.length === 3,
+      30_000,
+    );
     await target.disconnect();
     const grown = await readTopic(DR, flow.remote(first), 110, 60_000);
     expect(grown).toHaveLength(110);
@@ -175,15 +215,25 @@ describe('bad input', () => {
 
     const proc = mirror(flow.configPath);
     // a broker outage is a readiness problem, not a liveness one: a liveness probe must not restart the daemon for it
-    const ready = await waitFor('/readyz to report the failure', async () => {
-      const h = await http(flow.httpPort, '/readyz');
-      return h.status === 503 && /restarting after a failure/.test(h.body) ? h : undefined;
-    }, 60_000, 500);
+    const ready = await waitFor(
+      '/readyz to report the failure',
+      async () => {
+        const h = await http(flow.httpPort, '/readyz');
+        return h.status === 503 && /restarting after a failure/.test(h.body) ? h : undefined;
+      },
+      60_000,
+      500,
+    );
     expect(ready.body).toMatch(new RegExp(`flow ${flow.source}->${flow.target} is restarting after a failure: .*(ECONNREFUSED|Connection error|connect)`, 'i'));
     const live = await http(flow.httpPort, '/healthz');
     expect(live.status, `/healthz during the backoff: ${live.body}`).toBe(200);
     expect(live.body).toBe('ok\n');
-    await waitFor('a second failed attempt in /metrics', async () => (metricValue((await http(flow.httpPort, '/metrics')).body, 'crr_mirror_task_restarts_total', 'reason="failure"') ?? 0) >= 2, 60_000, 500);
+    await waitFor(
+      'a second failed attempt in /metrics',
+      async () => (metricValue((await http(flow.httpPort, '/metrics')).body, 'crr_mirror_task_restarts_total', 'reason="failure"') ?? 0) >= 2,
+      60_000,
+      500,
+    );
     expect((await flowStatuses(flow.httpPort))[0]!.restarts, 'restarts on /status').toBeGreaterThanOrEqual(2);
     expect(proc.child.exitCode, 'the mirror keeps retrying').toBeNull();
     expect(metricValue((await http(flow.httpPort, '/metrics')).body, 'crr_cluster_up', `cluster="${flow.target}"`)).toBe(0);

@@ -3,7 +3,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { admin, DR, http, metricValue, PG_URL, PRIMARY, produce, readTopic, runCrr, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../support/helpers.js';
+import {
+  admin,
+  DR,
+  http,
+  metricValue,
+  PG_URL,
+  PRIMARY,
+  produce,
+  readTopic,
+  runCrr,
+  testPair,
+  uniq,
+  useCrrProcesses,
+  waitFor,
+  type TestPair,
+} from '../support/helpers.js';
 import { prng } from '../support/store-events.js';
 
 const start = useCrrProcesses();
@@ -15,7 +30,9 @@ afterAll(async () => {
   await db.connect();
   for (const s of schemas) await db.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
   for (const r of roles) {
-    await db.query(`DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '${r}') THEN EXECUTE 'DROP OWNED BY ${r}'; EXECUTE 'DROP ROLE ${r}'; END IF; END $$`);
+    await db.query(
+      `DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '${r}') THEN EXECUTE 'DROP OWNED BY ${r}'; EXECUTE 'DROP ROLE ${r}'; END IF; END $$`,
+    );
   }
   await db.end();
 });
@@ -81,10 +98,15 @@ describe('replay: primary writer -> primary store, and -> mirror -> replay -> DR
     expect(first.stdout).toMatch(/wrote 3002 events/);
     const primaryRun = start(['run', '--config', p.configPath, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)]);
     const drRun = start(['run', '--config', p.configPath, '--cluster', p.target]);
-    await waitFor('both stores caught up', async () => {
-      const [a, b] = await Promise.all([status(p.primaryHttpPort).catch(() => undefined), status(p.httpPort).catch(() => undefined)]);
-      return a?.replay.lagRecords === 0 && b?.replay.lagRecords === 0 && b.replay.eventsApplied > 0;
-    }, 90_000, 500);
+    await waitFor(
+      'both stores caught up',
+      async () => {
+        const [a, b] = await Promise.all([status(p.primaryHttpPort).catch(() => undefined), status(p.httpPort).catch(() => undefined)]);
+        return a?.replay.lagRecords === 0 && b?.replay.lagRecords === 0 && b.replay.eventsApplied > 0;
+      },
+      90_000,
+      500,
+    );
 
     // PGlite is one process's database: verify cannot open it while the primary daemon runs
     const locked = await runCrr(['verify', '--config', p.configPath, '--timeout-ms', '1000']);
@@ -126,10 +148,15 @@ describe('replay: primary writer -> primary store, and -> mirror -> replay -> DR
     // replay keeps applying while applications are fenced: a second load arrives on both sides
     const second = await write(p, p.source, workload(3, 1000, false));
     expect(second.code, second.stderr).toBe(0);
-    await waitFor('the second load replayed on both sides', async () => {
-      const [a, b] = await Promise.all([status(p.primaryHttpPort), status(p.httpPort)]);
-      return a.replay.lagRecords === 0 && b.replay.lagRecords === 0 && b.replay.eventsApplied >= 4002 - 50;
-    }, 60_000, 500);
+    await waitFor(
+      'the second load replayed on both sides',
+      async () => {
+        const [a, b] = await Promise.all([status(p.primaryHttpPort), status(p.httpPort)]);
+        return a.replay.lagRecords === 0 && b.replay.lagRecords === 0 && b.replay.eventsApplied >= 4002 - 50;
+      },
+      60_000,
+      500,
+    );
     const metrics = (await http(p.httpPort, '/metrics')).body;
     expect(metricValue(metrics, 'crr_replay_events_total', 'op="UPSERT_VERTEX"')).toBeGreaterThan(0);
     expect(metricValue(metrics, 'crr_cluster_state', 'state="REPLICATING"')).toBe(1);
@@ -165,7 +192,12 @@ describe('replay: exactly once through SIGKILL', () => {
       const dr = start(['run', '--config', p.configPath, '--cluster', p.target]);
       // killed once this run has applied events (the count is this process's): one batch more in each round
       const atLeast = 50 * (round + 1);
-      await waitFor(`the replica to apply ${atLeast} events in this run`, async () => (await status(p.httpPort).catch(() => undefined))?.replay.eventsApplied >= atLeast, 90_000, 100);
+      await waitFor(
+        `the replica to apply ${atLeast} events in this run`,
+        async () => (await status(p.httpPort).catch(() => undefined))?.replay.eventsApplied >= atLeast,
+        90_000,
+        100,
+      );
       dr.child.kill('SIGKILL');
       await dr.exited;
       kills += 1;
@@ -241,7 +273,16 @@ describe('replay: what it will not apply', () => {
     expect((await write(p, p.source, workload(5, 200))).code).toBe(0);
     const dr = start(['run', '--config', p.configPath, '--cluster', p.target]);
     await waitFor('the replica to catch up', async () => (await status(p.httpPort).catch(() => undefined))?.replay.lagRecords === 0, 60_000, 300);
-    const ahead = { v: 1, id: 'ahead-1', ts: Date.now(), epoch: 7, origin: p.source, op: 'UPSERT_VERTEX', vertex: { type: 'Person', id: 'late' }, attributes: {} };
+    const ahead = {
+      v: 1,
+      id: 'ahead-1',
+      ts: Date.now(),
+      epoch: 7,
+      origin: p.source,
+      op: 'UPSERT_VERTEX',
+      vertex: { type: 'Person', id: 'late' },
+      attributes: {},
+    };
     await produce(PRIMARY, p.dataTopic, [{ key: 'v:Person:late', value: JSON.stringify(ahead), partition: 0 }]);
     await waitFor('the replica to be OUTDATED', async () => (await status(p.httpPort)).replay.state === 'outdated', 60_000, 300);
     const s = await status(p.httpPort);
@@ -265,7 +306,12 @@ describe('replay: what it will not apply', () => {
     dr.child.kill('SIGKILL');
     await dr.exited;
     start(['run', '--config', p.configPath, '--cluster', p.target]);
-    await waitFor('the restarted replica to report OUTDATED', async () => (await status(p.httpPort).catch(() => undefined))?.replay.state === 'outdated', 60_000, 300);
+    await waitFor(
+      'the restarted replica to report OUTDATED',
+      async () => (await status(p.httpPort).catch(() => undefined))?.replay.state === 'outdated',
+      60_000,
+      300,
+    );
   }, 180_000);
 
   it('a sync-breaking marker on the primary makes the replica OUTDATED with its reason', async () => {
@@ -281,7 +327,22 @@ describe('replay: what it will not apply', () => {
   it('a malformed event goes to the dead-letter topic with its reason; halt stops there, skip passes it', async () => {
     const p = pair();
     expect((await write(p, p.source, workload(7, 50))).code).toBe(0);
-    await produce(PRIMARY, p.dataTopic, [{ key: 'bad', value: JSON.stringify({ v: 1, id: 'bad-1', ts: Date.now(), epoch: 0, origin: p.source, op: 'UPSERT_VERTEX', vertex: { type: 'Person' }, attributes: {} }), partition: 1 }]);
+    await produce(PRIMARY, p.dataTopic, [
+      {
+        key: 'bad',
+        value: JSON.stringify({
+          v: 1,
+          id: 'bad-1',
+          ts: Date.now(),
+          epoch: 0,
+          origin: p.source,
+          op: 'UPSERT_VERTEX',
+          vertex: { type: 'Person' },
+          attributes: {},
+        }),
+        partition: 1,
+      },
+    ]);
     expect((await write(p, p.source, [{ op: 'UPSERT_VERTEX', vertex: { type: 'Person', id: 'after-bad' }, attributes: {} }])).code).toBe(0);
 
     const halted = await runCrr(['replay', '--config', p.configPath, '--cluster', p.source, '--exit-when-caught-up', '--http-port', '0']);
@@ -294,7 +355,9 @@ describe('replay: what it will not apply', () => {
     expect(dlq[0]!.provenance['crr.dlq.error']).toMatch(/vertex\.id: missing/);
     expect(JSON.parse(dlq[0]!.value!).id).toBe('bad-1');
 
-    const skipped = await runCrr(['replay', '--config', p.configPath, '--cluster', p.source, '--exit-when-caught-up', '--http-port', '0'], { CRR__replay__deadLetterPolicy: 'skip' });
+    const skipped = await runCrr(['replay', '--config', p.configPath, '--cluster', p.source, '--exit-when-caught-up', '--http-port', '0'], {
+      CRR__replay__deadLetterPolicy: 'skip',
+    });
     expect(skipped.code, skipped.stderr).toBe(0);
     const db = new pg.Client({ connectionString: PG_URL });
     await db.connect();

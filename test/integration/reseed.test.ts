@@ -46,10 +46,15 @@ async function write(p: TestPair, events: object[]): Promise<void> {
 const replay = async (port: number): Promise<any> => JSON.parse((await http(port, '/status')).body).replay;
 
 async function caughtUp(p: TestPair, epoch: number): Promise<void> {
-  await waitFor(`both stores caught up at epoch ${epoch}`, async () => {
-    const [a, b] = await Promise.all([replay(p.primaryHttpPort).catch(() => undefined), replay(p.httpPort).catch(() => undefined)]);
-    return a?.lagRecords === 0 && b?.state === 'active' && b.lagRecords === 0 && b.clusterState?.state === 'REPLICATING' && b.clusterState.epoch === epoch;
-  }, 120_000, 300);
+  await waitFor(
+    `both stores caught up at epoch ${epoch}`,
+    async () => {
+      const [a, b] = await Promise.all([replay(p.primaryHttpPort).catch(() => undefined), replay(p.httpPort).catch(() => undefined)]);
+      return a?.lagRecords === 0 && b?.state === 'active' && b.lagRecords === 0 && b.clusterState?.state === 'REPLICATING' && b.clusterState.epoch === epoch;
+    },
+    120_000,
+    300,
+  );
 }
 
 async function verifyEqual(p: TestPair): Promise<string> {
@@ -79,7 +84,12 @@ describe('reseed: a sync-breaking event on the primary, cured from a fresh backu
     expect(await verifyEqual(p)).toMatch(/City\s+700\s+700/);
 
     const file = join(tmpdir(), 'crr-tests', `import-${uniq()}.ndjson`);
-    writeFileSync(file, upserts(20_000, 2000).map((e) => JSON.stringify(e)).join('\n'));
+    writeFileSync(
+      file,
+      upserts(20_000, 2000)
+        .map((e) => JSON.stringify(e))
+        .join('\n'),
+    );
     const imported = await runCrr(['admin', 'import', '--config', p.configPath, '--cluster', p.source, '--file', file, '--execute']);
     expect(imported.code, imported.stdout + imported.stderr).toBe(0);
     await write(p, upserts(30_000, 200));
@@ -96,35 +106,70 @@ describe('reseed: a sync-breaking event on the primary, cured from a fresh backu
     // 1 MiB parts (the smallest allowed): the upload is several PUTs, so the first kill lands mid-upload
     const p = await reseedPair('manual', 1024 * 1024);
     const file = join(tmpdir(), 'crr-tests', `import-${uniq()}.ndjson`);
-    const cities = Array.from({ length: 60_000 }, (_, i) => ({ op: 'UPSERT_VERTEX', vertex: { type: 'City', id: `c${i}` }, attributes: { n: i, name: `city number ${i}` } }));
-    writeFileSync(file, [{ op: 'CREATE_VERTEX_TYPE', name: 'City', primaryIdType: 'STRING', attributes: [{ name: 'n', type: 'INT' }, { name: 'name', type: 'STRING' }] }, ...cities].map((e) => JSON.stringify(e)).join('\n'));
+    const cities = Array.from({ length: 60_000 }, (_, i) => ({
+      op: 'UPSERT_VERTEX',
+      vertex: { type: 'City', id: `c${i}` },
+      attributes: { n: i, name: `city number ${i}` },
+    }));
+    writeFileSync(
+      file,
+      [
+        {
+          op: 'CREATE_VERTEX_TYPE',
+          name: 'City',
+          primaryIdType: 'STRING',
+          attributes: [
+            { name: 'n', type: 'INT' },
+            { name: 'name', type: 'STRING' },
+          ],
+        },
+        ...cities,
+      ]
+        .map((e) => JSON.stringify(e))
+        .join('\n'),
+    );
     const imported = await runCrr(['admin', 'import', '--config', p.configPath, '--cluster', p.source, '--file', file, '--force', '--execute']);
     expect(imported.code, imported.stdout + imported.stderr).toBe(0);
     const reseed = ['reseed', '--config', p.configPath, '--cluster', p.target, '--execute'];
     const replicaState = async (): Promise<{ state: string; reason: string } | undefined> =>
       (await pool.query<{ state: string; reason: string }>(`SELECT state, reason FROM "${p.drSchema}".cluster_state`).catch(() => ({ rows: [] }))).rows[0];
     const stagingSchemas = async (): Promise<string[]> =>
-      (await pool.query<{ n: string }>(`SELECT nspname AS n FROM pg_namespace WHERE starts_with(nspname, $1)`, [`${p.drSchema}_restore_`])).rows.map((r) => r.n);
+      (await pool.query<{ n: string }>(`SELECT nspname AS n FROM pg_namespace WHERE starts_with(nspname, $1)`, [`${p.drSchema}_restore_`])).rows.map(
+        (r) => r.n,
+      );
     const keys = async (): Promise<string[]> => ((await s3.send(new ListObjectsV2Command({ Bucket: p.bucket }))).Contents ?? []).map((o) => o.Key!);
 
     // 1. killed while the parts upload: no manifest yet
     const first = start(reseed);
-    await waitFor('the backup upload to be under way', async () => {
-      const k = await keys();
-      return k.filter((x) => x.endsWith('.ndjson.gz')).length >= 2 && !k.some((x) => x.endsWith('manifest.json'));
-    }, 60_000, 20);
+    await waitFor(
+      'the backup upload to be under way',
+      async () => {
+        const k = await keys();
+        return k.filter((x) => x.endsWith('.ndjson.gz')).length >= 2 && !k.some((x) => x.endsWith('manifest.json'));
+      },
+      60_000,
+      20,
+    );
     first.child.kill('SIGKILL');
     await first.exited;
-    expect((await keys()).some((x) => x.endsWith('manifest.json')), 'the kill came after the upload').toBe(false);
+    expect(
+      (await keys()).some((x) => x.endsWith('manifest.json')),
+      'the kill came after the upload',
+    ).toBe(false);
     expect(await replicaState()).toMatchObject({ state: 'RESEEDING', reason: expect.stringMatching(/taking a backup/) });
 
     // 2. killed while the restore loads its staging schema
     const second = start(reseed);
-    const backupId = await waitFor('the restore to load a staging schema', async () => {
-      const reason = (await replicaState())?.reason ?? '';
-      const id = /restoring backup (\S+)/.exec(reason)?.[1];
-      return id && (await stagingSchemas()).length > 0 ? id : undefined;
-    }, 60_000, 20);
+    const backupId = await waitFor(
+      'the restore to load a staging schema',
+      async () => {
+        const reason = (await replicaState())?.reason ?? '';
+        const id = /restoring backup (\S+)/.exec(reason)?.[1];
+        return id && (await stagingSchemas()).length > 0 ? id : undefined;
+      },
+      60_000,
+      20,
+    );
     second.child.kill('SIGKILL');
     await second.exited;
     expect(await stagingSchemas()).toHaveLength(1);

@@ -79,7 +79,9 @@ async function fillPrimary(store: Store, n: number, topics = { data: 'graph.data
       [{ topic: topics.data, partition: (i / 5000) % 3, nextOffset: i + k }],
     );
   }
-  const edges = Array.from({ length: Math.floor(n / 2) }, (_, j) => e.upsertE('knows', ['person', `p${String(j).padStart(7, '0')}`], ['person', `p${String((j * 7) % n).padStart(7, '0')}`], {}));
+  const edges = Array.from({ length: Math.floor(n / 2) }, (_, j) =>
+    e.upsertE('knows', ['person', `p${String(j).padStart(7, '0')}`], ['person', `p${String((j * 7) % n).padStart(7, '0')}`], {}),
+  );
   for (let i = 0; i < edges.length; i += 5000) await store.applyBatch(edges.slice(i, i + 5000), []);
   await store.setClusterState({ role: 'primary', state: 'ACTIVE', epoch: 5 });
 }
@@ -102,7 +104,10 @@ function repository(prefix: string): S3Repository {
 }
 
 async function rejection(p: Promise<unknown>): Promise<CrrError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(CrrError);
   return err as CrrError;
 }
@@ -187,7 +192,12 @@ describe(`restore of PostgreSQL stores from S3 (${S3_ENDPOINT})`, () => {
       const watcher = new pg.Client({ connectionString: PG_URL });
       await watcher.connect();
       try {
-        await waitFor('the swap to wait for the reader\'s lock', async () => (await watcher.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [readerPid])).rows[0].n > 0, 30_000, 50);
+        await waitFor(
+          "the swap to wait for the reader's lock",
+          async () => (await watcher.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [readerPid])).rows[0].n > 0,
+          30_000,
+          50,
+        );
       } finally {
         await watcher.end();
       }
@@ -289,7 +299,15 @@ describe(`restore of PostgreSQL stores from S3 (${S3_ENDPOINT})`, () => {
       expect(plan.stdout).toMatch(/epoch 5; 4500 records \(3000 vertices, 1500 edges\), 3 catalog entries, 2 parts/);
       expect(plan.stdout).toContain(`target: schema ${pair.drSchema} of the postgres store; its live state will be REPLACED`);
       const planJson = JSON.parse((await crr('--cluster', pair.target, '--backup', id, '--json')).stdout);
-      expect(planJson).toMatchObject({ executed: false, backup: id, from: pair.source, epoch: 5, records: 4500, schema: pair.drSchema, replacesLiveState: true });
+      expect(planJson).toMatchObject({
+        executed: false,
+        backup: id,
+        from: pair.source,
+        epoch: 5,
+        records: 4500,
+        schema: pair.drSchema,
+        replacesLiveState: true,
+      });
       expect(await dr.digest()).toBe(before);
 
       // errors: unknown backup 2, unknown cluster 2, no store 78, bad --as 2
@@ -324,7 +342,10 @@ describe(`restore of PostgreSQL stores from S3 (${S3_ENDPOINT})`, () => {
       // the write fence holds on the new live schema
       const { rows } = await app.query(`SELECT count(*)::int AS n FROM "${pair.drSchema}".live_vertices`);
       expect(rows[0].n).toBe(3000);
-      const write = await app.query(`INSERT INTO "${pair.drSchema}".vertices (type, id, attributes) VALUES ('person', 'x', '{}')`).then(() => undefined, (e: unknown) => e);
+      const write = await app.query(`INSERT INTO "${pair.drSchema}".vertices (type, id, attributes) VALUES ('person', 'x', '{}')`).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(write).toMatchObject({ code: '42501' });
 
       // published to the replica's Kafka

@@ -136,9 +136,7 @@ describe(`real S3 API server (${S3_ENDPOINT})`, () => {
         return { PartNumber: i + 1, ETag: res.ETag! };
       }),
     );
-    const completed = await client.send(
-      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: bigKey, UploadId, MultipartUpload: { Parts: done } }),
-    );
+    const completed = await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: bigKey, UploadId, MultipartUpload: { Parts: done } }));
     // the S3 convention: MD5 of the parts' binary MD5s, then "-<number of parts>"
     expect(completed.ETag).toBe(`"${md5(Buffer.concat(parts.map(md5))).toString('hex')}-3"`);
 

@@ -18,18 +18,24 @@ const created: string[] = [];
 /** Opens a fresh, migrated store of one implementation, in a schema of its own. */
 type Open = () => Promise<SqlStore>;
 const implementations: Array<[string, Open]> = [
-  ['pglite', async () => {
-    const store = new PgliteStore({ schema: `${RUN}_${++schemas}` });
-    await store.migrate();
-    return store;
-  }],
-  ['postgres', async () => {
-    const schema = `${RUN}_${++schemas}`;
-    created.push(schema);
-    const store = new PostgresStore({ connectionString: PG_URL, schema });
-    await store.migrate();
-    return store;
-  }],
+  [
+    'pglite',
+    async () => {
+      const store = new PgliteStore({ schema: `${RUN}_${++schemas}` });
+      await store.migrate();
+      return store;
+    },
+  ],
+  [
+    'postgres',
+    async () => {
+      const schema = `${RUN}_${++schemas}`;
+      created.push(schema);
+      const store = new PostgresStore({ connectionString: PG_URL, schema });
+      await store.migrate();
+      return store;
+    },
+  ],
 ];
 
 afterAll(async () => {
@@ -50,7 +56,10 @@ async function withStores<T>(open: Open, n: number, fn: (...stores: SqlStore[]) 
 }
 
 async function rejection(p: Promise<unknown>): Promise<CrrError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(CrrError);
   return err as CrrError;
 }
@@ -107,7 +116,11 @@ describe.each(implementations)('store conformance: %s', (_name, open) => {
       await store.migrate();
       const e = new Events();
       const first = await store.activateReplay('first');
-      await store.applyBatch([e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'person', primaryIdType: 'STRING', attributes: [] }), e.upsertV(...alice)], [pos('t', 0, 10)], first);
+      await store.applyBatch(
+        [e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'person', primaryIdType: 'STRING', attributes: [] }), e.upsertV(...alice)],
+        [pos('t', 0, 10)],
+        first,
+      );
       // a standby took over while the first stalled (SIGSTOP, GC pause) past its session timeout
       const second = await store.activateReplay('second');
       expect(second.generation).toBe(first.generation + 1);
@@ -147,7 +160,10 @@ describe.each(implementations)('store conformance: %s', (_name, open) => {
       // The same content built differently has the same digest: {age:2,name:'Bob'} in one upsert.
       const other = new Events();
       await withStores(open, 1, async (third) => {
-        await third.applyBatch([other.upsertE('lives_in', bob, paris, { since: 2 }), other.upsertV(...paris, { zip: '75' }), other.upsertV(...bob, { name: 'Bob', age: 2 })], []);
+        await third.applyBatch(
+          [other.upsertE('lives_in', bob, paris, { since: 2 }), other.upsertV(...paris, { zip: '75' }), other.upsertV(...bob, { name: 'Bob', age: 2 })],
+          [],
+        );
         expect(await third.digest()).toBe(await store.digest());
       });
     }));
@@ -162,7 +178,14 @@ describe.each(implementations)('store conformance: %s', (_name, open) => {
       await other.applyBatch([edgePartition[0]!, vertexPartition[0]!, edgePartition[1]!, vertexPartition[1]!, vertexPartition[2]!, edgePartition[2]!], []);
       expect(await store.counts()).toEqual({ vertices: { person: 1 }, edges: { knows: 2, likes: 1 }, catalog: {} });
       expect(await other.digest()).toBe(await store.digest());
-      await store.applyBatch([e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'person', primaryIdType: 'STRING', attributes: [] }), e.ev({ op: 'CREATE_EDGE_TYPE', name: 'knows', fromType: 'person', toType: 'person', directed: true, attributes: [] }), e.ev({ op: 'CREATE_EDGE_TYPE', name: 'likes', fromType: 'person', toType: 'person', directed: true, attributes: [] })], []);
+      await store.applyBatch(
+        [
+          e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'person', primaryIdType: 'STRING', attributes: [] }),
+          e.ev({ op: 'CREATE_EDGE_TYPE', name: 'knows', fromType: 'person', toType: 'person', directed: true, attributes: [] }),
+          e.ev({ op: 'CREATE_EDGE_TYPE', name: 'likes', fromType: 'person', toType: 'person', directed: true, attributes: [] }),
+        ],
+        [],
+      );
       expect(await live(store, 'live_edges')).toEqual([]);
       await store.applyBatch([e.upsertV(...alice)], []);
       expect((await live(store, 'live_edges')).length).toBe(3);
@@ -173,19 +196,39 @@ describe.each(implementations)('store conformance: %s', (_name, open) => {
       const e = new Events();
       const metadata = [
         e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'city', primaryIdType: 'STRING', attributes: [] }),
-        e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'person', primaryIdType: 'STRING', attributes: [{ name: 'age', type: 'INT' }, { name: 'pet', type: 'STRING' }] }),
+        e.ev({
+          op: 'CREATE_VERTEX_TYPE',
+          name: 'person',
+          primaryIdType: 'STRING',
+          attributes: [
+            { name: 'age', type: 'INT' },
+            { name: 'pet', type: 'STRING' },
+          ],
+        }),
         e.ev({ op: 'CREATE_EDGE_TYPE', name: 'lives_in', fromType: 'person', toType: 'city', directed: true, attributes: [] }),
         e.ev({ op: 'DROP_VERTEX_TYPE', name: 'city' }),
         e.ev({ op: 'ALTER_VERTEX_TYPE', name: 'person', dropAttributes: ['pet'], addAttributes: [{ name: 'email', type: 'STRING' }] }),
-        e.ev({ op: 'CREATE_USER', name: 'analyst' }), e.ev({ op: 'GRANT_ROLE', name: 'analyst', role: 'designer' }),
-        e.ev({ op: 'CREATE_QUERY', name: 'q', text: 'PRINT 1;' }), e.ev({ op: 'INSTALL_QUERY', name: 'q' }),
+        e.ev({ op: 'CREATE_USER', name: 'analyst' }),
+        e.ev({ op: 'GRANT_ROLE', name: 'analyst', role: 'designer' }),
+        e.ev({ op: 'CREATE_QUERY', name: 'q', text: 'PRINT 1;' }),
+        e.ev({ op: 'INSTALL_QUERY', name: 'q' }),
       ];
-      const data = [e.upsertV(...paris), e.upsertV(...alice, { age: 3, pet: 'cat' }), e.upsertE('lives_in', alice, paris), e.upsertV('city', 'rome'), e.upsertV(...bob, { email: 'b@x' })];
+      const data = [
+        e.upsertV(...paris),
+        e.upsertV(...alice, { age: 3, pet: 'cat' }),
+        e.upsertE('lives_in', alice, paris),
+        e.upsertV('city', 'rome'),
+        e.upsertV(...bob, { email: 'b@x' }),
+      ];
       // the metadata topic first on one side, the data topic first on the other: one result
       await store.applyBatch([...metadata, ...data], []);
       await other.applyBatch([...data.slice(0, 3), ...metadata.slice(0, 5), ...data.slice(3), ...metadata.slice(5)], []);
       expect(await other.digest()).toBe(await store.digest());
-      expect(await store.counts()).toEqual({ vertices: { person: 2, city: 2 }, edges: { lives_in: 1 }, catalog: { vertex_type: 1, edge_type: 1, user: 1, query: 1 } });
+      expect(await store.counts()).toEqual({
+        vertices: { person: 2, city: 2 },
+        edges: { lives_in: 1 },
+        catalog: { vertex_type: 1, edge_type: 1, user: 1, query: 1 },
+      });
       // what applications see: no city (its type is gone), so no edge to one; no pet (dropped)
       expect(await live(store, 'live_vertices')).toEqual([
         { type: 'person', id: 'alice', attributes: { age: 3 } },
@@ -213,8 +256,18 @@ describe.each(implementations)('store conformance: %s', (_name, open) => {
     }));
 
   it.each([
-    ['a sync-breaking marker', (e: Events) => e.ev({ op: 'IMPORT', reason: 'bulk load', source: '/data/x.csv' }), 'CRR_STORE_APPLY', /sync-breaking marker IMPORT/],
-    ['an ALTER of an unknown type', (e: Events) => e.ev({ op: 'ALTER_EDGE_TYPE', name: 'nope', dropAttributes: ['x'] }), 'CRR_STORE_APPLY', /ALTER_EDGE_TYPE of unknown edge_type "nope"/],
+    [
+      'a sync-breaking marker',
+      (e: Events) => e.ev({ op: 'IMPORT', reason: 'bulk load', source: '/data/x.csv' }),
+      'CRR_STORE_APPLY',
+      /sync-breaking marker IMPORT/,
+    ],
+    [
+      'an ALTER of an unknown type',
+      (e: Events) => e.ev({ op: 'ALTER_EDGE_TYPE', name: 'nope', dropAttributes: ['x'] }),
+      'CRR_STORE_APPLY',
+      /ALTER_EDGE_TYPE of unknown edge_type "nope"/,
+    ],
     ['a GRANT_ROLE to an unknown user', (e: Events) => e.ev({ op: 'GRANT_ROLE', name: 'ghost', role: 'r' }), 'CRR_STORE_APPLY', /unknown user "ghost"/],
     ['a value the database refuses (NUL in text)', (e: Events) => e.upsertV('person', 'nul\u0000id'), 'CRR_STORE', /store \(schema .*\) failed/],
   ] as const)('refuses a batch with %s and changes neither data nor positions', (_what, bad, code, message) =>
@@ -222,12 +275,18 @@ describe.each(implementations)('store conformance: %s', (_name, open) => {
       const e = new Events();
       await store.applyBatch([e.upsertV(...alice, { age: 1 }), e.ev({ op: 'CREATE_USER', name: 'u' })], [pos('t', 0, 2)]);
       const before = { digest: await store.digest(), positions: await store.positions(), counts: await store.counts() };
-      const err = await rejection(store.applyBatch([e.deleteV(...alice), e.upsertV(...bob), e.ev({ op: 'DROP_USER', name: 'u' }), bad(e), e.upsertV('city', 'x')], [pos('t', 0, 7), pos('t', 1, 1)]));
+      const err = await rejection(
+        store.applyBatch(
+          [e.deleteV(...alice), e.upsertV(...bob), e.ev({ op: 'DROP_USER', name: 'u' }), bad(e), e.upsertV('city', 'x')],
+          [pos('t', 0, 7), pos('t', 1, 1)],
+        ),
+      );
       expect(err.code).toBe(code);
       expect(err.message).toMatch(message);
       expect(err.retriable).toBe(false);
       expect({ digest: await store.digest(), positions: await store.positions(), counts: await store.counts() }).toEqual(before);
-    }));
+    }),
+  );
 
   it('records the cluster state and refuses a state of another role', () =>
     withStores(open, 1, async (store) => {
@@ -245,7 +304,10 @@ describe.each(implementations)('store conformance: %s', (_name, open) => {
   it('exports a snapshot consistent with the positions it reports while another connection keeps writing', () =>
     withStores(open, 1, async (store) => {
       const e = new Events();
-      await store.applyBatch([e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'person', primaryIdType: 'STRING', attributes: [] }), e.ev({ op: 'CREATE_USER', name: 'u' })], []);
+      await store.applyBatch(
+        [e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'person', primaryIdType: 'STRING', attributes: [] }), e.ev({ op: 'CREATE_USER', name: 'u' })],
+        [],
+      );
       // each batch adds 20 vertices and 5 edges, and advances partition 0 by 20 and partition 1 by 5
       let vertices = 0;
       let edges = 0;
@@ -309,10 +371,12 @@ describe('store conformance: across implementations', () => {
     const events = randomEvents(7, 300);
     const digests: string[] = [];
     for (const [, open] of implementations) {
-      digests.push(await withStores(open, 1, async (store) => {
-        await store.applyBatch(events, []);
-        return store.digest();
-      }));
+      digests.push(
+        await withStores(open, 1, async (store) => {
+          await store.applyBatch(events, []);
+          return store.digest();
+        }),
+      );
     }
     expect(digests[1]).toBe(digests[0]);
   });

@@ -61,7 +61,12 @@ describe('the replica daemon during a PostgreSQL outage', () => {
     expect(dr.child.exitCode).toBeNull();
 
     await proxy.restore();
-    await waitFor('replay to catch up once the store is back', async () => (await status(p.httpPort)).replay.lagRecords === 0 && (await status(p.httpPort)).replay.state === 'active', 120_000, 300);
+    await waitFor(
+      'replay to catch up once the store is back',
+      async () => (await status(p.httpPort)).replay.lagRecords === 0 && (await status(p.httpPort)).replay.state === 'active',
+      120_000,
+      300,
+    );
     expect(metricValue((await http(p.httpPort, '/metrics')).body, 'crr_store_up')).toBe(1);
     const verify = await runCrr(['verify', '--config', p.configPath, '--timeout-ms', '60000']);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);

@@ -38,10 +38,15 @@ describe('sync breaks found by the mirror make the replica OUTDATED', () => {
     await createTopic(PRIMARY, p.dataTopic, 1);
     await write(p, upserts(0, 50));
     const dr = start(['run', '--config', p.configPath, '--cluster', p.target]);
-    await waitFor('the replica to catch up', async () => {
-      const r = await replay(p).catch(() => undefined);
-      return r?.state === 'active' && r.lagRecords === 0 && r.eventsApplied >= 50;
-    }, 90_000, 300);
+    await waitFor(
+      'the replica to catch up',
+      async () => {
+        const r = await replay(p).catch(() => undefined);
+        return r?.state === 'active' && r.lagRecords === 0 && r.eventsApplied >= 50;
+      },
+      90_000,
+      300,
+    );
     dr.child.kill('SIGTERM');
     await dr.exited;
     // while the DR side is down: more records, in slices so that segments roll, until the
@@ -51,18 +56,32 @@ describe('sync breaks found by the mirror make the replica OUTDATED', () => {
       // only now a short retention, so nothing expires before the first 50 are mirrored
       await a.alterConfigs({
         validateOnly: false,
-        resources: [{ type: ConfigResourceTypes.TOPIC, name: p.dataTopic, configEntries: [{ name: 'retention.ms', value: '1000' }, { name: 'segment.ms', value: '300' }] }],
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: p.dataTopic,
+            configEntries: [
+              { name: 'retention.ms', value: '1000' },
+              { name: 'segment.ms', value: '300' },
+            ],
+          },
+        ],
       });
       // one slice per check; the checks are at least 700 ms apart, more than segment.ms, so every
       // slice rolls a segment that retention can then delete
       let i = 50;
-      await waitFor('the source log start to pass the mirrored position', async () => {
-        const [o] = await a.fetchTopicOffsets(p.dataTopic);
-        if (Number(o!.low) > 50) return true;
-        await write(p, upserts(i, 20));
-        i += 20;
-        return false;
-      }, 90_000, 700);
+      await waitFor(
+        'the source log start to pass the mirrored position',
+        async () => {
+          const [o] = await a.fetchTopicOffsets(p.dataTopic);
+          if (Number(o!.low) > 50) return true;
+          await write(p, upserts(i, 20));
+          i += 20;
+          return false;
+        },
+        90_000,
+        700,
+      );
     } finally {
       await a.disconnect();
     }
@@ -74,10 +93,15 @@ describe('sync breaks found by the mirror make the replica OUTDATED', () => {
     const p = testPair({ dataPartitions: 1 });
     await write(p, upserts(0, 60));
     start(['run', '--config', p.configPath, '--cluster', p.target]);
-    await waitFor('the replica to catch up', async () => {
-      const r = await replay(p).catch(() => undefined);
-      return r?.state === 'active' && r.lagRecords === 0 && r.eventsApplied >= 60;
-    }, 90_000, 300);
+    await waitFor(
+      'the replica to catch up',
+      async () => {
+        const r = await replay(p).catch(() => undefined);
+        return r?.state === 'active' && r.lagRecords === 0 && r.eventsApplied >= 60;
+      },
+      90_000,
+      300,
+    );
     const a = await admin(PRIMARY);
     try {
       await a.deleteTopics({ topics: [p.dataTopic] });
@@ -87,6 +111,10 @@ describe('sync breaks found by the mirror make the replica OUTDATED', () => {
     }
     await createTopic(PRIMARY, p.dataTopic, 1);
     await write(p, upserts(1000, 5));
-    await expectOutdated(p, 'topic-recreated', new RegExp(`source topic ${p.dataTopic.replace('.', '\\.')} was recreated: partition 0 ends at offset [0-5], below the mirrored position 60`));
+    await expectOutdated(
+      p,
+      'topic-recreated',
+      new RegExp(`source topic ${p.dataTopic.replace('.', '\\.')} was recreated: partition 0 ends at offset [0-5], below the mirrored position 60`),
+    );
   }, 240_000);
 });

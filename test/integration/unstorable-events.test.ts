@@ -7,7 +7,19 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CrrError } from '../../src/errors.js';
 import type { ChangeEvent } from '../../src/protocol/schema.js';
 import { PostgresStore } from '../../src/store/postgres.js';
-import { createTopic, PG_URL, PRIMARY, produce, readTopic, runCrr, testPair, uniq, useCrrProcesses, type SeenRecord, type TestPair } from '../support/helpers.js';
+import {
+  createTopic,
+  PG_URL,
+  PRIMARY,
+  produce,
+  readTopic,
+  runCrr,
+  testPair,
+  uniq,
+  useCrrProcesses,
+  type SeenRecord,
+  type TestPair,
+} from '../support/helpers.js';
 
 // Issue 11, item 2: events that an old writer or a foreign producer put on a change topic, which
 // PostgreSQL can never store (an id with U+0000, with a lone UTF-16 surrogate, or too long for a
@@ -91,7 +103,14 @@ describe('unstorable events: written raw to a change topic, past an old writer',
       {
         id: 'edge-1',
         topic: 'data',
-        event: { ...envelope(p, 'edge-1'), op: 'UPSERT_EDGE', type: 'LINK', from: { type: 'Person', id: 'before-bad' }, to: { type: 'Person', id: 'x\u0000' }, attributes: {} },
+        event: {
+          ...envelope(p, 'edge-1'),
+          op: 'UPSERT_EDGE',
+          type: 'LINK',
+          from: { type: 'Person', id: 'before-bad' },
+          to: { type: 'Person', id: 'x\u0000' },
+          attributes: {},
+        },
         error: /to\.id: .*U\+0000/,
       },
       { id: 'attr-1', topic: 'data', event: vertex(p, 'attr-1', 'fine', { note: 'a\u0000b' }), error: /attributes\.note: .*U\+0000/ },
@@ -110,7 +129,11 @@ describe('unstorable events: written raw to a change topic, past an old writer',
     ]);
     await produce(PRIMARY, p.metadataTopic, [
       ...bad.filter((b) => b.topic === 'metadata').map((b) => ({ key: `bad:${b.id}`, value: bytes(b.event), partition: 0 })),
-      { key: 'm:vertex_type:AfterBad', value: bytes({ ...envelope(p, 'after-2'), op: 'CREATE_VERTEX_TYPE', name: 'AfterBad', primaryIdType: 'STRING', attributes: [] }), partition: 0 },
+      {
+        key: 'm:vertex_type:AfterBad',
+        value: bytes({ ...envelope(p, 'after-2'), op: 'CREATE_VERTEX_TYPE', name: 'AfterBad', primaryIdType: 'STRING', attributes: [] }),
+        partition: 0,
+      },
     ]);
 
     // halt (the default): replay stops at the first of them and says why
@@ -164,7 +187,12 @@ describe('unstorable events: written raw to a change topic, past an old writer',
     expect(await count(`SELECT count(*)::int AS n FROM ${p.primarySchema}.vertices WHERE id = 'good-after'`)).toBe(0);
     const letters = await deadLetters(p);
     expect(letters.length).toBeGreaterThanOrEqual(1);
-    expect(letters[0]!.provenance).toMatchObject({ 'crr.dlq.reason': 'unapplicable', 'crr.dlq.sqlstate': '23514', 'crr.dlq.topic': p.dataTopic, 'crr.dlq.partition': '0' });
+    expect(letters[0]!.provenance).toMatchObject({
+      'crr.dlq.reason': 'unapplicable',
+      'crr.dlq.sqlstate': '23514',
+      'crr.dlq.topic': p.dataTopic,
+      'crr.dlq.partition': '0',
+    });
     expect(letters[0]!.provenance['crr.dlq.error']).toMatch(/no_forbidden/);
     expect((JSON.parse(letters[0]!.value!) as { id: string }).id).toBe('forbidden-1');
 
@@ -211,18 +239,26 @@ describe('unstorable events: written raw to a change topic, past an old writer',
 describe('crr write refuses them', () => {
   it.each([
     ['U+0000 in a vertex id', { op: 'UPSERT_VERTEX', vertex: { type: 'Person', id: 'a\u0000b' }, attributes: {} }, /line 2\b.*vertex\.id: .*U\+0000/],
-    ['a lone surrogate in an edge end', { op: 'DELETE_EDGE', type: 'LINK', from: { type: 'Person', id: 'a' }, to: { type: 'Person', id: '\udc00' } }, /line 2\b.*to\.id: .*lone UTF-16 surrogate/],
+    [
+      'a lone surrogate in an edge end',
+      { op: 'DELETE_EDGE', type: 'LINK', from: { type: 'Person', id: 'a' }, to: { type: 'Person', id: '\udc00' } },
+      /line 2\b.*to\.id: .*lone UTF-16 surrogate/,
+    ],
     ['a 3000-byte vertex id', { op: 'DELETE_VERTEX', vertex: { type: 'Person', id: LONG_ID } }, /line 2\b.*vertex\.id: .*3000 bytes.*512/],
     ['U+0000 in a type name', { op: 'CREATE_VERTEX_TYPE', name: 'T\u0000', primaryIdType: 'STRING', attributes: [] }, /line 2\b.*name: .*U\+0000/],
-  ])('%s: exit 65 naming the line and the field, nothing written', async (_what, event, expected) => {
-    const p = pair();
-    const dir = join(tmpdir(), 'crr-tests');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `unstorable-${uniq()}.ndjson`);
-    const good = { op: 'UPSERT_VERTEX', vertex: { type: 'Person', id: 'ok' }, attributes: {} };
-    writeFileSync(file, `${JSON.stringify(good)}\n${JSON.stringify(event)}\n`);
-    const r = await runCrr(['write', '--config', p.configPath, '--cluster', p.source, '--file', file]);
-    expect(r.code, r.stdout + r.stderr).toBe(65);
-    expect(r.stderr).toMatch(expected);
-  }, 60_000);
+  ])(
+    '%s: exit 65 naming the line and the field, nothing written',
+    async (_what, event, expected) => {
+      const p = pair();
+      const dir = join(tmpdir(), 'crr-tests');
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, `unstorable-${uniq()}.ndjson`);
+      const good = { op: 'UPSERT_VERTEX', vertex: { type: 'Person', id: 'ok' }, attributes: {} };
+      writeFileSync(file, `${JSON.stringify(good)}\n${JSON.stringify(event)}\n`);
+      const r = await runCrr(['write', '--config', p.configPath, '--cluster', p.source, '--file', file]);
+      expect(r.code, r.stdout + r.stderr).toBe(65);
+      expect(r.stderr).toMatch(expected);
+    },
+    60_000,
+  );
 });

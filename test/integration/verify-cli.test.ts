@@ -80,7 +80,13 @@ describe('crr verify (PostgreSQL stores)', () => {
       const json = await runCrr(['verify', '--config', c.configPath, '--json']);
       expect(json.code, json.stderr).toBe(0);
       const result = JSON.parse(json.stdout);
-      expect(result).toMatchObject({ equal: true, commonPosition: true, differences: [], primary: { alias: 'primary', epoch: 1 }, replica: { alias: 'dr', epoch: 1 } });
+      expect(result).toMatchObject({
+        equal: true,
+        commonPosition: true,
+        differences: [],
+        primary: { alias: 'primary', epoch: 1 },
+        replica: { alias: 'dr', epoch: 1 },
+      });
       expect(result.primary.digest).toBe(result.replica.digest);
     } finally {
       await c.close();
@@ -122,7 +128,10 @@ describe('crr verify (PostgreSQL stores)', () => {
     writeFileSync(
       configPath,
       stringify({
-        clusters: { primary: { bootstrapServers: [PRIMARY] }, dr: { bootstrapServers: [DR], store: { type: 'postgres', connectionString: PG_URL, schema: 'crr_never_opened' } } },
+        clusters: {
+          primary: { bootstrapServers: [PRIMARY] },
+          dr: { bootstrapServers: [DR], store: { type: 'postgres', connectionString: PG_URL, schema: 'crr_never_opened' } },
+        },
         mirror: { flows: [{ source: 'primary', target: 'dr' }] },
       }),
     );
@@ -135,7 +144,16 @@ describe('crr verify (PostgreSQL stores)', () => {
     // a schema crr never created is refused, not taken for an empty store
     const never = join(dir, `verify-${uniq()}.yaml`);
     const nowhere = (schema: string) => ({ type: 'postgres', connectionString: PG_URL, schema });
-    writeFileSync(never, stringify({ clusters: { primary: { bootstrapServers: [PRIMARY], store: nowhere(`crr_nowhere_${uniq()}`) }, dr: { bootstrapServers: [DR], store: nowhere(`crr_nowhere_${uniq()}`) } }, mirror: { flows: [{ source: 'primary', target: 'dr' }] } }));
+    writeFileSync(
+      never,
+      stringify({
+        clusters: {
+          primary: { bootstrapServers: [PRIMARY], store: nowhere(`crr_nowhere_${uniq()}`) },
+          dr: { bootstrapServers: [DR], store: nowhere(`crr_nowhere_${uniq()}`) },
+        },
+        mirror: { flows: [{ source: 'primary', target: 'dr' }] },
+      }),
+    );
     const notCreated = await runCrr(['verify', '--config', never]);
     expect(notCreated.code).toBe(70);
     expect(notCreated.stderr).toMatch(/the store of cluster primary has no crr tables/);
@@ -143,7 +161,13 @@ describe('crr verify (PostgreSQL stores)', () => {
     expect(badTimeout.code).toBe(2);
     // an in-memory PGlite store would be a new, empty database: never "EQUAL" by accident
     const inMemory = join(dir, `verify-${uniq()}.yaml`);
-    writeFileSync(inMemory, stringify({ clusters: { primary: { bootstrapServers: [PRIMARY], store: {} }, dr: { bootstrapServers: [DR], store: {} } }, mirror: { flows: [{ source: 'primary', target: 'dr' }] } }));
+    writeFileSync(
+      inMemory,
+      stringify({
+        clusters: { primary: { bootstrapServers: [PRIMARY], store: {} }, dr: { bootstrapServers: [DR], store: {} } },
+        mirror: { flows: [{ source: 'primary', target: 'dr' }] },
+      }),
+    );
     const memory = await runCrr(['verify', '--config', inMemory]);
     expect(memory.code).toBe(78);
     expect(memory.stderr).toContain('clusters.primary.store.dataDir: crr verify needs a store it can open');

@@ -30,7 +30,11 @@ describe('crr write kept open across a failover', () => {
 
     const a = await admin(PRIMARY);
     try {
-      await waitFor('the first batch on the data topic', async () => Number((await a.fetchTopicOffsets(data).catch(() => [{ high: '0' }]))[0]?.high) >= CHUNK, 60_000);
+      await waitFor(
+        'the first batch on the data topic',
+        async () => Number((await a.fetchTopicOffsets(data).catch(() => [{ high: '0' }]))[0]?.high) >= CHUNK,
+        60_000,
+      );
       // what crr promote does to the old primary it can reach
       await publishClusterState(await client(PRIMARY), a, flow.source, fenced(0, 'fenced: the test promoted its replica'));
       child.stdin.end(Array.from({ length: CHUNK }, (_, i) => line(CHUNK + i)).join(''));

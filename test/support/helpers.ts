@@ -35,7 +35,12 @@ export async function admin(bootstrap: string): Promise<Admin> {
 }
 
 /** Creates topics and waits for their leaders. */
-export async function createTopic(bootstrap: string, topic: string, partitions: number, configEntries: Array<{ name: string; value: string }> = []): Promise<void> {
+export async function createTopic(
+  bootstrap: string,
+  topic: string,
+  partitions: number,
+  configEntries: Array<{ name: string; value: string }> = [],
+): Promise<void> {
   const a = await admin(bootstrap);
   try {
     await a.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, configEntries }] });
@@ -256,7 +261,9 @@ export function startCrr(args: string[], env: NodeJS.ProcessEnv = {}): CrrProces
   const child = spawn(process.execPath, [CRR_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.pipe(out);
   child.stderr!.pipe(out);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { child, logPath, exited, log: () => readFileSync(logPath, 'utf8') };
 }
 
@@ -310,7 +317,12 @@ export async function flowStatuses(port: number): Promise<FlowStatusView[]> {
  * has now: every record written to it so far is on the target, and the mirror will write nothing
  * more for them, so a read of the target to its end afterwards sees any duplicate.
  */
-export async function waitForMirrored(httpPort: number, sourceBootstrap: string, topic: string, opts: { flow?: string; timeoutMs?: number } = {}): Promise<void> {
+export async function waitForMirrored(
+  httpPort: number,
+  sourceBootstrap: string,
+  topic: string,
+  opts: { flow?: string; timeoutMs?: number } = {},
+): Promise<void> {
   const ends = await endOffsets(sourceBootstrap, topic);
   await waitFor(
     `${opts.flow ?? 'the flow'} to commit positions at the log end of ${topic} (${ends.map((o) => `[${o.partition}] ${o.high}`).join(', ')})`,
@@ -381,7 +393,9 @@ export function testPair(opts: { primaryStore?: 'pglite' | 'postgres'; replay?: 
   const changeTopics = { data: dataTopic, metadata: metadataTopic, dataPartitions: opts.dataPartitions ?? 3 };
   config.clusters[flow.source].changeTopics = changeTopics;
   config.clusters[flow.source].store =
-    opts.primaryStore === 'pglite' ? { type: 'pglite', dataDir: join(tmpdir(), 'crr-tests', `pglite-${flow.id}`) } : { type: 'postgres', connectionString: PG_URL, schema: primarySchema };
+    opts.primaryStore === 'pglite'
+      ? { type: 'pglite', dataDir: join(tmpdir(), 'crr-tests', `pglite-${flow.id}`) }
+      : { type: 'postgres', connectionString: PG_URL, schema: primarySchema };
   config.clusters[flow.target].changeTopics = changeTopics;
   config.clusters[flow.target].store = { type: 'postgres', connectionString: PG_URL, schema: drSchema, appRole, replayRole };
   config.replay = { lagPollIntervalMs: 300, restartBackoffInitialMs: 200, restartBackoffMaxMs: 2000, consumerSessionTimeoutMs: 6000, ...(opts.replay ?? {}) };

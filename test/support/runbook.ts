@@ -38,7 +38,10 @@ export class Runbook {
   private argv(cmd: string): string[] {
     expect(this.steps[this.next], `step ${this.next + 1} of docs/runbooks/${this.name}.md`).toBe(cmd);
     this.next += 1;
-    const words = cmd.replace(/\s+#.*$/, '').split(/\s+/).slice(1);
+    const words = cmd
+      .replace(/\s+#.*$/, '')
+      .split(/\s+/)
+      .slice(1);
     return words.map((w) => this.names[w] ?? w);
   }
 

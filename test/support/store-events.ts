@@ -38,7 +38,8 @@ export function randomEvents(seed: number, count: number): ChangeEvent[] {
   const ids = ['a', 'b', 'c', 'd'];
   const etypes = ['knows', 'lives_in'];
   const vertex = (): [string, string] => [pick(vtypes), pick(ids)];
-  const attrs = (): Record<string, unknown> => Object.fromEntries(['x', 'y', 'z', 'p', 'q', 'r'].filter(() => rnd() < 0.3).map((k) => [k, Math.floor(rnd() * 100)]));
+  const attrs = (): Record<string, unknown> =>
+    Object.fromEntries(['x', 'y', 'z', 'p', 'q', 'r'].filter(() => rnd() < 0.3).map((k) => [k, Math.floor(rnd() * 100)]));
   const e = new Events();
   const out: ChangeEvent[] = [e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'person', primaryIdType: 'STRING', attributes: [{ name: 'x', type: 'INT' }] })];
   for (let i = 0; i < count; i++) {

@@ -13,9 +13,13 @@ describe('Prometheus alert rules (config/prometheus/crr-alerts.yml)', () => {
   }, 120_000);
 
   it('have a promtool test case for every alert, and use only metrics crr exports', () => {
-    const rules = parse(readFileSync(`${root}config/prometheus/crr-alerts.yml`, 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
+    const rules = parse(readFileSync(`${root}config/prometheus/crr-alerts.yml`, 'utf8')) as {
+      groups: Array<{ rules: Array<{ alert: string; expr: string }> }>;
+    };
     const tests = readFileSync(`${root}config/prometheus/crr-alerts.test.yml`, 'utf8');
-    const metricsSource = ['src/mirror/metrics.ts', 'src/checkpoint/metrics.ts', 'src/replay/metrics.ts'].map((f) => readFileSync(`${root}${f}`, 'utf8')).join('\n');
+    const metricsSource = ['src/mirror/metrics.ts', 'src/checkpoint/metrics.ts', 'src/replay/metrics.ts']
+      .map((f) => readFileSync(`${root}${f}`, 'utf8'))
+      .join('\n');
     for (const rule of rules.groups.flatMap((g) => g.rules)) {
       expect(tests, rule.alert).toContain(`alertname: ${rule.alert}`);
       for (const metric of rule.expr.match(/crr_[a-z_]+/g) ?? []) {
@@ -34,7 +38,7 @@ const githubAnchor = (heading: string): string =>
     .replace(/\s/g, '-');
 
 describe('Runbooks (docs/runbooks/)', () => {
-  it('alerts.md has a section per alert, and each alert\'s runbook annotation points at it', () => {
+  it("alerts.md has a section per alert, and each alert's runbook annotation points at it", () => {
     const rules = parse(readFileSync(`${root}config/prometheus/crr-alerts.yml`, 'utf8')) as {
       groups: Array<{ rules: Array<{ alert: string; annotations?: Record<string, string> }> }>;
     };
@@ -89,7 +93,9 @@ describe('Runbooks (docs/runbooks/)', () => {
       }
       const options = help(path);
       for (const opt of words.filter((w) => w.startsWith('--'))) {
-        expect(options, `${file}: \`${line}\`: crr ${path.join(' ')} has no option ${opt}`).toMatch(new RegExp(`(^|[\\s,])${opt.replace(/=.*$/, '')}([\\s,=]|$)`, 'm'));
+        expect(options, `${file}: \`${line}\`: crr ${path.join(' ')} has no option ${opt}`).toMatch(
+          new RegExp(`(^|[\\s,])${opt.replace(/=.*$/, '')}([\\s,=]|$)`, 'm'),
+        );
       }
     }
     for (const f of files) {
@@ -102,8 +108,12 @@ describe('Runbooks (docs/runbooks/)', () => {
 
 describe('Grafana dashboard (config/grafana/crr-dashboard.json)', () => {
   it('is valid JSON whose panels query only metrics crr exports', () => {
-    const dashboard = JSON.parse(readFileSync(`${root}config/grafana/crr-dashboard.json`, 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
-    const metricsSource = ['src/mirror/metrics.ts', 'src/checkpoint/metrics.ts', 'src/replay/metrics.ts'].map((f) => readFileSync(`${root}${f}`, 'utf8')).join('\n');
+    const dashboard = JSON.parse(readFileSync(`${root}config/grafana/crr-dashboard.json`, 'utf8')) as {
+      panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+    };
+    const metricsSource = ['src/mirror/metrics.ts', 'src/checkpoint/metrics.ts', 'src/replay/metrics.ts']
+      .map((f) => readFileSync(`${root}${f}`, 'utf8'))
+      .join('\n');
     expect(dashboard.panels.length).toBeGreaterThan(5);
     for (const panel of dashboard.panels) {
       for (const metric of panel.targets.flatMap((t) => t.expr.match(/crr_[a-z_]+/g) ?? [])) {

@@ -23,7 +23,10 @@ describe('runbook: first setup', () => {
     const doc = readFileSync(join(ROOT, 'docs', 'runbooks', 'first-setup.md'), 'utf8');
     const smoke = /```ndjson\n([\s\S]*?)```/.exec(doc)?.[1];
     expect(smoke, 'first-setup.md has a ```ndjson block (smoke.ndjson)').toBeTruthy();
-    const events = smoke!.trim().split('\n').map((l) => JSON.parse(l) as { op: string; vertex?: { type: string; id: string } });
+    const events = smoke!
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { op: string; vertex?: { type: string; id: string } });
     const smokeVertex = events.find((e) => e.op === 'UPSERT_VERTEX')!.vertex!;
     mkdirSync(join(tmpdir(), 'crr-tests'), { recursive: true });
     const smokeFile = join(tmpdir(), 'crr-tests', `smoke-${uniq()}.ndjson`);

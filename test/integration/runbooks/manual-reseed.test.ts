@@ -41,10 +41,17 @@ describe('runbook: manual reseed', () => {
       expect(r.code, r.stderr).toBe(0);
     };
     const caughtUp = (epoch: number): Promise<unknown> =>
-      waitFor(`both stores caught up at epoch ${epoch}`, async () => {
-        const [a, b] = await Promise.all([replay(p.primaryHttpPort).catch(() => undefined), replay(p.httpPort).catch(() => undefined)]);
-        return a?.lagRecords === 0 && b?.state === 'active' && b.lagRecords === 0 && b.clusterState?.state === 'REPLICATING' && b.clusterState.epoch === epoch;
-      }, 120_000, 300);
+      waitFor(
+        `both stores caught up at epoch ${epoch}`,
+        async () => {
+          const [a, b] = await Promise.all([replay(p.primaryHttpPort).catch(() => undefined), replay(p.httpPort).catch(() => undefined)]);
+          return (
+            a?.lagRecords === 0 && b?.state === 'active' && b.lagRecords === 0 && b.clusterState?.state === 'REPLICATING' && b.clusterState.epoch === epoch
+          );
+        },
+        120_000,
+        300,
+      );
 
     await write([{ op: 'CREATE_VERTEX_TYPE', name: 'City', primaryIdType: 'STRING', attributes: [{ name: 'n', type: 'INT' }] }, ...upserts(0, 300)]);
     start(['run', '--config', p.configPath, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)]);
@@ -63,6 +70,9 @@ describe('runbook: manual reseed', () => {
     expect((await rb.run('crr verify --config crr.yaml')).stdout).toMatch(/City\s+\d+\s+\d+/);
     rb.done();
     const keys = ((await s3.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map((o) => o.Key!);
-    expect(keys.some((k) => k.endsWith('manifest.json')), 'the backup went to S3').toBe(true);
+    expect(
+      keys.some((k) => k.endsWith('manifest.json')),
+      'the backup went to S3',
+    ).toBe(true);
   }, 240_000);
 });

@@ -36,7 +36,12 @@ describe('runbook: planned failover', () => {
     expect((await write(p, p.source, [schema, ...upserts(0, 500)])).code).toBe(0);
     start(['run', '--config', p.configPath, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)]);
     const dr = start(['run', '--config', p.configPath, '--cluster', p.target]);
-    await waitFor('the DR side to catch up', async () => (await replay(p.httpPort).catch(() => undefined))?.lagRecords === 0 && (await replay(p.httpPort)).eventsApplied >= 501, 90_000, 300);
+    await waitFor(
+      'the DR side to catch up',
+      async () => (await replay(p.httpPort).catch(() => undefined))?.lagRecords === 0 && (await replay(p.httpPort)).eventsApplied >= 501,
+      90_000,
+      300,
+    );
 
     // the live load: batches of 300 upserts to the old primary until it refuses one
     const accepted: number[] = [];
@@ -102,10 +107,15 @@ describe('runbook: planned failover', () => {
       `promotion under load: ${accepted.length} batches of 300 accepted by the old primary; crr promote ${summary.rtoSeconds.toFixed(1)} s in its own terms, ` +
         `${((refusedAt! - promoteStarted) / 1000).toFixed(1)} s from its start to the first refused write; a write to the new primary took ${((Date.now() - writeStarted) / 1000).toFixed(1)} s; RPO ${summary.rpo.records} records`,
     );
-    await waitFor('the new primary to apply its own writes', async () => {
-      const s = await replay(p.httpPort).catch(() => undefined);
-      return s?.role === 'primary' && s.lagRecords === 0 && s.eventsApplied >= 10;
-    }, 60_000, 300);
+    await waitFor(
+      'the new primary to apply its own writes',
+      async () => {
+        const s = await replay(p.httpPort).catch(() => undefined);
+        return s?.role === 'primary' && s.lagRecords === 0 && s.eventsApplied >= 10;
+      },
+      60_000,
+      300,
+    );
     expect((await write(p, p.source, upserts(950_000, 1))).code, 'the old primary still refuses').toBe(4);
 
     phase('split brain');
@@ -113,10 +123,24 @@ describe('runbook: planned failover', () => {
     const kafka = await client(DR);
     const producer = kafka.producer();
     await producer.connect();
-    const late = parseEvent({ v: 1, id: randomUUID(), ts: Date.now(), epoch: 0, origin: p.source, op: 'UPSERT_VERTEX', vertex: { type: 'Account', id: 'late-1' }, attributes: { balance: -1 } });
+    const late = parseEvent({
+      v: 1,
+      id: randomUUID(),
+      ts: Date.now(),
+      epoch: 0,
+      origin: p.source,
+      op: 'UPSERT_VERTEX',
+      vertex: { type: 'Account', id: 'late-1' },
+      attributes: { balance: -1 },
+    });
     await producer.send({ topic: p.dataTopic, acks: -1, messages: [{ key: 'Account:late-1', value: encodeEvent(late) }] });
     await producer.disconnect();
-    await waitFor('the late event to be refused as stale-epoch', async () => metricValue((await http(p.httpPort, '/metrics')).body, 'crr_replay_events_skipped_total', 'reason="stale-epoch"') === 1, 30_000, 300);
+    await waitFor(
+      'the late event to be refused as stale-epoch',
+      async () => metricValue((await http(p.httpPort, '/metrics')).body, 'crr_replay_events_skipped_total', 'reason="stale-epoch"') === 1,
+      30_000,
+      300,
+    );
     const metrics = (await http(p.httpPort, '/metrics')).body;
     expect(metricValue(metrics, 'crr_promotions_total', 'mode="graceful"')).toBe(1);
     expect(metricValue(metrics, 'crr_cluster_epoch')).toBe(1);

@@ -54,7 +54,12 @@ describe('runbooks: unplanned failover, then failback', () => {
     expect((await write(p.configPath, p.source, [schema, ...upserts(0, 400)])).code).toBe(0);
     primaryDaemon = start(['run', '--config', p.configPath, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)]);
     const dr = start(['run', '--config', p.configPath, '--cluster', p.target]);
-    await waitFor('the DR side to catch up', async () => (await replay(p.httpPort).catch(() => undefined))?.eventsApplied >= 401 && (await replay(p.httpPort)).lagRecords === 0, 90_000, 300);
+    await waitFor(
+      'the DR side to catch up',
+      async () => (await replay(p.httpPort).catch(() => undefined))?.eventsApplied >= 401 && (await replay(p.httpPort)).lagRecords === 0,
+      90_000,
+      300,
+    );
 
     // the DR daemon goes first (the mirror stops), the primary takes 100 more writes, then its region is lost
     await stop(dr);
@@ -76,10 +81,15 @@ describe('runbooks: unplanned failover, then failback', () => {
     expect(promoted.stdout).toMatch(/NOT fenced \(unreachable\)/);
     rb.start('crr run --config crr.yaml --cluster dr');
     expect((await write(lost, p.target, upserts(20_000, 50))).code).toBe(0);
-    await waitFor('the new primary to apply its own writes', async () => {
-      const s = await replay(p.httpPort).catch(() => undefined);
-      return s?.role === 'primary' && s.lagRecords === 0 && s.eventsApplied >= 50;
-    }, 60_000, 300);
+    await waitFor(
+      'the new primary to apply its own writes',
+      async () => {
+        const s = await replay(p.httpPort).catch(() => undefined);
+        return s?.role === 'primary' && s.lagRecords === 0 && s.eventsApplied >= 50;
+      },
+      60_000,
+      300,
+    );
     expect(await accounts(p.drSchema)).toBe(400 + 50); // the 100 unmirrored writes are the loss
 
     // the old primary is back: it still takes writes until it is fenced
@@ -99,7 +109,10 @@ describe('runbooks: unplanned failover, then failback', () => {
     bucket = await freshBucket(s3, 'failback');
     const cfg = parse(readFileSync(p.configPath, 'utf8')) as Record<string, any>;
     const old = cfg.mirror.flows[0];
-    cfg.mirror.flows = [{ ...old, enabled: false }, { ...old, source: p.target, target: p.source, heartbeatsTopic: `${p.prefix}-heartbeats-back` }];
+    cfg.mirror.flows = [
+      { ...old, enabled: false },
+      { ...old, source: p.target, target: p.source, heartbeatsTopic: `${p.prefix}-heartbeats-back` },
+    ];
     cfg.clusters[p.target].role = 'primary';
     cfg.clusters[p.source].role = 'replica';
     cfg.clusters[p.target].backup = {
@@ -118,10 +131,15 @@ describe('runbooks: unplanned failover, then failback', () => {
     expect((await rb.run('crr reseed --config crr.yaml --cluster primary --execute')).stdout).toMatch(/reseeded .* from backup/);
     rb.start('crr run --config crr.yaml --cluster primary');
     expect((await write(p.configPath, p.target, upserts(50_000, 30))).code).toBe(0);
-    await waitFor('the old primary to replicate from the new one', async () => {
-      const s = await replay(p.primaryHttpPort).catch(() => undefined);
-      return s?.role === 'replica' && s.lagRecords === 0 && s.eventsApplied >= 30;
-    }, 90_000, 300);
+    await waitFor(
+      'the old primary to replicate from the new one',
+      async () => {
+        const s = await replay(p.primaryHttpPort).catch(() => undefined);
+        return s?.role === 'replica' && s.lagRecords === 0 && s.eventsApplied >= 30;
+      },
+      90_000,
+      300,
+    );
     expect((await rb.run('crr verify --config crr.yaml --primary dr --replica primary')).stdout).toMatch(/EQUAL|equal/);
     rb.done();
     expect(await accounts(p.primarySchema)).toBe(400 + 50 + 30); // its own lost writes are gone, the new primary's are there

@@ -15,7 +15,8 @@ const start = useCrrProcesses();
 
 const upserts = (from: number, n: number, balance = (i: number) => i): object[] =>
   Array.from({ length: n }, (_, i) => ({ op: 'UPSERT_VERTEX', vertex: { type: 'Account', id: `a${from + i}` }, attributes: { balance: balance(from + i) } }));
-const deletes = (from: number, n: number): object[] => Array.from({ length: n }, (_, i) => ({ op: 'DELETE_VERTEX', vertex: { type: 'Account', id: `a${from + i}` } }));
+const deletes = (from: number, n: number): object[] =>
+  Array.from({ length: n }, (_, i) => ({ op: 'DELETE_VERTEX', vertex: { type: 'Account', id: `a${from + i}` } }));
 
 async function write(p: TestPair, events: object[]): Promise<void> {
   mkdirSync(join(tmpdir(), 'crr-tests'), { recursive: true });
@@ -29,10 +30,15 @@ const replay = async (port: number): Promise<any> => JSON.parse((await http(port
 
 /** Waits until the daemon on `port` has applied at least `n` events (since it started) and has replay lag 0. */
 const caughtUp = (what: string, port: number, n: number): Promise<unknown> =>
-  waitFor(what, async () => {
-    const s = await replay(port).catch(() => undefined);
-    return s && s.eventsApplied >= n && s.lagRecords === 0;
-  }, 60_000, 300);
+  waitFor(
+    what,
+    async () => {
+      const s = await replay(port).catch(() => undefined);
+      return s && s.eventsApplied >= n && s.lagRecords === 0;
+    },
+    60_000,
+    300,
+  );
 
 /** Sum of every sample of a counter in a /metrics text. */
 const metricSum = (text: string, name: string): number =>
@@ -109,7 +115,9 @@ describe('runbook: rolling upgrade', () => {
     try {
       for (const s of stores) {
         expect((await s.counts()).vertices.Account).toBe(850);
-        const { rows } = await s.pool.query(`SELECT (attributes->>'balance')::int AS b FROM "${s === stores[0] ? p.primarySchema : p.drSchema}".vertices WHERE type = 'Account' AND id = 'a7'`);
+        const { rows } = await s.pool.query(
+          `SELECT (attributes->>'balance')::int AS b FROM "${s === stores[0] ? p.primarySchema : p.drSchema}".vertices WHERE type = 'Account' AND id = 'a7'`,
+        );
         expect(rows[0].b).toBe(-7);
       }
       expect(await stores[1]!.digest()).toBe(await stores[0]!.digest());

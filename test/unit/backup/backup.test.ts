@@ -16,7 +16,10 @@ const tempDir = useTempDirs();
 const openStore = useStores();
 
 async function rejection(p: Promise<unknown>): Promise<CrrError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(CrrError);
   return err as CrrError;
 }
@@ -35,15 +38,25 @@ describe('backup of a store to a local repository', () => {
     const manifest = await createBackup(store, repo, { cluster: 'primary', batchRows: 700, onProgress: (p) => progress.push(p.vertices + p.edges) });
 
     expect(parseBackupId(manifest.id)?.cluster).toBe('primary');
-    expect(manifest).toMatchObject({ formatVersion: MANIFEST_FORMAT_VERSION, cluster: 'primary', epoch: 3, clusterState: { role: 'primary', state: 'ACTIVE', epoch: 3 } });
+    expect(manifest).toMatchObject({
+      formatVersion: MANIFEST_FORMAT_VERSION,
+      cluster: 'primary',
+      epoch: 3,
+      clusterState: { role: 'primary', state: 'ACTIVE', epoch: 3 },
+    });
     expect(manifest.positions).toEqual(await store.positions());
     expect(manifest.totals).toMatchObject({ vertices: 2000, edges: 1500, catalog: 6, parts: 2 });
-    expect(manifest.parts.map((p) => [p.name, p.kind, p.records])).toEqual([['vertices-00001.ndjson.gz', 'vertices', 2000], ['edges-00001.ndjson.gz', 'edges', 1500]]);
+    expect(manifest.parts.map((p) => [p.name, p.kind, p.records])).toEqual([
+      ['vertices-00001.ndjson.gz', 'vertices', 2000],
+      ['edges-00001.ndjson.gz', 'edges', 1500],
+    ]);
     expect(progress.at(-1)).toBe(3500);
     // the files are what the manifest says: sha256sum of the stored bytes, one JSON row per line
     const files = readdirSync(join(dir, manifest.id)).sort();
     expect(files).toEqual(['edges-00001.ndjson.gz', 'manifest.json', 'vertices-00001.ndjson.gz']);
-    const first = gunzipSync(readFileSync(join(dir, manifest.id, 'vertices-00001.ndjson.gz'))).toString('utf8').split('\n');
+    const first = gunzipSync(readFileSync(join(dir, manifest.id, 'vertices-00001.ndjson.gz')))
+      .toString('utf8')
+      .split('\n');
     expect(JSON.parse(first[0]!)).toEqual({ type: 'person', id: 'p000000', attributes: { age: 0, name: '名前 0', tags: ['a', '0'], ok: true, none: null } });
     expect(JSON.parse(readFileSync(join(dir, manifest.id, 'manifest.json'), 'utf8'))).toEqual(manifest);
 
@@ -222,7 +235,10 @@ describe('list and delete', () => {
     const all = await listBackups(repo);
     expect(all.map((x) => x.id)).toEqual([a.id, other.id, b.id]);
     const mine = await listBackups(repo, { cluster: 'primary' });
-    expect(mine.map((x) => [x.id, x.status, x.createdAtMs])).toEqual([[a.id, 'complete', Date.parse('2026-11-01T10:00:00Z')], [b.id, 'complete', Date.parse('2026-11-02T10:00:00Z')]]);
+    expect(mine.map((x) => [x.id, x.status, x.createdAtMs])).toEqual([
+      [a.id, 'complete', Date.parse('2026-11-01T10:00:00Z')],
+      [b.id, 'complete', Date.parse('2026-11-02T10:00:00Z')],
+    ]);
     expect(mine[0]!.objects).toBe(3);
     expect(mine[0]!.bytes).toBeGreaterThan(a.totals.bytes);
 

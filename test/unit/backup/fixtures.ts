@@ -25,7 +25,10 @@ export function useTempDirs(): () => string {
 
 /** A store in its own schema of a PGlite database shared by a test file (PGlite takes seconds to start). */
 export class TestStore extends SqlStore {
-  constructor(readonly pglite: PGlite, schema: string) {
+  constructor(
+    readonly pglite: PGlite,
+    schema: string,
+  ) {
     super(
       {
         query: async <R>(text: string, params?: unknown[]) => ({ rows: (await pglite.query<R>(text, params)).rows }),
@@ -61,7 +64,15 @@ export async function fill(store: Store, vertices: number, edges: number): Promi
   const e = new Events();
   await store.applyBatch(
     [
-      e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'person', primaryIdType: 'STRING', attributes: [{ name: 'age', type: 'INT' }, { name: 'name', type: 'STRING' }] }),
+      e.ev({
+        op: 'CREATE_VERTEX_TYPE',
+        name: 'person',
+        primaryIdType: 'STRING',
+        attributes: [
+          { name: 'age', type: 'INT' },
+          { name: 'name', type: 'STRING' },
+        ],
+      }),
       e.ev({ op: 'CREATE_EDGE_TYPE', name: 'knows', fromType: 'person', toType: 'person', directed: true, attributes: [{ name: 'since', type: 'INT' }] }),
       e.ev({ op: 'CREATE_USER', name: 'analyst', roles: ['reader'] }),
       e.ev({ op: 'CREATE_QUERY', name: 'q1', text: 'PRINT "héllo";' }),
@@ -75,7 +86,9 @@ export async function fill(store: Store, vertices: number, edges: number): Promi
   for (let i = 0; i < vertices; i += step) {
     const batch = [];
     for (let j = i; j < Math.min(i + step, vertices); j++) {
-      batch.push(e.upsertV('person', `p${String(j).padStart(6, '0')}`, { age: j % 97, name: `名前 ${j}`, tags: ['a', String(j)], ok: j % 2 === 0, none: null }));
+      batch.push(
+        e.upsertV('person', `p${String(j).padStart(6, '0')}`, { age: j % 97, name: `名前 ${j}`, tags: ['a', String(j)], ok: j % 2 === 0, none: null }),
+      );
     }
     await store.applyBatch(batch, [{ topic: 'graph.data', partition: 0, nextOffset: i + batch.length }]);
   }
@@ -120,12 +133,24 @@ export async function backupRows(repo: BackupRepository, id: string): Promise<{ 
 export async function restoreInto(repo: BackupRepository, id: string, target: TestStore): Promise<void> {
   const manifest = await readManifest(repo, id);
   for (const c of manifest.catalog) {
-    await target.pglite.query(`INSERT INTO "${target.schema}".catalog (kind, name, body) VALUES ($1, $2, $3::text::jsonb)`, [c.kind, c.name, JSON.stringify(c.body)]);
+    await target.pglite.query(`INSERT INTO "${target.schema}".catalog (kind, name, body) VALUES ($1, $2, $3::text::jsonb)`, [
+      c.kind,
+      c.name,
+      JSON.stringify(c.body),
+    ]);
   }
   const e = new Events();
   for await (const b of readBackup(repo, id, { batchRows: 3000 })) {
-    if (b.kind === 'vertices') await target.applyBatch(b.rows.map((r) => e.upsertV(r.type, r.id, r.attributes)), []);
-    else await target.applyBatch(b.rows.map((r) => e.upsertE(r.type, [r.from.type, r.from.id], [r.to.type, r.to.id], r.attributes)), []);
+    if (b.kind === 'vertices')
+      await target.applyBatch(
+        b.rows.map((r) => e.upsertV(r.type, r.id, r.attributes)),
+        [],
+      );
+    else
+      await target.applyBatch(
+        b.rows.map((r) => e.upsertE(r.type, [r.from.type, r.from.id], [r.to.type, r.to.id], r.attributes)),
+        [],
+      );
   }
   await target.applyBatch([], manifest.positions);
   const s = manifest.clusterState!;

@@ -15,7 +15,10 @@ const tempDir = useTempDirs();
 const openStore = useStores();
 
 async function rejection(p: Promise<unknown>): Promise<CrrError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(CrrError);
   return err as CrrError;
 }
@@ -30,7 +33,11 @@ async function schemasLike(store: TestStore, prefix: string): Promise<string[]> 
 async function otherContent(store: TestStore): Promise<void> {
   const e = new Events();
   await store.applyBatch(
-    [e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'city', primaryIdType: 'STRING', attributes: [{ name: 'pop', type: 'INT' }] }), e.upsertV('city', 'paris', { pop: 2 }), e.upsertV('city', 'oslo', { pop: 1 })],
+    [
+      e.ev({ op: 'CREATE_VERTEX_TYPE', name: 'city', primaryIdType: 'STRING', attributes: [{ name: 'pop', type: 'INT' }] }),
+      e.upsertV('city', 'paris', { pop: 2 }),
+      e.upsertV('city', 'oslo', { pop: 1 }),
+    ],
     [
       { topic: 'primary.graph.data', partition: 0, nextOffset: 99 },
       { topic: 'graph.data', partition: 0, nextOffset: 42 },
@@ -40,7 +47,7 @@ async function otherContent(store: TestStore): Promise<void> {
 }
 
 describe('restore of a backup into a store', () => {
-  it('round trip: replaces the live content with the backup, positions are the manifest\'s, cluster state as given, no schema left over', async () => {
+  it("round trip: replaces the live content with the backup, positions are the manifest's, cluster state as given, no schema left over", async () => {
     const a = await openStore();
     await fill(a, 1500, 1200);
     const repo = new LocalRepository(tempDir());
@@ -206,7 +213,9 @@ describe('restore of a backup into a store', () => {
     err = await rejection(b.restore(plan, batches([{ part: 'vertices-00001.ndjson.gz', kind: 'vertices', rows: [v('a'), v('b')] }])));
     expect(err).toMatchObject({ code: 'CRR_BACKUP_INVALID', part: 'edges-00001.ndjson.gz', problem: 'missing' });
     // a duplicate row: the primary key refuses it
-    err = await rejection(b.restore({ ...plan, parts: [plan.parts[0]!] }, batches([{ part: 'vertices-00001.ndjson.gz', kind: 'vertices', rows: [v('a'), v('a')] }])));
+    err = await rejection(
+      b.restore({ ...plan, parts: [plan.parts[0]!] }, batches([{ part: 'vertices-00001.ndjson.gz', kind: 'vertices', rows: [v('a'), v('a')] }])),
+    );
     expect(err.code).toBe('CRR_STORE');
     expect(await b.digest()).toBe(before);
     expect(await schemasLike(b, b.schema)).toEqual([b.schema]);
@@ -216,7 +225,11 @@ describe('restore of a backup into a store', () => {
 describe('crr restore: what it restores from, and the cluster state it records', () => {
   const config = ConfigSchema.parse({
     clusters: {
-      primary: { bootstrapServers: ['127.0.0.1:1'], store: { type: 'postgres', connectionString: 'postgres://x@h/db', schema: 'p' }, backup: { repository: { type: 'local', path: '/tmp/b' } } },
+      primary: {
+        bootstrapServers: ['127.0.0.1:1'],
+        store: { type: 'postgres', connectionString: 'postgres://x@h/db', schema: 'p' },
+        backup: { repository: { type: 'local', path: '/tmp/b' } },
+      },
       dr: { bootstrapServers: ['127.0.0.1:2'], store: { type: 'postgres', connectionString: 'postgres://x@h/db', schema: 'd', appRole: 'app' } },
       bare: { bootstrapServers: ['127.0.0.1:3'] },
     },
@@ -241,9 +254,13 @@ describe('crr restore: what it restores from, and the cluster state it records',
     expect(code(() => resolveRestoreTarget(config, 'dr', undefined, 'Bad Name'))).toBe(2);
   });
 
-  it('a replica becomes REPLICATING at the backup\'s epoch; a primary keeps its state at the higher epoch', () => {
+  it("a replica becomes REPLICATING at the backup's epoch; a primary keeps its state at the higher epoch", () => {
     const m = { epoch: 5 } as Parameters<typeof restoredClusterState>[1];
-    expect(restoredClusterState('replica', m, { role: 'replica', state: 'OUTDATED', epoch: 4, reason: 'x' })).toEqual({ role: 'replica', state: 'REPLICATING', epoch: 5 });
+    expect(restoredClusterState('replica', m, { role: 'replica', state: 'OUTDATED', epoch: 4, reason: 'x' })).toEqual({
+      role: 'replica',
+      state: 'REPLICATING',
+      epoch: 5,
+    });
     expect(restoredClusterState('primary', m, undefined)).toEqual({ role: 'primary', state: 'ACTIVE', epoch: 5 });
     expect(restoredClusterState('primary', m, { role: 'primary', state: 'FENCED', epoch: 7 })).toEqual({ role: 'primary', state: 'FENCED', epoch: 7 });
   });

@@ -14,7 +14,11 @@ const tempDir = useTempDirs();
 /** A store of three vertices at epoch 2: retention needs backups, not a database (backup.test.ts covers the real one). */
 const tinyStore = {
   exportSnapshot: async (sink) => {
-    await sink.header({ positions: [{ topic: 'graph.data', partition: 0, nextOffset: 3 }], clusterState: { role: 'primary', state: 'ACTIVE', epoch: 2, updatedAt: new Date(T0) }, catalog: [] });
+    await sink.header({
+      positions: [{ topic: 'graph.data', partition: 0, nextOffset: 3 }],
+      clusterState: { role: 'primary', state: 'ACTIVE', epoch: 2, updatedAt: new Date(T0) },
+      catalog: [],
+    });
     await sink.vertices(['a', 'b', 'c'].map((id) => ({ type: 'person', id, attributes: {} })));
     return { vertices: 3, edges: 0 };
   },

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { assertTransition, epochRaised, fenced, initialClusterState, outdated, promoted, promoting, reseeded, reseeding, type ClusterStateInput } from '../../../src/cluster/cluster-state.js';
+import {
+  assertTransition,
+  epochRaised,
+  fenced,
+  initialClusterState,
+  outdated,
+  promoted,
+  promoting,
+  reseeded,
+  reseeding,
+  type ClusterStateInput,
+} from '../../../src/cluster/cluster-state.js';
 import { CrrError } from '../../../src/errors.js';
 
 const replica = initialClusterState('replica');

@@ -52,7 +52,11 @@ describe('config validation', () => {
     expect([configuredRole(c, 'primary'), configuredRole(c, 'dr'), configuredRole(c, 'other')]).toEqual(['primary', 'replica', 'primary']);
     expect(replaySource(c, 'primary')).toMatchObject({ dataTopic: 'g.data', metadataTopic: 'g.meta' });
     const dr = replaySource(c, 'dr');
-    expect(dr).toMatchObject({ dataTopic: 'primary.g.data', metadataTopic: 'primary.g.meta', upstream: { alias: 'primary', topicOf: { 'primary.g.data': 'g.data', 'primary.g.meta': 'g.meta' } } });
+    expect(dr).toMatchObject({
+      dataTopic: 'primary.g.data',
+      metadataTopic: 'primary.g.meta',
+      upstream: { alias: 'primary', topicOf: { 'primary.g.data': 'g.data', 'primary.g.meta': 'g.meta' } },
+    });
     expect(() => replaySource(c, 'other')).toThrow(/clusters\.other\.store: required to replay/);
     expect(() => replaySource(c, 'nope')).toThrow(/unknown cluster alias "nope"/);
   });
@@ -62,20 +66,63 @@ describe('config validation', () => {
     ['an unknown nested key', { ...good, clusters: { ...good.clusters, dr: { bootstrapServers: ['h:1'], port: 1 } } }, 'clusters.dr: unknown key "port"'],
     ['a wrong type', { ...good, http: { port: 'eighty' } }, 'http.port:'],
     ['an out-of-range number', { ...good, http: { port: 70000 } }, 'http.port:'],
-    ['a malformed broker address', { ...good, clusters: { ...good.clusters, dr: { bootstrapServers: ['nohost'] } } }, 'clusters.dr.bootstrapServers[0]: expected "host:port"'],
+    [
+      'a malformed broker address',
+      { ...good, clusters: { ...good.clusters, dr: { bootstrapServers: ['nohost'] } } },
+      'clusters.dr.bootstrapServers[0]: expected "host:port"',
+    ],
     ['a missing section', { mirror: good.mirror }, 'clusters:'],
-    ['a replica no flow feeds', { ...good, clusters: { ...good.clusters, dr: { ...good.clusters.dr, role: 'replica' } }, mirror: { flows: [] } }, 'clusters.dr.role: a replica needs an enabled mirror flow'],
-    ['a store of type postgres without a connection string', { ...good, clusters: { ...good.clusters, dr: { ...good.clusters.dr, store: { type: 'postgres' } } } }, 'clusters.dr.store.connectionString: required when type is postgres'],
+    [
+      'a replica no flow feeds',
+      { ...good, clusters: { ...good.clusters, dr: { ...good.clusters.dr, role: 'replica' } }, mirror: { flows: [] } },
+      'clusters.dr.role: a replica needs an enabled mirror flow',
+    ],
+    [
+      'a store of type postgres without a connection string',
+      { ...good, clusters: { ...good.clusters, dr: { ...good.clusters.dr, store: { type: 'postgres' } } } },
+      'clusters.dr.store.connectionString: required when type is postgres',
+    ],
     ['an invalid dead-letter policy', { ...good, replay: { deadLetterPolicy: 'drop' } }, 'replay.deadLetterPolicy:'],
-    ['an unknown cluster alias in a flow', { ...good, mirror: { flows: [{ source: 'primary', target: 'backup' }] } }, 'mirror.flows[0].target: unknown cluster alias "backup"'],
+    [
+      'an unknown cluster alias in a flow',
+      { ...good, mirror: { flows: [{ source: 'primary', target: 'backup' }] } },
+      'mirror.flows[0].target: unknown cluster alias "backup"',
+    ],
     ['a flow to itself', { ...good, mirror: { flows: [{ source: 'dr', target: 'dr' }] } }, 'mirror.flows[0].target: target must differ from source'],
-    ['a duplicated flow', { ...good, mirror: { flows: [{ source: 'primary', target: 'dr' }, { source: 'primary', target: 'dr' }] } }, 'mirror.flows[1]: flow primary->dr is configured twice'],
-    ['an invalid regex', { ...good, mirror: { flows: [{ source: 'primary', target: 'dr', topics: { include: ['(['] } }] } }, 'mirror.flows[0].topics.include[0]: expected a valid regular expression'],
-    ['an unknown enum value', { ...good, mirror: { flows: [{ source: 'primary', target: 'dr', targetCompression: 'brotli' }] } }, 'mirror.flows[0].targetCompression:'],
-    ['a separator made of alias characters', { ...good, mirror: { flows: [{ source: 'primary', target: 'dr', replicationPolicy: { separator: '_' } }] } }, 'mirror.flows[0].replicationPolicy.separator:'],
+    [
+      'a duplicated flow',
+      {
+        ...good,
+        mirror: {
+          flows: [
+            { source: 'primary', target: 'dr' },
+            { source: 'primary', target: 'dr' },
+          ],
+        },
+      },
+      'mirror.flows[1]: flow primary->dr is configured twice',
+    ],
+    [
+      'an invalid regex',
+      { ...good, mirror: { flows: [{ source: 'primary', target: 'dr', topics: { include: ['(['] } }] } },
+      'mirror.flows[0].topics.include[0]: expected a valid regular expression',
+    ],
+    [
+      'an unknown enum value',
+      { ...good, mirror: { flows: [{ source: 'primary', target: 'dr', targetCompression: 'brotli' }] } },
+      'mirror.flows[0].targetCompression:',
+    ],
+    [
+      'a separator made of alias characters',
+      { ...good, mirror: { flows: [{ source: 'primary', target: 'dr', replicationPolicy: { separator: '_' } }] } },
+      'mirror.flows[0].replicationPolicy.separator:',
+    ],
     ['a cluster alias with a dot', { ...good, clusters: { ...good.clusters, 'us.east': { bootstrapServers: ['h:1'] } } }, 'clusters.us.east:'],
   ])('rejects %s, naming the path', (_name, raw, expected) => {
-    expect(problems(raw).some((p) => p.startsWith(expected)), problems(raw).join('\n')).toBe(true);
+    expect(
+      problems(raw).some((p) => p.startsWith(expected)),
+      problems(raw).join('\n'),
+    ).toBe(true);
   });
 
   it('rejects a file that is not YAML, naming the line', () => {
@@ -90,7 +137,13 @@ describe('config validation', () => {
   });
 
   it('applies CRR__ environment overrides, typed as YAML scalars', () => {
-    const raw = applyEnvOverrides(good, { CRR__clusters__primary__sasl__password: 's3cret', CRR__http__port: '9999', CRR__mirror__flows__0__enabled: 'false', CRR__clusters__dr__bootstrapServers: '["a:1", "b:2"]', OTHER: 'x' }) as typeof good & { http: { port: number } };
+    const raw = applyEnvOverrides(good, {
+      CRR__clusters__primary__sasl__password: 's3cret',
+      CRR__http__port: '9999',
+      CRR__mirror__flows__0__enabled: 'false',
+      CRR__clusters__dr__bootstrapServers: '["a:1", "b:2"]',
+      OTHER: 'x',
+    }) as typeof good & { http: { port: number } };
     expect((raw.clusters.primary as Record<string, unknown>).sasl).toEqual({ password: 's3cret' });
     expect(raw.http.port).toBe(9999);
     expect(raw.clusters.dr.bootstrapServers).toEqual(['a:1', 'b:2']);

@@ -16,7 +16,10 @@ const stream = (seed = 1): WriteInput[] => [...schemaEvents(), ...datasetEvents(
 let seed1: WriteInput[] | undefined;
 const events = (): WriteInput[] => (seed1 ??= stream(1));
 const stamp = (e: WriteInput): ChangeEvent => parseEvent({ ...e, ...envelope });
-const digest = (events: readonly WriteInput[]): string => createHash('sha256').update(events.map((e) => JSON.stringify(e)).join('\n')).digest('hex');
+const digest = (events: readonly WriteInput[]): string =>
+  createHash('sha256')
+    .update(events.map((e) => JSON.stringify(e)).join('\n'))
+    .digest('hex');
 
 const key = (r: { type: string; id: string }): string => `${r.type}\u0000${r.id}`;
 /**
@@ -68,7 +71,8 @@ describe('demo dataset', () => {
     expect([...attributes.keys()].sort()).toEqual([...VERTEX_TYPES, ...EDGE_TYPES].sort());
     for (const e of events()) {
       if (e.op === 'UPSERT_VERTEX' || e.op === 'DELETE_VERTEX') expect(attributes.has(e.vertex.type), e.vertex.type).toBe(true);
-      if (e.op === 'UPSERT_VERTEX') for (const name of Object.keys(e.attributes)) expect(attributes.get(e.vertex.type)!.has(name), `${e.vertex.type}.${name}`).toBe(true);
+      if (e.op === 'UPSERT_VERTEX')
+        for (const name of Object.keys(e.attributes)) expect(attributes.get(e.vertex.type)!.has(name), `${e.vertex.type}.${name}`).toBe(true);
       if (e.op === 'UPSERT_EDGE' || e.op === 'DELETE_EDGE') expect([e.from.type, e.to.type]).toEqual(ends.get(e.type));
       if (e.op === 'UPSERT_EDGE') for (const name of Object.keys(e.attributes)) expect(attributes.get(e.type)!.has(name), `${e.type}.${name}`).toBe(true);
     }
@@ -110,7 +114,8 @@ describe('demo dataset', () => {
     expect((20_000 - data) / 20_000).toBeLessThan(0.02);
     expect(deletes / data).toBeGreaterThan(0.15);
     expect(deletes / data).toBeLessThan(0.25);
-    for (const op of ['ALTER_VERTEX_TYPE', 'CREATE_QUERY', 'INSTALL_QUERY', 'DROP_QUERY', 'CREATE_USER', 'GRANT_ROLE', 'UPSERT_EDGE']) expect(ops[op], op).toBeGreaterThan(0);
+    for (const op of ['ALTER_VERTEX_TYPE', 'CREATE_QUERY', 'INSTALL_QUERY', 'DROP_QUERY', 'CREATE_USER', 'GRANT_ROLE', 'UPSERT_EDGE'])
+      expect(ops[op], op).toBeGreaterThan(0);
   });
 
   it('summarizes the full data set: every type, 100k to 250k events', () => {

@@ -5,7 +5,22 @@ import { describe, expect, it } from 'vitest';
 import type { CrrError } from '../../../src/errors.js';
 import { decodeEvent, encodeEvent, parseEvent } from '../../../src/protocol/codec.js';
 import type { ChangeEvent } from '../../../src/protocol/schema.js';
-import { deeplyNested, fuzz, jsonText, mutate, mutation, nastyBytes, nastyJson, nastyNumber, outcome, storableString, pathsOf, spell, within, type JsonPath } from './fuzz-helpers.js';
+import {
+  deeplyNested,
+  fuzz,
+  jsonText,
+  mutate,
+  mutation,
+  nastyBytes,
+  nastyJson,
+  nastyNumber,
+  outcome,
+  storableString,
+  pathsOf,
+  spell,
+  within,
+  type JsonPath,
+} from './fuzz-helpers.js';
 
 /**
  * decodeEvent (src/protocol/codec.ts, change-event protocol v1, docs/protocol.md) reads what a
@@ -36,7 +51,8 @@ function namesWhere(err: CrrError): void {
   expect(err.message.length).toBeLessThan(1_000 + issues.length * 2_000);
 }
 
-const decode = (value: Buffer | string): void => outcome(() => decodeEvent(typeof value === 'string' ? Buffer.from(value, 'utf8') : value), 'CRR_EVENT_INVALID', validEvent, namesWhere);
+const decode = (value: Buffer | string): void =>
+  outcome(() => decodeEvent(typeof value === 'string' ? Buffer.from(value, 'utf8') : value), 'CRR_EVENT_INVALID', validEvent, namesWhere);
 
 /** Stands for a deeply nested value in a mutation. */
 const DEEP = '\u0000deep\u0000';
@@ -62,12 +78,18 @@ const validGenerated: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
 
 describe('fuzz: decodeEvent (change-event protocol v1)', () => {
   fuzz('arbitrary bytes give an event or CRR_EVENT_INVALID', 0xc0de01, 3000, (options) => {
-    fc.assert(fc.property(nastyBytes, (bytes) => decode(bytes)), options);
+    fc.assert(
+      fc.property(nastyBytes, (bytes) => decode(bytes)),
+      options,
+    );
   });
 
   fuzz('arbitrary JSON values (including 1e400, deep nesting) give an event or CRR_EVENT_INVALID', 0xc0de02, 3000, (options) => {
     const text = fc.oneof({ weight: 19, arbitrary: nastyJson.chain(jsonText) }, { weight: 1, arbitrary: deeplyNested });
-    fc.assert(fc.property(text, (t) => decode(t)), options);
+    fc.assert(
+      fc.property(text, (t) => decode(t)),
+      options,
+    );
   });
 
   fuzz('valid events (storable strings, every documented example) decode to themselves', 0xc0de03, 2000, (options) => {
@@ -84,40 +106,65 @@ describe('fuzz: decodeEvent (change-event protocol v1)', () => {
     );
   });
 
-  fuzz('a mutated valid event (a field dropped, set to a wrong type, a huge number, a deep or long value, a key added) is refused naming that field, or is valid', 0xc0de04, 4000, (options) => {
-    const mutated = validGenerated.chain((e) => {
-      const paths: JsonPath[] = [[], ...pathsOf(e)];
-      // a deep value is spliced into the JSON text (as an object, fast-check could not print it)
-      return fc.tuple(fc.constant(e), fc.constantFrom(...paths), fc.oneof({ weight: 19, arbitrary: mutation }, { weight: 1, arbitrary: deeplyNested.map((d) => ({ kind: 'set', value: DEEP, deep: d }) as const) }));
-    });
-    fc.assert(
-      fc.property(mutated, ([e, path, m]) => {
-        const { doc: changed, at } = mutate(e, path, m);
-        const text = (JSON.stringify(changed) ?? '').replace(JSON.stringify(DEEP), 'deep' in m ? m.deep : '');
-        outcome(
-          () => decodeEvent(Buffer.from(text, 'utf8')),
-          'CRR_EVENT_INVALID',
-          validEvent,
-          (err) => {
-            namesWhere(err);
-            if (at[0] === 'op' || at.length === 0) return;
-            const where = spell(at);
-            // at or under the changed field, or at a field holding it (an attribute value is one union)
-            for (const i of err.issues as Array<{ path: string }>) expect(within(i.path, where) || (i.path !== '(root)' && within(where, i.path)), `issue at ${i.path}, the mutation at ${where}`).toBe(true);
-          },
+  fuzz(
+    'a mutated valid event (a field dropped, set to a wrong type, a huge number, a deep or long value, a key added) is refused naming that field, or is valid',
+    0xc0de04,
+    4000,
+    (options) => {
+      const mutated = validGenerated.chain((e) => {
+        const paths: JsonPath[] = [[], ...pathsOf(e)];
+        // a deep value is spliced into the JSON text (as an object, fast-check could not print it)
+        return fc.tuple(
+          fc.constant(e),
+          fc.constantFrom(...paths),
+          fc.oneof({ weight: 19, arbitrary: mutation }, { weight: 1, arbitrary: deeplyNested.map((d) => ({ kind: 'set', value: DEEP, deep: d }) as const) }),
         );
-      }),
+      });
+      fc.assert(
+        fc.property(mutated, ([e, path, m]) => {
+          const { doc: changed, at } = mutate(e, path, m);
+          const text = (JSON.stringify(changed) ?? '').replace(JSON.stringify(DEEP), 'deep' in m ? m.deep : '');
+          outcome(
+            () => decodeEvent(Buffer.from(text, 'utf8')),
+            'CRR_EVENT_INVALID',
+            validEvent,
+            (err) => {
+              namesWhere(err);
+              if (at[0] === 'op' || at.length === 0) return;
+              const where = spell(at);
+              // at or under the changed field, or at a field holding it (an attribute value is one union)
+              for (const i of err.issues as Array<{ path: string }>)
+                expect(within(i.path, where) || (i.path !== '(root)' && within(where, i.path)), `issue at ${i.path}, the mutation at ${where}`).toBe(true);
+            },
+          );
+        }),
+        options,
+      );
+    },
+  );
+
+  fuzz('a number of a valid event spelled out of range (1e400), and a string value with NUL or a lone surrogate', 0xc0de05, 2000, (options) => {
+    const text = validGenerated.chain((e) =>
+      fc.oneof(
+        jsonText(e),
+        fc
+          .tuple(fc.constantFrom(...pathsOf(e)), nastyNumber, fc.constantFrom('\u0000', '\ud800', '\udfff\ud800', '\u0000\u0000'))
+          .map(([p, _n, s]) => JSON.stringify(mutate(e, p, { kind: 'set', value: s }).doc)),
+      ),
+    );
+    fc.assert(
+      fc.property(text, (t) => decode(t)),
       options,
     );
   });
 
-  fuzz('a number of a valid event spelled out of range (1e400), and a string value with NUL or a lone surrogate', 0xc0de05, 2000, (options) => {
-    const text = validGenerated.chain((e) => fc.oneof(jsonText(e), fc.tuple(fc.constantFrom(...pathsOf(e)), nastyNumber, fc.constantFrom('\u0000', '\ud800', '\udfff\ud800', '\u0000\u0000')).map(([p, _n, s]) => JSON.stringify(mutate(e, p, { kind: 'set', value: s }).doc))));
-    fc.assert(fc.property(text, (t) => decode(t)), options);
-  });
-
   it('a missing value (a tombstone) is refused', () => {
-    outcome(() => decodeEvent(null), 'CRR_EVENT_INVALID', () => expect.unreachable('a tombstone decoded'), namesWhere);
+    outcome(
+      () => decodeEvent(null),
+      'CRR_EVENT_INVALID',
+      () => expect.unreachable('a tombstone decoded'),
+      namesWhere,
+    );
   });
 
   // found by 'valid events ... decode to themselves' (seed 12639747): zod's record drops a key
@@ -131,8 +178,16 @@ describe('fuzz: decodeEvent (change-event protocol v1)', () => {
   // made the message's JSON.stringify overflow the stack (RangeError escaped)
   it('a value nested 12 000 deep in v or op is refused with CRR_EVENT_INVALID', () => {
     for (const field of ['v', 'op']) {
-      const text = JSON.stringify({ v: 1, id: 'e', ts: 0, epoch: 0, origin: 'p', op: 'DROP_ALL', reason: 'r', [field]: 'DEEP' }).replace('"DEEP"', `${'['.repeat(12_000)}1${']'.repeat(12_000)}`);
-      outcome(() => decodeEvent(Buffer.from(text)), 'CRR_EVENT_INVALID', () => expect.unreachable('decoded'), (err) => expect(err.message).toContain(`${field}: `));
+      const text = JSON.stringify({ v: 1, id: 'e', ts: 0, epoch: 0, origin: 'p', op: 'DROP_ALL', reason: 'r', [field]: 'DEEP' }).replace(
+        '"DEEP"',
+        `${'['.repeat(12_000)}1${']'.repeat(12_000)}`,
+      );
+      outcome(
+        () => decodeEvent(Buffer.from(text)),
+        'CRR_EVENT_INVALID',
+        () => expect.unreachable('decoded'),
+        (err) => expect(err.message).toContain(`${field}: `),
+      );
     }
   });
 });

@@ -53,14 +53,22 @@ function namesPath(err: CrrError, source: string, under?: string): void {
   // holding it (a union, a record), or on a flow (the cross-field rules)
   if (under !== undefined) {
     const beside = under.replace(/(\.[^.[]*|\[\d+\])$/, '') || '(root)';
-    expect(issues.some((i) => within(i.path, beside) || (i.path !== '(root)' && within(under, i.path)) || i.path.startsWith('mirror.flows')), `${err.message.slice(0, 300)} (changed: ${under})`).toBe(true);
+    expect(
+      issues.some((i) => within(i.path, beside) || (i.path !== '(root)' && within(under, i.path)) || i.path.startsWith('mirror.flows')),
+      `${err.message.slice(0, 300)} (changed: ${under})`,
+    ).toBe(true);
   }
 }
 
 /** Loads `text` as the config file, with `env` as the environment. */
 function load(text: string, env: NodeJS.ProcessEnv = {}, under?: string): void {
   writeFileSync(FILE, text);
-  outcome(() => loadConfig(FILE, env), 'CRR_CONFIG_INVALID', validConfig, (err) => namesPath(err, FILE, under));
+  outcome(
+    () => loadConfig(FILE, env),
+    'CRR_CONFIG_INVALID',
+    validConfig,
+    (err) => namesPath(err, FILE, under),
+  );
 }
 
 /** YAML that trips parsers: aliases (a billion laughs), tags, merge keys, YAML 1.1, several documents, odd scalars. */
@@ -113,50 +121,114 @@ log: {level: info}
 
 /** A character-level edit of a config file: what a typo does. */
 const typoIn = (text: string): fc.Arbitrary<string> =>
-  fc.tuple(fc.nat(text.length), fc.nat(40), fc.oneof(nastyString, fc.constantFrom(':', '  ', '\t', '-', '"', "'", '[', '{', '&x', '*x', '!!str', '#', '\n', '? '))).map(([at, cut, insert]) => text.slice(0, at) + insert + text.slice(at + cut));
+  fc
+    .tuple(
+      fc.nat(text.length),
+      fc.nat(40),
+      fc.oneof(nastyString, fc.constantFrom(':', '  ', '\t', '-', '"', "'", '[', '{', '&x', '*x', '!!str', '#', '\n', '? ')),
+    )
+    .map(([at, cut, insert]) => text.slice(0, at) + insert + text.slice(at + cut));
 
 /** Environment overrides: CRR__a__b=value, with odd names and YAML values. */
 const envVar = fc.tuple(
-  fc.array(fc.oneof(fc.constantFrom('clusters', 'primary', 'dr', 'mirror', 'flows', '0', '7', 'bootstrapServers', 'store', 'http', 'port', 'log', 'level', '__proto__', 'constructor', 'prototype', ''), nastyString), { minLength: 0, maxLength: 5 }),
+  fc.array(
+    fc.oneof(
+      fc.constantFrom(
+        'clusters',
+        'primary',
+        'dr',
+        'mirror',
+        'flows',
+        '0',
+        '7',
+        'bootstrapServers',
+        'store',
+        'http',
+        'port',
+        'log',
+        'level',
+        '__proto__',
+        'constructor',
+        'prototype',
+        '',
+      ),
+      nastyString,
+    ),
+    { minLength: 0, maxLength: 5 },
+  ),
   fc.oneof(nastyString, fc.constantFrom('5000', 'true', '["h1:9092","h2:9092"]', '{a: 1}', '[', '&a [*a]', '~', '', '1e400', '-1')),
 );
-const env = fc.array(envVar, { maxLength: 3 }).map((vars) => Object.fromEntries(vars.map(([path, value]) => [`CRR__${path.join('__')}`, value])) as NodeJS.ProcessEnv);
+const env = fc
+  .array(envVar, { maxLength: 3 })
+  .map((vars) => Object.fromEntries(vars.map(([path, value]) => [`CRR__${path.join('__')}`, value])) as NodeJS.ProcessEnv);
 
 describe('fuzz: loadConfig and parseConfig (src/config/load.ts)', () => {
-  fuzz('arbitrary YAML text (random, tricky, deep, a typo in a config file) with arbitrary CRR__ overrides gives a config or CRR_CONFIG_INVALID naming the file and path', 0xc0f1, 4000, (options) => {
-    // nesting 100 to 2 000 deep, as flow or block YAML, or JSON
-    const deepYaml = fc.oneof(
-      fc.integer({ min: 100, max: 2_000 }).map((d) => `${'['.repeat(d)}1${']'.repeat(d)}`),
-      fc.integer({ min: 100, max: 500 }).map((d) => Array.from({ length: d }, (_, i) => `${'  '.repeat(i)}a:`).join('\n')),
-      deeplyNested.filter((d) => d.length <= 2_000),
-    );
-    const text = fc.oneof(
-      { weight: 120, arbitrary: nastyString },
-      { weight: 120, arbitrary: nastyJson.map((v) => stringifyYaml(v)) },
-      { weight: 80, arbitrary: trickyYaml },
-      { weight: 120, arbitrary: typoIn(smallText) },
-      // slow to parse, so 1 run in 40 each: the commented example (6 to 14 ms), deep nesting (up to 40 ms)
-      { weight: 11, arbitrary: typoIn(exampleText) },
-      { weight: 11, arbitrary: deepYaml },
-    );
-    fc.assert(fc.property(text, fc.oneof(fc.constant({}), env), (t, e) => load(t, e)), options);
-  });
+  fuzz(
+    'arbitrary YAML text (random, tricky, deep, a typo in a config file) with arbitrary CRR__ overrides gives a config or CRR_CONFIG_INVALID naming the file and path',
+    0xc0f1,
+    4000,
+    (options) => {
+      // nesting 100 to 2 000 deep, as flow or block YAML, or JSON
+      const deepYaml = fc.oneof(
+        fc.integer({ min: 100, max: 2_000 }).map((d) => `${'['.repeat(d)}1${']'.repeat(d)}`),
+        fc.integer({ min: 100, max: 500 }).map((d) => Array.from({ length: d }, (_, i) => `${'  '.repeat(i)}a:`).join('\n')),
+        deeplyNested.filter((d) => d.length <= 2_000),
+      );
+      const text = fc.oneof(
+        { weight: 120, arbitrary: nastyString },
+        { weight: 120, arbitrary: nastyJson.map((v) => stringifyYaml(v)) },
+        { weight: 80, arbitrary: trickyYaml },
+        { weight: 120, arbitrary: typoIn(smallText) },
+        // slow to parse, so 1 run in 40 each: the commented example (6 to 14 ms), deep nesting (up to 40 ms)
+        { weight: 11, arbitrary: typoIn(exampleText) },
+        { weight: 11, arbitrary: deepYaml },
+      );
+      fc.assert(
+        fc.property(text, fc.oneof(fc.constant({}), env), (t, e) => load(t, e)),
+        options,
+      );
+    },
+  );
 
   fuzz('arbitrary values (objects, arrays, Maps, Sets, Dates, typed arrays, null-prototype objects) given to parseConfig', 0xc0f2, 2000, (options) => {
-    const value = fc.oneof(fc.anything({ withMap: true, withSet: true, withDate: true, withTypedArray: true, withNullPrototype: true, withBoxedValues: true, maxDepth: 4 }), nastyJson.map((v) => ({ clusters: v })), nastyJson.map((v) => ({ ...example, mirror: v })));
-    fc.assert(fc.property(value, (v) => outcome(() => parseConfig(v, 'fuzz.yaml'), 'CRR_CONFIG_INVALID', validConfig, (err) => namesPath(err, 'fuzz.yaml'))), options);
-  });
-
-  fuzz('a mutated example config (a field dropped, of a wrong type, huge, a key added) given to parseConfig is refused naming the path, or is valid', 0xc0f3, 3000, (options) => {
-    const paths: JsonPath[] = pathsOf(example);
+    const value = fc.oneof(
+      fc.anything({ withMap: true, withSet: true, withDate: true, withTypedArray: true, withNullPrototype: true, withBoxedValues: true, maxDepth: 4 }),
+      nastyJson.map((v) => ({ clusters: v })),
+      nastyJson.map((v) => ({ ...example, mirror: v })),
+    );
     fc.assert(
-      fc.property(fc.constantFrom(...paths), mutation, (path, m) => {
-        const { doc, at } = mutate(example, path, m);
-        outcome(() => parseConfig(doc, FILE), 'CRR_CONFIG_INVALID', validConfig, (err) => namesPath(err, FILE, at.length > 0 ? spell(at) : undefined));
-      }),
+      fc.property(value, (v) =>
+        outcome(
+          () => parseConfig(v, 'fuzz.yaml'),
+          'CRR_CONFIG_INVALID',
+          validConfig,
+          (err) => namesPath(err, 'fuzz.yaml'),
+        ),
+      ),
       options,
     );
   });
+
+  fuzz(
+    'a mutated example config (a field dropped, of a wrong type, huge, a key added) given to parseConfig is refused naming the path, or is valid',
+    0xc0f3,
+    3000,
+    (options) => {
+      const paths: JsonPath[] = pathsOf(example);
+      fc.assert(
+        fc.property(fc.constantFrom(...paths), mutation, (path, m) => {
+          const { doc, at } = mutate(example, path, m);
+          outcome(
+            () => parseConfig(doc, FILE),
+            'CRR_CONFIG_INVALID',
+            validConfig,
+            (err) => namesPath(err, FILE, at.length > 0 ? spell(at) : undefined),
+          );
+        }),
+        options,
+      );
+    },
+  );
 
   fuzz('small configs (a mapping, a list, a scalar, binary, a timestamp) and the example with arbitrary CRR__ overrides', 0xc0f4, 1000, (options) => {
     const file = fc.oneof(
@@ -177,8 +249,16 @@ describe('fuzz: loadConfig and parseConfig (src/config/load.ts)', () => {
         ),
       },
     );
-    const lengthVar = fc.tuple(fc.constantFrom('CRR__length', 'CRR__clusters__length', 'CRR__mirror__flows__length', 'CRR__clusters__byteLength', 'CRR__clusters__size'), fc.constantFrom('x', '-1', '5', '1e400', '[]')).map(([k, v]) => ({ [k]: v }) as NodeJS.ProcessEnv);
-    fc.assert(fc.property(file, fc.oneof(env, lengthVar), (t, e) => load(t, e)), options);
+    const lengthVar = fc
+      .tuple(
+        fc.constantFrom('CRR__length', 'CRR__clusters__length', 'CRR__mirror__flows__length', 'CRR__clusters__byteLength', 'CRR__clusters__size'),
+        fc.constantFrom('x', '-1', '5', '1e400', '[]'),
+      )
+      .map(([k, v]) => ({ [k]: v }) as NodeJS.ProcessEnv);
+    fc.assert(
+      fc.property(file, fc.oneof(env, lengthVar), (t, e) => load(t, e)),
+      options,
+    );
   });
 
   // found by 'arbitrary YAML text ... with arbitrary CRR__ overrides' (seed 49393, counterexample
@@ -187,10 +267,15 @@ describe('fuzz: loadConfig and parseConfig (src/config/load.ts)', () => {
   it('an override on a file that is a scalar is refused naming the file and (root)', () => {
     for (const text of ['5\n', '"s"\n', 'true\n', '\u0000']) {
       writeFileSync(FILE, text);
-      outcome(() => loadConfig(FILE, { CRR__clusters__a__bootstrapServers: '["h:1"]' }), 'CRR_CONFIG_INVALID', () => expect.unreachable(text), (err) => {
-        namesPath(err, FILE);
-        expect(err.message).toContain('(root): ');
-      });
+      outcome(
+        () => loadConfig(FILE, { CRR__clusters__a__bootstrapServers: '["h:1"]' }),
+        'CRR_CONFIG_INVALID',
+        () => expect.unreachable(text),
+        (err) => {
+          namesPath(err, FILE);
+          expect(err.message).toContain('(root): ');
+        },
+      );
     }
   });
 
@@ -198,12 +283,20 @@ describe('fuzz: loadConfig and parseConfig (src/config/load.ts)', () => {
   // `clusters: !!set {a, b}` (YAML 1.1) with CRR__clusters__size=x: a TypeError, a Set's size has
   // no setter); likewise a list's length (CRR__clusters__length=x on `clusters: [1]`: a RangeError)
   it('an override a list or binary value cannot take is refused naming the variable and the path', () => {
-    for (const [text, name] of [['clusters: [1]\n', 'CRR__clusters__length'], ['%YAML 1.1\n---\nclusters: !!binary aGVsbG8=\n', 'CRR__clusters__length']] as const) {
+    for (const [text, name] of [
+      ['clusters: [1]\n', 'CRR__clusters__length'],
+      ['%YAML 1.1\n---\nclusters: !!binary aGVsbG8=\n', 'CRR__clusters__length'],
+    ] as const) {
       writeFileSync(FILE, text);
-      outcome(() => loadConfig(FILE, { [name]: 'x' }), 'CRR_CONFIG_INVALID', () => expect.unreachable(text), (err) => {
-        namesPath(err, FILE);
-        expect(err.message).toContain(`clusters.length: cannot apply the environment override ${name}`);
-      });
+      outcome(
+        () => loadConfig(FILE, { [name]: 'x' }),
+        'CRR_CONFIG_INVALID',
+        () => expect.unreachable(text),
+        (err) => {
+          namesPath(err, FILE);
+          expect(err.message).toContain(`clusters.length: cannot apply the environment override ${name}`);
+        },
+      );
     }
   });
 });

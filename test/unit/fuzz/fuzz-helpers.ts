@@ -91,8 +91,35 @@ const nastyUnit = fc.oneof(
  */
 export const nastyString: fc.Arbitrary<string> = fc.oneof(
   { weight: 75, arbitrary: fc.string({ unit: nastyUnit, maxLength: 24 }) },
-  { weight: 24, arbitrary: fc.constantFrom('', '\u0000', 'a\u0000b', '\ud800', '\udfff', 'x\udc00y', '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'null', '1e400', '-0', 'NaN') },
-  { weight: 1, arbitrary: fc.tuple(fc.constantFrom('a', '\u0000', 'é', '\ud83d\udca5', '\ud800'), fc.oneof({ weight: 199, arbitrary: fc.integer({ min: 1_000, max: 4_096 }) }, { weight: 1, arbitrary: fc.integer({ min: 4_096, max: 1 << 20 }) })).map(([c, n]) => c.repeat(Math.ceil(n / c.length))) },
+  {
+    weight: 24,
+    arbitrary: fc.constantFrom(
+      '',
+      '\u0000',
+      'a\u0000b',
+      '\ud800',
+      '\udfff',
+      'x\udc00y',
+      '__proto__',
+      'constructor',
+      'prototype',
+      'toString',
+      'hasOwnProperty',
+      'null',
+      '1e400',
+      '-0',
+      'NaN',
+    ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom('a', '\u0000', 'é', '\ud83d\udca5', '\ud800'),
+        fc.oneof({ weight: 199, arbitrary: fc.integer({ min: 1_000, max: 4_096 }) }, { weight: 1, arbitrary: fc.integer({ min: 4_096, max: 1 << 20 }) }),
+      )
+      .map(([c, n]) => c.repeat(Math.ceil(n / c.length))),
+  },
 );
 
 /**
@@ -102,7 +129,12 @@ export const nastyString: fc.Arbitrary<string> = fc.oneof(
 export const storableString = (maxLength: number): fc.Arbitrary<string> =>
   fc.oneof(
     { weight: 8, arbitrary: fc.string({ unit: 'binary', maxLength: Math.min(maxLength, 24) }).map((s) => s.replaceAll('\u0000', ' ')) },
-    { weight: 2, arbitrary: fc.constantFrom('', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '"', '\\', '\u2028', '\ud83d\udca5', 'null', '-0').filter((s) => [...s].length <= maxLength) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .constantFrom('', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '"', '\\', '\u2028', '\ud83d\udca5', 'null', '-0')
+        .filter((s) => [...s].length <= maxLength),
+    },
     { weight: 1, arbitrary: fc.integer({ min: 0, max: maxLength }).map((n) => 'é'.repeat(n)) },
   );
 
@@ -110,7 +142,27 @@ export const storableString = (maxLength: number): fc.Arbitrary<string> =>
 export const nastyNumber: fc.Arbitrary<number> = fc.oneof(
   fc.integer(),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
-  fc.constantFrom(0, -0, -1, 1, 0.5, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 53 - 1, 2 ** 53, 2 ** 53 + 2, -(2 ** 53), 8.64e15, 8.64e15 + 1, 1e21, 1e308, Number.MAX_VALUE, Number.MIN_VALUE, -Number.MAX_VALUE),
+  fc.constantFrom(
+    0,
+    -0,
+    -1,
+    1,
+    0.5,
+    2 ** 31 - 1,
+    2 ** 31,
+    2 ** 32,
+    2 ** 53 - 1,
+    2 ** 53,
+    2 ** 53 + 2,
+    -(2 ** 53),
+    8.64e15,
+    8.64e15 + 1,
+    1e21,
+    1e308,
+    Number.MAX_VALUE,
+    Number.MIN_VALUE,
+    -Number.MAX_VALUE,
+  ),
 );
 
 /** Any JSON value built from nasty strings and numbers (keys nasty too), up to a few levels deep. */
@@ -127,7 +179,9 @@ export const nastyJson: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown }>((t
 })).value;
 
 /** A value nested `depth` levels in arrays or objects (deep nesting: up to 200, or 3 000 to 12 000 levels, past JSON.stringify's stack). */
-export const deeplyNested: fc.Arbitrary<string> = fc.tuple(fc.oneof(fc.integer({ min: 1, max: 200 }), fc.integer({ min: 3_000, max: 12_000 })), fc.boolean()).map(([depth, arrays]) => (arrays ? `${'['.repeat(depth)}1${']'.repeat(depth)}` : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`));
+export const deeplyNested: fc.Arbitrary<string> = fc
+  .tuple(fc.oneof(fc.integer({ min: 1, max: 200 }), fc.integer({ min: 3_000, max: 12_000 })), fc.boolean())
+  .map(([depth, arrays]) => (arrays ? `${'['.repeat(depth)}1${']'.repeat(depth)}` : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`));
 
 /**
  * JSON text of a value, sometimes with a number spelled out of range (`1e400`, which
@@ -146,7 +200,9 @@ export function jsonText(value: unknown): fc.Arbitrary<string> {
 export const nastyBytes: fc.Arbitrary<Buffer> = fc.oneof(
   fc.uint8Array({ maxLength: 256 }).map((b) => Buffer.from(b)),
   nastyString.map((s) => Buffer.from(s, 'utf8')),
-  fc.tuple(fc.uint8Array({ maxLength: 8 }), nastyJson, fc.uint8Array({ maxLength: 8 })).map(([a, v, b]) => Buffer.concat([a, Buffer.from(JSON.stringify(v) ?? ''), b])),
+  fc
+    .tuple(fc.uint8Array({ maxLength: 8 }), nastyJson, fc.uint8Array({ maxLength: 8 }))
+    .map(([a, v, b]) => Buffer.concat([a, Buffer.from(JSON.stringify(v) ?? ''), b])),
   fc.constantFrom(Buffer.from([0xff, 0xfe]), Buffer.from([0xc3]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('\u0000'), Buffer.alloc(0)),
 );
 
@@ -214,4 +270,5 @@ export function mutate(doc: unknown, path: JsonPath, m: Mutation): { doc: unknow
 export const within = (p: string, under: string): boolean => under === '(root)' || p === under || p.startsWith(`${under}.`) || p.startsWith(`${under}[`);
 
 /** A readable `formatPath`-like spelling of a path, for messages in tests. */
-export const spell = (path: JsonPath): string => (path.length === 0 ? '(root)' : path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${p}`)).join(''));
+export const spell = (path: JsonPath): string =>
+  path.length === 0 ? '(root)' : path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${p}`)).join('');

@@ -3,10 +3,18 @@ import { EVENT_LOOP_STALL_MS, livenessProblems, readinessReasons, type HealthInp
 import { newFlowStatus, type FlowStatus } from '../../../src/mirror/status.js';
 import { newReplayStatus, type ReplayStatus } from '../../../src/replay/status.js';
 
-function input(flowState: FlowStatus['state'], replayState: ReplayStatus['state'], opts: { lastError?: string; failed?: Error; heartbeatAgeMs?: number } = {}): HealthInput {
+function input(
+  flowState: FlowStatus['state'],
+  replayState: ReplayStatus['state'],
+  opts: { lastError?: string; failed?: Error; heartbeatAgeMs?: number } = {},
+): HealthInput {
   const flow = { ...newFlowStatus('primary->dr'), state: flowState, ...(opts.lastError ? { lastError: opts.lastError } : {}) };
   const replay = { ...newReplayStatus('dr', 'replica', ['primary.graph.data']), state: replayState };
-  return { flows: [{ id: 'primary->dr', status: flow, failed: opts.failed }], replay: { alias: 'dr', status: replay, failed: undefined }, heartbeatAgeMs: opts.heartbeatAgeMs ?? 0 };
+  return {
+    flows: [{ id: 'primary->dr', status: flow, failed: opts.failed }],
+    replay: { alias: 'dr', status: replay, failed: undefined },
+    heartbeatAgeMs: opts.heartbeatAgeMs ?? 0,
+  };
 }
 
 describe('liveness (/healthz) and readiness (/readyz)', () => {
@@ -23,7 +31,10 @@ describe('liveness (/healthz) and readiness (/readyz)', () => {
         expect(livenessProblems(input(f, r)), `${f}/${r}`).toEqual([]);
       }
     }
-    expect(readinessReasons(input('starting', 'backoff'))).toEqual(['flow primary->dr is starting', 'replay of dr is restarting after a failure: unknown error']);
+    expect(readinessReasons(input('starting', 'backoff'))).toEqual([
+      'flow primary->dr is starting',
+      'replay of dr is restarting after a failure: unknown error',
+    ]);
   });
 
   it('wedged: a component that gave up on an error it does not retry, or the event loop blocked', () => {
@@ -31,6 +42,8 @@ describe('liveness (/healthz) and readiness (/readyz)', () => {
     expect(livenessProblems(failed)).toEqual(['flow primary->dr stopped on an error it does not retry: TypeError: x is undefined']);
     expect(readinessReasons(failed)).toEqual(['flow primary->dr failed: TypeError: x is undefined']);
     expect(livenessProblems(input('active', 'active', { heartbeatAgeMs: EVENT_LOOP_STALL_MS }))).toEqual([]);
-    expect(livenessProblems(input('active', 'active', { heartbeatAgeMs: 12_345 }))).toEqual(["the event loop is blocked: the service's 1 s heartbeat last ran 12.3 s ago"]);
+    expect(livenessProblems(input('active', 'active', { heartbeatAgeMs: 12_345 }))).toEqual([
+      "the event loop is blocked: the service's 1 s heartbeat last ran 12.3 s ago",
+    ]);
   });
 });

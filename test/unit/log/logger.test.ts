@@ -7,7 +7,10 @@ describe('logger', () => {
     const lines: string[] = [];
     const sink = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
     const log = createLogger('info', sink).child({ component: 'mirror' });
-    log.info({ sasl: { mechanism: 'plain', username: 'crr', password: 'hunter2' }, cluster: { sasl: { password: 'hunter3' } }, s3: { secretAccessKey: 'AKIAsecret' } }, 'connecting');
+    log.info(
+      { sasl: { mechanism: 'plain', username: 'crr', password: 'hunter2' }, cluster: { sasl: { password: 'hunter3' } }, s3: { secretAccessKey: 'AKIAsecret' } },
+      'connecting',
+    );
     const text = lines.join('');
     expect(text).toContain('"component":"mirror"');
     expect(text).toContain('"username":"crr"');

@@ -55,7 +55,14 @@ describe('TopicFilter', () => {
   });
 
   it("applies MM2's default excludes", () => {
-    for (const t of ['__consumer_offsets', '__transaction_state', 'mm2-offsets.dr.internal', 'crr-offsets.primary.internal', 'connect-internal', 'orders.replica']) {
+    for (const t of [
+      '__consumer_offsets',
+      '__transaction_state',
+      'mm2-offsets.dr.internal',
+      'crr-offsets.primary.internal',
+      'connect-internal',
+      'orders.replica',
+    ]) {
       expect(filter.shouldMirror(t), t).toBe(false);
     }
   });

@@ -39,7 +39,11 @@ describe('protocol: strings the store cannot hold', () => {
     ['an edge target type', { ...base, op: 'UPSERT_EDGE', type: 'k', from: ref('a'), to: { type: '%', id: 'b' }, attributes: {} }, 'to.type'],
     ['a type name', { ...base, op: 'CREATE_VERTEX_TYPE', name: '%', primaryIdType: 'STRING', attributes: [] }, 'name'],
     ['an edge type end', { ...base, op: 'CREATE_EDGE_TYPE', name: 'k', fromType: '%', toType: 'P', directed: true, attributes: [] }, 'fromType'],
-    ['an attribute definition', { ...base, op: 'CREATE_VERTEX_TYPE', name: 'P', primaryIdType: 'STRING', attributes: [{ name: '%', type: 'INT' }] }, 'attributes[0].name'],
+    [
+      'an attribute definition',
+      { ...base, op: 'CREATE_VERTEX_TYPE', name: 'P', primaryIdType: 'STRING', attributes: [{ name: '%', type: 'INT' }] },
+      'attributes[0].name',
+    ],
     ['a dropped attribute', { ...base, op: 'ALTER_VERTEX_TYPE', name: 'P', dropAttributes: ['ok', '%'] }, 'dropAttributes[1]'],
     ['a user name', { ...base, op: 'DROP_USER', name: '%' }, 'name'],
     ['a role', { ...base, op: 'GRANT_ROLE', name: 'u', role: '%' }, 'role'],
@@ -72,7 +76,17 @@ describe('protocol: strings the store cannot hold', () => {
     ['a marker reason', { op: 'RESET', reason: NUL }, /reason: contains U\+0000/],
   ])('refuses U+0000 or a lone surrogate in free text (%s), which has no length limit', (_what, fields, expected) => {
     expect(rejection({ ...base, ...fields })).toMatch(expected);
-    expect(() => parseEvent({ ...base, ...fields, ...Object.fromEntries(Object.entries(fields).filter(([k]) => k !== 'op' && k !== 'name').map(([k]) => [k, 'y'.repeat(100_000)])) })).not.toThrow();
+    expect(() =>
+      parseEvent({
+        ...base,
+        ...fields,
+        ...Object.fromEntries(
+          Object.entries(fields)
+            .filter(([k]) => k !== 'op' && k !== 'name')
+            .map(([k]) => [k, 'y'.repeat(100_000)]),
+        ),
+      }),
+    ).not.toThrow();
   });
 
   it(`counts the limit in UTF-8 bytes: ${MAX_IDENTIFIER_BYTES} bytes pass, one more does not`, () => {
@@ -114,8 +128,16 @@ describe('writer: refuses them before anything is sent', () => {
 
   it.each([
     ['U+0000 in a vertex id', { op: 'UPSERT_VERTEX', vertex: ref(NUL), attributes: {} }, /invalid change event \(line 7\).*vertex\.id: contains U\+0000/],
-    ['a lone surrogate in an edge end', { op: 'DELETE_EDGE', type: 'k', from: ref('a'), to: ref(LONE) }, /\(line 7\).*to\.id: contains a lone UTF-16 surrogate/],
-    ['a 3000-byte vertex id', { op: 'DELETE_VERTEX', vertex: ref('y'.repeat(3000)) }, /\(line 7\).*vertex\.id: is 3000 bytes in UTF-8, over the limit of 512 bytes/],
+    [
+      'a lone surrogate in an edge end',
+      { op: 'DELETE_EDGE', type: 'k', from: ref('a'), to: ref(LONE) },
+      /\(line 7\).*to\.id: contains a lone UTF-16 surrogate/,
+    ],
+    [
+      'a 3000-byte vertex id',
+      { op: 'DELETE_VERTEX', vertex: ref('y'.repeat(3000)) },
+      /\(line 7\).*vertex\.id: is 3000 bytes in UTF-8, over the limit of 512 bytes/,
+    ],
     ['U+0000 in a catalog name', { op: 'CREATE_QUERY', name: NUL, text: 'SELECT 1' }, /\(line 7\).*name: contains U\+0000/],
     ['U+0000 in an attribute value', { op: 'UPSERT_VERTEX', vertex: ref('a'), attributes: { note: NUL } }, /\(line 7\).*attributes\.note: contains U\+0000/],
   ])('%s: CRR_EVENT_INVALID naming the line and the field', (_what, input, expected) => {

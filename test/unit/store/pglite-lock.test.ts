@@ -84,7 +84,10 @@ describe('PGlite store: one process per data directory', () => {
 
   it.each([
     ['a dead pid', async () => ({ pid: await deadPid(), hostname: hostname(), startedAt: '2025-01-02T03:04:05.000Z' })],
-    ['this pid, not held by this process (a restarted container)', async () => ({ pid: process.pid, hostname: hostname(), startedAt: '2025-01-02T03:04:05.000Z' })],
+    [
+      'this pid, not held by this process (a restarted container)',
+      async () => ({ pid: process.pid, hostname: hostname(), startedAt: '2025-01-02T03:04:05.000Z' }),
+    ],
     ['an unreadable file (a crash while writing it)', async () => 'garbage'],
   ])('takes over a stale lock: %s', async (_what, make) => {
     const dir = dataDir();

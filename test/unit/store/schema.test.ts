@@ -23,6 +23,9 @@ describe('store config', () => {
     ['the same role twice', { type: 'postgres', connectionString: 'postgres://x@h/db', appRole: 'r', replayRole: 'r' }, 'replayRole: must differ from appRole'],
     ['an unknown key', { type: 'pglite', dir: '/x' }, ': Unrecognized key: "dir"'],
   ])('rejects %s, naming the path', (_what, raw, expected) => {
-    expect(problems(raw).some((p) => p.startsWith(expected)), problems(raw).join('\n')).toBe(true);
+    expect(
+      problems(raw).some((p) => p.startsWith(expected)),
+      problems(raw).join('\n'),
+    ).toBe(true);
   });
 });

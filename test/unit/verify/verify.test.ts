@@ -6,7 +6,13 @@ import { verifyStores, type VerifyOptions } from '../../../src/verify/verify.js'
 import { Events } from '../../support/store-events.js';
 
 const TOPICS = ['graph.data', 'graph.metadata'];
-const opts = (over: Partial<VerifyOptions> = {}): VerifyOptions => ({ topics: TOPICS, timeoutMs: 5000, pollIntervalMs: 20, labels: { primary: 'primary', replica: 'dr' }, ...over });
+const opts = (over: Partial<VerifyOptions> = {}): VerifyOptions => ({
+  topics: TOPICS,
+  timeoutMs: 5000,
+  pollIntervalMs: 20,
+  labels: { primary: 'primary', replica: 'dr' },
+  ...over,
+});
 const pos = (topic: string, partition: number, nextOffset: number): StorePosition => ({ topic, partition, nextOffset });
 
 /** Two batches of one small graph, with the positions they bring the primary to. */
@@ -31,7 +37,10 @@ function history(): Array<{ events: ChangeEvent[]; positions: StorePosition[] }>
 }
 
 /** The replica also keeps downstream positions of the remote topics it reads: verify ignores them. */
-const remote = (positions: StorePosition[]): StorePosition[] => [...positions, ...positions.map((p) => pos(`primary.${p.topic}`, p.partition, p.nextOffset + 100))];
+const remote = (positions: StorePosition[]): StorePosition[] => [
+  ...positions,
+  ...positions.map((p) => pos(`primary.${p.topic}`, p.partition, p.nextOffset + 100)),
+];
 
 // Two in-memory stores for the whole file (starting PGlite is the slow part), emptied before each test.
 let primary: PgliteStore;
@@ -46,7 +55,10 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   for (const s of [primary, dr]) await s.pglite.exec('TRUNCATE crr.vertices, crr.edges, crr.catalog, crr.positions, crr.cluster_state');
-  await Promise.all([primary.setClusterState({ role: 'primary', state: 'ACTIVE', epoch: 1 }), dr.setClusterState({ role: 'replica', state: 'REPLICATING', epoch: 1 })]);
+  await Promise.all([
+    primary.setClusterState({ role: 'primary', state: 'ACTIVE', epoch: 1 }),
+    dr.setClusterState({ role: 'replica', state: 'REPLICATING', epoch: 1 }),
+  ]);
 });
 
 async function applyAll(): Promise<void> {
