@@ -37,7 +37,7 @@ function pair(): TestPair {
 
 function ndjson(events: object[]): string {
   const file = join(tmpdir(), 'crr-tests', `admin-${uniq()}.ndjson`);
-  writeFileSync(file, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  writeFileSync(file, `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
   return file;
 }
 

@@ -123,7 +123,7 @@ describe('mirror: exactly once through failures', () => {
     const a = mirror(flow.configPath);
     const bPort = flow.httpPort + 1000;
     await waitFor('the first mirror to be active', async () => (await flowState(flow.httpPort)) === 'active', 60_000);
-    const b = mirror(flow.configPath, { CRR__http__port: String(bPort) });
+    const _b = mirror(flow.configPath, { CRR__http__port: String(bPort) });
     // the second one joined the flow's consumer group on the source and got nothing: standby
     const group = `crr-mirror-${flow.source}-${flow.target}`;
     const sourceAdmin = await admin(PRIMARY);

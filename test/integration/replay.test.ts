@@ -70,7 +70,7 @@ function workload(seed: number, count: number, withSchema = true): object[] {
 
 function ndjson(events: object[]): string {
   const file = join(tmpdir(), 'crr-tests', `events-${uniq()}.ndjson`);
-  writeFileSync(file, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  writeFileSync(file, `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
   return file;
 }
 

@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 /** A pair whose primary backs up to a fresh S3 bucket, with reseed mode `mode`. */
-export async function reseedPair(mode: 'auto' | 'manual', partSizeBytes = 1024 * 1024): Promise<TestPair & { bucket: string }> {
+async function reseedPair(mode: 'auto' | 'manual', partSizeBytes = 1024 * 1024): Promise<TestPair & { bucket: string }> {
   const p = testPair({ dataPartitions: 3 });
   const bucket = await freshBucket(s3, 'reseed');
   buckets.push(bucket);

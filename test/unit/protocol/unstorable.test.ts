@@ -63,6 +63,7 @@ describe('protocol: strings the store cannot hold', () => {
     ['an attribute value', { note: NUL }, /attributes\.note: contains U\+0000/],
     ['an attribute value with a lone low surrogate', { note: '\udc00x' }, /attributes\.note: contains a lone UTF-16 surrogate \(U\+DC00\) at character 0/],
     ['an element of a list attribute', { tags: ['ok', NUL] }, /attributes\.tags\[1\]: contains U\+0000/],
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the message names the NUL it refuses
     ['an attribute name', { [NUL]: 1 }, /attributes\.a\u0000b: attribute name contains U\+0000/],
     ['an over-long attribute name', { [LONG]: 1 }, /attribute name is 513 bytes in UTF-8/],
   ])('refuses %s that jsonb cannot hold, naming it', (_what, attributes, expected) => {
