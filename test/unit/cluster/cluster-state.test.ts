@@ -11,7 +11,7 @@ import {
   reseeding,
   type ClusterStateInput,
 } from '../../../src/cluster/cluster-state.js';
-import { CrrError } from '../../../src/errors.js';
+import type { CrrError } from '../../../src/errors.js';
 
 const replica = initialClusterState('replica');
 const primary = initialClusterState('primary');
