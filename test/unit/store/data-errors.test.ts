@@ -37,7 +37,7 @@ describe('toApplyError (Store.applyBatch) and toStoreError', () => {
     ['57P01', true],
     ['57P03', true],
     [undefined, true],
-    ['ECONNRESET', false], // as before: a code that is not a data error keeps its old rule
+    ['ECONNRESET', true], // a Node.js socket error: the server is unreachable
     ['42P01', false],
     ['42501', false],
     ['53300', false],
