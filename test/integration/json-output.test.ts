@@ -3,16 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
-import { runCrr, testPair, uniq } from '../support/helpers.js';
+import { runCrr, usePairs, uniq } from '../support/helpers.js';
 
 /**
  * With `--json`, a command's stdout is exactly one JSON document, whatever crr or KafkaJS logs
  * meanwhile: every log line goes to stderr, so `crr ... --json | jq` works. The config sets
  * `log.level: debug`, so a single log line on stdout would break the parse.
  */
+const makePair = usePairs();
+
 describe('--json output is one JSON document on stdout, logs on stderr', () => {
   it('status, checkpoints, promote, admin, backup and verify', async () => {
-    const pair = testPair();
+    const pair = makePair();
     const config = parseYaml(readFileSync(pair.configPath, 'utf8')) as Record<string, any>;
     config.log = { level: 'debug' };
     config.clusters[pair.source].backup = { repository: { type: 'local', path: join(tmpdir(), 'crr-tests', `json-backups-${uniq()}`) } };

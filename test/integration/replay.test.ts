@@ -16,33 +16,14 @@ import {
   testPair,
   uniq,
   useCrrProcesses,
+  usePairs,
   waitFor,
   type TestPair,
 } from '../support/helpers.js';
 import { prng } from '../support/store-events.js';
 
 const start = useCrrProcesses();
-const schemas: string[] = [];
-const roles: string[] = [];
-
-afterAll(async () => {
-  const db = new pg.Client({ connectionString: PG_URL });
-  await db.connect();
-  for (const s of schemas) await db.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-  for (const r of roles) {
-    await db.query(
-      `DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '${r}') THEN EXECUTE 'DROP OWNED BY ${r}'; EXECUTE 'DROP ROLE ${r}'; END IF; END $$`,
-    );
-  }
-  await db.end();
-});
-
-function pair(opts: Parameters<typeof testPair>[0] = {}): TestPair {
-  const p = testPair(opts);
-  schemas.push(p.primarySchema, p.drSchema);
-  roles.push(p.appRole, p.replayRole);
-  return p;
-}
+const pair = usePairs();
 
 /**
  * A deterministic mix of writer inputs (no envelope): two vertex types, vertices, edges,

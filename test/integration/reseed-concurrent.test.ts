@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { http, runCrr, testPair, uniq, useCrrProcesses, waitFor } from '../support/helpers.js';
+import { http, runCrr, usePairs, uniq, useCrrProcesses, waitFor } from '../support/helpers.js';
 import { dropBucket, freshBucket, s3Client, S3_ENDPOINT, S3_REGION } from '../support/s3-helpers.js';
 
+const pair = usePairs();
 const start = useCrrProcesses();
 const s3 = s3Client();
 let bucket = '';
@@ -23,7 +24,7 @@ const replay = async (port: number): Promise<any> => JSON.parse((await http(port
  */
 describe('reseed while the replica daemon replays and writes continue', () => {
   it('ends EQUAL with every write on both sides', async () => {
-    const p = testPair({ dataPartitions: 3 });
+    const p = pair({ dataPartitions: 3 });
     bucket = await freshBucket(s3, 'concurrent');
     const config = parse(readFileSync(p.configPath, 'utf8')) as Record<string, any>;
     config.clusters[p.source].backup = {

@@ -1,11 +1,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
-import { http, metricValue, runCrr, testPair, uniq, useCrrProcesses, waitFor } from '../support/helpers.js';
+import { http, metricValue, runCrr, usePairs, uniq, useCrrProcesses, waitFor } from '../support/helpers.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+const pair = usePairs();
 const start = useCrrProcesses();
 const proxies: TcpProxy[] = [];
 afterAll(async () => {
@@ -22,7 +23,7 @@ const status = async (port: number): Promise<any> => JSON.parse((await http(port
  */
 describe('the replica daemon during a PostgreSQL outage', () => {
   it('keeps mirroring while its store is down, then replays to EQUAL once it is back', async () => {
-    const p = testPair();
+    const p = pair();
     const proxy = await TcpProxy.create({ host: '127.0.0.1', port: 5432 });
     proxies.push(proxy);
     const config = parseYaml(readFileSync(p.configPath, 'utf8')) as Record<string, any>;

@@ -17,6 +17,7 @@ import {
   testPair,
   uniq,
   useCrrProcesses,
+  usePairs,
   type SeenRecord,
   type TestPair,
 } from '../support/helpers.js';
@@ -29,21 +30,9 @@ import {
 // (SQLSTATE class 22, 23 or 54) is dead-lettered as `unapplicable` with its SQLSTATE.
 
 const start = useCrrProcesses();
-const schemas: string[] = [];
+const pair = usePairs();
 const DLQ = 'crr-dead-letters.internal';
 
-afterAll(async () => {
-  const db = new pg.Client({ connectionString: PG_URL });
-  await db.connect();
-  for (const s of schemas) await db.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-  await db.end();
-});
-
-function pair(opts: Parameters<typeof testPair>[0] = {}): TestPair {
-  const p = testPair(opts);
-  schemas.push(p.primarySchema, p.drSchema);
-  return p;
-}
 
 /** A pair whose primary change topics exist (3 data partitions, 1 metadata), for raw records. */
 async function pairWithTopics(): Promise<TestPair> {
@@ -204,7 +193,6 @@ describe('unstorable events: written raw to a change topic, past an old writer',
 
   it('the PostgreSQL store refuses them (bypassing the protocol) as CRR_STORE_APPLY with the SQLSTATE, not retriable', async () => {
     const schema = `crr_t_${uniq()}_u`;
-    schemas.push(schema);
     const store = new PostgresStore({ connectionString: PG_URL, schema });
     try {
       await store.migrate();
@@ -232,6 +220,10 @@ describe('unstorable events: written raw to a change topic, past an old writer',
       expect((await store.counts()).vertices).toEqual({ Person: 1 });
     } finally {
       await store.close();
+      const db = new pg.Client({ connectionString: PG_URL });
+      await db.connect();
+      await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await db.end();
     }
   }, 60_000);
 });

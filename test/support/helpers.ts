@@ -4,7 +4,8 @@ import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Admin, IHeaders, Kafka as KafkaClient, Message } from 'kafkajs';
-import { afterEach } from 'vitest';
+import pg from 'pg';
+import { afterAll, afterEach } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
 import { registerCodecs } from '../../src/kafka/codecs.js';
 import { Kafka, logLevel } from '../../src/kafka/kafkajs.js';
@@ -418,6 +419,35 @@ export function useCrrProcesses(): (args: string[], env?: NodeJS.ProcessEnv) => 
   return (args, env = {}) => {
     const p = startCrr(args, env);
     running.push(p);
+    return p;
+  };
+}
+
+/**
+ * For a test file that makes primary/replica pairs: returns `pair(opts?)`, which makes one with
+ * testPair, and drops every pair's PostgreSQL schemas and fence roles after the file's tests.
+ */
+export function usePairs(): (opts?: Parameters<typeof testPair>[0]) => TestPair {
+  const schemas: string[] = [];
+  const roles: string[] = [];
+  afterAll(async () => {
+    const db = new pg.Client({ connectionString: PG_URL });
+    await db.connect();
+    try {
+      for (const s of schemas) await db.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+      for (const r of roles) {
+        await db.query(
+          `DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '${r}') THEN EXECUTE 'DROP OWNED BY ${r}'; EXECUTE 'DROP ROLE ${r}'; END IF; END $$`,
+        );
+      }
+    } finally {
+      await db.end();
+    }
+  });
+  return (opts = {}) => {
+    const p = testPair(opts);
+    schemas.push(p.primarySchema, p.drSchema);
+    roles.push(p.appRole, p.replayRole);
     return p;
   };
 }
