@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   admin,
   DR,
@@ -13,7 +13,6 @@ import {
   produce,
   readTopic,
   runCrr,
-  testPair,
   uniq,
   useCrrProcesses,
   usePairs,

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CrrError } from '../../src/errors.js';
 import type { ChangeEvent } from '../../src/protocol/schema.js';
 import { PostgresStore } from '../../src/store/postgres.js';
@@ -14,7 +14,6 @@ import {
   produce,
   readTopic,
   runCrr,
-  testPair,
   uniq,
   useCrrProcesses,
   usePairs,
@@ -32,7 +31,6 @@ import {
 const start = useCrrProcesses();
 const pair = usePairs();
 const DLQ = 'crr-dead-letters.internal';
-
 
 /** A pair whose primary change topics exist (3 data partitions, 1 metadata), for raw records. */
 async function pairWithTopics(): Promise<TestPair> {
