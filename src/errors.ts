@@ -31,7 +31,7 @@ export const ERROR_CODES = {
   },
   CRR_STORE_APPLY: {
     retriable: false,
-    doc: 'A batch of change events cannot be applied to the store (a sync-breaking marker, or an event that contradicts the store, such as altering an unknown type); nothing of the batch is applied.',
+    doc: 'A batch of change events cannot be applied to the store (a sync-breaking marker, an event that contradicts the store, such as altering an unknown type, or one the database refuses with a data error: SQLSTATE class 22, 23 or 54, given as `sqlState`); nothing of the batch is applied. Replay finds the event by applying the batch event by event and dead-letters it as `unapplicable` (header `crr.dlq.sqlstate`).',
   },
   CRR_REPLAY_FENCED: {
     retriable: true,
