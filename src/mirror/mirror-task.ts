@@ -3,6 +3,7 @@ import type { Admin, Batch, Consumer, IHeaders, Kafka, Message, Producer } from 
 import type { Logger } from 'pino';
 import { CrrError, describeError } from '../errors.js';
 import { compressionType } from '../kafka/codecs.js';
+import { TaskRun } from '../util/task-run.js';
 import { singleOwnerAssigner } from '../kafka/assigner.js';
 import { decodeHeartbeat } from './heartbeat.js';
 import type { MirrorMetrics } from './metrics.js';
@@ -81,7 +82,7 @@ export type SyncBreakReason = 'retention-gap' | 'topic-recreated';
  *    their new positions in one target transaction (linger `transactionLingerMs`, size
  *    `transactionMaxBytes`); any failure aborts, and the next run starts again from step 1.
  */
-export class MirrorTask {
+export class MirrorTask extends TaskRun<TaskOutcome> {
   private readonly positionsTopic: string;
   private readonly offsetSyncsTopic: string;
   /** Decides which mirrored records get an offset sync (this run only: a new run starts afresh). */
@@ -101,9 +102,6 @@ export class MirrorTask {
   private lastTimestamp = new Map<string, number>();
   private topics: MirroredTopic[] = [];
   private readonly remoteOf = new Map<string, string>();
-  private finish!: (outcome: TaskOutcome | Error) => void;
-  private readonly finished: Promise<TaskOutcome | Error>;
-  private ending = false;
   /** Wakes the commit loop when it waits for work. */
   private idleWake: (() => void) | undefined;
   /** Cuts the commit loop's linger short (the buffer is full, or the task ends). */
@@ -127,46 +125,22 @@ export class MirrorTask {
   private readonly commitWaiters: Array<() => void> = [];
 
   constructor(private readonly d: MirrorTaskDeps) {
+    super('stopped');
     this.positionsTopic = positionsTopicName(d.flow.source);
     this.offsetSyncsTopic = offsetSyncsTopicName(d.flow.source);
     this.offsetSyncs = new OffsetSyncWriter(d.flowId, d.flow.offsetLagMax);
     this.transactionalId = `crr-mirror-${d.flow.source}-${d.flow.target}`;
-    this.finished = new Promise((resolve) => (this.finish = resolve));
   }
 
-  /**
-   * Runs until `signal` aborts (→ `stopped`), the mirrored topics change (→ `restart`), or a
-   * failure (thrown). Always closes its clients before returning.
-   */
-  async run(signal: AbortSignal): Promise<TaskOutcome> {
-    const onAbort = (): void => this.end('stopped');
-    signal.addEventListener('abort', onAbort, { once: true });
-    let outcome: TaskOutcome | Error;
-    try {
-      if (signal.aborted) return 'stopped';
-      await this.start();
-      outcome = await this.finished;
-    } catch (err) {
-      outcome = err as Error;
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-    }
-    await this.close(outcome === 'stopped' || outcome === 'restart');
-    if (outcome instanceof Error) throw outcome;
-    return outcome;
-  }
-
-  private end(outcome: TaskOutcome | Error): void {
-    if (this.ending) return;
-    this.ending = true;
-    this.finish(outcome);
+  /** Wakes the commit loop and every waiter once the run is ending. */
+  protected override onEnding(): void {
     this.idleWake?.();
     this.lingerWake?.();
     for (const w of this.spaceWaiters.splice(0)) w();
     for (const w of this.commitWaiters.slice()) w();
   }
 
-  private async start(): Promise<void> {
+  protected async start(): Promise<undefined> {
     const { flow, log } = this.d;
     this.d.status.state = 'starting';
     this.topics = await this.d.topicSync.sync();
@@ -590,7 +564,8 @@ export class MirrorTask {
    * fails; the broker aborts it), waiting at most 5 s more for that, so nothing of this run
    * goes on writing to the target once the next run started.
    */
-  private async close(graceful: boolean): Promise<void> {
+  protected async close(outcome: TaskOutcome | Error): Promise<void> {
+    const graceful = outcome === 'stopped' || outcome === 'restart';
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.ending = true;

@@ -9,6 +9,7 @@ import { singleOwnerAssigner } from '../kafka/assigner.js';
 import { HEADER_UPSTREAM_OFFSET } from '../replication/headers.js';
 import { classifyRecord, type ClassifyContext } from './classify.js';
 import { tpKey } from '../replication/topic-partition.js';
+import { TaskRun } from '../util/task-run.js';
 import { outdated } from '../cluster/cluster-state.js';
 import { recordClusterState } from '../cluster/state.js';
 import type { ChangeEvent } from '../protocol/schema.js';
@@ -75,7 +76,7 @@ interface Accepted {
  *   goes to the dead-letter topic with the reason in headers; then replay halts there (policy
  *   `halt`) or passes it (`skip`).
  */
-export class ReplayTask {
+export class ReplayTask extends TaskRun<ReplayOutcome> {
   /** This activation's replay fence token (Store.activateReplay); every batch carries it. */
   private fence: (ReplayFence & { generation: number }) | undefined;
   private consumer: Consumer | undefined;
@@ -89,9 +90,6 @@ export class ReplayTask {
   private epoch = 0;
   private lastAppliedTimestampMs: number | undefined;
   private activeSinceMs = 0;
-  private finish!: (outcome: ReplayOutcome | Error) => void;
-  private readonly finished: Promise<ReplayOutcome | Error>;
-  private ending = false;
   private timers: NodeJS.Timeout[] = [];
   /** A lag poll is running (see pollLag). */
   private polling = false;
@@ -99,35 +97,10 @@ export class ReplayTask {
   onCaughtUp: (() => void) | undefined;
 
   constructor(private readonly d: ReplayTaskDeps) {
-    this.finished = new Promise((resolve) => (this.finish = resolve));
+    super('stopped');
   }
 
-  /** Runs until `signal` aborts (→ `stopped`), replay halts or finds the cluster OUTDATED, or a failure (thrown). Closes its clients before returning. */
-  async run(signal: AbortSignal): Promise<ReplayOutcome> {
-    const onAbort = (): void => this.end('stopped');
-    signal.addEventListener('abort', onAbort, { once: true });
-    let outcome: ReplayOutcome | Error;
-    try {
-      if (signal.aborted) return 'stopped';
-      const early = await this.start(signal);
-      outcome = early ?? (await this.finished);
-    } catch (err) {
-      outcome = err as Error;
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-    }
-    await this.close();
-    if (outcome instanceof Error) throw outcome;
-    return outcome;
-  }
-
-  private end(outcome: ReplayOutcome | Error): void {
-    if (this.ending) return;
-    this.ending = true;
-    this.finish(outcome);
-  }
-
-  private async start(signal: AbortSignal): Promise<ReplayOutcome | undefined> {
+  protected async start(signal: AbortSignal): Promise<ReplayOutcome | undefined> {
     const { source, store, status, log, metrics } = this.d;
     status.state = 'starting';
     const state = await store.clusterState();
@@ -547,7 +520,7 @@ export class ReplayTask {
     }
   }
 
-  private async close(): Promise<void> {
+  protected async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.ending = true;
