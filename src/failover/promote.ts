@@ -1,3 +1,4 @@
+// Over 450 lines: the steps of one promotion in their order (plan, fence, drain, replay, record, publish, group offsets); recovery point and daemon checks are in recovery-point.ts.
 import { randomUUID } from 'node:crypto';
 import type { Admin } from 'kafkajs';
 import type { Logger } from 'pino';
