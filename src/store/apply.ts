@@ -112,8 +112,11 @@ export interface ReplayFence {
 async function checkReplayFence(tx: SqlClient, s: string, fence: ReplayFence): Promise<void> {
   // a replay process that stalls inside this transaction (SIGSTOP, a GC pause) would hold its locks,
   // and so block its successor's activation, until PostgreSQL ends its session: bound that wait
-  await tx.query(`SET LOCAL idle_in_transaction_session_timeout = '${REPLAY_TRANSACTION_IDLE_TIMEOUT_MS}ms'`);
-  const r = await tx.query<{ token: string | null; generation: string }>(`SELECT token, generation::text AS generation FROM ${s}.replay_fence FOR SHARE`);
+  // one round trip per batch: the timeout is set for this transaction only (set_config's is_local) in the fence read
+  const r = await tx.query<{ token: string | null; generation: string }>(
+    `SELECT token, generation::text AS generation, set_config('idle_in_transaction_session_timeout', '${REPLAY_TRANSACTION_IDLE_TIMEOUT_MS}', true)
+       FROM ${s}.replay_fence FOR SHARE`,
+  );
   const row = r.rows[0];
   if (row?.token !== fence.token) {
     throw new CrrError(

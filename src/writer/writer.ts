@@ -77,9 +77,9 @@ export class ChangeLogWriter {
   ) {}
 
   /** High watermark of the cluster-state topic, -1 when it does not exist yet. */
-  private static async stateTopicEnd(admin: Admin): Promise<number> {
-    // asked first: KafkaJS retries a missing topic's ListOffsets for ~10 s before it fails
-    if (!(await admin.listTopics()).includes(CLUSTER_STATE_TOPIC)) return -1;
+  private static async stateTopicEnd(admin: Admin, known: boolean): Promise<number> {
+    // asked until the topic exists: KafkaJS retries a missing topic's ListOffsets for ~10 s before it fails
+    if (!known && !(await admin.listTopics()).includes(CLUSTER_STATE_TOPIC)) return -1;
     try {
       const offsets = await admin.fetchTopicOffsets(CLUSTER_STATE_TOPIC);
       return Number(offsets[0]?.high ?? -1);
@@ -124,7 +124,7 @@ export class ChangeLogWriter {
    */
   private async checkState(): Promise<void> {
     const { admin, kafka, alias, log } = this.opts;
-    const end = await ChangeLogWriter.stateTopicEnd(admin);
+    const end = await ChangeLogWriter.stateTopicEnd(admin, this.stateHighWatermark >= 0);
     if (end === this.stateHighWatermark) return;
     const published = await readPublishedClusterState(kafka, admin, alias, this.opts.stateTimeoutMs ?? 30_000);
     this.stateHighWatermark = end;
@@ -146,7 +146,7 @@ export class ChangeLogWriter {
    *   errors when the cluster cannot be reached
    */
   static async open(opts: ChangeLogWriterOptions): Promise<ChangeLogWriter> {
-    const stateEnd = await ChangeLogWriter.stateTopicEnd(opts.admin);
+    const stateEnd = await ChangeLogWriter.stateTopicEnd(opts.admin, false);
     const published = await readPublishedClusterState(opts.kafka, opts.admin, opts.alias, opts.stateTimeoutMs ?? 30_000);
     let state: ClusterStateInput = initialClusterState(opts.configuredRole);
     if (published) {
