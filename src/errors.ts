@@ -37,6 +37,10 @@ export const ERROR_CODES = {
     retriable: true,
     doc: 'A replay batch was refused because another replay activation took over the store (Store.activateReplay: a standby after this process stalled past its session timeout), or a restore replaced the store: nothing of the batch was applied. The run ends and restarts; it goes on only if it is assigned the partitions again.',
   },
+  CRR_REPLAY_RELOAD: {
+    retriable: true,
+    doc: "A replay run ended to reload the store's epoch and positions: the epoch rose with positions set back (`crr admin reset` recreated the change topics), or a change topic ends below the store's position, or a fetch out of range moved the consumer below it. The next run starts from the store's positions; nothing was skipped. Repeated without end, it means a change topic was deleted or recreated outside `crr admin reset`: its events below the store's position are not replayed until an operator decides (`crr admin reset`, or a restore).",
+  },
   CRR_STORE_LOCKED: {
     retriable: false,
     doc: "A PGlite store's data directory is in use by another live process on this host (or by another open store of this process), named with its pid in `<dataDir>/crr.lock`; a PGlite database belongs to one process. Stop that process, or use a PostgreSQL store to share the data.",

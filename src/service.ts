@@ -96,11 +96,6 @@ export async function startService(config: Config, logger: Logger, parts: Servic
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     throw err;
   }
-  if (replay) {
-    for (const f of flows.filter((f) => f.id.endsWith(`->${replay.alias}`))) {
-      f.onSyncBreak = (kind, detail) => void replay.syncBreak(kind, detail).catch((err: unknown) => logger.error({ err }, 'could not record the sync break'));
-    }
-  }
   for (const f of flows) f.start();
   return {
     flows,

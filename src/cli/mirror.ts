@@ -3,10 +3,11 @@ import { createLogger } from '../log/logger.js';
 import { startMirrorService } from '../service.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
+import { port } from './run.js';
 import { stopOnSignals } from './service.js';
 
 /**
- * `crr mirror --config F [--flow source->target ...]`: runs the mirror of every enabled flow
+ * `crr mirror --config F [--flow source->target ...] [--http-port N]`: runs the mirror of every enabled flow
  * (or only the named ones) until SIGTERM or SIGINT, then commits or aborts the open
  * transactions, closes the clients and exits 0 — within `mirror.shutdownTimeoutMs`, or exits
  * 70 if that is exceeded. A second signal exits at once (130).
@@ -17,8 +18,10 @@ export function registerMirrorCommand(program: Command): void {
     .description('mirror the topics of each configured flow source->target, exactly once')
     .requiredOption('-c, --config <file>', 'YAML configuration file')
     .option('--flow <source->target...>', 'run only these flows (default: every enabled flow)')
-    .action(async (opts: { config: string; flow?: string[] }) => {
+    .option('--http-port <port>', 'override http.port (beside a `crr replay` on one host)', port)
+    .action(async (opts: { config: string; flow?: string[]; httpPort?: number }) => {
       const config = loadConfigOrExit(opts.config);
+      if (opts.httpPort !== undefined) config.http.port = opts.httpPort;
       const known = config.mirror.flows.map((f) => `${f.source}->${f.target}`);
       if (known.length === 0) {
         process.stderr.write(`crr mirror: ${opts.config} configures no flow (mirror.flows)\n`);

@@ -66,7 +66,8 @@ async function startFor(
   }
 }
 
-function port(value: string): number {
+/** Parses `--http-port`: an integer 0-65535 (0: any free port). */
+export function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number 0-65535');
   return n;

@@ -4,7 +4,8 @@ import type { Config } from '../config/schema.js';
 import { describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
 import { positionsTopicName } from '../replication/internal-topics.js';
-import { readPositions, type Position } from '../mirror/positions.js';
+import type { Position } from '../replication/positions.js';
+import { readPositions } from '../kafka/positions-topic.js';
 import type { FlowReport } from '../mirror/report.js';
 import type { FlowConfig } from '../config/flow.js';
 

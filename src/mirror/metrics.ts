@@ -14,6 +14,8 @@ export class MirrorMetrics {
   readonly skipped: Counter<'flow' | 'reason'>;
   /** Records lost on the source before they could be mirrored (the source log start passed the mirror's position). */
   readonly retentionGapRecords: Counter<'flow' | 'topic'>;
+  /** Sync breaks the mirror found and marked on the target (src/replication/sync-break.ts), by reason. */
+  readonly syncBreaks: Counter<'flow' | 'reason'>;
   /** Source log end offset minus the next offset to mirror, per remote topic and partition. */
   readonly lagRecords: Gauge<'topic' | 'partition'>;
   /** Commit time on the target minus the source record's timestamp, seconds. */
@@ -55,6 +57,12 @@ export class MirrorMetrics {
       name: 'crr_mirror_retention_gap_records_total',
       help: 'Source records deleted by retention before they were mirrored.',
       labelNames: ['flow', 'topic'],
+      registers,
+    });
+    this.syncBreaks = new Counter({
+      name: 'crr_mirror_sync_breaks_total',
+      help: 'Sync breaks the mirror found and wrote a sync-break marker for (retention-gap, topic-recreated).',
+      labelNames: ['flow', 'reason'],
       registers,
     });
     this.lagRecords = new Gauge({

@@ -6,7 +6,7 @@ import { describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
 import { HeartbeatEmitter } from './heartbeat.js';
 import type { MirrorMetrics } from './metrics.js';
-import { MirrorTask, type SyncBreakReason, type TaskOutcome } from './mirror-task.js';
+import { MirrorTask, type TaskOutcome } from './mirror-task.js';
 import { createReplicationPolicy } from '../replication/policy.js';
 import type { FlowConfig } from '../config/flow.js';
 import { newFlowStatus, type FlowStatus } from './status.js';
@@ -39,8 +39,6 @@ export class MirrorFlow {
   private readonly checkpoints: CheckpointTask | undefined;
   /** Set when the flow gave up (a non-retriable error). */
   failed: Error | undefined;
-  /** Told of every sync break the mirror detects (see MirrorTaskDeps.onSyncBreak); set by the service. */
-  onSyncBreak: ((reason: SyncBreakReason, detail: string) => void) | undefined;
 
   constructor(
     private readonly config: Config,
@@ -171,7 +169,6 @@ export class MirrorFlow {
       log: this.log,
       lagPollIntervalMs: this.config.mirror.lagPollIntervalMs,
       shutdownTimeoutMs: this.config.mirror.shutdownTimeoutMs,
-      onSyncBreak: (reason, detail) => this.onSyncBreak?.(reason, detail),
     });
     const startedAt = Date.now();
     try {

@@ -7,12 +7,15 @@ import { TaskRun } from '../util/task-run.js';
 import { singleOwnerAssigner } from '../kafka/assigner.js';
 import { decodeHeartbeat } from './heartbeat.js';
 import type { MirrorMetrics } from './metrics.js';
-import { encodePosition, ensurePositionsTopic, readPositions, type Position } from './positions.js';
+import { encodePosition, type Position } from '../replication/positions.js';
+import { ensurePositionsTopic, readPositions } from '../kafka/positions-topic.js';
 import { positionsTopicName } from '../replication/internal-topics.js';
 import { tpKey } from '../replication/topic-partition.js';
 import { HEADER_ORIGIN_ALIAS, HEADER_SOURCE_ALIAS, HEADER_UPSTREAM_OFFSET } from '../replication/headers.js';
 import { chunkBudget, chunks, DEFAULT_MAX_MESSAGE_BYTES, downstreamOffsets, encodedRecordBound, headerBytes, type Pending } from './pending.js';
 import { splitKey } from '../replication/topic-partition.js';
+import { type SyncBreakReason, syncBreakMessage } from '../replication/sync-break.js';
+import { TopicIdReader } from '../kafka/topic-ids.js';
 import { ensureOffsetSyncsTopic, OffsetSyncWriter } from './offset-sync-writer.js';
 import { offsetSyncsTopicName } from '../replication/internal-topics.js';
 import type { FlowConfig } from '../config/flow.js';
@@ -55,17 +58,9 @@ export interface MirrorTaskDeps {
   log: Logger;
   lagPollIntervalMs: number;
   shutdownTimeoutMs: number;
-  /**
-   * Called when the mirror finds that the stream alone can no longer carry the source to the
-   * target (docs/glossary.md, "sync-breaking event"): `retention-gap` (source records deleted before
-   * they were mirrored) or `topic-recreated` (a source partition's log end fell below the
-   * mirrored position). `detail` says where and how much.
-   */
-  onSyncBreak?: (reason: SyncBreakReason, detail: string) => void;
 }
 
-/** Sync breaks the mirror detects. */
-export type SyncBreakReason = 'retention-gap' | 'topic-recreated';
+export type { SyncBreakReason };
 
 /**
  * One run of the mirror of a flow `source->target`, from joining the source consumer group to
@@ -81,6 +76,15 @@ export type SyncBreakReason = 'retention-gap' | 'topic-recreated';
  * 3. records below a partition's position are dropped, the others are buffered and written with
  *    their new positions in one target transaction (linger `transactionLingerMs`, size
  *    `transactionMaxBytes`); any failure aborts, and the next run starts again from step 1.
+ *
+ * Positions belong to one incarnation of a source topic: each carries the topic's id (KIP-516,
+ * src/kafka/topic-ids.ts). A new id on activation, or a log end below the position, is a sync
+ * break: the partition is mirrored from the new log start, behind a `topic-recreated` marker
+ * written in the same transaction as the reset position; a retention gap gets a `retention-gap`
+ * marker before the first record after it (src/replication/sync-break.ts). Replay on the
+ * replica meets the marker in order and records the replica OUTDATED. A batch that starts below
+ * the position (KafkaJS resets a fetch that is out of range to the log start) never moves the
+ * mirror silently: the topic's id and log end are checked, and a change restarts the run.
  */
 export class MirrorTask extends TaskRun<TaskOutcome> {
   private readonly positionsTopic: string;
@@ -94,8 +98,12 @@ export class MirrorTask extends TaskRun<TaskOutcome> {
   private activation: Promise<void> | undefined;
   private readonly next = new Map<string, number>();
   private readonly committed = new Map<string, Position>();
-  /** Partitions already reported as recreated (reported once per run). */
+  /** Partitions found below their position by a lag poll (the run restarts once for them). */
   private readonly recreated = new Set<string>();
+  /** Reads source topic ids (KIP-516); closed with the run. */
+  private readonly topicIds: TopicIdReader;
+  /** Source topic → its id when this run activated (`undefined`: unknown); written with every position. */
+  private readonly topicIdOf = new Map<string, string | undefined>();
   private dirty = new Set<string>();
   private pending: Pending[] = [];
   private pendingBytes = 0;
@@ -130,6 +138,7 @@ export class MirrorTask extends TaskRun<TaskOutcome> {
     this.offsetSyncsTopic = offsetSyncsTopicName(d.flow.source);
     this.offsetSyncs = new OffsetSyncWriter(d.flowId, d.flow.offsetLagMax);
     this.transactionalId = `crr-mirror-${d.flow.source}-${d.flow.target}`;
+    this.topicIds = new TopicIdReader(d.source);
   }
 
   /** Wakes the commit loop and every waiter once the run is ending. */
@@ -220,10 +229,34 @@ export class MirrorTask extends TaskRun<TaskOutcome> {
       this.committed.set(key, pos);
       this.next.set(key, pos.offset);
     }
+    const ids = await this.readTopicIds(Object.keys(assignment));
     for (const [topic, partitions] of Object.entries(assignment)) {
+      const id = ids.get(topic);
+      this.topicIdOf.set(topic, id);
+      const offsets = await this.d.sourceAdmin.fetchTopicOffsets(topic);
       for (const partition of partitions) {
         const pos = positions.get(tpKey(topic, partition));
-        if (pos) this.consumer?.seek({ topic, partition, offset: String(pos.offset) });
+        if (!pos) continue;
+        const o = offsets.find((x) => x.partition === partition);
+        const low = Number(o?.low ?? 0);
+        const high = Number(o?.high ?? 0);
+        if (pos.topicId !== undefined && id !== undefined && pos.topicId !== id) {
+          this.newIncarnation(
+            topic,
+            partition,
+            low,
+            `source topic ${topic} was recreated (topic id ${pos.topicId} is now ${id}): partition ${partition} is mirrored again from its log start ${low}; the mirrored position ${pos.offset} belonged to the old topic`,
+          );
+        } else if (high < pos.offset) {
+          this.newIncarnation(
+            topic,
+            partition,
+            low,
+            `source topic ${topic} was recreated: partition ${partition} ends at offset ${high}, below the mirrored position ${pos.offset}; it is mirrored again from its log start ${low}`,
+          );
+        } else {
+          this.consumer?.seek({ topic, partition, offset: String(pos.offset) });
+        }
       }
     }
     log.info({ positions: positions.size }, 'resuming from the positions stored on the target');
@@ -233,6 +266,67 @@ export class MirrorTask extends TaskRun<TaskOutcome> {
     this.commitLoop = this.runCommitLoop().catch((err) => this.end(err as Error));
     this.timers.push(setInterval(() => void this.pollLag(), this.d.lagPollIntervalMs));
     void this.pollLag();
+  }
+
+  /**
+   * The ids of `topics` on the source, by name; empty when the broker cannot say (a broker
+   * older than Kafka 2.8): positions then carry no id and only a log end below the position
+   * shows a recreated topic.
+   * @throws CrrError CRR_KAFKA (retriable) when the source cannot be reached
+   */
+  private async readTopicIds(topics: string[]): Promise<Map<string, string | undefined>> {
+    try {
+      return new Map([...(await this.topicIds.topicIds(topics))].map(([t, e]) => [t, e.topicId]));
+    } catch (err) {
+      if (err instanceof CrrError && !err.retriable) {
+        this.d.log.warn({ err: describeError(err) }, 'source topic ids are unknown; a recreated topic is found only when its log end falls below the position');
+        return new Map();
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * A partition's source topic is a new incarnation: mirror it from `low`, behind a
+   * `topic-recreated` marker written with the reset position in the next transaction.
+   */
+  private newIncarnation(topic: string, partition: number, low: number, detail: string): void {
+    const key = tpKey(topic, partition);
+    const remoteTopic = this.remoteOf.get(topic)!;
+    this.d.log.error({ topic, partition, logStartOffset: low }, detail);
+    this.d.metrics.syncBreaks.inc({ flow: this.d.flowId, reason: 'topic-recreated' });
+    const topicId = this.topicIdOf.get(topic);
+    this.pushMarker(topic, partition, remoteTopic, 'topic-recreated', detail, low, topicId);
+    this.next.set(key, low);
+    const before = this.committed.get(key);
+    this.committed.set(key, { offset: low, timestampMs: 0, committedAtMs: before?.committedAtMs ?? 0, ...(topicId ? { topicId } : {}) });
+    this.dirty.add(key);
+    this.consumer?.seek({ topic, partition, offset: String(low) });
+  }
+
+  /** Buffers a sync-break marker for the remote partition, before any record buffered after it. */
+  private pushMarker(
+    topic: string,
+    partition: number,
+    remoteTopic: string,
+    reason: SyncBreakReason,
+    detail: string,
+    resumeAt: number,
+    topicId: string | undefined,
+  ): void {
+    const message = syncBreakMessage(this.d.flow.source, { syncBreak: reason, detail, topic, partition, ...(topicId ? { topicId } : {}), resumeAt });
+    this.pending.push({
+      topic,
+      upstreamOffset: resumeAt,
+      remoteTopic,
+      partition,
+      message,
+      bytes: 0,
+      encodedBytes: encodedRecordBound(message),
+      timestampMs: 0,
+      heartbeatMs: undefined,
+      marker: reason,
+    });
   }
 
   /**
@@ -264,6 +358,7 @@ export class MirrorTask extends TaskRun<TaskOutcome> {
     if (remoteTopic === undefined) return;
     const expected = this.next.get(key);
     const first = batch.messages[0];
+    if (expected !== undefined && first && Number(first.offset) < expected && (await this.movedBack(batch.topic, batch.partition, expected))) return;
     if (expected !== undefined && first && Number(first.offset) > expected)
       await this.checkGap(batch.topic, batch.partition, remoteTopic, expected, Number(first.offset));
     for (const m of batch.messages) {
@@ -309,9 +404,33 @@ export class MirrorTask extends TaskRun<TaskOutcome> {
   }
 
   /**
+   * A batch starts below the partition's position: a re-fetch (skipped as usual), or KafkaJS
+   * reset a fetch that was out of range to the log start, which happens when the topic was
+   * recreated or truncated. Checks the topic's id and log end; when either shows a change, ends
+   * the run (its next activation mirrors the new incarnation from its start) and returns true.
+   */
+  private async movedBack(topic: string, partition: number, expected: number): Promise<boolean> {
+    const ids = await this.readTopicIds([topic]);
+    const was = this.topicIdOf.get(topic);
+    const now = ids.get(topic);
+    const high = Number((await this.d.sourceAdmin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.high ?? 0);
+    if ((was !== undefined && now !== undefined && was !== now) || high < expected) {
+      this.d.log.error(
+        { topic, partition, position: expected, logEndOffset: high, topicId: now, previousTopicId: was },
+        'the source consumer moved below the mirrored position and the source topic changed; restarting the run to mirror its new incarnation',
+      );
+      this.d.metrics.restarts.inc({ flow: this.d.flowId, reason: 'topic-recreated' });
+      this.end('restart');
+      return true;
+    }
+    return false;
+  }
+
+  /**
    * The first record fetched lies past the partition's position. Compaction removes offsets
    * legitimately; only a log start offset above the position means records were deleted
-   * (retention, DeleteRecords) before they were mirrored — a retention gap, counted and logged.
+   * (retention, DeleteRecords) before they were mirrored — a retention gap, counted, logged and
+   * marked on the remote partition (a `retention-gap` marker before the first record after it).
    */
   private async checkGap(topic: string, partition: number, remoteTopic: string, expected: number, first: number): Promise<void> {
     try {
@@ -323,9 +442,16 @@ export class MirrorTask extends TaskRun<TaskOutcome> {
         { topic, partition, position: expected, logStartOffset: low, lost },
         'retention gap: source records were deleted before they were mirrored',
       );
-      this.d.onSyncBreak?.(
+      this.d.metrics.syncBreaks.inc({ flow: this.d.flowId, reason: 'retention-gap' });
+      // durable: the marker goes in the transaction that moves the position past the gap
+      this.pushMarker(
+        topic,
+        partition,
+        remoteTopic,
         'retention-gap',
         `retention gap on ${topic}[${partition}]: ${lost} records were deleted on ${this.d.flow.source} before they were mirrored (position ${expected}, log start ${low})`,
+        first,
+        this.topicIdOf.get(topic),
       );
     } catch (err) {
       this.d.log.warn({ err: describeError(err), topic, partition }, 'cannot check the source log start offset');
@@ -384,24 +510,37 @@ export class MirrorTask extends TaskRun<TaskOutcome> {
     const dirty = this.dirty;
     this.pending = [];
     this.dirty = new Set();
-    const now = Date.now();
-    const positions = [...dirty].map((key) => {
-      const [topic, partition] = splitKey(key);
-      const pos: Position = {
-        offset: this.next.get(key)!,
-        timestampMs: this.lastTimestamp.get(key) ?? this.committed.get(key)?.timestampMs ?? 0,
-        committedAtMs: now,
-      };
-      return { key, pos, message: encodePosition(this.d.flowId, topic, partition, pos) };
-    });
-    const byMessage = this.d.flow.emitOffsetSyncs ? new Map(batch.map((p) => [p.message, p])) : undefined;
+    const byMessage = this.d.flow.emitOffsetSyncs ? new Map(batch.filter((p) => !p.marker).map((p) => [p.message, p])) : undefined;
+    // topic-recreated markers: their downstream offset + 1 is where a reseeded replica replays the partition from
+    const markers = new Map(batch.filter((p) => p.marker === 'topic-recreated').map((p) => [p.message, tpKey(p.topic, p.partition)]));
+    const resumeDownstream = new Map<string, number>();
+    let positions: Array<{ key: string; pos: Position; message: Message }> = [];
     const tx = await producer.transaction();
     try {
       const syncs: Message[] = [];
       for (const chunk of chunks(batch, (topic) => this.chunkBudget(topic))) {
         const metadata = await tx.sendBatch({ topicMessages: chunk, acks: -1, compression: compressionType(this.d.flow.targetCompression) });
-        if (byMessage) syncs.push(...this.offsetSyncs.due(downstreamOffsets(chunk, metadata), byMessage));
+        const written = byMessage || markers.size > 0 ? downstreamOffsets(chunk, metadata) : [];
+        if (byMessage) syncs.push(...this.offsetSyncs.due(written, byMessage));
+        for (const w of written) {
+          const key = markers.get(w.message);
+          if (key !== undefined) resumeDownstream.set(key, w.downstreamOffset + 1);
+        }
       }
+      const now = Date.now();
+      positions = [...dirty].map((key) => {
+        const [topic, partition] = splitKey(key);
+        const topicId = this.topicIdOf.get(topic);
+        const resume = resumeDownstream.get(key) ?? this.committed.get(key)?.resumeDownstream;
+        const pos: Position = {
+          offset: this.next.get(key)!,
+          timestampMs: this.lastTimestamp.get(key) ?? this.committed.get(key)?.timestampMs ?? 0,
+          committedAtMs: now,
+          ...(topicId !== undefined ? { topicId } : {}),
+          ...(resume !== undefined ? { resumeDownstream: resume } : {}),
+        };
+        return { key, pos, message: encodePosition(this.d.flowId, topic, partition, pos) };
+      });
       // the offset syncs go in the same transaction as their records: a sync never points at an aborted record
       if (syncs.length > 0) await tx.send({ topic: this.offsetSyncsTopic, acks: -1, messages: syncs });
       await tx.send({ topic: this.positionsTopic, acks: -1, messages: positions.map((p) => p.message) });
@@ -450,6 +589,7 @@ export class MirrorTask extends TaskRun<TaskOutcome> {
     const { metrics, flowId, status } = this.d;
     const perTopic = new Map<string, { records: number; bytes: number }>();
     for (const p of batch) {
+      if (p.marker) continue;
       const t = perTopic.get(p.remoteTopic) ?? { records: 0, bytes: 0 };
       t.records += 1;
       t.bytes += p.bytes;
@@ -461,7 +601,7 @@ export class MirrorTask extends TaskRun<TaskOutcome> {
       metrics.records.inc({ flow: flowId, topic }, t.records);
       metrics.bytes.inc({ flow: flowId, topic }, t.bytes);
     }
-    status.recordsMirrored += batch.length;
+    status.recordsMirrored += batch.filter((p) => !p.marker).length;
     const last = batch[batch.length - 1];
     if (last && last.timestampMs > 0) status.lastLatencyMs = committedAt - last.timestampMs;
   }
@@ -490,15 +630,14 @@ export class MirrorTask extends TaskRun<TaskOutcome> {
         const key = tpKey(t.topic, partition);
         const position = this.committed.get(key)?.offset ?? low;
         if (high < position && !this.recreated.has(key)) {
+          // the next run's activation marks it and mirrors the partition again from its log start
           this.recreated.add(key);
           this.d.log.error(
             { topic: t.topic, partition, position, logEndOffset: high },
-            'the source log end is below the mirrored position: the source topic was recreated',
+            'the source log end is below the mirrored position: the source topic was recreated; restarting the run',
           );
-          this.d.onSyncBreak?.(
-            'topic-recreated',
-            `source topic ${t.topic} was recreated: partition ${partition} ends at offset ${high}, below the mirrored position ${position}`,
-          );
+          this.d.metrics.restarts.inc({ flow: this.d.flowId, reason: 'topic-recreated' });
+          this.end('restart');
         }
         const lag = Math.max(0, high - position);
         this.d.metrics.lagRecords.set({ topic: t.remoteTopic, partition: String(partition) }, lag);
@@ -544,6 +683,20 @@ export class MirrorTask extends TaskRun<TaskOutcome> {
       const now = await this.d.topicSync.sync();
       const before = JSON.stringify(this.topics.map((t) => [t.topic, t.partitions]));
       const after = JSON.stringify(now.map((t) => [t.topic, t.partitions]));
+      if (this.active && this.topicIdOf.size > 0) {
+        const ids = await this.readTopicIds([...this.topicIdOf.keys()]);
+        for (const [topic, was] of this.topicIdOf) {
+          const id = ids.get(topic);
+          if (was === undefined || id === undefined || id === was) continue;
+          this.d.log.error(
+            { topic, topicId: id, previousTopicId: was },
+            `source topic ${topic} was recreated (new topic id); restarting the run to mirror its new incarnation`,
+          );
+          this.d.metrics.restarts.inc({ flow: this.d.flowId, reason: 'topic-recreated' });
+          this.end('restart');
+          return;
+        }
+      }
       if (before !== after) {
         this.d.log.info(
           { before: this.topics.map((t) => `${t.topic}/${t.partitions}`), after: now.map((t) => `${t.topic}/${t.partitions}`) },
@@ -583,6 +736,7 @@ export class MirrorTask extends TaskRun<TaskOutcome> {
         }
       }
       await this.producer?.disconnect().catch(() => undefined);
+      await this.topicIds.close();
     })();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([work.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.d.shutdownTimeoutMs)))]);

@@ -31,6 +31,8 @@ export interface Pending {
   encodedBytes: number;
   timestampMs: number;
   heartbeatMs: undefined | number;
+  /** Set on a sync-break marker the mirror writes itself (src/replication/sync-break.ts), not a copy of a source record. */
+  marker?: 'retention-gap' | 'topic-recreated';
 }
 
 /** Bytes of header names and values, as counted in `crr_mirror_bytes_total`. */

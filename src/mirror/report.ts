@@ -4,7 +4,7 @@ import type { Config } from '../config/schema.js';
 import { describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
 import { positionsTopicName } from '../replication/internal-topics.js';
-import { readPositions } from './positions.js';
+import { readPositions } from '../kafka/positions-topic.js';
 import { tpKey } from '../replication/topic-partition.js';
 import { createReplicationPolicy } from '../replication/policy.js';
 import type { FlowConfig } from '../config/flow.js';

@@ -3,6 +3,7 @@ import { describeError } from '../errors.js';
 import { decodeEvent } from '../protocol/codec.js';
 import { isMarkerOp, type ChangeEvent } from '../protocol/schema.js';
 import { HEADER_UPSTREAM_OFFSET } from '../replication/headers.js';
+import { syncBreakDetail, syncBreakReason } from '../replication/sync-break.js';
 
 /** What replay knows of one partition when a record arrives (docs/architecture.md, "Replay"). */
 export interface ClassifyContext {
@@ -29,6 +30,9 @@ export interface ReplayRecord {
  * - `below-position`: the store already holds it (offset below the position); skipped, uncounted;
  * - `below-upstream-position`: on a replica, its upstream offset is below the upstream position
  *   (a reseed's backup already holds it); skipped, counted;
+ * - `mirror-sync-break`: on a replica, a sync-break marker the mirror wrote (src/replication/sync-break.ts):
+ *   the replica becomes OUTDATED; a `retention-gap` marker below the upstream position (a reseed's
+ *   backup holds the records after the gap) is `below-upstream-position` instead;
  * - `no-upstream-offset`: on a replica, it lacks the `crr.upstream.offset` header (not written
  *   by the mirror); dead-lettered;
  * - `invalid`: not a valid change event of protocol v1 (docs/protocol.md); dead-lettered;
@@ -43,6 +47,7 @@ export interface ReplayRecord {
 export type Verdict =
   | { kind: 'below-position' }
   | { kind: 'below-upstream-position'; upstreamOffset: number }
+  | { kind: 'mirror-sync-break'; reason: string; detail: string; upstreamOffset: number | undefined }
   | { kind: 'no-upstream-offset' }
   | { kind: 'invalid'; error: string; upstreamOffset: number | undefined }
   | { kind: 'stale-epoch'; event: ChangeEvent; upstreamOffset: number | undefined }
@@ -61,6 +66,13 @@ export function classifyRecord(record: ReplayRecord, ctx: ClassifyContext): Verd
   let upstreamOffset: number | undefined;
   if (ctx.replica) {
     upstreamOffset = headerNumber(record.headers, HEADER_UPSTREAM_OFFSET);
+    const syncBreak = syncBreakReason(record.headers);
+    if (syncBreak !== undefined) {
+      // a topic-recreated marker is always a break: its upstream offsets restart, so they are not comparable
+      if (syncBreak === 'retention-gap' && upstreamOffset !== undefined && ctx.upstreamNext !== undefined && upstreamOffset < ctx.upstreamNext)
+        return { kind: 'below-upstream-position', upstreamOffset };
+      return { kind: 'mirror-sync-break', reason: syncBreak, detail: syncBreakDetail(record.value), upstreamOffset };
+    }
     if (upstreamOffset === undefined) return { kind: 'no-upstream-offset' };
     if (ctx.upstreamNext !== undefined && upstreamOffset < ctx.upstreamNext) return { kind: 'below-upstream-position', upstreamOffset };
   }

@@ -3,8 +3,8 @@ import type { Admin, Kafka } from 'kafkajs';
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { ensureClusterState, publishClusterState, recordClusterState } from '../cluster/state.js';
-import { outdated, reseeded, reseeding } from '../cluster/cluster-state.js';
+import { ensureClusterState, publishClusterState } from '../cluster/state.js';
+import { reseeded, reseeding } from '../cluster/cluster-state.js';
 import { replaySource, type ReplaySource } from '../cluster/topology.js';
 import type { Role } from '../cluster/schema.js';
 import type { Config } from '../config/schema.js';
@@ -153,31 +153,6 @@ export class ReplayService {
     await this.loop;
     await this.store?.close().catch(() => undefined);
     this.store = undefined;
-  }
-
-  /**
-   * Records a sync break found outside replay (by the mirror into this replica): the cluster
-   * becomes OUTDATED with the reason, replay stops, and the state is published. Idempotent: a
-   * cluster already OUTDATED keeps its first reason. Ignored on a primary.
-   * @param kind the `reason` label of `crr_sync_breaks_total` (`retention-gap`, `topic-recreated`)
-   */
-  async syncBreak(kind: string, reason: string): Promise<void> {
-    const store = this.store;
-    if (!store || !this.source.upstream) return;
-    const current = await store.clusterState();
-    if (current?.role !== 'replica' || current.state !== 'REPLICATING') return;
-    const state = outdated(current, reason);
-    await recordClusterState(store, this.alias, state);
-    this.metrics.syncBreaks.inc({ cluster: this.alias, reason: kind });
-    this.status.syncBreak = kind;
-    this.metrics.setState(this.alias, 'OUTDATED', current.epoch);
-    this.metrics.halted.set({ cluster: this.alias }, 1);
-    this.status.clusterState = state;
-    this.status.state = 'outdated';
-    this.status.haltReason = reason;
-    this.log.error({ reason }, `cluster ${this.alias} is OUTDATED: ${reason}`);
-    this.runAbort?.abort();
-    await this.publish(state).catch((err) => this.log.warn({ err: describeError(err) }, 'could not publish the cluster state'));
   }
 
   private async publish(state: ClusterStateInput): Promise<void> {

@@ -9,6 +9,8 @@ import { singleOwnerAssigner } from '../kafka/assigner.js';
 import { HEADER_UPSTREAM_OFFSET } from '../replication/headers.js';
 import { classifyRecord, type ClassifyContext } from './classify.js';
 import { tpKey } from '../replication/topic-partition.js';
+import { positionsTopicName } from '../replication/internal-topics.js';
+import { readPositions } from '../kafka/positions-topic.js';
 import { TaskRun } from '../util/task-run.js';
 import { outdated } from '../cluster/cluster-state.js';
 import { recordClusterState } from '../cluster/state.js';
@@ -195,6 +197,7 @@ export class ReplayTask extends TaskRun<ReplayOutcome> {
       if (upstreamTopics.has(p.topic)) this.upstreamNext.set(tpKey(p.topic, p.partition), p.nextOffset);
       else this.next.set(tpKey(p.topic, p.partition), p.nextOffset);
     }
+    await this.resumePastRecreatedTopics(assignment);
     for (const [topic, partitions] of Object.entries(assignment)) {
       for (const partition of partitions) {
         const offset = this.next.get(tpKey(topic, partition));
@@ -208,11 +211,68 @@ export class ReplayTask extends TaskRun<ReplayOutcome> {
     void this.pollLag();
   }
 
+  /**
+   * On a replica restored from a backup (upstream positions in the store, no read position for a
+   * remote partition yet): a partition whose source topic was recreated is replayed from past the
+   * mirror's `topic-recreated` marker (the position's `resumeDownstream`), because the records
+   * before it belong to the old incarnation, whose upstream offsets the backup's positions do not
+   * describe. A replica that never held a position replays from the start and meets the marker.
+   */
+  private async resumePastRecreatedTopics(assignment: Record<string, number[]>): Promise<void> {
+    const { source, admin, kafka, log } = this.d;
+    if (!source.upstream) return;
+    const topic = positionsTopicName(source.upstream.alias);
+    if (!(await admin.listTopics()).includes(topic)) return;
+    const { positions, complete } = await readPositions(kafka, admin, topic, `${source.upstream.alias}->${source.alias}`, 30_000);
+    if (!complete) throw new CrrError('CRR_KAFKA', `could not read ${topic} to its end`, { retriable: true });
+    for (const [remote, partitions] of Object.entries(assignment)) {
+      const upstream = source.upstream.topicOf[remote];
+      if (upstream === undefined) continue;
+      for (const partition of partitions) {
+        if (this.next.has(tpKey(remote, partition)) || !this.upstreamNext.has(tpKey(upstream, partition))) continue;
+        const resume = positions.get(tpKey(upstream, partition))?.resumeDownstream;
+        if (resume === undefined) continue;
+        this.next.set(tpKey(remote, partition), resume);
+        log.warn(
+          { topic: remote, partition, offset: resume },
+          'the source topic was recreated before this reseed: replaying the partition from past its sync-break marker',
+        );
+      }
+    }
+  }
+
+  /**
+   * A batch starts below the partition's position: a re-fetch (skipped as usual), or KafkaJS reset
+   * a fetch that was out of range to the log start (the topic was recreated, e.g. by `crr admin
+   * reset`). When the topic now ends below the position, or the store's positions moved back,
+   * ends the run to reload them (CRR_REPLAY_RELOAD) instead of skipping what lies below.
+   */
+  private async movedBack(topic: string, partition: number, next: number): Promise<void> {
+    const high = Number((await this.d.admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.high ?? 0);
+    const stored = (await this.d.store.positions()).find((p) => p.topic === topic && p.partition === partition)?.nextOffset;
+    if (high >= next && (stored === undefined || stored >= next)) return;
+    throw new CrrError(
+      'CRR_REPLAY_RELOAD',
+      `${topic}[${partition}] ends at ${high}, below replay's position ${next} (the store holds ${stored ?? 'none'}): the topic was recreated; reloading the store's positions`,
+      { retriable: true },
+    );
+  }
+
   private async onBatch(batch: Batch, heartbeat: () => Promise<void>): Promise<void> {
     await this.activation;
     if (this.ending || !this.active) return;
     const { source } = this.d;
     const key = tpKey(batch.topic, batch.partition);
+    const first = batch.messages[0];
+    const position = this.next.get(key);
+    if (first && position !== undefined && Number(first.offset) < position) {
+      try {
+        await this.movedBack(batch.topic, batch.partition, position);
+      } catch (err) {
+        this.end(err as Error);
+        return;
+      }
+    }
     const upstreamTopic = source.upstream?.topicOf[batch.topic];
     const upKey = upstreamTopic === undefined ? undefined : tpKey(upstreamTopic, batch.partition);
     const accepted: Accepted[] = [];
@@ -242,7 +302,12 @@ export class ReplayTask extends TaskRun<ReplayOutcome> {
       let verdict = classifyRecord(m, ctx());
       // on a primary, a crr admin sync-breaking operation may have raised the store's epoch while replay ran
       if (verdict.kind === 'higher-epoch' && !source.upstream) {
-        await this.adoptStoreEpoch();
+        try {
+          await this.adoptStoreEpoch();
+        } catch (err) {
+          this.end(err as Error); // positions moved back (crr admin reset): the next run reloads them
+          return;
+        }
         verdict = classifyRecord(m, ctx());
       }
       const at = (up: number | undefined): string => `${batch.topic}[${batch.partition}]@${offset}${up === undefined ? '' : ` (upstream offset ${up})`}`;
@@ -253,6 +318,10 @@ export class ReplayTask extends TaskRun<ReplayOutcome> {
           this.d.metrics.skipped.inc({ cluster: source.alias, reason: 'below-position' });
           handled = offset;
           continue;
+        case 'mirror-sync-break':
+          if (!(await flush())) return;
+          await this.outdated(verdict.reason, `${verdict.detail} (sync-break marker at ${at(verdict.upstreamOffset)})`);
+          return;
         case 'no-upstream-offset':
           if (
             !(await flush()) ||
@@ -315,6 +384,7 @@ export class ReplayTask extends TaskRun<ReplayOutcome> {
   /**
    * On a primary: re-reads the store's epoch, which a `crr admin` sync-breaking operation raises
    * while replay runs (src/admin/admin.ts), and adopts it when it is higher than the one this run started with.
+   * @throws CrrError CRR_REPLAY_RELOAD when the store's positions moved back with the epoch (`crr admin reset`)
    */
   private async adoptStoreEpoch(): Promise<void> {
     const state = await this.d.store.clusterState();
@@ -327,6 +397,18 @@ export class ReplayTask extends TaskRun<ReplayOutcome> {
     this.epoch = state.epoch;
     status.clusterState = { role: state.role, state: state.state, epoch: state.epoch, ...(state.reason ? { reason: state.reason } : {}) } as ClusterStateInput;
     metrics.setState(source.alias, state.state, state.epoch);
+    // crr admin reset sets the positions of the recreated topics back with the epoch: this run's are stale
+    const moved = (await this.d.store.positions()).filter((p) => {
+      const mine = this.next.get(tpKey(p.topic, p.partition));
+      return mine !== undefined && p.nextOffset < mine;
+    });
+    if (moved.length > 0) {
+      throw new CrrError(
+        'CRR_REPLAY_RELOAD',
+        `the store's epoch rose to ${state.epoch} and its positions moved back (${moved.map((p) => `${p.topic}[${p.partition}] to ${p.nextOffset}`).join(', ')}): reloading them`,
+        { retriable: true },
+      );
+    }
   }
 
   /**

@@ -148,7 +148,8 @@ async function applyEvents(tx: SqlClient, s: string, events: readonly ChangeEven
  * A sync-breaking operation's effect and the new cluster state in one transaction
  * (Store.applySyncBreak): DROP_ALL deletes catalog, edges and vertices; CLEAR_GRAPH_STORE edges
  * and vertices; IMPORT applies `options.events` (an array, or batches from an async iterable);
- * RESET sets the positions of `options.resetTopics` to 0. The state row is locked first, so two
+ * RESET sets the positions of `options.resetTopics` to 0 and fences the running replay activation
+ * (its next batch gets CRR_REPLAY_FENCED, and it restarts from the positions set back). The state row is locked first, so two
  * such operations (or one and a promotion) serialize.
  * @returns rows deleted, events applied and positions reset
  * @throws CrrError CRR_STORE_APPLY for an invalid `newState`, options of another operation or an
@@ -211,6 +212,10 @@ export async function applySyncBreak(db: SqlDriver, schema: string, op: SyncBrea
             );
             result.positionsReset = Number(r.rows[0]?.n ?? 0);
           }
+          // fence the running replay activation: a batch of the old topics it applies after this commit
+          // would move the positions forward again (they never decrease in applyBatch); it restarts and
+          // reads the positions set back here
+          await tx.query(`UPDATE ${s}.replay_fence SET generation = generation + 1, token = NULL`);
           break;
         }
         default:

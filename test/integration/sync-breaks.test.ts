@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigResourceTypes } from '../../src/kafka/kafkajs.js';
-import { admin, createTopic, http, metricValue, PRIMARY, runCrr, testPair, useCrrProcesses, waitFor, type TestPair } from '../support/helpers.js';
+import {
+  admin,
+  createTopic,
+  DR,
+  http,
+  metricValue,
+  PRIMARY,
+  readTopic,
+  runCrr,
+  testPair,
+  useCrrProcesses,
+  waitFor,
+  type TestPair,
+} from '../support/helpers.js';
 
 const start = useCrrProcesses();
 
@@ -85,14 +98,16 @@ describe('sync breaks found by the mirror make the replica OUTDATED', () => {
     } finally {
       await a.disconnect();
     }
-    start(['run', '--config', p.configPath, '--cluster', p.target]);
+    // the mirror and replay in separate processes: the gap reaches replay through the remote topic alone
+    start(['mirror', '--config', p.configPath, '--http-port', '0']);
+    start(['replay', '--config', p.configPath, '--cluster', p.target]);
     await expectOutdated(p, 'retention-gap', new RegExp(`retention gap on ${p.dataTopic.replace('.', '\\.')}\\[0\\]: \\d+ records were deleted`));
   }, 240_000);
 
-  it('a recreated source topic: its log end falls below the mirrored position', async () => {
+  it('a source topic recreated and refilled past the mirrored position while DR was down: found by its topic id, marked durably for a separate replay process, and mirrored from its new start', async () => {
     const p = testPair({ dataPartitions: 1 });
     await write(p, upserts(0, 60));
-    start(['run', '--config', p.configPath, '--cluster', p.target]);
+    const dr = start(['run', '--config', p.configPath, '--cluster', p.target]);
     await waitFor(
       'the replica to catch up',
       async () => {
@@ -102,6 +117,8 @@ describe('sync breaks found by the mirror make the replica OUTDATED', () => {
       90_000,
       300,
     );
+    dr.child.kill('SIGTERM');
+    await dr.exited;
     const a = await admin(PRIMARY);
     try {
       await a.deleteTopics({ topics: [p.dataTopic] });
@@ -110,11 +127,23 @@ describe('sync breaks found by the mirror make the replica OUTDATED', () => {
       await a.disconnect();
     }
     await createTopic(PRIMARY, p.dataTopic, 1);
-    await write(p, upserts(1000, 5));
+    // the new incarnation passes the old position (60) before crr looks: only the topic id tells them apart
+    await write(p, upserts(1000, 100));
+    // the mirror and replay in separate processes: the break reaches replay through the remote topic alone
+    start(['mirror', '--config', p.configPath, '--http-port', '0']);
+    start(['replay', '--config', p.configPath, '--cluster', p.target]);
     await expectOutdated(
       p,
       'topic-recreated',
-      new RegExp(`source topic ${p.dataTopic.replace('.', '\\.')} was recreated: partition 0 ends at offset [0-5], below the mirrored position 60`),
+      new RegExp(
+        `source topic ${p.dataTopic.replace('.', '\\.')} was recreated \\(topic id [0-9a-f-]{36} is now [0-9a-f-]{36}\\): partition 0 is mirrored again from its log start 0; the mirrored position 60 belonged to the old topic`,
+      ),
     );
+    // every record of the new incarnation is on DR, once, after the marker
+    const records = await readTopic(DR, p.remote(p.dataTopic), 161);
+    const marker = records.findIndex((r) => r.provenance['crr.sync-break'] === 'topic-recreated');
+    expect(marker, 'the sync-break marker').toBe(60);
+    const after = records.slice(marker + 1).map((r) => JSON.parse(r.value!).vertex.id as string);
+    expect(after).toEqual(Array.from({ length: 100 }, (_, i) => `c${1000 + i}`));
   }, 240_000);
 });

@@ -4,7 +4,7 @@ import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../../../sr
 import { PRIMARY_STATES, REPLICA_STATES } from '../../../src/cluster/cluster-state.js';
 import { CLUSTER_STATE_TOPIC, decodePublishedClusterState, type PublishedClusterState } from '../../../src/cluster/state.js';
 import type { CrrError, ErrorCode } from '../../../src/errors.js';
-import { decodePosition, encodePosition, type Position } from '../../../src/mirror/positions.js';
+import { decodePosition, encodePosition, type Position } from '../../../src/replication/positions.js';
 import { decodeOffsetSync, encodeOffsetSync, type OffsetSync } from '../../../src/replication/offset-sync.js';
 import { fuzz, jsonText, mutate, mutation, nastyBytes, nastyJson, nastyNumber, nastyString, outcome, pathsOf, type JsonPath } from './fuzz-helpers.js';
 
@@ -48,9 +48,11 @@ const positions: RecordCodec<{ topic: string; partition: number; position: Posit
     expect(isCount(d.partition), `partition ${d.partition}`).toBe(true);
     if (d.position === null) return;
     for (const f of ['offset', 'timestampMs', 'committedAtMs'] as const) expect(isCount(d.position[f]), `${f} ${String(d.position[f])}`).toBe(true);
+    if (d.position.resumeDownstream !== undefined) expect(isCount(d.position.resumeDownstream)).toBe(true);
+    if (d.position.topicId !== undefined) expect(d.position.topicId).toMatch(/^[0-9a-f-]{36}$/);
   },
   where:
-    /^position (record without a key|key is not JSON|key is not a JSON object|key lacks (topic|partition)|value for .*:\d+ is invalid: (not JSON|not a JSON object|offset|timestampMs|committedAtMs))/s,
+    /^position (record without a key|key is not JSON|key is not a JSON object|key lacks (topic|partition)|value for .*:\d+ is invalid: (not JSON|not a JSON object|offset|timestampMs|committedAtMs|resumeDownstream|topicId))/s,
   fields: { key: ['topic', 'partition'], value: ['offset', 'timestampMs', 'committedAtMs'] },
   records: fc.record({ topic, partition: count, offset: count, timestampMs: count, committedAtMs: count }).map(({ topic, partition, ...position }) => ({
     key: { flow: FLOW, topic, partition },

@@ -1,8 +1,5 @@
-import type { Admin, Kafka, Message } from 'kafkajs';
+import type { Message } from 'kafkajs';
 import { CrrError } from '../errors.js';
-import { ensureTopic } from '../kafka/topics.js';
-import { readToEnd } from '../kafka/read-to-end.js';
-import { tpKey } from '../replication/topic-partition.js';
 
 /**
  * Source positions of a flow, stored on the target cluster in a compacted internal topic and
@@ -12,10 +9,11 @@ import { tpKey } from '../replication/topic-partition.js';
  * its records, nor records without their position.
  *
  * Key: JSON `{"flow":"primary->dr","topic":"orders","partition":0}`.
- * Value: JSON `{"offset":1234,"timestampMs":1700000000000,"committedAtMs":1700000000050}`, where
- * `offset` is the next upstream offset to mirror (like a committed consumer offset),
- * `timestampMs` the source timestamp of the last record mirrored and `committedAtMs` the wall
- * clock of the commit.
+ * Value: JSON `{"offset":1234,"timestampMs":1700000000000,"committedAtMs":1700000000050,
+ * "topicId":"…","resumeDownstream":17}`, where `offset` is the next upstream offset to mirror
+ * (like a committed consumer offset), `timestampMs` the source timestamp of the last record
+ * mirrored, `committedAtMs` the wall clock of the commit, and the optional `topicId` and
+ * `resumeDownstream` as documented on {@link Position}.
  */
 export interface Position {
   /** Next upstream (source) offset to mirror. */
@@ -24,6 +22,18 @@ export interface Position {
   timestampMs: number;
   /** Wall-clock time of the transaction that stored this position, ms since the epoch. */
   committedAtMs: number;
+  /**
+   * The source topic's id (KIP-516) the offset belongs to: positions belong to one incarnation
+   * of a topic, and a new id is a sync break (src/replication/sync-break.ts). Absent in positions
+   * written before crr recorded ids, or when the source broker could not say.
+   */
+  topicId?: string;
+  /**
+   * The downstream offset just past the latest `topic-recreated` marker the mirror wrote on this
+   * partition's remote partition: a replica restored from a backup replays that partition from
+   * here, not from its start. Absent when there was none.
+   */
+  resumeDownstream?: number;
 }
 
 /** Encodes one position record for the transaction. */
@@ -38,7 +48,8 @@ export function encodePosition(flow: string, topic: string, partition: number, p
  * Decodes a position record. Returns `undefined` for a tombstone or another flow's record.
  * @throws CrrError CRR_POSITION_CORRUPT when the key or value is not the JSON above; the message
  *   names the field: the key's `topic` (a string) or `partition` (an integer >= 0), the value's
- *   `offset` (an integer >= 0, required), `timestampMs` or `committedAtMs` (integers >= 0, 0 when absent)
+ *   `offset` (an integer >= 0, required), `timestampMs` or `committedAtMs` (integers >= 0, 0 when absent),
+ *   `topicId` (a UUID string, optional), `resumeDownstream` (an integer >= 0, optional)
  */
 export function decodePosition(
   flow: string,
@@ -73,63 +84,21 @@ export function decodePosition(
   }
   if (!isObject(v)) throw invalid('not a JSON object');
   if (!isCount(v.offset)) throw invalid('offset is not a non-negative integer');
-  for (const f of ['timestampMs', 'committedAtMs'] as const) {
+  for (const f of ['timestampMs', 'committedAtMs', 'resumeDownstream'] as const) {
     if (v[f] !== undefined && !isCount(v[f])) throw invalid(`${f} is not a non-negative integer`);
   }
-  return {
-    topic,
-    partition,
-    position: { offset: v.offset, timestampMs: (v.timestampMs as number | undefined) ?? 0, committedAtMs: (v.committedAtMs as number | undefined) ?? 0 },
+  if (v.topicId !== undefined && (typeof v.topicId !== 'string' || !UUID.test(v.topicId))) throw invalid('topicId is not a UUID string');
+  const position: Position = {
+    offset: v.offset,
+    timestampMs: (v.timestampMs as number | undefined) ?? 0,
+    committedAtMs: (v.committedAtMs as number | undefined) ?? 0,
   };
+  if (v.topicId !== undefined) position.topicId = v.topicId;
+  if (v.resumeDownstream !== undefined) position.resumeDownstream = v.resumeDownstream as number;
+  return { topic, partition, position };
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** A non-negative safe integer: an offset, a partition, a time in ms. */
 const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
-
-/**
- * Creates the positions topic on the target if it is missing: one partition,
- * `cleanup.policy=compact`.
- *
- * @param replicationFactor -1 for the broker default
- */
-export async function ensurePositionsTopic(admin: Admin, topic: string, replicationFactor: number): Promise<void> {
-  await ensureTopic(admin, topic, 1, replicationFactor, [{ name: 'cleanup.policy', value: 'compact' }]);
-}
-
-/**
- * Reads every committed position of a flow from the positions topic, to its end.
- *
- * "End" is the topic's high watermark when the read starts. Call it after the flow's
- * transactional producer has been initialised (which aborts a zombie's open transaction), so
- * that no open transaction holds the read back. If one does (another live instance), the read
- * stops after `timeoutMs` and says it is incomplete.
- *
- * @param kafka client of the target cluster
- * @param flow `source->target`
- * @param timeoutMs how long to wait for the end, ms; default 30000
- * @returns positions by {@link tpKey}, and `complete: false` when the end was not reached
- */
-export async function readPositions(
-  kafka: Kafka,
-  admin: Admin,
-  topic: string,
-  flow: string,
-  timeoutMs = 30_000,
-): Promise<{ positions: Map<string, Position>; complete: boolean }> {
-  const positions = new Map<string, Position>();
-  const { complete } = await readToEnd(
-    kafka,
-    admin,
-    topic,
-    (m) => {
-      const decoded = decodePosition(flow, m.key, m.value);
-      if (!decoded) return;
-      const key = tpKey(decoded.topic, decoded.partition);
-      if (decoded.position) positions.set(key, decoded.position);
-      else positions.delete(key);
-    },
-    timeoutMs,
-  );
-  return { positions, complete };
-}
