@@ -81,6 +81,10 @@ describe('crr admin reset while both regions run', () => {
     await caughtUp(p, 1);
 
     const expected = new Set(Array.from({ length: 4 }, (_, i) => Array.from({ length: 500 }, (_, j) => `new${i}-${j}`)).flat());
+    // replay lag 0 on DR does not mean the mirror copied the last slice yet: wait (bounded) for the store to hold them
+    await waitFor('the DR store to hold every acknowledged event', async () => (await ids(p.drSchema, 'new')).size >= expected.size, 120_000, 500).catch(
+      () => undefined, // the assertions below name what is missing
+    );
     for (const [side, schema] of [
       ['primary', p.primarySchema],
       ['dr', p.drSchema],
