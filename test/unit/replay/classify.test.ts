@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classifyRecord, type ClassifyContext, type ReplayRecord } from '../../../src/replay/classify.js';
+import { syncBreakMessage } from '../../../src/replication/sync-break.js';
 
 const base = { v: 1, ts: 1763900000000, origin: 'primary' };
 const upsert = (id: string, epoch: number): object => ({ ...base, id, epoch, op: 'UPSERT_VERTEX', vertex: { type: 'City', id }, attributes: {} });
@@ -50,5 +51,28 @@ describe('classifyRecord (replay rules, one verdict per record)', () => {
   it('an event of a newer epoch is named as such (a replica becomes OUTDATED; a primary re-reads its epoch)', () => {
     expect(classifyRecord(rec(10, upsert('a', 5), '100'), replica)).toMatchObject({ kind: 'higher-epoch', upstreamOffset: 100 });
     expect(classifyRecord(rec(10, upsert('a', 5)), primary)).toMatchObject({ kind: 'higher-epoch' });
+  });
+
+  it("a mirror's sync-break marker outdates a replica; a retention-gap marker a reseeded replica already covers is skipped", () => {
+    const markerRecord = (reason: 'retention-gap' | 'topic-recreated', resumeAt: number): ReplayRecord => {
+      const m = syncBreakMessage('primary', { syncBreak: reason, detail: `${reason} on t[0]`, topic: 't', partition: 0, resumeAt });
+      return { offset: '10', value: m.value as Buffer, headers: m.headers! };
+    };
+    expect(classifyRecord(markerRecord('retention-gap', 100), replica)).toEqual({
+      kind: 'mirror-sync-break',
+      reason: 'retention-gap',
+      detail: 'retention-gap on t[0]',
+      upstreamOffset: 100,
+    });
+    expect(classifyRecord(markerRecord('retention-gap', 99), replica)).toEqual({ kind: 'below-upstream-position', upstreamOffset: 99 });
+    // a new incarnation's offsets start again: never compared with the old upstream position
+    expect(classifyRecord(markerRecord('topic-recreated', 0), replica)).toMatchObject({
+      kind: 'mirror-sync-break',
+      reason: 'topic-recreated',
+      upstreamOffset: 0,
+    });
+    // below the read position it was handled already; on a primary it is not an event
+    expect(classifyRecord({ ...markerRecord('topic-recreated', 0), offset: '9' }, replica)).toEqual({ kind: 'below-position' });
+    expect(classifyRecord(markerRecord('topic-recreated', 0), primary)).toMatchObject({ kind: 'invalid' });
   });
 });
