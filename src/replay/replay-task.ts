@@ -258,6 +258,22 @@ export class ReplayTask extends TaskRun<ReplayOutcome> {
     );
   }
 
+  /**
+   * A batch starts past the partition's position. Offsets of transaction markers and compacted
+   * records are missing legitimately; only a log start above the position means events were
+   * deleted (retention, DeleteRecords) before replay applied them: a replica becomes OUTDATED, a
+   * primary halts, naming the offsets — never a silent skip. Returns true when the run ends.
+   */
+  private async retentionGap(topic: string, partition: number, position: number): Promise<boolean> {
+    const low = Number((await this.d.admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.low ?? 0);
+    if (low <= position) return false;
+    await this.outdated(
+      'retention-gap',
+      `retention gap on ${topic}[${partition}]: offsets ${position} to ${low - 1} were deleted before replay applied them (position ${position}, log start ${low})`,
+    );
+    return true;
+  }
+
   private async onBatch(batch: Batch, heartbeat: () => Promise<void>): Promise<void> {
     await this.activation;
     if (this.ending || !this.active) return;
@@ -273,6 +289,7 @@ export class ReplayTask extends TaskRun<ReplayOutcome> {
         return;
       }
     }
+    if (first && position !== undefined && Number(first.offset) > position && (await this.retentionGap(batch.topic, batch.partition, position))) return;
     const upstreamTopic = source.upstream?.topicOf[batch.topic];
     const upKey = upstreamTopic === undefined ? undefined : tpKey(upstreamTopic, batch.partition);
     const accepted: Accepted[] = [];

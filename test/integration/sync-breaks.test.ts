@@ -146,4 +146,49 @@ describe('sync breaks found by the mirror make the replica OUTDATED', () => {
     const after = records.slice(marker + 1).map((r) => JSON.parse(r.value!).vertex.id as string);
     expect(after).toEqual(Array.from({ length: 100 }, (_, i) => `c${1000 + i}`));
   }, 240_000);
+
+  it("a retention gap in the primary's own change topic halts its replay there, naming the deleted offsets (never a silent skip)", async () => {
+    const p = testPair({ dataPartitions: 1 });
+    await createTopic(PRIMARY, p.dataTopic, 1);
+    await write(p, upserts(0, 50));
+    const replayArgs = ['replay', '--config', p.configPath, '--cluster', p.source, '--http-port', '0', '--exit-when-caught-up'];
+    const first = await runCrr(replayArgs);
+    expect(first.code, first.stderr).toBe(0);
+    const a = await admin(PRIMARY);
+    try {
+      await a.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: p.dataTopic,
+            configEntries: [
+              { name: 'retention.ms', value: '1000' },
+              { name: 'segment.ms', value: '300' },
+            ],
+          },
+        ],
+      });
+      let i = 50;
+      await waitFor(
+        'the log start to pass the store position',
+        async () => {
+          const [o] = await a.fetchTopicOffsets(p.dataTopic);
+          if (Number(o!.low) > 50) return true;
+          await write(p, upserts(i, 20));
+          i += 20;
+          return false;
+        },
+        90_000,
+        700,
+      );
+    } finally {
+      await a.disconnect();
+    }
+    const second = await runCrr(replayArgs);
+    expect(second.code, second.stdout + second.stderr).toBe(5);
+    expect(second.stderr).toMatch(
+      new RegExp(`retention gap on ${p.dataTopic.replace('.', '\\.')}\\[0\\]: offsets 50 to \\d+ were deleted before replay applied them`),
+    );
+  }, 240_000);
 });
