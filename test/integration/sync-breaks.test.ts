@@ -32,6 +32,47 @@ async function replay(p: TestPair): Promise<any> {
   return JSON.parse((await http(p.httpPort, '/status')).body).replay;
 }
 
+/**
+ * Shortens the retention of the pair's data topic (one partition) and writes slices of upserts,
+ * each rolling a segment, until the broker's retention has deleted past `offset`.
+ */
+async function deleteByRetentionPast(p: TestPair, offset: number): Promise<void> {
+  const a = await admin(PRIMARY);
+  try {
+    // only now a short retention, so nothing expires before what came first was handled
+    await a.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: ConfigResourceTypes.TOPIC,
+          name: p.dataTopic,
+          configEntries: [
+            { name: 'retention.ms', value: '1000' },
+            { name: 'segment.ms', value: '300' },
+          ],
+        },
+      ],
+    });
+    // one slice per check; the checks are at least 700 ms apart, more than segment.ms, so every
+    // slice rolls a segment that retention can then delete
+    let i = 1000;
+    await waitFor(
+      `the log start of ${p.dataTopic} to pass offset ${offset}`,
+      async () => {
+        const [o] = await a.fetchTopicOffsets(p.dataTopic);
+        if (Number(o!.low) > offset) return true;
+        await write(p, upserts(i, 20));
+        i += 20;
+        return false;
+      },
+      90_000,
+      700,
+    );
+  } finally {
+    await a.disconnect();
+  }
+}
+
 async function expectOutdated(p: TestPair, kind: string, reason: RegExp): Promise<void> {
   await waitFor(`the replica to be OUTDATED (${kind})`, async () => (await replay(p).catch(() => undefined))?.state === 'outdated', 90_000, 300);
   const r = await replay(p);
@@ -62,42 +103,8 @@ describe('sync breaks found by the mirror make the replica OUTDATED', () => {
     );
     dr.child.kill('SIGTERM');
     await dr.exited;
-    // while the DR side is down: more records, in slices so that segments roll, until the
-    // broker's retention (checked every few seconds) deletes past what was mirrored
-    const a = await admin(PRIMARY);
-    try {
-      // only now a short retention, so nothing expires before the first 50 are mirrored
-      await a.alterConfigs({
-        validateOnly: false,
-        resources: [
-          {
-            type: ConfigResourceTypes.TOPIC,
-            name: p.dataTopic,
-            configEntries: [
-              { name: 'retention.ms', value: '1000' },
-              { name: 'segment.ms', value: '300' },
-            ],
-          },
-        ],
-      });
-      // one slice per check; the checks are at least 700 ms apart, more than segment.ms, so every
-      // slice rolls a segment that retention can then delete
-      let i = 50;
-      await waitFor(
-        'the source log start to pass the mirrored position',
-        async () => {
-          const [o] = await a.fetchTopicOffsets(p.dataTopic);
-          if (Number(o!.low) > 50) return true;
-          await write(p, upserts(i, 20));
-          i += 20;
-          return false;
-        },
-        90_000,
-        700,
-      );
-    } finally {
-      await a.disconnect();
-    }
+    // while the DR side is down: deleted by retention past what was mirrored
+    await deleteByRetentionPast(p, 50);
     // the mirror and replay in separate processes: the gap reaches replay through the remote topic alone
     start(['mirror', '--config', p.configPath, '--http-port', '0']);
     start(['replay', '--config', p.configPath, '--cluster', p.target]);
@@ -154,37 +161,7 @@ describe('sync breaks found by the mirror make the replica OUTDATED', () => {
     const replayArgs = ['replay', '--config', p.configPath, '--cluster', p.source, '--http-port', '0', '--exit-when-caught-up'];
     const first = await runCrr(replayArgs);
     expect(first.code, first.stderr).toBe(0);
-    const a = await admin(PRIMARY);
-    try {
-      await a.alterConfigs({
-        validateOnly: false,
-        resources: [
-          {
-            type: ConfigResourceTypes.TOPIC,
-            name: p.dataTopic,
-            configEntries: [
-              { name: 'retention.ms', value: '1000' },
-              { name: 'segment.ms', value: '300' },
-            ],
-          },
-        ],
-      });
-      let i = 50;
-      await waitFor(
-        'the log start to pass the store position',
-        async () => {
-          const [o] = await a.fetchTopicOffsets(p.dataTopic);
-          if (Number(o!.low) > 50) return true;
-          await write(p, upserts(i, 20));
-          i += 20;
-          return false;
-        },
-        90_000,
-        700,
-      );
-    } finally {
-      await a.disconnect();
-    }
+    await deleteByRetentionPast(p, 50);
     const second = await runCrr(replayArgs);
     expect(second.code, second.stdout + second.stderr).toBe(5);
     expect(second.stderr).toMatch(
