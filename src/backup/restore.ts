@@ -84,8 +84,10 @@ export async function restoreBackup(store: Store, repo: BackupRepository, id: st
       ...(options.swapAttempts === undefined ? {} : { swapAttempts: options.swapAttempts }),
       ...(fenceRoles
         ? {
-            beforeSwap: (staging: string) =>
-              fence((store as PostgresStore).pool, { schema: staging, appRole: fenceRoles.appRole, replayRole: fenceRoles.replayRole }),
+            // the fence is checked again by the daemon's replay once the swapped store is in use
+            beforeSwap: async (staging: string) => {
+              await fence((store as PostgresStore).pool, { schema: staging, appRole: fenceRoles.appRole, replayRole: fenceRoles.replayRole });
+            },
           }
         : {}),
     },

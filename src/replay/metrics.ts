@@ -26,6 +26,8 @@ export class ReplayMetrics {
   /** 1 while replay is stopped at an event it will not pass (dead letter with policy `halt`, or the cluster is OUTDATED). */
   /** 1 when the store answered its last request, 0 while it cannot be reached (replay waits and retries; the mirror goes on). */
   readonly storeUp: Gauge<'cluster'>;
+  /** 1 when the write fence of a replica's store is in place as its catalogs show (src/store/fence.ts checkFence), 0 when not. */
+  readonly writeFenceInPlace: Gauge<'cluster'>;
   readonly halted: Gauge<'cluster'>;
   /** Store transactions of replay, by result (`committed`, `failed`). */
   readonly batches: Counter<'cluster' | 'result'>;
@@ -87,6 +89,12 @@ export class ReplayMetrics {
       registers,
     });
     this.clusterEpoch = new Gauge({ name: 'crr_cluster_epoch', help: "The epoch of the cluster's store.", labelNames: ['cluster'], registers });
+    this.writeFenceInPlace = new Gauge({
+      name: 'crr_write_fence_in_place',
+      help: "1 when the replica store's write fence holds as PostgreSQL's catalogs show it (the application role can only read), 0 when it does not; absent where no fence is configured.",
+      labelNames: ['cluster'],
+      registers,
+    });
     this.storeUp = new Gauge({
       name: 'crr_store_up',
       help: "1 when the cluster's store answered its last request, 0 while it cannot be reached.",

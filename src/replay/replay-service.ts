@@ -128,13 +128,27 @@ export class ReplayService {
     this.status.clusterState = state;
     this.metrics.setState(this.alias, state.state, state.epoch);
     for (const p of await store.promotions()) this.metrics.promotions.inc({ cluster: this.alias, mode: p.mode });
-    const cfg = this.source.store;
-    if (state.role === 'replica' && store instanceof PostgresStore && cfg.appRole) {
-      const replayRole = cfg.replayRole ?? `${cfg.schema}_replay`;
-      await fence(store.pool, { schema: cfg.schema, appRole: cfg.appRole, replayRole });
-      this.log.info({ appRole: cfg.appRole, replayRole }, 'write fence on: applications can only read the store');
-    }
+    if (state.role === 'replica') await this.applyFence();
     return state;
+  }
+
+  /**
+   * Applies the write fence of a replica's PostgreSQL store (when `appRole` is configured) and
+   * reports it only as the catalogs show it: `/status` `writeFence`, `crr_write_fence_in_place`,
+   * and an error log naming each problem (a superuser or owning application role, a write right
+   * granted by hand). Replay goes on either way: the replica stays useful, and the alert says why
+   * it is not protected.
+   */
+  private async applyFence(): Promise<void> {
+    const cfg = this.source.store;
+    const store = this.store;
+    if (!(store instanceof PostgresStore) || !cfg.appRole) return;
+    const replayRole = cfg.replayRole ?? `${cfg.schema}_replay`;
+    const check = await fence(store.pool, { schema: cfg.schema, appRole: cfg.appRole, replayRole });
+    this.status.writeFence = { appRole: cfg.appRole, ...check, checkedAt: new Date().toISOString() };
+    this.metrics.writeFenceInPlace.set({ cluster: this.alias }, check.inPlace ? 1 : 0);
+    if (check.inPlace) this.log.info({ appRole: cfg.appRole, replayRole }, 'write fence on: applications can only read the store');
+    else this.log.error({ appRole: cfg.appRole, problems: check.problems }, `write fence NOT in place: ${check.problems.join('; ')}`);
   }
 
   /** Resolves the next time replay lag is measured at 0 on every partition. */
@@ -313,6 +327,7 @@ export class ReplayService {
     this.status.haltReason = undefined;
     this.status.syncBreak = undefined;
     this.status.lastReseed = { backupId: result.backupId, epoch: result.epoch, records: result.records, seconds, finishedAt: new Date().toISOString() };
+    await this.applyFence().catch((err) => this.log.error({ err: describeError(err) }, 'could not check the write fence after the reseed'));
     this.status.reseed = undefined;
     this.metrics.setState(this.alias, 'REPLICATING', result.epoch);
     await this.publish(done).catch((err) => this.log.warn({ err: describeError(err) }, 'could not publish the cluster state'));

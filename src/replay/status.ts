@@ -19,6 +19,11 @@ export interface ReplayStatus {
   reseed?: { step: string; backupId?: string; records: number; totalRecords?: number; percent?: number; startedAt: string };
   /** The last reseed that completed. */
   lastReseed?: { backupId: string; epoch: number; records: number; seconds: number; finishedAt: string };
+  /**
+   * The write fence of a replica's PostgreSQL store as its catalogs show it (src/store/fence.ts
+   * checkFence), checked at start and after every reseed; absent where no `appRole` is configured.
+   */
+  writeFence?: { appRole: string; inPlace: boolean; problems: string[]; checkedAt: string };
   /** The store's recorded cluster state. */
   clusterState?: ClusterStateInput;
   /** Topics read: own change topics on a primary, remote topics on a replica. */

@@ -16,6 +16,56 @@ export interface FenceRoles {
   replayRole: string;
 }
 
+/** Whether the write fence holds, as {@link checkFence} found it. */
+export interface FenceCheck {
+  /** True when `appRole` can only read the schema. */
+  inPlace: boolean;
+  /** Why it does not hold, one line each (empty when it does). */
+  problems: string[];
+}
+
+/**
+ * Checks the write fence in the database's catalogs instead of assuming it: it holds when
+ * `appRole` exists, is not a superuser (privileges do not bind one), neither owns the schema nor
+ * inherits its owner's rights (`pg_has_role`), has no CREATE on the schema and no INSERT,
+ * UPDATE, DELETE or TRUNCATE on any of its tables (`has_table_privilege`, which counts rights
+ * granted to PUBLIC and to roles `appRole` is a member of). Read-only; any role may run it.
+ * @throws CrrError CRR_STORE when the database fails
+ */
+export async function checkFence(pool: pg.Pool, roles: FenceRoles): Promise<FenceCheck> {
+  const problems: string[] = [];
+  const { schema, appRole } = roles;
+  try {
+    const role = await pool.query<{ rolsuper: boolean }>('SELECT rolsuper FROM pg_roles WHERE rolname = $1', [appRole]);
+    if (role.rowCount === 0) return { inPlace: false, problems: [`the application role ${appRole} does not exist`] };
+    if (role.rows[0]!.rolsuper) problems.push(`the application role ${appRole} is a superuser: no privilege binds it`);
+    const owner = await pool.query<{ owner: string; inherits: boolean; create: boolean }>(
+      `SELECT pg_get_userbyid(nspowner) AS owner, pg_has_role($2, nspowner, 'USAGE') AS inherits, has_schema_privilege($2, nspname, 'CREATE') AS create
+         FROM pg_namespace WHERE nspname = $1`,
+      [schema, appRole],
+    );
+    const o = owner.rows[0];
+    if (!o) return { inPlace: false, problems: [`the schema ${schema} does not exist`] };
+    if (o.inherits) problems.push(`the application role ${appRole} owns the schema ${schema} or has its owner's (${o.owner}) rights`);
+    else if (o.create) problems.push(`the application role ${appRole} may CREATE in the schema ${schema}`);
+    const writable = await pool.query<{ relname: string; rights: string }>(
+      `SELECT c.relname, concat_ws(',',
+                CASE WHEN has_table_privilege($2, c.oid, 'INSERT') THEN 'INSERT' END,
+                CASE WHEN has_table_privilege($2, c.oid, 'UPDATE') THEN 'UPDATE' END,
+                CASE WHEN has_table_privilege($2, c.oid, 'DELETE') THEN 'DELETE' END,
+                CASE WHEN has_table_privilege($2, c.oid, 'TRUNCATE') THEN 'TRUNCATE' END) AS rights
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+        ORDER BY c.relname`,
+      [schema, appRole],
+    );
+    for (const t of writable.rows) if (t.rights !== '') problems.push(`the application role ${appRole} may ${t.rights} on ${schema}.${t.relname}`);
+  } catch (err) {
+    throw toStoreError(err, schema);
+  }
+  return { inPlace: problems.length === 0, problems };
+}
+
 /**
  * Makes a replica read-only to applications (the write fence), idempotently, in one transaction:
  * - creates `appRole` and `replayRole` (LOGIN) when missing; roles are server-wide, so one name
@@ -26,13 +76,17 @@ export interface FenceRoles {
  * - `replayRole`: USAGE and CREATE on the schema, SELECT, INSERT, UPDATE, DELETE on its tables
  *   and on future ones.
  *
- * Must run as a role that owns the schema and may create roles (a superuser, or CREATEROLE).
+ * Must run as a role that owns the schema and is a member of `replayRole` (to set the default
+ * privileges of tables it creates); it needs CREATEROLE only when a role is missing (a DBA can
+ * create the roles once with docs/sql/write-fence-roles.sql, so the daemon runs without it).
  * A write by `appRole` then fails with SQLSTATE 42501 (insufficient_privilege).
  *
  * @param pool a pool connected as such a role (e.g. `PostgresStore.pool`)
- * @throws CrrError CRR_STORE when a statement fails (e.g. the caller may not create roles)
+ * @returns what {@link checkFence} finds afterwards: grants cannot bind a superuser or the
+ *   schema's owner, so the fence is reported as in place only when the catalogs show it
+ * @throws CrrError CRR_STORE when a statement fails (e.g. a role is missing and the caller may not create roles)
  */
-export async function fence(pool: pg.Pool, roles: FenceRoles): Promise<void> {
+export async function fence(pool: pg.Pool, roles: FenceRoles): Promise<FenceCheck> {
   const { s, app, replay } = idents(roles);
   await inTransaction(pool, roles.schema, [
     ...createRole(roles.appRole),
@@ -49,6 +103,7 @@ export async function fence(pool: pg.Pool, roles: FenceRoles): Promise<void> {
     `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${s} TO ${replay}`,
     `ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${replay}`,
   ]);
+  return checkFence(pool, roles);
 }
 
 /**

@@ -94,6 +94,8 @@ describe('crr admin reset while both regions run', () => {
       expect(missing.length, `${side} is missing ${missing.length} acknowledged events, e.g. ${missing.slice(0, 5).join(', ')}`).toBe(0);
       expect((await ids(schema, 'old')).size, `${side} keeps the data from before the reset`).toBe(600);
     }
+    // the swap brought a new schema: the fence is applied to it and checked in the catalogs again
+    expect((await replay(p.httpPort)).writeFence).toMatchObject({ appRole: p.appRole, inPlace: true, problems: [] });
     const verify = await runCrr(['verify', '--config', p.configPath, '--timeout-ms', '120000']);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     expect(verify.stdout).toMatch(/City\s+2600\s+2600/);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CrrError } from '../../src/errors.js';
-import { fence, unfence } from '../../src/store/fence.js';
+import { checkFence, fence, unfence } from '../../src/store/fence.js';
 import { PgliteStore } from '../../src/store/pglite.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import type { SqlStore } from '../../src/store/sql-store.js';
@@ -457,6 +457,59 @@ describe('write fence (PostgreSQL)', () => {
     } finally {
       await app.end();
       await replay.close();
+      await owner.close();
+    }
+  });
+
+  it("reports the fence only as PostgreSQL's catalogs show it, and applies it without CREATEROLE to roles a DBA made with docs/sql/write-fence-roles.sql", async () => {
+    const schema = `${RUN}_fence2`;
+    const su = `${RUN}_su`;
+    const daemon = `${RUN}_daemon`;
+    created.push(schema, `${schema}_d`);
+    const owner = new PostgresStore({ connectionString: PG_URL, schema });
+    const admin = new pg.Pool({ connectionString: PG_URL, max: 1 });
+    try {
+      await owner.migrate();
+      expect(await fence(owner.pool, { schema, ...roles })).toEqual({ inPlace: true, problems: [] });
+      // a right granted by hand is found, and the next fence takes it back
+      await admin.query(`GRANT INSERT, DELETE ON "${schema}".vertices TO "${roles.appRole}"`);
+      expect(await checkFence(owner.pool, { schema, ...roles })).toEqual({
+        inPlace: false,
+        problems: [`the application role ${roles.appRole} may INSERT,DELETE on ${schema}.vertices`],
+      });
+      expect((await fence(owner.pool, { schema, ...roles })).inPlace).toBe(true);
+      // no grant binds a superuser: never reported as fenced
+      await admin.query(`CREATE ROLE "${su}" LOGIN SUPERUSER`);
+      const superuser = await fence(owner.pool, { schema, appRole: su, replayRole: roles.replayRole });
+      expect(superuser.inPlace).toBe(false);
+      expect(superuser.problems[0]).toBe(`the application role ${su} is a superuser: no privilege binds it`);
+
+      // a DBA creates the roles once; the daemon's role has no CREATEROLE and owns only its schema
+      const { execFileSync } = await import('node:child_process');
+      const sql = new URL('../../docs/sql/write-fence-roles.sql', import.meta.url).pathname;
+      const vars = ['-v', `app_role=${roles.appRole}`, '-v', `replay_role=${roles.replayRole}`, '-v', `daemon_role=${daemon}`];
+      for (let i = 0; i < 2; i++) execFileSync('psql', [PG_URL, '-q', ...vars, '-f', sql], { stdio: 'pipe' }); // idempotent
+      const url = new URL(PG_URL);
+      url.username = daemon;
+      const asDaemon = new PostgresStore({ connectionString: url.toString(), schema: `${schema}_d` });
+      try {
+        await asDaemon.migrate();
+        expect(await fence(asDaemon.pool, { schema: `${schema}_d`, ...roles })).toEqual({ inPlace: true, problems: [] });
+        await expect(fence(asDaemon.pool, { schema: `${schema}_d`, appRole: `${RUN}_nobody`, replayRole: roles.replayRole })).rejects.toThrow(
+          /permission denied to create role/,
+        );
+      } finally {
+        await asDaemon.close();
+      }
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}_d" CASCADE`);
+      for (const r of [su, daemon]) {
+        if ((await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [r])).rowCount) {
+          await admin.query(`DROP OWNED BY "${r}"`);
+          await admin.query(`DROP ROLE "${r}"`);
+        }
+      }
+      await admin.end();
       await owner.close();
     }
   });
