@@ -8,6 +8,8 @@
  * `err` serializer logs it next to the message.
  */
 
+import { redactText } from './config/secrets.js';
+
 /** Every error code crr raises, with its meaning and whether it is retriable. Documented in docs/errors.md. */
 export const ERROR_CODES = {
   CRR_CONFIG_INVALID: { retriable: false, doc: 'The configuration file or an environment override is invalid; the message names the path.' },
@@ -123,7 +125,11 @@ export function isRetriable(err: unknown): boolean {
   return false;
 }
 
-/** The message of any thrown value, with the messages of its causes appended (`a: b: c`). */
+/**
+ * The message of any thrown value, with the messages of its causes appended (`a: b: c`),
+ * secrets censored (src/config/secrets.ts: a connection string's password, a registered secret
+ * value), so that it can be printed or logged as it is.
+ */
 export function describeError(err: unknown): string {
   const parts: string[] = [];
   let cur: unknown = err;
@@ -132,5 +138,5 @@ export function describeError(err: unknown): string {
     if (!parts.includes(msg)) parts.push(msg);
     cur = cur instanceof Error ? cur.cause : undefined;
   }
-  return parts.join(': ');
+  return redactText(parts.join(': '));
 }

@@ -3,6 +3,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { CrrError } from '../errors.js';
 import { ConfigSchema, type Config } from './schema.js';
+import { registerConfigSecrets } from './secrets.js';
 
 /**
  * Prefix of environment overrides. `CRR__clusters__primary__sasl__password=secret` sets
@@ -45,9 +46,13 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
  *
  * @param raw the parsed YAML (any shape)
  * @param source what to name in messages (a file path); default `config`
+ * Every secret of the config (src/config/secrets.ts) is registered, so that logs, status and
+ * error messages censor its value wherever it shows up.
+ *
  * @throws CrrError CRR_CONFIG_INVALID naming each invalid path
  */
 export function parseConfig(raw: unknown, source = 'config'): Config {
+  registerConfigSecrets(raw);
   const result = ConfigSchema.safeParse(raw);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => `  - ${formatPath(issue.path)}: ${describeIssue(issue)}`);

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
+import { redactSecrets, redactText } from '../config/secrets.js';
 
 /** What the HTTP server asks of the running service. */
 export interface HealthSource {
@@ -32,6 +33,8 @@ export interface HealthSource {
  *   per line (a flow or replay starting, or in its restart backoff: a cluster unreachable);
  * - `GET /status`: JSON status of every component.
  *
+ * No body echoes a secret: each goes through the redaction of src/config/secrets.ts.
+ *
  * @returns the server, listening; its bound port is `address().port` (useful with port 0)
  */
 export async function startHttpServer(opts: { host: string; port: number }, registry: Registry, health: HealthSource, log: Logger): Promise<Server> {
@@ -39,7 +42,8 @@ export async function startHttpServer(opts: { host: string; port: number }, regi
     const path = (req.url ?? '/').split('?')[0];
     const send = (code: number, type: string, body: string): void => {
       res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
-      res.end(body);
+      // an error message in a reason or a label may quote a secret (src/config/secrets.ts)
+      res.end(redactText(body));
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
     switch (path) {
@@ -59,7 +63,7 @@ export async function startHttpServer(opts: { host: string; port: number }, regi
         return reasons.length === 0 ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', `${reasons.join('\n')}\n`);
       }
       case '/status':
-        return send(200, 'application/json', `${JSON.stringify(health.status(), null, 2)}\n`);
+        return send(200, 'application/json', `${JSON.stringify(redactSecrets(health.status()), null, 2)}\n`);
       default:
         return send(404, 'text/plain', 'not found: try /metrics, /healthz, /readyz or /status\n');
     }
