@@ -83,7 +83,7 @@ export const ERROR_CODES = {
   },
   CRR_REPOSITORY: {
     retriable: true,
-    doc: "The backup repository (S3 or a local directory) failed a request after the S3 client's own retries, or refused it (access denied, no such bucket: not retriable); the message names the repository, the key and the cause.",
+    doc: "The backup repository (S3 or a local directory) failed a request after the S3 client's own retries, or refused it (access denied, no such bucket, a feature the server does not implement such as server-side encryption, HTTP 501: not retriable); the message names the repository, the key and the cause.",
   },
 } as const satisfies Record<string, { retriable: boolean; doc: string }>;
 
