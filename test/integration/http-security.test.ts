@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,79 +13,7 @@ import type { HttpConfig } from '../../src/http/schema.js';
 import { startHttpServer, type HealthSource } from '../../src/http/server.js';
 import { CrrError } from '../../src/errors.js';
 import { http, PRIMARY, runCrr, uniq, useCrrProcesses, waitFor } from '../support/helpers.js';
-
-/** A test CA, and a server certificate for 127.0.0.1/localhost signed by it, made with openssl (EC P-256: milliseconds). */
-interface TestPki {
-  dir: string;
-  caCert: string;
-  cert: string;
-  key: string;
-  /** A self-signed certificate and key of another issuer. */
-  otherCert: string;
-  otherKey: string;
-}
-
-function makePki(): TestPki {
-  const dir = mkdtempSync(join(tmpdir(), 'crr-tls-'));
-  const f = (n: string): string => join(dir, n);
-  const ssl = (...args: string[]): void => void execFileSync('openssl', args, { stdio: 'pipe' });
-  ssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    f('ca.key'),
-    '-out',
-    f('ca.crt'),
-    '-days',
-    '2',
-    '-subj',
-    '/CN=crr test CA',
-  );
-  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=localhost');
-  writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  ssl(
-    'x509',
-    '-req',
-    '-in',
-    f('server.csr'),
-    '-CA',
-    f('ca.crt'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    f('server.crt'),
-    '-days',
-    '2',
-    '-extfile',
-    f('ext.cnf'),
-  );
-  ssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    f('other.key'),
-    '-out',
-    f('other.crt'),
-    '-days',
-    '2',
-    '-subj',
-    '/CN=localhost',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-  );
-  return { dir, caCert: f('ca.crt'), cert: f('server.crt'), key: f('server.key'), otherCert: f('other.crt'), otherKey: f('other.key') };
-}
+import { makePki, type TestPki } from '../support/pki.js';
 
 /** GET over HTTPS trusting only `ca` (Node's https: the real TLS handshake and verification). */
 function httpsGet(
