@@ -8,6 +8,8 @@
  * `err` serializer logs it next to the message.
  */
 
+import { redactText } from './config/secrets.js';
+
 /** Every error code crr raises, with its meaning and whether it is retriable. Documented in docs/errors.md. */
 export const ERROR_CODES = {
   CRR_CONFIG_INVALID: { retriable: false, doc: 'The configuration file or an environment override is invalid; the message names the path.' },
@@ -85,7 +87,7 @@ export const ERROR_CODES = {
   },
   CRR_REPOSITORY: {
     retriable: true,
-    doc: "The backup repository (S3 or a local directory) failed a request after the S3 client's own retries, or refused it (access denied, no such bucket: not retriable); the message names the repository, the key and the cause.",
+    doc: "The backup repository (S3 or a local directory) failed a request after the S3 client's own retries, or refused it (access denied, no such bucket, a feature the server does not implement such as server-side encryption, HTTP 501: not retriable); the message names the repository, the key and the cause.",
   },
 } as const satisfies Record<string, { retriable: boolean; doc: string }>;
 
@@ -127,7 +129,11 @@ export function isRetriable(err: unknown): boolean {
   return false;
 }
 
-/** The message of any thrown value, with the messages of its causes appended (`a: b: c`). */
+/**
+ * The message of any thrown value, with the messages of its causes appended (`a: b: c`),
+ * secrets censored (src/config/secrets.ts: a connection string's password, a registered secret
+ * value), so that it can be printed or logged as it is.
+ */
 export function describeError(err: unknown): string {
   const parts: string[] = [];
   let cur: unknown = err;
@@ -136,5 +142,5 @@ export function describeError(err: unknown): string {
     if (!parts.includes(msg)) parts.push(msg);
     cur = cur instanceof Error ? cur.cause : undefined;
   }
-  return parts.join(': ');
+  return redactText(parts.join(': '));
 }

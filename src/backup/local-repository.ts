@@ -7,6 +7,11 @@ import { pipeline } from 'node:stream/promises';
 import { CrrError } from '../errors.js';
 import { checkKey, type BackupRepository, type RepositoryObject } from './repository.js';
 
+/** Mode of the files a repository writes: owner read/write only (a backup holds the whole store). */
+export const FILE_MODE = 0o600;
+/** Mode of the folders a repository creates: owner only. */
+export const DIR_MODE = 0o700;
+
 /** Marks a local file being written; such files are never listed. */
 const TMP_MARK = '.crr-tmp-';
 
@@ -15,6 +20,10 @@ const TMP_MARK = '.crr-tmp-';
  * to a temporary file in the same directory (`<name>.crr-tmp-<hex>`), flushed to disk
  * (fsync) and renamed into place, so a crash never leaves a partial object under its key. The
  * directory is created when missing. Empty folders left by {@link delete} are removed.
+ *
+ * At rest, a backup is as secret as the store it copies: files are written {@link FILE_MODE}
+ * (0600) and the folders crr creates (the repository's own included) {@link DIR_MODE} (0700);
+ * the process's umask can only narrow them. Folders that exist already keep their mode.
  */
 export class LocalRepository implements BackupRepository {
   readonly dir: string;
@@ -46,7 +55,7 @@ export class LocalRepository implements BackupRepository {
     const tmp = `${path}${TMP_MARK}${randomBytes(4).toString('hex')}`;
     const source = typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([Buffer.from(body)]) : body;
     try {
-      await mkdir(dirname(path), { recursive: true });
+      await mkdir(dirname(path), { recursive: true, mode: DIR_MODE });
     } catch (err) {
       source.destroy();
       throw this.fail('put', key, err);
@@ -55,7 +64,7 @@ export class LocalRepository implements BackupRepository {
     source.once('error', (err) => (sourceError ??= err));
     try {
       // flush: fsync before close, so the rename below never exposes unwritten data after a crash
-      await pipeline(source, createWriteStream(tmp, { flush: true }));
+      await pipeline(source, createWriteStream(tmp, { flush: true, mode: FILE_MODE }));
       await rename(tmp, path);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);

@@ -19,5 +19,7 @@ export async function openRepository(config: RepositoryConfig): Promise<BackupRe
     ...(config.accessKeyId !== undefined && config.secretAccessKey !== undefined
       ? { credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey } }
       : {}),
+    ...(config.serverSideEncryption !== undefined ? { serverSideEncryption: config.serverSideEncryption } : {}),
+    ...(config.sseKmsKeyId !== undefined ? { sseKmsKeyId: config.sseKmsKeyId } : {}),
   });
 }

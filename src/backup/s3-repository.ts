@@ -23,6 +23,10 @@ export interface S3RepositoryOptions {
   uploadPartBytes?: number;
   /** Parts uploaded at once per object. Default 4 (memory: up to uploadPartBytes x uploadQueueSize per upload). */
   uploadQueueSize?: number;
+  /** Server-side encryption of every object written: `AES256` (SSE-S3), `aws:kms` (SSE-KMS), `aws:kms:dsse`. Absent: the bucket's default. */
+  serverSideEncryption?: 'AES256' | 'aws:kms' | 'aws:kms:dsse';
+  /** The KMS key of SSE-KMS (id, alias or ARN). Absent: the AWS managed key. */
+  sseKmsKeyId?: string;
 }
 
 /** S3 DeleteObjects takes at most this many keys per request. */
@@ -36,7 +40,11 @@ const DELETE_BATCH = 1000;
  *   when the upload completes, and a failed upload is aborted (its parts removed).
  * - Every request is retried by the SDK's standard strategy (`maxAttempts`), then fails as
  *   CrrError CRR_REPOSITORY: retriable for network errors, throttling and 5xx; not for 4xx
- *   (AccessDenied, NoSuchBucket, InvalidAccessKeyId ...).
+ *   (AccessDenied, NoSuchBucket, InvalidAccessKeyId ...) nor for 501 NotImplemented (a server
+ *   without a feature asked for, such as server-side encryption, will not grow it on retry).
+ * - With `serverSideEncryption` (and `sseKmsKeyId`), PutObject and CreateMultipartUpload ask S3
+ *   to encrypt the object (`x-amz-server-side-encryption`, `...-aws-kms-key-id`); the parts of a
+ *   multipart upload inherit it, as S3 specifies.
  */
 export class S3Repository implements BackupRepository {
   readonly client: S3Client;
@@ -45,6 +53,7 @@ export class S3Repository implements BackupRepository {
   private readonly prefix: string;
   private readonly partBytes: number;
   private readonly queueSize: number;
+  private readonly encryption: { ServerSideEncryption?: 'AES256' | 'aws:kms' | 'aws:kms:dsse'; SSEKMSKeyId?: string };
 
   constructor(options: S3RepositoryOptions) {
     this.bucket = options.bucket;
@@ -52,6 +61,10 @@ export class S3Repository implements BackupRepository {
     this.description = `s3://${options.bucket}/${options.prefix}${options.endpoint ? ` at ${options.endpoint}` : ''}`;
     this.partBytes = options.uploadPartBytes ?? 8 * 1024 * 1024;
     this.queueSize = options.uploadQueueSize ?? 4;
+    this.encryption = {
+      ...(options.serverSideEncryption !== undefined ? { ServerSideEncryption: options.serverSideEncryption } : {}),
+      ...(options.sseKmsKeyId !== undefined ? { SSEKMSKeyId: options.sseKmsKeyId } : {}),
+    };
     this.client = new S3Client({
       region: options.region,
       forcePathStyle: options.forcePathStyle,
@@ -68,7 +81,7 @@ export class S3Repository implements BackupRepository {
   private fail(op: string, key: string, cause: unknown): CrrError {
     const status = (cause as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
     const name = cause instanceof S3ServiceException ? cause.name : (cause as Error)?.name;
-    const retriable = status === undefined || status >= 500 || status === 429 || name === 'SlowDown' || name === 'RequestTimeout';
+    const retriable = (status === undefined || status >= 500 || status === 429 || name === 'SlowDown' || name === 'RequestTimeout') && status !== 501;
     const what = status !== undefined ? `${name} (HTTP ${status})` : (name ?? 'error');
     return new CrrError('CRR_REPOSITORY', `repository ${this.description}: ${op} ${key} failed: ${what}: ${(cause as Error)?.message ?? String(cause)}`, {
       cause,
@@ -83,7 +96,7 @@ export class S3Repository implements BackupRepository {
     if (body instanceof Readable) body.once('error', (err) => (sourceError ??= err));
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key, Body: body },
+      params: { Bucket: this.bucket, Key, Body: body, ...this.encryption },
       partSize: this.partBytes,
       queueSize: this.queueSize,
       leavePartsOnError: false, // abort the multipart upload: no orphan parts

@@ -39,8 +39,19 @@ export const S3RepositorySchema = z
     /** Static credentials; both or neither. Absent: the AWS SDK's standard credential chain. */
     accessKeyId: z.string().min(1).optional(),
     secretAccessKey: z.string().min(1).optional(),
+    /**
+     * Server-side encryption S3 applies to every object crr writes (PutObject and
+     * CreateMultipartUpload's `x-amz-server-side-encryption`): `AES256` (SSE-S3), `aws:kms`
+     * (SSE-KMS) or `aws:kms:dsse`. Absent: the bucket's default encryption.
+     */
+    serverSideEncryption: z.enum(['AES256', 'aws:kms', 'aws:kms:dsse']).optional(),
+    /** The KMS key (id, alias or ARN) of SSE-KMS; only with `serverSideEncryption: aws:kms` (or `aws:kms:dsse`). Absent: the AWS managed key `aws/s3`. */
+    sseKmsKeyId: z.string().min(1).optional(),
   })
   .superRefine((r, ctx) => {
+    if (r.sseKmsKeyId !== undefined && !r.serverSideEncryption?.startsWith('aws:kms')) {
+      ctx.addIssue({ code: 'custom', path: ['sseKmsKeyId'], message: 'only with serverSideEncryption: aws:kms (or aws:kms:dsse)' });
+    }
     if ((r.accessKeyId === undefined) !== (r.secretAccessKey === undefined)) {
       ctx.addIssue({
         code: 'custom',
@@ -55,7 +66,7 @@ export const S3RepositorySchema = z
  * part gets, and which backups `crr backup prune` keeps (docs/architecture.md, "Backups, restore and reseed").
  *
  * - `repository`: `{ type: local, path }` or `{ type: s3, bucket, prefix, endpoint, region,
- *   forcePathStyle, accessKeyId, secretAccessKey }`.
+ *   forcePathStyle, accessKeyId, secretAccessKey, serverSideEncryption, sseKmsKeyId }`.
  * - `partSizeBytes`: a part is closed once its uncompressed NDJSON reaches this size, bytes.
  *   Default 268435456 (256 MiB); at least 1048576 (1 MiB).
  * - `retention.keepLast`: keep at most the newest N complete backups (N >= 1).

@@ -12,6 +12,8 @@ import { registerRestoreCommand } from './restore.js';
 import { registerAdminCommand } from './admin.js';
 import { registerReseedCommand } from './reseed.js';
 import { registerPromoteCommand } from './promote.js';
+import { registerConfigCommand } from './config.js';
+import { redactText } from '../config/secrets.js';
 
 /**
  * The `crr` command. Every subcommand has `--help`; a bad argument prints the usage of the
@@ -35,6 +37,7 @@ export function buildProgram(): Command {
   registerAdminCommand(program);
   registerReseedCommand(program);
   registerPromoteCommand(program);
+  registerConfigCommand(program);
   program
     .command('version')
     .description('print the version of crr')
@@ -52,6 +55,6 @@ try {
     const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
     process.exit(ok ? EXIT.OK : EXIT.USAGE);
   }
-  process.stderr.write(`crr: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(`crr: ${redactText(err instanceof Error ? (err.stack ?? err.message) : String(err))}\n`);
   process.exit(EXIT.SOFTWARE);
 }

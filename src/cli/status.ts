@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { createCliLogger } from '../log/logger.js';
 import { reportClusters, type ClusterReport } from '../cluster/report.js';
 import { reportFlow, type FlowReport } from '../mirror/report.js';
+import { redactSecrets, redactText } from '../config/secrets.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
 
@@ -25,7 +26,10 @@ export function registerStatusCommand(program: Command): void {
         Promise.all(config.mirror.flows.filter((f) => f.enabled).map((f) => reportFlow(config, f, logger))),
         reportClusters(config, logger),
       ]);
-      process.stdout.write(opts.json ? `${JSON.stringify({ flows: reports, clusters }, null, 2)}\n` : renderClusters(clusters) + renderTable(reports));
+      // errors quoted from a cluster or a store may carry a secret (src/config/secrets.ts)
+      process.stdout.write(
+        opts.json ? `${JSON.stringify(redactSecrets({ flows: reports, clusters }), null, 2)}\n` : redactText(renderClusters(clusters) + renderTable(reports)),
+      );
       const unreachable = reports.some((r) => r.health === 'unreachable') || clusters.some((c) => c.error);
       const unhealthy = reports.some((r) => r.health === 'lagging') || clusters.some((c) => c.state?.state === 'OUTDATED');
       const code = unreachable ? EXIT.UNREACHABLE : unhealthy ? EXIT.LAGGING : EXIT.OK;

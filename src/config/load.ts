@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { CrrError } from '../errors.js';
 import { ConfigSchema, type Config } from './schema.js';
+import { registerConfigSecrets } from './secrets.js';
 
 /**
  * Prefix of environment overrides. `CRR__clusters__primary__sasl__password=secret` sets
@@ -21,7 +22,8 @@ export const ENV_PREFIX = 'CRR__';
  * @returns the validated config with defaults filled in
  * @throws CrrError CRR_CONFIG_NOT_FOUND when the file cannot be read;
  *   CRR_CONFIG_INVALID when the YAML does not parse or the content does not validate — the
- *   message lists every problem as `path: what was expected` (path `clusters.dr.bootstrapServers[0]`)
+ *   message lists every problem as `path: what was expected` (path `clusters.dr.bootstrapServers[0]`) —
+ *   or a file it names (a certificate, a secret file) cannot be read ({@link checkFilesReadable})
  */
 export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Config {
   let text: string;
@@ -37,7 +39,49 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
     const where = cause instanceof YAMLParseError && cause.linePos ? ` at line ${cause.linePos[0].line}, column ${cause.linePos[0].col}` : '';
     throw new CrrError('CRR_CONFIG_INVALID', `${path}: not valid YAML${where}: ${(cause as Error).message.split('\n')[0]}`, { cause, context: { path } });
   }
-  return parseConfig(applyEnvOverrides(raw, env, path), path);
+  const config = parseConfig(applyEnvOverrides(raw, env, path), path);
+  checkFilesReadable(config, path);
+  return config;
+}
+
+/**
+ * The files a config names that crr reads later (TLS certificates and keys, SASL password and
+ * token files, the HTTP bearer token file), as `[config path, file]`.
+ */
+export function configFiles(config: Config): Array<[string, string]> {
+  const files: Array<[string, string]> = [];
+  for (const [alias, c] of Object.entries(config.clusters)) {
+    if (typeof c.ssl === 'object') {
+      for (const field of ['caFile', 'certFile', 'keyFile'] as const) {
+        const file = c.ssl[field];
+        if (file !== undefined) files.push([`clusters.${alias}.ssl.${field}`, file]);
+      }
+    }
+    if (c.sasl?.mechanism === 'oauthbearer') files.push([`clusters.${alias}.sasl.tokenFile`, c.sasl.tokenFile]);
+    else if (c.sasl?.passwordFile !== undefined) files.push([`clusters.${alias}.sasl.passwordFile`, c.sasl.passwordFile]);
+  }
+  if (config.http.tls) files.push(['http.tls.certFile', config.http.tls.certFile], ['http.tls.keyFile', config.http.tls.keyFile]);
+  if (config.http.bearerTokenFile !== undefined) files.push(['http.bearerTokenFile', config.http.bearerTokenFile]);
+  return files;
+}
+
+/**
+ * Refuses a config naming a file crr could not read, so that a typo in a certificate or secret
+ * path stops crr at start (exit 78) rather than at its first connection.
+ *
+ * @throws CrrError CRR_CONFIG_INVALID listing each unreadable file with its config path
+ */
+export function checkFilesReadable(config: Config, source = 'config'): void {
+  const issues: Array<{ path: string; message: string }> = [];
+  for (const [where, file] of configFiles(config)) {
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (cause) {
+      issues.push({ path: where, message: `cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}` });
+    }
+  }
+  if (issues.length === 0) return;
+  throw new CrrError('CRR_CONFIG_INVALID', `${source} is invalid:\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`, { context: { issues } });
 }
 
 /**
@@ -45,9 +89,13 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
  *
  * @param raw the parsed YAML (any shape)
  * @param source what to name in messages (a file path); default `config`
+ * Every secret of the config (src/config/secrets.ts) is registered, so that logs, status and
+ * error messages censor its value wherever it shows up.
+ *
  * @throws CrrError CRR_CONFIG_INVALID naming each invalid path
  */
 export function parseConfig(raw: unknown, source = 'config'): Config {
+  registerConfigSecrets(raw);
   const result = ConfigSchema.safeParse(raw);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => `  - ${formatPath(issue.path)}: ${describeIssue(issue)}`);

@@ -12,7 +12,8 @@ const ALIAS = /^[A-Za-z0-9_-]+$/;
 /**
  * The whole configuration file, composed from each part's schema. Strict at every level:
  * an unknown key is an error. Cross-field rules (aliases named by flows exist, no flow twice,
- * source differs from target, a replica has exactly one enabled flow into it) are checked here
+ * source differs from target, a replica has exactly one enabled flow into it, SASL only over
+ * TLS unless `allowInsecureSasl`) are checked here
  * so that every error names its path.
  */
 export const ConfigSchema = z
@@ -53,6 +54,19 @@ export const ConfigSchema = z
       }
     });
     for (const [alias, cluster] of Object.entries(cfg.clusters)) {
+      if (cluster.sasl && cluster.ssl === false && !cluster.allowInsecureSasl) {
+        const what =
+          cluster.sasl.mechanism === 'plain'
+            ? 'the password in clear'
+            : cluster.sasl.mechanism === 'oauthbearer'
+              ? 'the bearer token in clear'
+              : 'a SCRAM exchange open to a man in the middle';
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clusters', alias, 'sasl'],
+          message: `SASL ${cluster.sasl.mechanism.toUpperCase()} without TLS sends ${what}: set ssl (true, or caFile/certFile/keyFile), or allowInsecureSasl: true to accept that`,
+        });
+      }
       const into = cfg.mirror.flows.filter((f) => f.enabled && f.target === alias);
       const role = cluster.role ?? (into.length > 0 ? 'replica' : 'primary');
       if (role === 'replica' && into.length !== 1) {

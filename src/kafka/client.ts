@@ -1,8 +1,94 @@
-import type { Kafka as KafkaClient, SASLOptions } from 'kafkajs';
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import type { Kafka as KafkaClient, KafkaConfig, SASLOptions } from 'kafkajs';
 import { Kafka } from './kafkajs.js';
 import type { Logger } from 'pino';
+import { registerSecret } from '../config/secrets.js';
+import { CrrError } from '../errors.js';
 import type { KafkaClusterConfig } from './schema.js';
 import { kafkaLevelFor, kafkaLogCreator } from './log-bridge.js';
+
+/** Aliases whose disabled certificate verification was logged already (once per process and alias). */
+const warnedInsecure = new Set<string>();
+
+/**
+ * Reads a file a cluster's config names.
+ * @throws CrrError CRR_CONFIG_INVALID naming `clusters.<alias>.<field>` and the file
+ */
+function readClusterFile(alias: string, field: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (cause) {
+    const where = `clusters.${alias}.${field}`;
+    throw new CrrError('CRR_CONFIG_INVALID', `${where}: cannot read ${path}: ${(cause as Error).message}`, { cause, context: { path: where } });
+  }
+}
+
+/**
+ * The transport and authentication options of a KafkaJS client for one cluster: `ssl` (false,
+ * true, or Node's `tls.connect` options with the PEM files read) and `sasl` (PLAIN or SCRAM with
+ * the password from the config or its file; OAUTHBEARER with a provider that reads the token
+ * file again at each token request). Files are read here, so a client created after a
+ * certificate or password was rotated uses the new one. Every secret read is registered for
+ * redaction (src/config/secrets.ts).
+ *
+ * With `ssl.rejectUnauthorized: false` it logs a warning (once per process and alias): certificate
+ * verification is off.
+ *
+ * @param alias the cluster alias (names the config path in errors)
+ * @param cluster the cluster's validated config
+ * @param logger where the warning about disabled verification goes
+ * @throws CrrError CRR_CONFIG_INVALID when a file cannot be read (naming `clusters.<alias>.<field>`)
+ *   or a password file is empty
+ */
+export function kafkaSecurityOptions(alias: string, cluster: KafkaClusterConfig, logger: Logger): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  let ssl: boolean | ConnectionOptions = cluster.ssl === true;
+  if (typeof cluster.ssl === 'object') {
+    const t = cluster.ssl;
+    ssl = {
+      ...(t.caFile !== undefined ? { ca: [readClusterFile(alias, 'ssl.caFile', t.caFile)] } : {}),
+      ...(t.certFile !== undefined ? { cert: readClusterFile(alias, 'ssl.certFile', t.certFile) } : {}),
+      ...(t.keyFile !== undefined ? { key: readClusterFile(alias, 'ssl.keyFile', t.keyFile) } : {}),
+      ...(t.servername !== undefined ? { servername: t.servername } : {}),
+      rejectUnauthorized: t.rejectUnauthorized,
+    };
+    if (!t.rejectUnauthorized && !warnedInsecure.has(alias)) {
+      warnedInsecure.add(alias);
+      logger.warn(
+        { component: 'kafka', cluster: alias, setting: `clusters.${alias}.ssl.rejectUnauthorized` },
+        `TLS certificate verification is OFF for cluster ${alias} (clusters.${alias}.ssl.rejectUnauthorized: false): any certificate is accepted, so anyone on the network path can read and change the traffic`,
+      );
+    }
+  }
+  const s = cluster.sasl;
+  let sasl: SASLOptions | undefined;
+  if (s?.mechanism === 'oauthbearer') {
+    sasl = {
+      mechanism: 'oauthbearer',
+      oauthBearerProvider: async () => {
+        const value = readClusterFile(alias, 'sasl.tokenFile', s.tokenFile).trim();
+        if (value === '')
+          throw new CrrError('CRR_CONFIG_INVALID', `clusters.${alias}.sasl.tokenFile: ${s.tokenFile} is empty`, {
+            context: { path: `clusters.${alias}.sasl.tokenFile` },
+          });
+        registerSecret(value);
+        return { value };
+      },
+    };
+  } else if (s) {
+    let password = s.password;
+    if (password === undefined && s.passwordFile !== undefined) {
+      password = readClusterFile(alias, 'sasl.passwordFile', s.passwordFile).replace(/\r?\n$/, '');
+      if (password === '')
+        throw new CrrError('CRR_CONFIG_INVALID', `clusters.${alias}.sasl.passwordFile: ${s.passwordFile} is empty`, {
+          context: { path: `clusters.${alias}.sasl.passwordFile` },
+        });
+      registerSecret(password);
+    }
+    sasl = { mechanism: s.mechanism, username: s.username, password: password! } as SASLOptions;
+  }
+  return { ssl, ...(sasl ? { sasl } : {}) };
+}
 
 /**
  * Creates a KafkaJS client for one cluster of the config.
@@ -12,17 +98,17 @@ import { kafkaLevelFor, kafkaLogCreator } from './log-bridge.js';
  * retrying for minutes inside one request would hide an outage from /healthz.
  *
  * @param alias the cluster alias (used in the client id: `crr-<alias>-<role>`)
- * @param cluster the cluster's validated config
+ * @param cluster the cluster's validated config (TLS and SASL: {@link kafkaSecurityOptions})
  * @param role what the client is for, e.g. `source-consumer`; goes into the client id and logs
  * @param logger parent logger; KafkaJS's log is bridged into it
  * @param logLevelName the configured pino level, to pick KafkaJS's level
+ * @throws CrrError CRR_CONFIG_INVALID when a TLS or SASL file cannot be read
  */
 export function createKafka(alias: string, cluster: KafkaClusterConfig, role: string, logger: Logger, logLevelName = 'info'): KafkaClient {
   return new Kafka({
     clientId: `crr-${alias}-${role}`,
     brokers: cluster.bootstrapServers,
-    ssl: cluster.ssl,
-    sasl: cluster.sasl ? ({ mechanism: cluster.sasl.mechanism, username: cluster.sasl.username, password: cluster.sasl.password } as SASLOptions) : undefined,
+    ...kafkaSecurityOptions(alias, cluster, logger),
     connectionTimeout: cluster.connectionTimeoutMs,
     requestTimeout: cluster.requestTimeoutMs,
     retry: { initialRetryTime: 250, maxRetryTime: 4000, retries: 5, factor: 0.2, multiplier: 2 },

@@ -1,27 +1,21 @@
 import pino, { type Logger } from 'pino';
+import { redactSecrets, redactText, serializeError } from '../config/secrets.js';
 
 /**
- * Paths pino replaces with `[redacted]` wherever they appear in a log line: SASL passwords,
- * S3 secret keys, tokens. The config is never logged whole, but errors and KafkaJS log extras
- * may carry pieces of it.
+ * The `err` serializer: an Error as pino shows it (type, message with its causes', stack, own
+ * properties), secrets censored (src/config/secrets.ts). A value that is no Error (already
+ * serialized by the log formatter) is kept.
  */
-export const REDACT_PATHS = [
-  'password',
-  '*.password',
-  '*.*.password',
-  'sasl.password',
-  '*.sasl.password',
-  'secretAccessKey',
-  '*.secretAccessKey',
-  'sessionToken',
-  '*.sessionToken',
-  'token',
-  '*.token',
-];
+function errSerializer(err: unknown): unknown {
+  return err instanceof Error ? serializeError(err) : err;
+}
 
 /**
- * Creates the root logger: pino JSON on stdout (or `destination`), secrets redacted.
- * Components take a child with `logger.child({ component: 'mirror' })`.
+ * Creates the root logger: pino JSON on stdout (or `destination`), secrets redacted at any
+ * depth (src/config/secrets.ts): every log object and child binding is walked (a property in
+ * SECRET_KEYS is censored, Errors anywhere are serialized with their causes), and every line is
+ * scanned as text for URL passwords, `password=` values and the secret values registered from
+ * the config. Components take a child with `logger.child({ component: 'mirror' })`.
  *
  * @param level pino level; default `info`
  * @param destination a pino destination; default stdout (fd 1), written synchronously so
@@ -32,9 +26,15 @@ export function createLogger(level = 'info', destination?: pino.DestinationStrea
     {
       level,
       base: { service: 'crr' },
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: errSerializer },
+      formatters: {
+        level: (label) => ({ level: label }),
+        bindings: (bindings) => redactSecrets(bindings),
+        log: (obj) => redactSecrets(obj),
+      },
+      // the last net: the message, a stack or any text a walk could not see
+      hooks: { streamWrite: (line) => redactText(line) },
     },
     destination ?? pino.destination({ fd: 1, sync: true }),
   );

@@ -78,3 +78,23 @@ describe('local repository', () => {
     }
   });
 });
+
+describe('local repository at rest (issue 12 item 7)', () => {
+  it('writes files 0600 and the folders it creates 0700, whatever the umask, for a stream, a buffer or a string', async () => {
+    const { statSync } = await import('node:fs');
+    const root = join(tempDir(), 'repo', 'nested');
+    const repo = new LocalRepository(root);
+    const previous = process.umask(0o022); // the usual umask: files 0644 and folders 0755 unless crr says otherwise
+    try {
+      await repo.put('id-1/manifest.json', '{}');
+      await repo.put('id-1/parts/vertices-00001.ndjson.gz', Readable.from([Buffer.from('x')]));
+      await repo.put('id-2/manifest.json', Buffer.from('{}'));
+    } finally {
+      process.umask(previous);
+    }
+    const mode = (p: string): string => (statSync(p).mode & 0o777).toString(8);
+    for (const f of ['id-1/manifest.json', 'id-1/parts/vertices-00001.ndjson.gz', 'id-2/manifest.json']) expect(mode(join(root, f)), f).toBe('600');
+    for (const d of ['', 'id-1', 'id-1/parts', 'id-2']) expect(mode(join(root, d)), d || '(root)').toBe('700');
+    expect(mode(join(root, '..')), 'a parent folder it created').toBe('700');
+  });
+});

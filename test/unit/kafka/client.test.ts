@@ -1,0 +1,190 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { stringify } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, parseConfig } from '../../../src/config/load.js';
+import { clearRegisteredSecrets } from '../../../src/config/secrets.js';
+import { type CrrError, describeError } from '../../../src/errors.js';
+import { kafkaSecurityOptions } from '../../../src/kafka/client.js';
+import { createLogger } from '../../../src/log/logger.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'crr-kafka-opts-'));
+const file = (name: string, text: string): string => {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+};
+const CA = file('ca.pem', '-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n');
+const CERT = file('client.pem', 'CLIENT CERT');
+const KEY = file('client.key', 'CLIENT KEY');
+
+/** A validated config of one cluster `a` with the given Kafka fields. */
+function cluster(fields: Record<string, unknown>) {
+  return parseConfig({ clusters: { a: { bootstrapServers: ['b1:9093'], ...fields } } }).clusters.a!;
+}
+
+function problems(fields: Record<string, unknown>): string[] {
+  try {
+    parseConfig({ clusters: { a: { bootstrapServers: ['b1:9093'], ...fields } } });
+  } catch (err) {
+    expect((err as CrrError).code).toBe('CRR_CONFIG_INVALID');
+    return ((err as CrrError).issues as Array<{ path: string; message: string }>).map((i) => `${i.path}: ${i.message}`);
+  }
+  return [];
+}
+
+function capture(): { text: () => string; log: ReturnType<typeof createLogger> } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write: (chunk, _e, done) => {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  return { text: () => lines.join(''), log: createLogger('info', sink) };
+}
+
+describe('KafkaJS transport options (issue 12 item 1)', () => {
+  it('ssl false / true: plain TCP / TLS with the system CAs; no sasl', () => {
+    const { log } = capture();
+    expect(kafkaSecurityOptions('a', cluster({}), log)).toEqual({ ssl: false });
+    expect(kafkaSecurityOptions('a', cluster({ ssl: true }), log)).toEqual({ ssl: true });
+  });
+
+  it('ssl with caFile, certFile/keyFile (mTLS) and servername: the PEM contents for tls.connect, verification on', () => {
+    const { log, text } = capture();
+    const opts = kafkaSecurityOptions('a', cluster({ ssl: { caFile: CA, certFile: CERT, keyFile: KEY, servername: 'kafka.internal' } }), log);
+    expect(opts.ssl).toEqual({
+      ca: ['-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n'],
+      cert: 'CLIENT CERT',
+      key: 'CLIENT KEY',
+      servername: 'kafka.internal',
+      rejectUnauthorized: true,
+    });
+    expect(text()).toBe('');
+  });
+
+  it('rejectUnauthorized: false is passed on and logged as a warning naming the setting, once per alias', () => {
+    const { log, text } = capture();
+    const c = cluster({ ssl: { caFile: CA, rejectUnauthorized: false } });
+    expect(kafkaSecurityOptions('insecure1', c, log).ssl).toMatchObject({ rejectUnauthorized: false });
+    kafkaSecurityOptions('insecure1', c, log);
+    const warnings = text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: string; msg: string; setting: string });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: 'warn', setting: 'clusters.insecure1.ssl.rejectUnauthorized' });
+    expect(warnings[0]!.msg).toContain('TLS certificate verification is OFF for cluster insecure1');
+  });
+
+  it('SASL PLAIN and SCRAM: the password from the config or from passwordFile (one trailing newline dropped), censored once read', () => {
+    const { log } = capture();
+    expect(kafkaSecurityOptions('a', cluster({ ssl: true, sasl: { mechanism: 'plain', username: 'crr', password: 'pw-value' } }), log).sasl).toEqual({
+      mechanism: 'plain',
+      username: 'crr',
+      password: 'pw-value',
+    });
+    clearRegisteredSecrets();
+    const pwFile = file('scram-pw', 'pw-from-file\n');
+    for (const mechanism of ['scram-sha-256', 'scram-sha-512'] as const) {
+      expect(kafkaSecurityOptions('a', cluster({ ssl: true, sasl: { mechanism, username: 'crr', passwordFile: pwFile } }), log).sasl).toEqual({
+        mechanism,
+        username: 'crr',
+        password: 'pw-from-file',
+      });
+    }
+    expect(describeError(new Error('auth with pw-from-file failed'))).toBe('auth with [redacted] failed');
+  });
+
+  it('SASL OAUTHBEARER: the token file is read again at each token request', async () => {
+    const { log } = capture();
+    const tokenFile = file('token', 'token-one\n');
+    const sasl = kafkaSecurityOptions('a', cluster({ ssl: true, sasl: { mechanism: 'oauthbearer', tokenFile } }), log).sasl as {
+      mechanism: string;
+      oauthBearerProvider: () => Promise<{ value: string }>;
+    };
+    expect(sasl.mechanism).toBe('oauthbearer');
+    expect(await sasl.oauthBearerProvider()).toEqual({ value: 'token-one' });
+    writeFileSync(tokenFile, 'token-two');
+    expect(await sasl.oauthBearerProvider()).toEqual({ value: 'token-two' });
+  });
+
+  it('a file that cannot be read: CRR_CONFIG_INVALID naming the config path', () => {
+    const { log } = capture();
+    expect(() => kafkaSecurityOptions('a', cluster({ ssl: { caFile: join(dir, 'nope.pem') } }), log)).toThrow(
+      /^clusters\.a\.ssl\.caFile: cannot read .*nope\.pem/,
+    );
+    const empty = file('empty-pw', '\n');
+    expect(() => kafkaSecurityOptions('a', cluster({ ssl: true, sasl: { mechanism: 'plain', username: 'u', passwordFile: empty } }), log)).toThrow(
+      /^clusters\.a\.sasl\.passwordFile: .* is empty/,
+    );
+  });
+});
+
+describe('Kafka transport config errors', () => {
+  it('PLAIN, SCRAM or OAUTHBEARER without TLS is refused, naming clusters.<alias>.sasl, unless allowInsecureSasl: true', () => {
+    for (const sasl of [
+      { mechanism: 'plain', username: 'u', password: 'p' },
+      { mechanism: 'scram-sha-256', username: 'u', password: 'p' },
+      { mechanism: 'scram-sha-512', username: 'u', passwordFile: '/x' },
+      { mechanism: 'oauthbearer', tokenFile: '/t' },
+    ]) {
+      const found = problems({ sasl });
+      expect(found, sasl.mechanism).toHaveLength(1);
+      expect(found[0]).toMatch(
+        new RegExp(`^clusters\\.a\\.sasl: SASL ${sasl.mechanism.toUpperCase()} without TLS sends .*: set ssl .*or allowInsecureSasl: true`),
+      );
+      expect(problems({ sasl, allowInsecureSasl: true }), sasl.mechanism).toEqual([]);
+      expect(problems({ sasl, ssl: true }), sasl.mechanism).toEqual([]);
+      expect(problems({ sasl, ssl: { caFile: '/ca.pem' } }), sasl.mechanism).toEqual([]);
+    }
+  });
+
+  it('a password and a passwordFile, or neither; certFile without keyFile; an unknown mechanism or field', () => {
+    expect(problems({ ssl: true, sasl: { mechanism: 'plain', username: 'u', password: 'p', passwordFile: '/f' } })).toEqual([
+      'clusters.a.sasl.password: give exactly one of password and passwordFile (SASL PLAIN)',
+    ]);
+    expect(problems({ ssl: true, sasl: { mechanism: 'scram-sha-512', username: 'u' } })).toEqual([
+      'clusters.a.sasl.password: give exactly one of password and passwordFile (SASL SCRAM-SHA-512)',
+    ]);
+    expect(problems({ ssl: { certFile: '/c.pem' } })).toEqual([
+      'clusters.a.ssl.keyFile: certFile and keyFile go together (the client certificate of mTLS and its key)',
+    ]);
+    expect(problems({ ssl: true, sasl: { mechanism: 'gssapi', username: 'u', password: 'p' } })[0]).toMatch(/^clusters\.a\.sasl/);
+    expect(problems({ ssl: { cafile: '/ca.pem' } })[0]).toMatch(/^clusters\.a\.ssl/);
+  });
+
+  it('loadConfig refuses files it cannot read, naming each path; an env override turns ssl: true into a CA file', () => {
+    const path = file(
+      'c.yaml',
+      stringify({
+        clusters: {
+          a: {
+            bootstrapServers: ['b:9093'],
+            ssl: { caFile: join(dir, 'missing-ca.pem') },
+            sasl: { mechanism: 'oauthbearer', tokenFile: join(dir, 'missing-token') },
+          },
+        },
+      }),
+    );
+    expect(() => loadConfig(path, {})).toThrow(
+      /- clusters\.a\.ssl\.caFile: cannot read .*missing-ca\.pem: ENOENT\n {2}- clusters\.a\.sasl\.tokenFile: cannot read/,
+    );
+    const ok = file('ok.yaml', stringify({ clusters: { a: { bootstrapServers: ['b:9093'], ssl: true } } }));
+    expect(loadConfig(ok, { CRR__clusters__a__ssl__caFile: CA }).clusters.a!.ssl).toEqual({ caFile: CA, rejectUnauthorized: true });
+  });
+
+  it('crr exits 78 naming the path when SASL PLAIN has no TLS', () => {
+    const path = file(
+      'plain.yaml',
+      stringify({ clusters: { a: { bootstrapServers: ['b:9093'], sasl: { mechanism: 'plain', username: 'u', password: 'p' } } } }),
+    );
+    const r = spawnSync(process.execPath, [new URL('../../../bin/crr.js', import.meta.url).pathname, 'config', '--config', path], { encoding: 'utf8' });
+    expect(r.status).toBe(78);
+    expect(r.stderr).toContain('clusters.a.sasl: SASL PLAIN without TLS sends the password in clear');
+  });
+});
