@@ -375,7 +375,9 @@ class ScratchReplay {
       retry: { retries: 3, restartOnFailure: async () => false },
     });
     const remaining = new Set(ranges.keys());
-    let refusal: { at: string; why: string } | undefined;
+    // a partition the log cannot be followed past stops there; the others are read on, so that the
+    // answer names the marker (on the metadata topic) rather than whichever epoch-1 event came first
+    const refusals: Array<{ at: string; why: string; marker: boolean }> = [];
     let failure: unknown;
     let finish!: () => void;
     const finished = new Promise<void>((resolve) => (finish = resolve));
@@ -425,7 +427,7 @@ class ScratchReplay {
       await consumer.run({
         autoCommit: false,
         eachBatch: async ({ batch }) => {
-          if (refusal || failure || remaining.size === 0) return;
+          if (failure || remaining.size === 0) return;
           lastProgress = Date.now();
           const key = tpKey(batch.topic, batch.partition);
           const r = ranges.get(key);
@@ -433,8 +435,8 @@ class ScratchReplay {
           try {
             const stop = await this.onBatch(batch, r);
             if (stop) {
-              refusal = stop;
-              finish();
+              refusals.push(stop);
+              if (remaining.delete(key) && remaining.size === 0) finish();
             }
           } catch (err) {
             failure = err;
@@ -450,14 +452,14 @@ class ScratchReplay {
     }
     opts.signal?.throwIfAborted();
     if (failure) throw failure;
-    return refusal;
+    return refusals.find((x) => x.marker) ?? refusals[0];
   }
 
   /** Handles the records of one batch below the partition's target; returns a refusal when the log cannot be followed past a record. */
   private async onBatch(
     batch: Batch,
     r: { topic: string; partition: number; from: number; to: number; low: number; checkFirst: boolean },
-  ): Promise<{ at: string; why: string } | undefined> {
+  ): Promise<{ at: string; why: string; marker: boolean } | undefined> {
     const { source, result } = this;
     const key = tpKey(batch.topic, batch.partition);
     const upstreamTopic = source.upstream?.topicOf[batch.topic];
@@ -492,6 +494,7 @@ class ScratchReplay {
         if (up === undefined || upNext === undefined || up > upNext) {
           return {
             at: `${batch.topic}[${batch.partition}]@${r.from}`,
+            marker: false,
             why: `retention deleted offsets ${r.from} to ${r.low - 1} there (the log start is ${r.low}), and the first record left (upstream offset ${up ?? 'unknown'}) is past the backup's upstream position ${upNext ?? 'none'}`,
           };
         }
@@ -517,6 +520,7 @@ class ScratchReplay {
           await flush();
           return {
             at,
+            marker: true,
             why: `a ${verdict.event.op} marker (epoch ${verdict.event.epoch}): replay stops there on a replica, and the operation's effect is not in the log`,
           };
         case 'higher-epoch': {
@@ -524,6 +528,7 @@ class ScratchReplay {
           const { event } = verdict;
           return {
             at,
+            marker: isMarkerOp(event.op),
             why: isMarkerOp(event.op)
               ? `a ${event.op} marker (epoch ${event.epoch}) whose effect is not in the log`
               : `event ${event.id} (${event.op}) has epoch ${event.epoch}, above the epoch ${this.epoch} the log reached: a sync-breaking operation or a promotion raised it outside the log`,
