@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
-import { PG_URL, runCrr, uniq, usePairs, type TestPair } from '../support/helpers.js';
+import { PG_URL, runCrr, startCrr, uniq, usePairs, waitFor, type TestPair } from '../support/helpers.js';
 
 /**
  * `crr verify --against-log` as an operator runs it (the built CLI, real Kafka, the machine's
@@ -16,8 +16,8 @@ import { PG_URL, runCrr, uniq, usePairs, type TestPair } from '../support/helper
 const makePair = usePairs();
 
 /** A fresh primary/replica pair whose primary has a local backup repository. */
-function pair(): TestPair {
-  const p = makePair();
+function pair(opts: Parameters<typeof makePair>[0] = {}): TestPair {
+  const p = makePair(opts);
   const config = parseYaml(readFileSync(p.configPath, 'utf8')) as Record<string, any>;
   config.clusters[p.source].backup = { repository: { type: 'local', path: join(tmpdir(), 'crr-tests', `audit-backups-${p.id}`) } };
   writeFileSync(p.configPath, stringify(config));
@@ -142,5 +142,62 @@ describe('crr verify --against-log: a store audited against its own change log',
     expect(fromBackup.stdout).toMatch(/vertices\s+City\s+5\s+5/);
     expect(fromBackup.stdout.trimEnd().split('\n').at(-1)).toBe('EQUAL');
     expect(await scratchSchemas(p)).toEqual([]);
+  }, 180_000);
+
+  it('audits a PGlite store too: the scratch schema lives in the same PGlite database, and is gone afterwards', async () => {
+    const p = pair({ primaryStore: 'pglite' });
+    await write(p, initial());
+    await replayPrimary(p);
+    const r = await audit(p, '--json');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result).toMatchObject({ outcome: 'equal', replayed: { read: 33, applied: 33 }, comparison: { differing: { vertices: 0 } } });
+    // the daemon's replay finds its store as it was: the scratch schema was dropped from the PGlite database
+    await write(p, [{ op: 'UPSERT_VERTEX', vertex: { type: 'Person', id: 'late' }, attributes: { n: 1 } }]);
+    await replayPrimary(p);
+    const again = await audit(p);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toContain('replayed: 34 records read, 34 events applied');
+    const { PgliteStore } = await import('../../src/store/pglite.js');
+    const config = parseYaml(readFileSync(p.configPath, 'utf8')) as Record<string, any>;
+    const store = new PgliteStore({ dataDir: config.clusters[p.source].store.dataDir });
+    try {
+      const { rows } = await store.pglite.query<{ n: string }>(`SELECT nspname AS n FROM pg_namespace WHERE nspname LIKE 'crr_audit_%'`);
+      expect(rows).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  }, 120_000);
+
+  it('drops its scratch schema when stopped by SIGTERM (exit 143) or SIGINT (exit 130) in the middle of the replay', async () => {
+    const p = pair();
+    await write(p, [
+      { op: 'CREATE_VERTEX_TYPE', name: 'Person', primaryIdType: 'STRING', attributes: [] },
+      ...Array.from({ length: 3000 }, (_, i) => ({ op: 'UPSERT_VERTEX', vertex: { type: 'Person', id: `p${i}` }, attributes: {} })),
+    ]);
+    await replayPrimary(p);
+    for (const [signal, code] of [
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+    ] as const) {
+      // one event per scratch transaction: the replay into the scratch schema takes seconds
+      const running = startCrr(['verify', '--against-log', '--cluster', p.source, '--config', p.configPath], { CRR__replay__maxBatchEvents: '1' });
+      const scratch = await waitFor(
+        'the audit to apply events to its scratch schema',
+        async () => {
+          const [name] = await scratchSchemas(p);
+          if (!name) return undefined;
+          const rows = await sql<{ n: number }>(`SELECT count(*)::int AS n FROM ${name}.vertices`).catch(() => [{ n: 0 }]);
+          return rows[0]!.n > 0 ? name : undefined;
+        },
+        60_000,
+        50,
+      );
+      running.child.kill(signal);
+      const exited = await running.exited;
+      expect(exited.code, running.log()).toBe(code);
+      expect(running.log()).toContain(`crr verify: interrupted by ${signal}`);
+      expect(await scratchSchemas(p), `${scratch} left behind`).toEqual([]);
+    }
   }, 180_000);
 });
