@@ -243,6 +243,10 @@ export async function auditAgainstLog(config: Config, alias: string, store: Stor
             `the store is at epoch ${epoch}, but its log up to its positions reaches epoch ${replay.epoch} only (a sync-breaking operation whose marker comes later, or a promotion, raised it outside the log)`,
           );
         }
+        // on a replica, the store's upstream positions say which records of the primary it holds:
+        // more than the replayed range carries means they came from elsewhere (a restored backup)
+        const ahead = replay.upstreamAhead(cmp.positions);
+        if (ahead) return refuse(ahead.at, ahead.why);
         result.outcome = cmp.digests.here === cmp.digests.other ? 'equal' : 'different';
         result.comparison = {
           epoch,
@@ -327,6 +331,29 @@ class ScratchReplay {
       if (upstreamTopics.has(p.topic)) this.upstreamNext.set(tpKey(p.topic, p.partition), p.nextOffset);
       else this.next.set(tpKey(p.topic, p.partition), p.nextOffset);
     }
+  }
+
+  /**
+   * On a replica: the first upstream position of `storePositions` (the store's rows under the
+   * upstream topics' names) above the scratch's, as a refusal naming the remote topic partition.
+   * The store then holds records of the primary that the replayed range does not carry: it was
+   * restored from a backup (a reseed) after them.
+   */
+  upstreamAhead(storePositions: readonly StorePosition[]): { at: string; why: string } | undefined {
+    const upstream = this.source.upstream;
+    if (!upstream) return undefined;
+    for (const [remote, topic] of Object.entries(upstream.topicOf)) {
+      for (const p of storePositions.filter((x) => x.topic === topic)) {
+        const mine = this.upstreamNext.get(tpKey(topic, p.partition)) ?? 0;
+        if (p.nextOffset <= mine) continue;
+        const at = `${remote}[${p.partition}]@${this.next.get(tpKey(remote, p.partition)) ?? 0}`;
+        return {
+          at,
+          why: `the store holds ${upstream.alias}'s records of ${topic}[${p.partition}] below upstream offset ${p.nextOffset}, but its log up to its position carries them to ${mine} only (the store was restored from a backup)`,
+        };
+      }
+    }
+    return undefined;
   }
 
   /**

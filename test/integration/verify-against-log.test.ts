@@ -103,6 +103,34 @@ describe('crr verify --against-log: a store audited against its own change log',
     expect(await scratchSchemas(p)).toEqual([]);
   }, 120_000);
 
+  it("finds the loss crr verify cannot see: a primary's lost vertex, shared by a DR restored from its backup", async () => {
+    const p = pair();
+    await write(p, initial());
+    await replayPrimary(p);
+    await sql(`DELETE FROM ${p.primarySchema}.vertices WHERE type = 'Person' AND id = 'p3'`);
+    const backup = await runCrr(['backup', 'create', '--config', p.configPath, '--cluster', p.source, '--json']);
+    expect(backup.code, backup.stderr).toBe(0);
+    const id = JSON.parse(backup.stdout).id as string;
+    const restored = await runCrr(['restore', '--config', p.configPath, '--cluster', p.target, '--backup', id, '--execute']);
+    expect(restored.code, restored.stdout + restored.stderr).toBe(0);
+
+    // the two stores agree: the loss is on both sides
+    const verify = await runCrr(['verify', '--config', p.configPath, '--timeout-ms', '5000']);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(/vertices\s+Person\s+19\s+19/);
+
+    const primary = await audit(p);
+    expect(primary.code, primary.stdout + primary.stderr).toBe(1);
+    expect(primary.stdout).toContain('  first: vertex Person/p3: the store has none; the log has {"n":3}');
+    // the DR store came from a backup, not from its remote topics (the mirror never ran): the log cannot explain it
+    const dr = await runCrr(['verify', '--against-log', '--cluster', p.target, '--config', p.configPath]);
+    expect(dr.code, dr.stdout + dr.stderr).toBe(6);
+    expect(dr.stdout).toContain(`audit ${p.target} (replica) against its change log: ${p.remote(p.dataTopic)}, ${p.remote(p.metadataTopic)}`);
+    expect(dr.stdout).toMatch(
+      /CANNOT AUDIT: cannot audit from the log start past .*: the store holds .*'s records of .* below upstream offset \d+, but its log up to its position carries them to 0 only \(the store was restored from a backup\)/,
+    );
+  }, 120_000);
+
   it('refuses to audit past a DROP_ALL from the log start (exit 6), and says EQUAL from a backup taken after it', async () => {
     const p = pair();
     await write(p, initial());
