@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
-import { PG_URL, runCrr, startCrr, uniq, usePairs, waitFor, type TestPair } from '../support/helpers.js';
+import { http, PG_URL, runCrr, startCrr, uniq, useCrrProcesses, usePairs, waitFor, type TestPair } from '../support/helpers.js';
 
 /**
  * `crr verify --against-log` as an operator runs it (the built CLI, real Kafka, the machine's
@@ -14,6 +14,7 @@ import { PG_URL, runCrr, startCrr, uniq, usePairs, waitFor, type TestPair } from
  * Needs `npm run build` first.
  */
 const makePair = usePairs();
+const start = useCrrProcesses();
 
 /** A fresh primary/replica pair whose primary has a local backup repository. */
 function pair(opts: Parameters<typeof makePair>[0] = {}): TestPair {
@@ -102,6 +103,36 @@ describe('crr verify --against-log: a store audited against its own change log',
     expect(dj.comparison.first).not.toHaveProperty('here');
     expect(await scratchSchemas(p)).toEqual([]);
   }, 120_000);
+
+  it("audits a replica against its remote topics (upstream offsets, the mirror's transaction markers): EQUAL, then DIFFERENT naming a lost edge", async () => {
+    const p = pair();
+    await write(p, initial());
+    const dr = start(['run', '--config', p.configPath, '--cluster', p.target]);
+    await waitFor(
+      'the replica to replay every event',
+      async () => {
+        const s = JSON.parse((await http(p.httpPort, '/status')).body);
+        return s.replay?.lagRecords === 0 && s.replay.eventsApplied >= 33;
+      },
+      90_000,
+      300,
+    );
+    dr.child.kill('SIGTERM');
+    expect((await dr.exited).code, dr.log()).toBe(0);
+
+    const equal = await runCrr(['verify', '--against-log', '--cluster', p.target, '--config', p.configPath, '--json']);
+    expect(equal.code, equal.stdout + equal.stderr).toBe(0);
+    expect(JSON.parse(equal.stdout)).toMatchObject({
+      outcome: 'equal',
+      role: 'replica',
+      topics: [p.remote(p.dataTopic), p.remote(p.metadataTopic)],
+      replayed: { read: 33, applied: 33 },
+    });
+    await sql(`DELETE FROM ${p.drSchema}.edges WHERE from_id = 'p4'`);
+    const different = await runCrr(['verify', '--against-log', '--cluster', p.target, '--config', p.configPath]);
+    expect(different.code, different.stdout + different.stderr).toBe(1);
+    expect(different.stdout).toContain('  first: edge KNOWS Person/p4 -> Person/p5: the store has none; the log has {}');
+  }, 150_000);
 
   it("finds the loss crr verify cannot see: a primary's lost vertex, shared by a DR restored from its backup", async () => {
     const p = pair();
