@@ -370,7 +370,12 @@ class ScratchReplay {
     }
     if (ranges.size === 0) return undefined;
     for (const topic of new Set([...ranges.values()].map((r) => r.topic))) {
-      const offsets = await this.admin.fetchTopicOffsets(topic);
+      const offsets = await this.admin.fetchTopicOffsets(topic).catch((err: unknown) => {
+        throw new CrrError('CRR_KAFKA', `cannot read the offsets of ${topic} on cluster ${this.source.alias} for the audit: ${describeError(err)}`, {
+          cause: err,
+          retriable: true,
+        });
+      });
       for (const r of [...ranges.values()].filter((x) => x.topic === topic)) {
         const o = offsets.find((x) => x.partition === r.partition);
         const low = Number(o?.low ?? 0);
@@ -432,6 +437,7 @@ class ScratchReplay {
       finish();
     });
     const onAbort = (): void => finish();
+    opts.signal?.throwIfAborted();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     const stall = setInterval(() => {
       if (Date.now() - lastProgress < (opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS)) return;

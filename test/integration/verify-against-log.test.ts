@@ -201,6 +201,10 @@ describe('crr verify --against-log: a store audited against its own change log',
     expect(fromBackup.stdout).toMatch(/vertices\s+City\s+5\s+5/);
     expect(fromBackup.stdout.trimEnd().split('\n').at(-1)).toBe('EQUAL');
     expect(await scratchSchemas(p)).toEqual([]);
+    const unknown = await audit(p, '--from-backup', '20260101T000000Z-nope-0000');
+    expect(unknown.code, unknown.stdout + unknown.stderr).toBe(2);
+    expect(unknown.stderr).toContain('20260101T000000Z-nope-0000');
+    expect(await scratchSchemas(p)).toEqual([]);
   }, 180_000);
 
   it('audits a PGlite store too: the scratch schema lives in the same PGlite database, and is gone afterwards', async () => {
@@ -259,4 +263,20 @@ describe('crr verify --against-log: a store audited against its own change log',
       expect(await scratchSchemas(p), `${scratch} left behind`).toEqual([]);
     }
   }, 180_000);
+
+  it('refuses bad arguments with exit 2, naming them', async () => {
+    const p = pair();
+    const run = (...args: string[]) => runCrr(['verify', '--config', p.configPath, ...args]);
+    const cases: Array<[string[], string]> = [
+      [['--against-log'], '--against-log needs --cluster <alias>'],
+      [['--cluster', p.source], '--cluster is an option of --against-log'],
+      [['--against-log', '--cluster', p.source, '--primary', p.source], '--against-log audits one cluster'],
+      [['--against-log', '--cluster', 'nope'], 'unknown cluster alias "nope"'],
+    ];
+    for (const [args, message] of cases) {
+      const r = await run(...args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(message);
+    }
+  }, 60_000);
 });
