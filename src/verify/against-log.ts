@@ -414,16 +414,20 @@ class ScratchReplay {
     let finish!: () => void;
     const finished = new Promise<void>((resolve) => (finish = resolve));
     let lastProgress = Date.now();
+    // a partition read to its target, or not to be read, is paused: its fetches would be thrown away
+    const pause = (topic: string, partition: number): void => consumer.pause([{ topic, partitions: [partition] }]);
     const reached = (key: string, offset: number): void => {
       const r = ranges.get(key);
-      if (r && offset >= r.to - 1 && remaining.delete(key) && remaining.size === 0) finish();
+      if (!r || offset < r.to - 1 || !remaining.delete(key)) return;
+      pause(r.topic, r.partition);
+      if (remaining.size === 0) finish();
     };
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       for (const [topic, partitions] of Object.entries(e.payload.memberAssignment)) {
         for (const partition of partitions) {
           const r = ranges.get(tpKey(topic, partition));
-          const start = r ? Math.max(r.from, r.low) : 0;
-          if (start > 0) consumer.seek({ topic, partition, offset: String(start) });
+          if (!r || !remaining.has(tpKey(topic, partition))) pause(topic, partition);
+          else if (Math.max(r.from, r.low) > 0) consumer.seek({ topic, partition, offset: String(Math.max(r.from, r.low)) });
         }
       }
     });
@@ -469,6 +473,7 @@ class ScratchReplay {
             const stop = await this.onBatch(batch, r);
             if (stop) {
               refusals.push(stop);
+              pause(r.topic, r.partition);
               if (remaining.delete(key) && remaining.size === 0) finish();
             }
           } catch (err) {
