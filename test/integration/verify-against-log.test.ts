@@ -2,8 +2,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
+import { loadConfig } from '../../src/config/load.js';
+import { createKafka } from '../../src/kafka/client.js';
+import { openStore } from '../../src/store/open.js';
+import type { Store } from '../../src/store/store.js';
+import { auditAgainstLog } from '../../src/verify/against-log.js';
 import { http, PG_URL, runCrr, startCrr, uniq, useCrrProcesses, usePairs, waitFor, type TestPair } from '../support/helpers.js';
 
 /**
@@ -279,4 +285,42 @@ describe('crr verify --against-log: a store audited against its own change log',
       expect(r.stderr).toContain(message);
     }
   }, 60_000);
+
+  it('follows a store written during the audit: the scratch replays on to the positions of the snapshot it is compared in', async () => {
+    const p = pair();
+    await write(p, initial());
+    await replayPrimary(p);
+    await write(p, [
+      { op: 'UPSERT_VERTEX', vertex: { type: 'Person', id: 'moved1' }, attributes: { n: 1 } },
+      { op: 'UPSERT_VERTEX', vertex: { type: 'Person', id: 'moved2' }, attributes: { n: 2 } },
+    ]);
+    const config = loadConfig(p.configPath);
+    const live = openStore(config.clusters[p.source]!.store!);
+    let compared = 0;
+    // replay applies the two new events between the audit's first replay and its first comparison
+    const store = new Proxy(live, {
+      get(target, key) {
+        if (key === 'compareWithSchema') {
+          return async (other: string) => {
+            if (compared++ === 0) await replayPrimary(p);
+            return target.compareWithSchema(other);
+          };
+        }
+        const v = Reflect.get(target, key);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as Store;
+    const log = pino({ level: 'silent' });
+    try {
+      const result = await auditAgainstLog(config, p.source, store, createKafka(p.source, config.clusters[p.source]!, 'audit-test', log, 'fatal'), {
+        timeoutMs: 30_000,
+        log,
+      });
+      expect(result).toMatchObject({ outcome: 'equal', rounds: 2, replayed: { read: 35, applied: 35 } });
+      expect(result.comparison!.counts.store.vertices.Person).toBe(22);
+    } finally {
+      await live.close();
+    }
+    expect(await scratchSchemas(p)).toEqual([]);
+  }, 120_000);
 });
