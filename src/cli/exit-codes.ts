@@ -14,6 +14,12 @@ export const EXIT = {
    * nothing was compared. (`crr verify` exits 1 when they were compared and differ.)
    */
   NOT_COMPARABLE: 3,
+  /**
+   * `crr verify --against-log`: the change log cannot explain the store from where the audit
+   * starts (a sync-breaking marker or an epoch raise whose effect is not in the log, or a log
+   * start above it); nothing was compared. Audit again with `--from-backup` and a backup taken after that point.
+   */
+  CANNOT_AUDIT: 6,
   /** `crr promote`: refused (the blockers are listed: a running daemon, the primary unreachable for a graceful promotion, an OUTDATED replica). */
   PROMOTE_REFUSED: 3,
   /** `crr promote`: the graceful drain did not finish in time; the replica stays PROMOTING (run it again). */

@@ -1,10 +1,21 @@
 import { runSql } from './pg-errors.js';
-import { quoteIdent, type SqlDriver } from './sql-client.js';
+import { quoteIdent, type SqlClient, type SqlDriver } from './sql-client.js';
 import { readClusterState, readPositions } from './state.js';
-import type { CatalogEntry, EdgeRow, SnapshotOptions, SnapshotSink, SnapshotTotals, StoreCounts, VertexRow } from './store.js';
+import type {
+  CatalogEntry,
+  EdgeRow,
+  EntityDifference,
+  SchemaComparison,
+  SnapshotOptions,
+  SnapshotSink,
+  SnapshotTotals,
+  StoreCounts,
+  VertexRow,
+} from './store.js';
 
-// Reads of a store's whole state: the snapshot a backup is written from, and the counts and
-// digest crr verify compares. Each function takes the driver and the schema name.
+// Reads of a store's whole state: the snapshot a backup is written from, the counts and
+// digest crr verify compares, and the comparison of two schemas crr verify --against-log makes.
+// Each function takes the driver (or a transaction) and the schema name.
 
 /** Default rows per batch of {@link exportSnapshot}. */
 export const DEFAULT_SNAPSHOT_BATCH_ROWS = 10_000;
@@ -13,7 +24,7 @@ export const DEFAULT_SNAPSHOT_BATCH_ROWS = 10_000;
  * Rows per vertex type, edge type and catalog kind (Store.counts).
  * @throws CrrError CRR_STORE when the database fails
  */
-export async function countRows(db: SqlDriver, schema: string): Promise<StoreCounts> {
+export async function countRows(db: SqlClient, schema: string): Promise<StoreCounts> {
   const s = quoteIdent(schema);
   const { rows } = await runSql(schema, () =>
     db.query<{ what: 'vertices' | 'edges' | 'catalog'; k: string; n: string | number }>(
@@ -31,7 +42,7 @@ export async function countRows(db: SqlDriver, schema: string): Promise<StoreCou
  * The order-independent digest of the data and the catalog (Store.digest): SHA-256, hex.
  * @throws CrrError CRR_STORE when the database fails
  */
-export async function digestRows(db: SqlDriver, schema: string): Promise<string> {
+export async function digestRows(db: SqlClient, schema: string): Promise<string> {
   // Each row is hashed as the text of a JSON array (jsonb's text form is canonical: keys
   // sorted, no insignificant spaces); the row hashes are sorted bytewise and hashed again.
   const s = quoteIdent(schema);
@@ -45,6 +56,59 @@ export async function digestRows(db: SqlDriver, schema: string): Promise<string>
     ),
   );
   return rows[0]!.digest;
+}
+
+/**
+ * Compares schema `schema` with schema `other` of the same database (Store.compareWithSchema)
+ * in ONE `REPEATABLE READ, READ ONLY` transaction: the positions and cluster state of `schema`,
+ * the counts and digests of both ({@link countRows}, {@link digestRows}), and, only when the
+ * digests differ, the differing rows of each table (a row absent on one side, or with other
+ * attributes or body) by a FULL JOIN on the primary key: how many, and the first in key order
+ * (vertices, then edges, then catalog entries; the database's collation orders both sides).
+ * @throws CrrError CRR_STORE when the database fails (a missing `other` schema included)
+ */
+export async function compareSchemas(db: SqlDriver, schema: string, other: string): Promise<SchemaComparison> {
+  const s = quoteIdent(schema);
+  const o = quoteIdent(other);
+  return runSql(schema, () =>
+    db.transaction(async (tx) => {
+      await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      const positions = await readPositions(tx, schema);
+      const clusterState = await readClusterState(tx, schema);
+      const counts = { here: await countRows(tx, schema), other: await countRows(tx, other) };
+      const digests = { here: await digestRows(tx, schema), other: await digestRows(tx, other) };
+      const differing = { vertices: 0, edges: 0, catalog: 0 };
+      if (digests.here === digests.other) return { positions, clusterState, counts, digests, differing };
+      let first: EntityDifference | undefined;
+      // one FULL JOIN per table: the rows whose value differs (NULL = absent on that side; the value columns are NOT NULL)
+      const diff = async (
+        section: EntityDifference['section'],
+        table: string,
+        keys: readonly string[],
+        value: string,
+        toKey: (r: Record<string, string>) => EntityDifference['key'],
+      ): Promise<void> => {
+        const { rows } = await tx.query<Record<string, string> & { here: unknown; other: unknown; n: string | number }>(
+          `SELECT ${keys.map((k) => `coalesce(a.${k}, b.${k}) AS ${k}`).join(', ')}, a.${value} AS here, b.${value} AS other, count(*) OVER () AS n
+           FROM ${s}.${table} a FULL JOIN ${o}.${table} b ON ${keys.map((k) => `a.${k} = b.${k}`).join(' AND ')}
+           WHERE a.${value} IS DISTINCT FROM b.${value}
+           ORDER BY ${keys.map((_, i) => i + 1).join(', ')} LIMIT 1`,
+        );
+        const r = rows[0];
+        if (!r) return;
+        differing[section] = Number(r.n);
+        first ??= { section, key: toKey(r), ...(r.here === null ? {} : { here: r.here }), ...(r.other === null ? {} : { other: r.other }) };
+      };
+      await diff('vertices', 'vertices', ['type', 'id'], 'attributes', (r) => ({ type: r.type!, id: r.id! }));
+      await diff('edges', 'edges', ['type', 'from_type', 'from_id', 'to_type', 'to_id'], 'attributes', (r) => ({
+        type: r.type!,
+        from: { type: r.from_type!, id: r.from_id! },
+        to: { type: r.to_type!, id: r.to_id! },
+      }));
+      await diff('catalog', 'catalog', ['kind', 'name'], 'body', (r) => ({ kind: r.kind!, name: r.name! }));
+      return { positions, clusterState, counts, digests, differing, ...(first ? { first } : {}) };
+    }),
+  );
 }
 
 /**

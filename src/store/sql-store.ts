@@ -1,10 +1,11 @@
+import { CrrError } from '../errors.js';
 import type { ChangeEvent } from '../protocol/schema.js';
 import { activateReplay, applyBatch, applySyncBreak, type ReplayFence } from './apply.js';
 import { InProcessLeases } from './leases.js';
 import { migrateSchema } from './migrations.js';
 import { runSql } from './pg-errors.js';
 import { dropAbandonedRestores, restoreSnapshot } from './restore.js';
-import { countRows, digestRows, exportSnapshot } from './snapshot.js';
+import { compareSchemas, countRows, digestRows, exportSnapshot } from './snapshot.js';
 import { quoteIdent, type SqlDriver } from './sql-client.js';
 import { readClusterState, readPositions, readPromotions, recordPromotion, setClusterState } from './state.js';
 import type { ClusterState, ClusterStateInput } from '../cluster/cluster-state.js';
@@ -15,6 +16,7 @@ import type {
   RestoreOptions,
   RestorePlan,
   RestoreResult,
+  SchemaComparison,
   SnapshotOptions,
   SnapshotSink,
   SnapshotTotals,
@@ -90,6 +92,26 @@ export class SqlStore implements Store {
 
   async digest(): Promise<string> {
     return digestRows(this.db, this.schema);
+  }
+
+  async compareWithSchema(other: string): Promise<SchemaComparison> {
+    return compareSchemas(this.db, this.schema, other);
+  }
+
+  besideSchema(schema: string): Store {
+    this.notOwnSchema(schema);
+    // the same connections; closing the store beside leaves them to this one
+    return new SqlStore({ query: this.db.query, transaction: this.db.transaction, close: async () => undefined }, schema);
+  }
+
+  async dropSchema(schema: string): Promise<void> {
+    this.notOwnSchema(schema);
+    await runSql(schema, () => this.db.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`));
+  }
+
+  private notOwnSchema(schema: string): void {
+    quoteIdent(schema);
+    if (schema === this.schema) throw new CrrError('CRR_CONFIG_INVALID', `schema ${schema} is the store's own schema, not one beside it`);
   }
 
   async exportSnapshot(sink: SnapshotSink, options: SnapshotOptions = {}): Promise<SnapshotTotals> {

@@ -112,6 +112,36 @@ export interface SyncBreakResult {
   positionsReset: number;
 }
 
+/**
+ * One row that differs between two schemas (see {@link Store.compareWithSchema}): its table, its
+ * key, and its value on each side.
+ */
+export interface EntityDifference {
+  section: 'vertices' | 'edges' | 'catalog';
+  /** Vertex `{type, id}`; edge `{type, from: {type, id}, to: {type, id}}`; catalog entry `{kind, name}`. */
+  key: { type: string; id: string } | { type: string; from: { type: string; id: string }; to: { type: string; id: string } } | { kind: string; name: string };
+  /** The attributes (vertex, edge) or the body (catalog entry) in this store's schema; absent = no such row there. */
+  here?: unknown;
+  /** The same in the other schema; absent = no such row there. */
+  other?: unknown;
+}
+
+/** What {@link Store.compareWithSchema} read, all in one snapshot. */
+export interface SchemaComparison {
+  /** This store's applied positions, sorted by topic and partition. */
+  positions: StorePosition[];
+  /** This store's cluster state; `undefined` when never set. */
+  clusterState: ClusterState | undefined;
+  /** Rows per type and kind: `here` in this store's schema, `other` in the other schema. */
+  counts: { here: StoreCounts; other: StoreCounts };
+  /** The content digests ({@link Store.digest}) of both. */
+  digests: { here: string; other: string };
+  /** Rows that differ per table (absent on one side, or another value); all 0 when the digests are equal. */
+  differing: { vertices: number; edges: number; catalog: number };
+  /** The first differing row in key order (vertices, then edges, then catalog entries); absent when the digests are equal. */
+  first?: EntityDifference;
+}
+
 /** Totals of an exported snapshot. */
 export interface SnapshotTotals {
   vertices: number;
@@ -278,6 +308,29 @@ export interface Store {
    * are not included.
    */
   digest(): Promise<string>;
+  /**
+   * Compares this store's data and catalog with those of schema `other` of the same database
+   * (a scratch schema: `crr verify --against-log`), in ONE read-only snapshot transaction
+   * (PostgreSQL: REPEATABLE READ READ ONLY): this store's positions and cluster state, both
+   * sides' counts and digests, and, when the digests differ, how many rows of each table differ
+   * and the first one in key order (found by a FULL JOIN on the primary keys).
+   * @throws CrrError CRR_STORE when the database fails or `other` has no crr tables
+   */
+  compareWithSchema(other: string): Promise<SchemaComparison>;
+  /**
+   * A store on schema `schema` of this store's database, over this store's connections (a
+   * scratch schema beside the live one). Nothing is created until its `migrate()`. Its `close()`
+   * leaves the connections open (they are this store's); its leases are in-process only.
+   * @throws CrrError CRR_CONFIG_INVALID when `schema` is not a lower-case SQL identifier, or is this store's own schema
+   */
+  besideSchema(schema: string): Store;
+  /**
+   * Drops schema `schema` of this store's database with everything in it (`DROP SCHEMA IF
+   * EXISTS ... CASCADE`): the cleanup of a scratch schema made with {@link besideSchema}.
+   * @throws CrrError CRR_CONFIG_INVALID when `schema` is not a lower-case SQL identifier, or is this store's own schema
+   * @throws CrrError CRR_STORE when the database fails
+   */
+  dropSchema(schema: string): Promise<void>;
   /**
    * Reads a consistent snapshot of the whole store for a backup: positions, cluster state and
    * catalog, then every vertex and every edge (tables `vertices` and `edges`, not the live
