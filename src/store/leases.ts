@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { toStoreError } from './pg-errors.js';
 import type { StoreLease } from './store.js';
@@ -35,13 +36,20 @@ export class InProcessLeases {
  * refused. A lost connection ends the lease; `release()` is idempotent and never throws.
  * @param connectionString `postgres://user@host:5432/db`
  * @param schema the store's schema (part of the lock key)
+ * @param ssl node-postgres's `ssl` option, as the store's pool has it (see pgTlsOptions)
  * @returns the lease, or `{ heldBy }`: `<application_name> (PostgreSQL backend pid <pid>)`, or
  *   `unknown` when the holder let go meanwhile
  * @throws CrrError CRR_STORE when the connection or a statement fails
  */
-export async function tryAdvisoryLease(connectionString: string, schema: string, name: string, holder: string): Promise<StoreLease | { heldBy: string }> {
+export async function tryAdvisoryLease(
+  connectionString: string,
+  schema: string,
+  name: string,
+  holder: string,
+  ssl?: false | ConnectionOptions,
+): Promise<StoreLease | { heldBy: string }> {
   const key = `crr.lease.${schema}.${name}`;
-  const client = new pg.Client({ connectionString, application_name: holder.slice(0, 63) });
+  const client = new pg.Client({ connectionString, application_name: holder.slice(0, 63), ...(ssl === undefined ? {} : { ssl }) });
   client.on('error', () => undefined); // a lost connection ends the lease; release() then does nothing
   try {
     await client.connect();

@@ -14,5 +14,5 @@ import type { Store } from './store.js';
 export function openStore(config: StoreConfig): Store {
   if (config.type === 'pglite') return new PgliteStore({ schema: config.schema, ...(config.dataDir ? { dataDir: config.dataDir } : {}) });
   if (!config.connectionString) throw new CrrError('CRR_CONFIG_INVALID', 'store.connectionString: required when type is postgres');
-  return new PostgresStore({ connectionString: config.connectionString, schema: config.schema });
+  return new PostgresStore({ connectionString: config.connectionString, schema: config.schema, ...(config.ssl ? { ssl: config.ssl } : {}) });
 }

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
+import { CrrError } from '../errors.js';
 import { tryAdvisoryLease } from './leases.js';
 import type { SqlClient, SqlDriver } from './sql-client.js';
 import { SqlStore } from './sql-store.js';
@@ -15,6 +18,44 @@ export interface PostgresStoreOptions {
   connectionString: string;
   schema?: string;
   poolMax?: number;
+  /** TLS to the server (see StoreSchema's `ssl`); absent = what the connection string says. */
+  ssl?: StoreTls;
+}
+
+/** TLS settings of a PostgreSQL store, libpq's `sslmode` semantics. */
+export interface StoreTls {
+  mode: 'disable' | 'require' | 'verify-ca' | 'verify-full';
+  caFile?: string | undefined;
+  certFile?: string | undefined;
+  keyFile?: string | undefined;
+}
+
+/**
+ * node-postgres's `ssl` option for {@link StoreTls}: `false` for `disable`; otherwise TLS that
+ * verifies the server's chain (`verify-ca`, `verify-full`) and name (`verify-full` only), with the
+ * client certificate when given. Files are read now.
+ * @throws CrrError CRR_CONFIG_INVALID naming `store.ssl.<field>` when a file cannot be read
+ */
+export function pgTlsOptions(tls: StoreTls): false | ConnectionOptions {
+  if (tls.mode === 'disable') return false;
+  const read = (field: 'caFile' | 'certFile' | 'keyFile'): string | undefined => {
+    const path = tls[field];
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (cause) {
+      throw new CrrError('CRR_CONFIG_INVALID', `store.ssl.${field}: cannot read ${path}: ${(cause as Error).message}`, { cause });
+    }
+  };
+  const ca = read('caFile');
+  const cert = read('certFile');
+  const key = read('keyFile');
+  return {
+    rejectUnauthorized: tls.mode !== 'require',
+    ...(tls.mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
+    ...(ca !== undefined ? { ca } : {}),
+    ...(cert !== undefined && key !== undefined ? { cert, key } : {}),
+  };
 }
 
 /** How long opening a connection to PostgreSQL may take, ms. */
@@ -33,10 +74,13 @@ export const STATEMENT_TIMEOUT_MS = 600_000;
 export class PostgresStore extends SqlStore {
   readonly pool: pg.Pool;
   private readonly connectionString: string;
+  private readonly tls: false | ConnectionOptions | undefined;
 
   constructor(options: PostgresStoreOptions) {
+    const tls = options.ssl ? pgTlsOptions(options.ssl) : undefined;
     const pool = new pg.Pool({
       connectionString: options.connectionString,
+      ...(tls === undefined ? {} : { ssl: tls }),
       max: options.poolMax ?? 4,
       // an unreachable or hung server fails a request in bounded time, so callers retry instead of hanging
       connectionTimeoutMillis: POOL_CONNECT_TIMEOUT_MS,
@@ -51,6 +95,7 @@ export class PostgresStore extends SqlStore {
     super(poolDriver(pool), options.schema ?? 'crr');
     this.pool = pool;
     this.connectionString = options.connectionString;
+    this.tls = tls;
   }
 
   /**
@@ -67,7 +112,7 @@ export class PostgresStore extends SqlStore {
 
   /** The lease as a PostgreSQL session-level advisory lock on a connection of its own: see {@link tryAdvisoryLease}. */
   override async tryLease(name: string, holder: string): Promise<StoreLease | { heldBy: string }> {
-    return tryAdvisoryLease(this.connectionString, this.schema, name, holder);
+    return tryAdvisoryLease(this.connectionString, this.schema, name, holder, this.tls);
   }
 }
 
