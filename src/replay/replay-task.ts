@@ -8,6 +8,7 @@ import { ensureChangeTopics, ensureTopic } from '../kafka/topics.js';
 import { singleOwnerAssigner } from '../kafka/assigner.js';
 import { HEADER_UPSTREAM_OFFSET } from '../replication/headers.js';
 import { classifyRecord, type ClassifyContext } from './classify.js';
+import { type Accepted, applyAccepted } from './apply-accepted.js';
 import { tpKey } from '../replication/topic-partition.js';
 import { positionsTopicName } from '../replication/internal-topics.js';
 import { readPositions } from '../kafka/positions-topic.js';
@@ -16,7 +17,7 @@ import { outdated } from '../cluster/cluster-state.js';
 import { recordClusterState } from '../cluster/state.js';
 import type { ChangeEvent } from '../protocol/schema.js';
 import type { ClusterStateInput } from '../cluster/cluster-state.js';
-import type { Store, StorePosition } from '../store/store.js';
+import type { Store } from '../store/store.js';
 import type { ReplayFence } from '../store/apply.js';
 import type { ReplayMetrics } from './metrics.js';
 import type { ReplayConfig } from './schema.js';
@@ -49,13 +50,6 @@ export interface ReplayTaskDeps {
   log: Logger;
   /** Publishes a state the task recorded in the store (src/cluster/state.ts). */
   onStateChange(state: ClusterStateInput): Promise<void>;
-}
-
-/** A record read and accepted for the store, with where it came from. */
-interface Accepted {
-  event: ChangeEvent;
-  offset: number;
-  upstreamOffset: number | undefined;
 }
 
 /**
@@ -442,54 +436,30 @@ export class ReplayTask extends TaskRun<ReplayOutcome> {
     handled: number,
     upHandled: number | undefined,
   ): Promise<boolean> {
-    const positionsAt = (offset: number, upstreamOffset: number | undefined): StorePosition[] => {
-      const rows: StorePosition[] = [{ topic, partition, nextOffset: offset + 1 }];
-      if (upstreamTopic !== undefined && upstreamOffset !== undefined) rows.push({ topic: upstreamTopic, partition, nextOffset: upstreamOffset + 1 });
-      return rows;
-    };
+    const failed = (): void => this.d.metrics.batches.inc({ cluster: this.d.source.alias, result: 'failed' });
     try {
-      await this.d.store.applyBatch(
-        accepted.map((a) => a.event),
-        positionsAt(handled, upHandled),
-        this.fence,
-      );
-      this.applied(
-        topic,
-        partition,
-        upstreamTopic,
-        accepted.map((a) => a.event),
-        handled,
-        upHandled,
-      );
-      return true;
+      return await applyAccepted(this.d.store, { topic, partition, upstreamTopic }, accepted, handled, upHandled, {
+        fence: this.fence,
+        applied: (events, offset, upstreamOffset) => this.applied(topic, partition, upstreamTopic, events, offset, upstreamOffset),
+        batchRefused: failed,
+        refused: async (a, err) => {
+          const m = {
+            offset: String(a.offset),
+            key: null,
+            value: Buffer.from(JSON.stringify(a.event)),
+            timestamp: String(a.event.ts),
+            headers: {},
+            attributes: 0,
+          } as unknown as KafkaMessage;
+          // a data error of the database (SQLSTATE class 22, 23 or 54, src/store/pg-errors.ts) carries its SQLSTATE
+          const sqlState = typeof err.sqlState === 'string' ? err.sqlState : undefined;
+          return this.deadLetter(topic, partition, m, 'unapplicable', err.message, sqlState);
+        },
+      });
     } catch (err) {
-      this.d.metrics.batches.inc({ cluster: this.d.source.alias, result: 'failed' });
-      if (!(err instanceof CrrError && err.code === 'CRR_STORE_APPLY')) throw err;
+      failed();
+      throw err;
     }
-    for (const a of accepted) {
-      try {
-        await this.d.store.applyBatch([a.event], positionsAt(a.offset, a.upstreamOffset), this.fence);
-        this.applied(topic, partition, upstreamTopic, [a.event], a.offset, a.upstreamOffset);
-      } catch (err) {
-        if (!(err instanceof CrrError && err.code === 'CRR_STORE_APPLY')) throw err;
-        const m = {
-          offset: String(a.offset),
-          key: null,
-          value: Buffer.from(JSON.stringify(a.event)),
-          timestamp: String(a.event.ts),
-          headers: {},
-          attributes: 0,
-        } as unknown as KafkaMessage;
-        // a data error of the database (SQLSTATE class 22, 23 or 54, src/store/pg-errors.ts) carries its SQLSTATE
-        const sqlState = typeof err.sqlState === 'string' ? err.sqlState : undefined;
-        if (!(await this.deadLetter(topic, partition, m, 'unapplicable', err.message, sqlState))) return false;
-        await this.d.store.applyBatch([], positionsAt(a.offset, a.upstreamOffset), this.fence);
-        this.applied(topic, partition, upstreamTopic, [], a.offset, a.upstreamOffset);
-      }
-    }
-    await this.d.store.applyBatch([], positionsAt(handled, upHandled), this.fence);
-    this.applied(topic, partition, upstreamTopic, [], handled, upHandled);
-    return true;
   }
 
   private applied(

@@ -10,7 +10,8 @@ import type { Role } from '../cluster/schema.js';
 import { configuredRole, replaySource, type ReplaySource } from '../cluster/topology.js';
 import type { Config } from '../config/schema.js';
 import { CrrError, describeError } from '../errors.js';
-import { isMarkerOp, type ChangeEvent } from '../protocol/schema.js';
+import { isMarkerOp } from '../protocol/schema.js';
+import { type Accepted, applyAccepted } from '../replay/apply-accepted.js';
 import { classifyRecord } from '../replay/classify.js';
 import { tpKey } from '../replication/topic-partition.js';
 import type { StoreConfig } from '../store/schema.js';
@@ -289,13 +290,6 @@ function samePositions(a: readonly StorePosition[], b: readonly StorePosition[])
   for (const p of b) if ((m.get(key(p)) ?? 0) !== p.nextOffset) return false;
   const inB = new Set(b.map(key));
   return a.every((p) => inB.has(key(p)) || p.nextOffset === 0);
-}
-
-/** An event accepted for the scratch, with where it came from (as replay keeps it). */
-interface Accepted {
-  event: ChangeEvent;
-  offset: number;
-  upstreamOffset: number | undefined;
 }
 
 /**
@@ -590,9 +584,9 @@ class ScratchReplay {
   }
 
   /**
-   * Applies the accepted events with the positions after `handled`, as replay does: in one
-   * transaction, or, when the store refuses the batch (CRR_STORE_APPLY), event by event, passing
-   * each refused one (replay dead-letters it; the store's position passed it).
+   * Applies the accepted events with the positions after `handled`, as replay does
+   * (src/replay/apply-accepted.ts): passing each event the store refuses, which replay
+   * dead-letters and passes (the store's position passed it).
    */
   private async apply(
     topic: string,
@@ -602,30 +596,15 @@ class ScratchReplay {
     handled: number,
     upHandled: number | undefined,
   ): Promise<void> {
-    const positionsAt = (offset: number, upstreamOffset: number | undefined): StorePosition[] => {
-      const rows: StorePosition[] = [{ topic, partition, nextOffset: offset + 1 }];
-      if (upstreamTopic !== undefined && upstreamOffset !== undefined) rows.push({ topic: upstreamTopic, partition, nextOffset: upstreamOffset + 1 });
-      return rows;
-    };
-    try {
-      await this.scratch.applyBatch(
-        accepted.map((a) => a.event),
-        positionsAt(handled, upHandled),
-      );
-      this.result.replayed.applied += accepted.length;
-    } catch (err) {
-      if (!(err instanceof CrrError && err.code === 'CRR_STORE_APPLY')) throw err;
-      for (const a of accepted) {
-        try {
-          await this.scratch.applyBatch([a.event], positionsAt(a.offset, a.upstreamOffset));
-          this.result.replayed.applied++;
-        } catch (e) {
-          if (!(e instanceof CrrError && e.code === 'CRR_STORE_APPLY')) throw e;
-          this.result.replayed.deadLettered++;
-        }
-      }
-      await this.scratch.applyBatch([], positionsAt(handled, upHandled));
-    }
+    await applyAccepted(this.scratch, { topic, partition, upstreamTopic }, accepted, handled, upHandled, {
+      applied: (events) => {
+        this.result.replayed.applied += events.length;
+      },
+      refused: async () => {
+        this.result.replayed.deadLettered++;
+        return true;
+      },
+    });
     this.next.set(tpKey(topic, partition), handled + 1);
     if (upstreamTopic !== undefined && upHandled !== undefined) this.upstreamNext.set(tpKey(upstreamTopic, partition), upHandled + 1);
   }
