@@ -618,6 +618,10 @@ export class MirrorTask extends TaskRun<TaskOutcome> {
     if (!this.active || this.ending || this.polling) return;
     this.polling = true;
     try {
+      // positions committed BEFORE the log ends are read: a log end below one of them means the
+      // topic went back (recreated). Positions committed during the settle wait below may pass the
+      // log ends read here on a busy topic; comparing with them took steady writes for a recreation.
+      const committedBefore = new Map([...this.committed].map(([key, pos]) => [key, pos.offset]));
       const ends: Array<{ t: MirroredTopic; partition: number; low: number; high: number }> = [];
       for (const t of this.topics) {
         for (const o of await this.d.sourceAdmin.fetchTopicOffsets(t.topic)) ends.push({ t, partition: o.partition, low: Number(o.low), high: Number(o.high) });
@@ -629,11 +633,12 @@ export class MirrorTask extends TaskRun<TaskOutcome> {
       for (const { t, partition, low, high } of ends) {
         const key = tpKey(t.topic, partition);
         const position = this.committed.get(key)?.offset ?? low;
-        if (high < position && !this.recreated.has(key)) {
+        const before = committedBefore.get(key);
+        if (before !== undefined && high < before && !this.recreated.has(key)) {
           // the next run's activation marks it and mirrors the partition again from its log start
           this.recreated.add(key);
           this.d.log.error(
-            { topic: t.topic, partition, position, logEndOffset: high },
+            { topic: t.topic, partition, position: before, logEndOffset: high },
             'the source log end is below the mirrored position: the source topic was recreated; restarting the run',
           );
           this.d.metrics.restarts.inc({ flow: this.d.flowId, reason: 'topic-recreated' });

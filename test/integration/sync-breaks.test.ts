@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigResourceTypes } from '../../src/kafka/kafkajs.js';
 import {
   admin,
+  CRR_BIN,
   createTopic,
   DR,
   http,
@@ -167,5 +168,44 @@ describe('sync breaks found by the mirror make the replica OUTDATED', () => {
     expect(second.stderr).toMatch(
       new RegExp(`retention gap on ${p.dataTopic.replace('.', '\\.')}\\[0\\]: offsets 50 to \\d+ were deleted before replay applied them`),
     );
+  }, 240_000);
+
+  it('steady writes while the mirror commits are never taken for a recreated topic (a lag poll compares the log ends with positions committed before it read them)', async () => {
+    const p = testPair({ dataPartitions: 3 });
+    await write(p, upserts(0, 10));
+    start(['run', '--config', p.configPath, '--cluster', p.target]);
+    await waitFor('the replica to be active', async () => (await replay(p).catch(() => undefined))?.state === 'active', 90_000, 300);
+    // a steady stream for ~10 s through one writer (stdin), while lag polls (every 500 ms) read log
+    // ends and wait for the commits that follow, which cover records written after those reads
+    const { spawn } = await import('node:child_process');
+    const writer = spawn(process.execPath, [CRR_BIN, 'write', '--config', p.configPath, '--cluster', p.source, '--file', '-'], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    writer.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const done = new Promise<number | null>((resolve) => writer.on('exit', resolve));
+    for (let i = 0; i < 120; i++) {
+      writer.stdin!.write(
+        `${upserts(100 + i * 300, 300)
+          .map((e) => JSON.stringify(e))
+          .join('\n')}\n`,
+      );
+      await new Promise((r) => setTimeout(r, 80)); // the pace of the stream, not a wait for a condition
+    }
+    writer.stdin!.end();
+    expect(await done, stderr).toBe(0);
+    await waitFor(
+      'the replica to catch up',
+      async () => {
+        const r = await replay(p).catch(() => undefined);
+        return r?.lagRecords === 0 && r.eventsApplied >= 36_010;
+      },
+      120_000,
+      500,
+    );
+    const metrics = (await http(p.httpPort, '/metrics')).body;
+    expect(metricValue(metrics, 'crr_mirror_task_restarts_total', 'reason="topic-recreated"') ?? 0).toBe(0);
+    expect(metricValue(metrics, 'crr_sync_breaks_total', 'reason="topic-recreated"') ?? 0).toBe(0);
+    expect((await replay(p)).clusterState).toMatchObject({ state: 'REPLICATING' });
   }, 240_000);
 });
