@@ -156,4 +156,43 @@ describe('reseed: the backup a reseed uses is recorded in the cluster state', ()
     expect(await replicaState(p)).toMatchObject({ state: 'REPLICATING', backup_id: fresh });
     expect(await backupIds(p)).toEqual([fresh]);
   }, 180_000);
+
+  it('the backup a reseed uses is pinned: prune keeps it and delete refuses it until the reseed completes, which removes the pin', async () => {
+    const p = await reseedPair({ keepLast: 1 });
+    await importCities(p, 0, 40_000);
+    await reseedKilledDuringRestore(p);
+    const [inUse] = await backupIds(p);
+    expect(await replicaState(p)).toMatchObject({ state: 'RESEEDING', backup_id: inUse });
+    expect(await keys(p, `crr/${inUse}/pins/`)).toEqual([`crr/${inUse}/pins/${p.target}.json`]);
+    const listed = await runCrr(['backup', 'list', '--config', p.configPath, '--cluster', p.source]);
+    expect(listed.stdout).toMatch(new RegExp(`${inUse} .* complete\\s+${p.target}`));
+    expect(listed.stdout).toContain(`${inUse}: pinned by ${p.target} (reseed, crr reseed pid`);
+
+    // a newer backup: retention (keepLast 1) would now delete the one the reseed uses
+    const made = await runCrr(['backup', 'create', '--config', p.configPath, '--cluster', p.source, '--json']);
+    expect(made.code, made.stderr).toBe(0);
+    const newer = (JSON.parse(made.stdout) as { id: string }).id;
+    const pruned = await runCrr(['backup', 'prune', '--config', p.configPath, '--cluster', p.source, '--execute', '--json']);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    const plan = JSON.parse(pruned.stdout) as { deleted: unknown[]; pinned: Array<{ id: string; reason: string; pins: Array<{ cluster: string }> }> };
+    expect(plan.deleted).toEqual([]);
+    expect(plan.pinned).toMatchObject([{ id: inUse, reason: 'not among the newest 1 complete backups', pins: [{ cluster: p.target, purpose: 'reseed' }] }]);
+    const refused = await runCrr(['backup', 'delete', '--config', p.configPath, '--cluster', p.source, inUse!, '--execute']);
+    expect(refused.code, refused.stdout + refused.stderr).toBe(3);
+    expect(refused.stderr).toMatch(new RegExp(`backup ${inUse} is pinned by ${p.target} \\(reseed`));
+    expect(await backupIds(p)).toEqual([inUse, newer]);
+
+    // the reseed resumes with it (its id from the state) and completes: the pin goes, and prune may delete it
+    const done = await runCrr(['reseed', '--config', p.configPath, '--cluster', p.target, '--execute']);
+    expect(done.code, done.stdout + done.stderr).toBe(0);
+    expect(done.stdout).toContain(`from backup ${inUse} of ${p.source}: 40000 records`);
+    expect(done.stdout).toMatch(/resumed with the backup of an earlier attempt/);
+    expect(await keys(p, `crr/${inUse}/pins/`)).toEqual([]);
+    expect(await replicaState(p)).toMatchObject({ state: 'REPLICATING', backup_id: inUse });
+    await expectEqualStores(p);
+    const prunedAfter = await runCrr(['backup', 'prune', '--config', p.configPath, '--cluster', p.source, '--execute']);
+    expect(prunedAfter.code, prunedAfter.stderr).toBe(0);
+    expect(prunedAfter.stdout).toContain(inUse);
+    expect(await backupIds(p)).toEqual([newer]);
+  }, 180_000);
 });
