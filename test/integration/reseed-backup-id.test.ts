@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -195,4 +195,27 @@ describe('reseed: the backup a reseed uses is recorded in the cluster state', ()
     expect(prunedAfter.stdout).toContain(inUse);
     expect(await backupIds(p)).toEqual([newer]);
   }, 180_000);
+
+  it('crr restore records the backup it restored and, once the live state is replaced, removes the stale pins of the cluster', async () => {
+    const p = await reseedPair();
+    await importCities(p, 0, 100);
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const made = await runCrr(['backup', 'create', '--config', p.configPath, '--cluster', p.source, '--json']);
+      expect(made.code, made.stderr).toBe(0);
+      ids.push((JSON.parse(made.stdout) as { id: string }).id);
+    }
+    // the pin an abandoned reseed of the replica left on the older backup
+    const stale = `crr/${ids[0]}/pins/${p.target}.json`;
+    const body = { backupId: ids[0], cluster: p.target, purpose: 'reseed', holder: 'crr run --cluster dr pid 1 on gone', pinnedAt: '2026-01-01T00:00:00Z' };
+    await s3.send(new PutObjectCommand({ Bucket: p.bucket, Key: stale, Body: JSON.stringify(body) }));
+    expect((await runCrr(['backup', 'list', '--config', p.configPath, '--cluster', p.source])).stdout).toContain(`${ids[0]}: pinned by ${p.target} (reseed`);
+
+    const restored = await runCrr(['restore', '--config', p.configPath, '--cluster', p.target, '--backup', ids[1]!, '--execute', '--json']);
+    expect(restored.code, restored.stdout + restored.stderr).toBe(0);
+    expect(JSON.parse(restored.stdout)).toMatchObject({ swapped: true, clusterState: { role: 'replica', state: 'REPLICATING', backupId: ids[1] } });
+    expect(await replicaState(p)).toMatchObject({ state: 'REPLICATING', backup_id: ids[1] });
+    expect((await keys(p)).filter((k) => k.includes('/pins/'))).toEqual([]);
+    await expectEqualStores(p);
+  }, 120_000);
 });
