@@ -37,15 +37,15 @@ export interface ClusterRestoreRequest {
 }
 
 /**
- * The cluster state a restore records, naming the backup (`backupId`): a replica becomes
- * `REPLICATING` at the backup's epoch (replay then refuses events of a higher epoch, and skips
- * what the backup holds); a primary keeps its state (`ACTIVE` when none) at the higher of its
- * epoch and the backup's.
+ * The cluster state a restore records: a replica becomes `REPLICATING` at the backup's epoch
+ * (replay then refuses events of a higher epoch, and skips what the backup holds), naming the
+ * backup (`backupId`); a primary keeps its state (`ACTIVE` when none) at the higher of its epoch
+ * and the backup's (a primary's state names no backup: see ClusterStateInputSchema).
  */
 export function restoredClusterState(role: Role, manifest: Manifest, current: ClusterStateInput | undefined): ClusterStateInput {
   if (role === 'replica') return { role: 'replica', state: 'REPLICATING', epoch: manifest.epoch, backupId: manifest.id };
   const state = current?.role === 'primary' ? current.state : 'ACTIVE';
-  return { role: 'primary', state, epoch: Math.max(manifest.epoch, current?.epoch ?? 0), backupId: manifest.id };
+  return { role: 'primary', state, epoch: Math.max(manifest.epoch, current?.epoch ?? 0) };
 }
 
 /** What {@link planClusterRestore} found: the restore that `crr restore --execute` would do. */

@@ -143,7 +143,8 @@ class BackupWriter implements SnapshotSink {
  */
 function manifestClusterState(state: ClusterState | undefined): Manifest['clusterState'] {
   if (state === undefined) return null;
-  const { backupId: _backupId, updatedAt, ...rest } = state;
+  const { updatedAt, ...rest } = state;
+  if (rest.role === 'replica') delete rest.backupId;
   return { ...rest, updatedAt: updatedAt.toISOString() };
 }
 

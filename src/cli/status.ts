@@ -39,7 +39,8 @@ function renderClusters(clusters: ClusterReport[]): string {
     .map((c) => {
       if (c.error) return `cluster ${c.cluster}: UNREACHABLE (${c.error})\n`;
       if (!c.state) return `cluster ${c.cluster}: no state published yet (crr run never started for it)\n`;
-      const { role, state, epoch, reason, backupId, updatedAtMs } = c.state;
+      const { role, state, epoch, reason, updatedAtMs } = c.state;
+      const backupId = c.state.role === 'replica' ? c.state.backupId : undefined;
       const backup = backupId === undefined ? '' : `, ${state === 'RESEEDING' ? 'restoring' : 'restored from'} backup ${backupId}`;
       return `cluster ${c.cluster}: ${role} ${state}, epoch ${epoch}${backup}, since ${new Date(updatedAtMs).toISOString()}${reason ? `: ${reason}` : ''}\n`;
     })

@@ -28,17 +28,20 @@ export const REPLICA_STATES = ['REPLICATING', 'OUTDATED', 'RESEEDING', 'PROMOTIN
 export const BackupIdRefSchema = z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'expected a backup id (YYYYMMDDTHHMMSSZ-<cluster>-<4 hex>)');
 
 /**
- * `backupId` of a cluster state: the backup the state refers to. `RESEEDING`: the backup this
- * reseed restores (absent while it is still taking it); `REPLICATING` after a reseed, or any
- * state recorded by `crr restore`: the backup restored. Absent otherwise. A resumed reseed reads
- * it from here, never from `reason` (free text, which quotes the operator's `--reason`).
+ * `backupId` of a replica's state: the backup the state refers to. `RESEEDING`: the backup this
+ * reseed restores (absent while it is still taking it); `REPLICATING` after a reseed or a
+ * `crr restore`: the backup restored. Absent otherwise. A resumed reseed reads it from here,
+ * never from `reason` (free text, which quotes the operator's `--reason`).
+ *
+ * Only a replica's state has it: a primary's published state keeps the shape that writers of an
+ * older crr read (the schema is strict, so they would refuse a key they do not know).
  */
 const backupId = BackupIdRefSchema.optional();
 
 /**
  * A cluster state as recorded and published: a role, a state of that role, the epoch, why, and
- * the backup it refers to (see `backupId` above). Strict: an unknown key is an error. A state
- * without `backupId` (as crr before issue 11 item 5 published it) is valid.
+ * (a replica) the backup it refers to (see `backupId` above). Strict: an unknown key is an
+ * error. A state without `backupId` (as crr before issue 11 item 5 published it) is valid.
  */
 export const ClusterStateInputSchema = z.discriminatedUnion('role', [
   z.strictObject({
@@ -46,7 +49,6 @@ export const ClusterStateInputSchema = z.discriminatedUnion('role', [
     state: z.enum(PRIMARY_STATES),
     epoch: z.number().int().nonnegative(),
     reason: z.string().optional(),
-    backupId,
   }),
   z.strictObject({
     role: z.literal('replica'),

@@ -137,7 +137,15 @@ async function reseedUnderLease(
   if (opts.onlyIfOutdated && current && current.state !== 'OUTDATED' && current.state !== 'RESEEDING') {
     log.info({ state: current.state, epoch: current.epoch, reason: current.reason }, 'reseed: nothing to do, the replica was reseeded meanwhile');
     const { updatedAt: _updatedAt, ...state } = current;
-    return { backupId: current.backupId ?? '', epoch: current.epoch, records: 0, backupBytes: 0, resumed: false, skipped: true, state };
+    return {
+      backupId: (current.role === 'replica' ? current.backupId : undefined) ?? '',
+      epoch: current.epoch,
+      records: 0,
+      backupBytes: 0,
+      resumed: false,
+      skipped: true,
+      state,
+    };
   }
   const abandoned = await replicaStore.dropAbandonedRestores();
   if (abandoned.length > 0) log.warn({ schemas: abandoned }, 'reseed: dropped the staging schemas of restores killed during their load');

@@ -67,7 +67,8 @@ export function parseClusterState(input: ClusterStateInput): ClusterStateInput {
  * are not wrapped.
  */
 export async function writeClusterState(client: SqlClient, schema: string, state: ClusterStateInput): Promise<void> {
-  const { role, state: name, epoch, reason, backupId } = state;
+  const { role, state: name, epoch, reason } = state;
+  const backupId = state.role === 'replica' ? state.backupId : undefined;
   await client.query(
     `INSERT INTO ${quoteIdent(schema)}.cluster_state (singleton, role, state, epoch, reason, backup_id, updated_at) VALUES (true, $1, $2, $3, $4, $5, now())
      ON CONFLICT (singleton) DO UPDATE SET role = excluded.role, state = excluded.state, epoch = excluded.epoch, reason = excluded.reason,

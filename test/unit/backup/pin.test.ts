@@ -149,7 +149,7 @@ describe('a backup of a store whose cluster state names a backup', () => {
     const store = await openStore();
     await fill(store, 5, 2);
     await store.setClusterState(reseeded(3, 'reseeded from backup X', '20261101T000000Z-primary-00aa'));
-    expect((await store.clusterState())?.backupId).toBe('20261101T000000Z-primary-00aa');
+    expect(await store.clusterState()).toMatchObject({ backupId: '20261101T000000Z-primary-00aa' });
     const repo = new LocalRepository(tempDir());
     const manifest = await createBackup(store, repo, { cluster: 'dr' });
     expect(manifest.clusterState).toMatchObject({ role: 'replica', state: 'REPLICATING', epoch: 3 });

@@ -67,6 +67,10 @@ describe('the backup a cluster state refers to (backupId, issue 11 item 5)', () 
     expect(ClusterStateInputSchema.parse(reseeded(2, 'r', id))).toEqual(reseeded(2, 'r', id));
   });
 
+  it('is a replica’s only: a primary’s published state keeps the shape older writers read', () => {
+    expect(ClusterStateInputSchema.safeParse({ role: 'primary', state: 'ACTIVE', epoch: 1, backupId: id }).success).toBe(false);
+  });
+
   it('refuses what cannot be a backup id, naming the field', () => {
     for (const bad of ['', '../etc/passwd', 'a b', 'x'.repeat(201)]) {
       const parsed = ClusterStateInputSchema.safeParse({ role: 'replica', state: 'RESEEDING', epoch: 0, backupId: bad });

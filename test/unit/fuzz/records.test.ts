@@ -239,7 +239,6 @@ const states = fc
       state: fc.constantFrom(...PRIMARY_STATES),
       epoch: count,
       reason: fc.option(nastyString, { nil: undefined }),
-      backupId: fc.option(backupIdRef, { nil: undefined }),
       updatedAtMs: fc.integer({ min: 0, max: 8.64e15 }),
     }),
     fc.record({
@@ -252,7 +251,7 @@ const states = fc
     }),
   )
   .map((s) => (s.reason === undefined ? (({ reason: _r, ...rest }) => rest)(s) : s))
-  .map((s) => (s.backupId === undefined ? (({ backupId: _b, ...rest }) => rest)(s) : s) as PublishedClusterState);
+  .map((s) => ('backupId' in s && s.backupId === undefined ? (({ backupId: _b, ...rest }) => rest)(s) : s) as PublishedClusterState);
 
 function validState(s: PublishedClusterState): void {
   expect(s.role === 'primary' ? (PRIMARY_STATES as readonly string[]).includes(s.state) : (REPLICA_STATES as readonly string[]).includes(s.state)).toBe(true);
