@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Manifest } from '../backup/manifest.js';
 import { readManifest } from '../backup/catalog.js';
 import { openRepository } from '../backup/open-repository.js';
+import type { BackupRepository } from '../backup/repository.js';
 import { pinBackup, unpinAll, unpinBackup } from '../backup/pin.js';
 import { restoreBackup } from '../backup/restore.js';
 import { createBackup } from '../backup/write.js';
@@ -61,9 +62,11 @@ export interface ReseedResult {
  * restore resumes with the backup its state's `backupId` names (never one named in the free-text
  * reason); one killed during the backup takes a new one (the incomplete backup is left for
  * `crr backup prune`). A resumed backup that is no longer usable (deleted from the repository,
- * or its manifest unreadable) is logged at `warn`, naming it, and a fresh backup is taken; a
- * restore that finds a part missing or corrupt records `RESEEDING` without `backupId` and fails
- * retriably, so that the next attempt takes a fresh backup too.
+ * its manifest unreadable, or, found by the restore, a part missing or corrupt) is logged at
+ * `warn`, naming it (and the part), and a fresh backup is taken in the same run. When the
+ * backup the run took itself cannot be restored, the reseed records `RESEEDING` without
+ * `backupId` and fails retriably, so that the next attempt takes a fresh backup: never the
+ * same unusable backup again and again.
  *
  * The backup in use is pinned in the primary's repository (`<id>/pins/<replica>.json`,
  * src/backup/pin.ts) before it is restored, so `crr backup prune` and `crr backup delete`
@@ -172,68 +175,61 @@ async function reseedUnderLease(
       }
     }
 
-    let backupBytes = 0;
-    const resumed = backupId !== undefined;
-    if (backupId === undefined) {
-      await recordClusterState(replicaStore, alias, reseeding(epoch, `reseed (${why}): taking a backup of ${primaryAlias}`));
-      opts.onProgress?.({ step: 'backup', records: 0 });
-      const primaryStore = openStore(primary.store!);
-      let manifest: Manifest;
-      try {
-        manifest = await createBackup(primaryStore, repo, {
-          cluster: primaryAlias,
-          partSizeBytes: backupConfig.partSizeBytes,
-          onProgress: (p) => opts.onProgress?.({ step: 'backup', records: p.vertices + p.edges }),
-          ...(opts.signal ? { signal: opts.signal } : {}),
-        });
-      } finally {
-        await primaryStore.close().catch(() => undefined);
-      }
-      backupId = manifest.id;
-      backupBytes = manifest.totals.bytes;
-      log.info(
-        { backup: backupId, epoch: manifest.epoch, records: manifest.totals.vertices + manifest.totals.edges, bytes: backupBytes },
-        'reseed: backup of the primary taken',
-      );
-      // pinned before the state names it: a kill in between leaves a pin, which the next completed reseed removes
-      await pinBackup(repo, backupId, pin);
-      await recordClusterState(replicaStore, alias, reseeding(epoch, `reseed (${why}): restoring backup ${backupId}`, backupId));
-    } else {
-      log.info({ backup: backupId }, 'reseed: resuming with the backup a previous attempt took');
-    }
-
-    const id = backupId;
     const cfg = source.store;
     const fence =
       replicaStore instanceof PostgresStore && cfg.appRole ? { appRole: cfg.appRole, replayRole: cfg.replayRole ?? `${cfg.schema}_replay` } : undefined;
-    let total: number | undefined;
-    let restoredState: ClusterStateInput | undefined;
-    let manifest: Manifest;
-    try {
-      ({ manifest } = await restoreBackup(replicaStore, repo, id, {
-        clusterState: (m) => (restoredState = reseeded(m.epoch, `reseeded from backup ${id} (${why})`, id)),
-        ...(fence ? { fence } : {}),
-        onManifest: (m) => (total = m.totals.vertices + m.totals.edges),
-        onProgress: (p) =>
-          opts.onProgress?.({ step: 'restore', backupId: id, records: p.vertices + p.edges, ...(total !== undefined ? { totalRecords: total } : {}) }),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      }));
-    } catch (err) {
-      if (!unusable(err)) throw err;
-      // a part missing or corrupt, or the backup deleted under the restore: the live state is
-      // untouched; forget this backup so that the next attempt takes a fresh one
-      await recordClusterState(
-        replicaStore,
-        alias,
-        reseeding(epoch, `reseed (${why}): backup ${id} could not be restored; the next attempt takes a fresh one`),
-      );
-      await unpinBackup(repo, id, alias).catch(() => undefined);
-      throw new CrrError(err.code, `reseed of ${alias}: backup ${id} could not be restored (${err.message}); the next attempt takes a fresh backup`, {
-        cause: err,
-        retriable: true,
-        context: { backupId: id, cluster: alias },
-      });
+    let backupBytes = 0;
+    let tookFresh = false;
+    let restored: { id: string; manifest: Manifest; state: ClusterStateInput } | undefined;
+    while (restored === undefined) {
+      if (backupId === undefined) {
+        const taken = await takeBackup(config, source, replicaStore, why, epoch, repo, pin, opts);
+        backupId = taken.id;
+        backupBytes = taken.bytes;
+        tookFresh = true;
+      } else {
+        log.info({ backup: backupId }, 'reseed: resuming with the backup a previous attempt took');
+      }
+      const id = backupId;
+      let total: number | undefined;
+      let state: ClusterStateInput | undefined;
+      try {
+        const { manifest } = await restoreBackup(replicaStore, repo, id, {
+          clusterState: (m) => (state = reseeded(m.epoch, `reseeded from backup ${id} (${why})`, id)),
+          ...(fence ? { fence } : {}),
+          onManifest: (m) => (total = m.totals.vertices + m.totals.edges),
+          onProgress: (p) =>
+            opts.onProgress?.({ step: 'restore', backupId: id, records: p.vertices + p.edges, ...(total !== undefined ? { totalRecords: total } : {}) }),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+        restored = { id, manifest, state: state ?? reseeded(manifest.epoch, `reseeded from backup ${id} (${why})`, id) };
+      } catch (err) {
+        if (!unusable(err)) throw err;
+        // a part missing or corrupt, or the backup deleted under the restore: the live state is untouched
+        await unpinBackup(repo, id, alias).catch(() => undefined);
+        if (!tookFresh) {
+          // the backup of an earlier attempt went bad: take a fresh one now (once)
+          log.warn(
+            { backup: id, err: describeError(err) },
+            `reseed: backup ${id}, which a previous attempt took, cannot be restored (${describeError(err)}); taking a fresh one`,
+          );
+          backupId = undefined;
+          continue;
+        }
+        // the backup this run took cannot be restored: forget it, so that the next attempt takes a fresh one
+        await recordClusterState(
+          replicaStore,
+          alias,
+          reseeding(epoch, `reseed (${why}): backup ${id} could not be restored; the next attempt takes a fresh one`),
+        );
+        throw new CrrError(err.code, `reseed of ${alias}: the backup it took, ${id}, could not be restored; the next attempt takes a fresh backup`, {
+          cause: err,
+          retriable: true,
+          context: { backupId: id, cluster: alias },
+        });
+      }
     }
+    const { id, manifest } = restored;
     opts.onProgress?.({ step: 'resume', backupId: id, records: 0 });
     log.info({ backup: id, epoch: manifest.epoch }, 'reseed: backup restored; replay resumes from its positions');
     try {
@@ -250,10 +246,51 @@ async function reseedUnderLease(
       epoch: manifest.epoch,
       records: manifest.totals.vertices + manifest.totals.edges,
       backupBytes: backupBytes || manifest.totals.bytes,
-      resumed,
-      state: restoredState ?? reseeded(manifest.epoch, `reseeded from backup ${id} (${why})`, id),
+      resumed: !tookFresh,
+      state: restored.state,
     };
   } finally {
     repo.close();
   }
+}
+
+/**
+ * The backup step of a reseed: records `RESEEDING` ("taking a backup"), takes a fresh backup of
+ * the primary's store into `repo`, pins it for the replica, then records `RESEEDING` with its
+ * `backupId` (pinned first: a kill in between leaves a pin, which the next completed reseed removes).
+ * @returns the backup id and its size as stored, bytes
+ */
+async function takeBackup(
+  config: Config,
+  source: ReplaySource,
+  replicaStore: Store,
+  why: string,
+  epoch: number,
+  repo: BackupRepository,
+  pin: { cluster: string; purpose: 'reseed'; holder: string },
+  opts: { log: Logger; onProgress?: (p: ReseedProgress) => void; signal?: AbortSignal },
+): Promise<{ id: string; bytes: number }> {
+  const primaryAlias = source.upstream!.alias;
+  const primary = config.clusters[primaryAlias]!;
+  await recordClusterState(replicaStore, source.alias, reseeding(epoch, `reseed (${why}): taking a backup of ${primaryAlias}`));
+  opts.onProgress?.({ step: 'backup', records: 0 });
+  const primaryStore = openStore(primary.store!);
+  let manifest: Manifest;
+  try {
+    manifest = await createBackup(primaryStore, repo, {
+      cluster: primaryAlias,
+      partSizeBytes: primary.backup!.partSizeBytes,
+      onProgress: (p) => opts.onProgress?.({ step: 'backup', records: p.vertices + p.edges }),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  } finally {
+    await primaryStore.close().catch(() => undefined);
+  }
+  opts.log.info(
+    { backup: manifest.id, epoch: manifest.epoch, records: manifest.totals.vertices + manifest.totals.edges, bytes: manifest.totals.bytes },
+    'reseed: backup of the primary taken',
+  );
+  await pinBackup(repo, manifest.id, pin);
+  await recordClusterState(replicaStore, source.alias, reseeding(epoch, `reseed (${why}): restoring backup ${manifest.id}`, manifest.id));
+  return { id: manifest.id, bytes: manifest.totals.bytes };
 }

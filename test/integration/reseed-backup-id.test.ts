@@ -157,6 +157,27 @@ describe('reseed: the backup a reseed uses is recorded in the cluster state', ()
     expect(await backupIds(p)).toEqual([fresh]);
   }, 180_000);
 
+  it('a resumed reseed whose backup has a corrupt part takes a fresh backup in the same run, naming the part', async () => {
+    const p = await reseedPair();
+    await importCities(p, 0, 40_000);
+    await reseedKilledDuringRestore(p);
+    const [damaged] = await backupIds(p);
+    const part = (await keys(p, `crr/${damaged}/`)).find((k) => k.endsWith('vertices-00002.ndjson.gz'))!;
+    expect(part).toBeDefined();
+    await s3.send(new PutObjectCommand({ Bucket: p.bucket, Key: part, Body: Buffer.from('not gzip at all') }));
+
+    const done = await runCrr(['reseed', '--config', p.configPath, '--cluster', p.target, '--execute']);
+    expect(done.code, done.stdout + done.stderr).toBe(0);
+    expect(done.stderr).toContain(damaged);
+    expect(done.stderr).toContain('vertices-00002.ndjson.gz');
+    const fresh = /from backup (\S+) of/.exec(done.stdout)![1]!;
+    expect(fresh).not.toBe(damaged);
+    expect(await stagingSchemas(p)).toEqual([]);
+    await expectEqualStores(p);
+    expect(await replicaState(p)).toMatchObject({ state: 'REPLICATING', backup_id: fresh });
+    expect((await keys(p)).filter((k) => k.includes('/pins/'))).toEqual([]);
+  }, 180_000);
+
   it('the backup a reseed uses is pinned: prune keeps it and delete refuses it until the reseed completes, which removes the pin', async () => {
     const p = await reseedPair({ keepLast: 1 });
     await importCities(p, 0, 40_000);
