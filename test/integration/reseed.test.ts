@@ -79,10 +79,18 @@ describe('reseed: a sync-breaking event on the primary, cured from a fresh backu
     const s = await replay(p.httpPort);
     expect(s.lastReseed).toMatchObject({ epoch: 1 });
     expect(s.clusterState.reason).toMatch(/reseeded from backup .*DROP_ALL/);
-    // the published state names the backup (crr status reads it from the cluster's Kafka)
-    const status = await runCrr(['status', '--config', p.configPath, '--json']);
-    const published = (JSON.parse(status.stdout) as { clusters: Array<{ cluster: string; state?: { backupId?: string } }> }).clusters;
-    expect(published.find((c) => c.cluster === p.target)?.state?.backupId).toBe(s.lastReseed.backupId);
+    // the published state names the backup of the last reseed (crr status reads it from the cluster's Kafka)
+    await waitFor(
+      'the published state to name the backup of the last reseed',
+      async () => {
+        const status = await runCrr(['status', '--config', p.configPath, '--json']);
+        const published = (JSON.parse(status.stdout) as { clusters: Array<{ cluster: string; state?: { backupId?: string } }> }).clusters;
+        const backupId = published.find((c) => c.cluster === p.target)?.state?.backupId;
+        return backupId !== undefined && backupId === (await replay(p.httpPort)).lastReseed?.backupId;
+      },
+      60_000,
+      500,
+    );
     await write(p, upserts(9000, 300));
     await caughtUp(p, 1);
     expect(await verifyEqual(p)).toMatch(/City\s+700\s+700/);
