@@ -58,10 +58,13 @@ export function describePin(p: FoundPin): string {
 /**
  * Pins backup `id` for cluster `cluster` (writes `<id>/pins/<cluster>.json`, replacing that
  * cluster's pin there: writing it again refreshes it). Call it before the backup is read for a
- * restore. It does not check that the backup exists.
+ * restore. It does not check that the backup exists (read its manifest after pinning it).
+ * @throws CrrError CRR_BACKUP_NOT_FOUND when `id` is not a backup id (nothing written)
  * @throws CrrError CRR_REPOSITORY when the repository fails
  */
 export async function pinBackup(repo: BackupRepository, id: string, pin: Omit<Pin, 'backupId' | 'pinnedAt'>, now = new Date()): Promise<Pin> {
+  if (!BACKUP_ID.test(id))
+    throw new CrrError('CRR_BACKUP_NOT_FOUND', `"${id}" is not a backup id (expected YYYYMMDDTHHMMSSZ-<cluster>-<4 hex>)`, { context: { backupId: id } });
   const body = PinSchema.parse({ ...pin, backupId: id, pinnedAt: now.toISOString().replace(/\.\d{3}Z$/, 'Z') });
   await repo.put(pinKey(id, pin.cluster), `${JSON.stringify(body, null, 2)}\n`);
   return body;

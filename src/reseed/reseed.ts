@@ -161,8 +161,8 @@ async function reseedUnderLease(
     // prune that lists it after this sees the pin; checked after, so one that deleted it before is seen)
     let backupId = current?.state === 'RESEEDING' ? current.backupId : undefined;
     if (backupId !== undefined) {
-      await pinBackup(repo, backupId, pin);
       try {
+        await pinBackup(repo, backupId, pin);
         await readManifest(repo, backupId);
       } catch (err) {
         if (!unusable(err)) throw err;
@@ -170,7 +170,7 @@ async function reseedUnderLease(
           { backup: backupId, err: describeError(err) },
           `reseed: backup ${backupId}, which a previous attempt took, is no longer usable (${describeError(err)}); taking a fresh one`,
         );
-        await unpinBackup(repo, backupId, alias);
+        await unpinBackup(repo, backupId, alias).catch(() => undefined);
         backupId = undefined;
       }
     }

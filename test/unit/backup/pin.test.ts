@@ -64,6 +64,8 @@ describe('pins', () => {
     expect((await readPins(repo, ids[0]!)).map((p) => p.pin?.holder)).toEqual(['again']);
     await unpinBackup(repo, ids[0]!, 'dr');
     expect(await readPins(repo, ids[0]!)).toEqual([]);
+    // what is not a backup id is not found, as readManifest says (crr restore --backup foo: exit 2)
+    expect((await rejection(pinBackup(repo, 'foo', reseedPin))).code).toBe('CRR_BACKUP_NOT_FOUND');
   });
 
   it('an unreadable pin still pins: the backup is kept, the problem named', async () => {
