@@ -69,6 +69,10 @@ export const ERROR_CODES = {
     retriable: false,
     doc: "No backup with the given id exists in the cluster's backup repository (`crr backup list --all` shows every id there).",
   },
+  CRR_BACKUP_PINNED: {
+    retriable: false,
+    doc: 'A backup was not deleted because it is pinned: a reseed or a restore of the named cluster uses it (`<id>/pins/<cluster>.json` in the repository). `crr backup prune` keeps it; `crr backup delete` refuses it unless `--force`.',
+  },
   CRR_RESTORE_REFUSED: {
     retriable: false,
     doc: 'A restore was refused before anything changed: the schema it was asked to restore into beside the live state (`crr restore --as NAME`) exists already.',

@@ -3,6 +3,7 @@ import { CrrError, describeError } from '../errors.js';
 import type { EdgeRow, VertexRow } from '../store/store.js';
 import { MANIFEST_NAME, parseBackupId, parseManifest, type Manifest } from './manifest.js';
 import { partError, readPart } from './part.js';
+import { isPinKey, readPins, type FoundPin } from './pin.js';
 import type { BackupRepository } from './repository.js';
 
 // Finding and reading the backups of a repository: their folders, manifests and rows.
@@ -11,12 +12,14 @@ import type { BackupRepository } from './repository.js';
 export const backupFolder = (id: string): string => `${id}/`;
 
 /**
- * Every key of a backup's folder, in the repository's listing order (`[]` when there is none).
+ * Every key of a backup's data (manifest and parts) in its folder, in the repository's listing
+ * order (`[]` when there is none). Its pins (`<id>/pins/`, src/backup/pin.ts) are not its data
+ * and are left out.
  * @throws CrrError CRR_REPOSITORY when the repository fails
  */
 export async function keysOf(repo: BackupRepository, id: string): Promise<string[]> {
   const keys: string[] = [];
-  for await (const o of repo.list(backupFolder(id))) keys.push(o.key);
+  for await (const o of repo.list(backupFolder(id))) if (!isPinKey(o.key)) keys.push(o.key);
   return keys;
 }
 
@@ -85,40 +88,57 @@ export interface BackupSummary {
   manifest?: Manifest;
   /** Why an invalid backup is invalid. */
   problem?: string;
-  /** Objects in the backup's folder (parts and manifest). */
+  /** Objects of the backup's data in its folder (parts and manifest; pins are not counted). */
   objects: number;
   /** Their total size as stored, bytes. */
   bytes: number;
-  /** The newest object's write time, ms since the Unix epoch. */
+  /** The newest of those objects' write time, ms since the Unix epoch. */
   lastModifiedMs: number;
+  /** The pins on it (src/backup/pin.ts): reseeds or restores using it; prune and delete keep it while there is one. */
+  pins: FoundPin[];
 }
 
 /**
- * Every backup in `repo`, oldest first (by creation time, then id), complete or not. Folders
- * whose name is not a backup id are not backups and are left out. Manifests are read (and
- * validated) a few at a time.
+ * Every backup in `repo`, oldest first (by creation time, then id), complete or not, with its
+ * pins. Folders whose name is not a backup id are not backups and are left out, and so are
+ * folders that hold nothing but pins (a backup deleted by hand, whose pin a reseed removes).
+ * Manifests and pins are read (and validated) a few at a time.
  * @param options.cluster only the backups of this cluster alias
  * @throws CrrError CRR_REPOSITORY when the repository fails (an unreadable manifest is not an
  *   error here: that backup is listed as `invalid`)
  */
 export async function listBackups(repo: BackupRepository, options: { cluster?: string } = {}): Promise<BackupSummary[]> {
-  const folders = new Map<string, { objects: number; bytes: number; lastModifiedMs: number; hasManifest: boolean }>();
+  const folders = new Map<string, { objects: number; bytes: number; lastModifiedMs: number; hasManifest: boolean; hasPins: boolean }>();
   for await (const o of repo.list('')) {
     const slash = o.key.indexOf('/');
     if (slash < 0) continue;
     const id = o.key.slice(0, slash);
     const parsed = parseBackupId(id);
     if (parsed === undefined || (options.cluster !== undefined && parsed.cluster !== options.cluster)) continue;
-    const f = folders.get(id) ?? { objects: 0, bytes: 0, lastModifiedMs: 0, hasManifest: false };
+    const f = folders.get(id) ?? { objects: 0, bytes: 0, lastModifiedMs: 0, hasManifest: false, hasPins: false };
+    folders.set(id, f);
+    if (isPinKey(o.key)) {
+      f.hasPins = true;
+      continue;
+    }
     f.objects++;
     f.bytes += o.bytes;
     f.lastModifiedMs = Math.max(f.lastModifiedMs, o.lastModified.getTime());
     if (o.key === `${id}/${MANIFEST_NAME}`) f.hasManifest = true;
-    folders.set(id, f);
   }
-  const summaries = await mapLimit([...folders], 8, async ([id, f]): Promise<BackupSummary> => {
+  const backups = [...folders].filter(([, f]) => f.objects > 0);
+  const summaries = await mapLimit(backups, 8, async ([id, f]): Promise<BackupSummary> => {
     const fromId = parseBackupId(id)!;
-    const base = { id, cluster: fromId.cluster, createdAtMs: fromId.time.getTime(), objects: f.objects, bytes: f.bytes, lastModifiedMs: f.lastModifiedMs };
+    const pins = f.hasPins ? await readPins(repo, id) : [];
+    const base = {
+      id,
+      cluster: fromId.cluster,
+      createdAtMs: fromId.time.getTime(),
+      objects: f.objects,
+      bytes: f.bytes,
+      lastModifiedMs: f.lastModifiedMs,
+      pins,
+    };
     if (!f.hasManifest) return { ...base, status: 'incomplete' };
     try {
       const manifest = await readManifest(repo, id);

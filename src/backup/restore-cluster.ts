@@ -13,7 +13,8 @@ import type { RestoreProgress, RestoreResult, Store, StoreLease } from '../store
 import { readManifest } from './catalog.js';
 import type { Manifest } from './manifest.js';
 import { openRepository } from './open-repository.js';
-import { restoreBackup } from './restore.js';
+import { pinBackup, unpinAll, unpinBackup } from './pin.js';
+import { restoreBackup, type RestoredBackup } from './restore.js';
 import { resolveRestoreTarget, type RestoreTarget } from './targets.js';
 
 // `crr restore` without its printing: the plan, and the restore of a backup into a cluster's
@@ -37,11 +38,12 @@ export interface ClusterRestoreRequest {
 
 /**
  * The cluster state a restore records: a replica becomes `REPLICATING` at the backup's epoch
- * (replay then refuses events of a higher epoch, and skips what the backup holds); a primary
- * keeps its state (`ACTIVE` when none) at the higher of its epoch and the backup's.
+ * (replay then refuses events of a higher epoch, and skips what the backup holds), naming the
+ * backup (`backupId`); a primary keeps its state (`ACTIVE` when none) at the higher of its epoch
+ * and the backup's (a primary's state names no backup: see ClusterStateInputSchema).
  */
 export function restoredClusterState(role: Role, manifest: Manifest, current: ClusterStateInput | undefined): ClusterStateInput {
-  if (role === 'replica') return { role: 'replica', state: 'REPLICATING', epoch: manifest.epoch };
+  if (role === 'replica') return { role: 'replica', state: 'REPLICATING', epoch: manifest.epoch, backupId: manifest.id };
   const state = current?.role === 'primary' ? current.state : 'ACTIVE';
   return { role: 'primary', state, epoch: Math.max(manifest.epoch, current?.epoch ?? 0) };
 }
@@ -98,6 +100,8 @@ export interface ClusterRestore {
   fence?: { appRole: string; replayRole: string };
   /** Why the new cluster state could not be published to the cluster's Kafka; absent when it was (or nothing was to publish: restored `as` another schema). */
   publishWarning?: string;
+  /** Why the restore's pin (src/backup/pin.ts) could not be removed; absent when it was. */
+  pinWarning?: string;
   /** From the start of the load to the end of publishing, ms. */
   durationMs: number;
 }
@@ -110,6 +114,13 @@ export interface ClusterRestore {
  * else `<schema>_replay`), records the cluster state ({@link restoredClusterState}) and, when
  * the live state was replaced, publishes that state to the cluster's Kafka (at most 15 s; a
  * failure is only a warning: `crr run` publishes it when it starts). Closes what it opened.
+ *
+ * The backup is pinned for the cluster while it is restored (`<id>/pins/<cluster>.json`,
+ * src/backup/pin.ts), so `crr backup prune` keeps it. Once the live state is replaced, every
+ * pin of the cluster in that repository is removed: its state now refers to this backup only,
+ * so a pin an interrupted reseed left is stale. Otherwise (restored `as` another schema, or
+ * failed) only this restore's pin is removed, and not when the cluster's recorded state is a
+ * reseed that will resume with this very backup. Failing to remove a pin is only a warning.
  *
  * @throws CliUsageError see {@link resolveRestoreTarget}
  * @throws CrrError CRR_BACKUP_NOT_FOUND, CRR_BACKUP_INVALID, CRR_RESTORE_REFUSED,
@@ -140,14 +151,30 @@ export async function restoreCluster(config: Config, request: ClusterRestoreRequ
         : undefined;
     let state: ClusterStateInput | undefined;
     const t0 = Date.now();
-    const { manifest, result } = await restoreBackup(store, repo, request.backup, {
-      ...(request.as === undefined ? {} : { as: request.as }),
-      ...(fenceRoles ? { fence: fenceRoles } : {}),
-      ...(hooks.signal ? { signal: hooks.signal } : {}),
-      clusterState: (m) => (state = restoredClusterState(role, m, current)),
-      ...(hooks.onManifest ? { onManifest: hooks.onManifest } : {}),
-      ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
-    });
+    await pinBackup(repo, request.backup, { cluster: request.cluster, purpose: 'restore', holder: `crr restore pid ${process.pid} on ${hostname()}` });
+    let restored: RestoredBackup;
+    try {
+      restored = await restoreBackup(store, repo, request.backup, {
+        ...(request.as === undefined ? {} : { as: request.as }),
+        ...(fenceRoles ? { fence: fenceRoles } : {}),
+        ...(hooks.signal ? { signal: hooks.signal } : {}),
+        clusterState: (m) => (state = restoredClusterState(role, m, current)),
+        ...(hooks.onManifest ? { onManifest: hooks.onManifest } : {}),
+        ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+      });
+    } catch (err) {
+      const resumes = current?.state === 'RESEEDING' && current.backupId === request.backup;
+      if (!resumes) await unpinBackup(repo, request.backup, request.cluster).catch(() => undefined);
+      throw err;
+    }
+    const { manifest, result } = restored;
+    let pinWarning: string | undefined;
+    try {
+      if (result.swapped) await unpinAll(repo, request.cluster);
+      else await unpinBackup(repo, request.backup, request.cluster);
+    } catch (err) {
+      pinWarning = `could not remove the pin of ${request.cluster} on backup ${request.backup} (${describeError(err)}); the next reseed of ${request.cluster} removes it`;
+    }
     let publishWarning: string | undefined;
     if (result.swapped && state) publishWarning = await publish(config, request.cluster, state);
     return {
@@ -159,6 +186,7 @@ export async function restoreCluster(config: Config, request: ClusterRestoreRequ
       ...(state === undefined ? {} : { clusterState: state }),
       ...(fenceRoles === undefined ? {} : { fence: fenceRoles }),
       ...(publishWarning === undefined ? {} : { publishWarning }),
+      ...(pinWarning === undefined ? {} : { pinWarning }),
       durationMs: Date.now() - t0,
     };
   } finally {

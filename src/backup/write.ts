@@ -1,3 +1,4 @@
+import type { ClusterState } from '../cluster/cluster-state.js';
 import { CrrError, describeError, isRetriable } from '../errors.js';
 import { SCHEMA_VERSION } from '../store/migrations.js';
 import type { EdgeRow, SnapshotHeader, SnapshotSink, Store, VertexRow } from '../store/store.js';
@@ -136,6 +137,18 @@ class BackupWriter implements SnapshotSink {
 }
 
 /**
+ * The store's cluster state as a manifest of format version 1 holds it: `updatedAt` as
+ * ISO-8601, without `backupId` (the backup a replica's state refers to, which format version 1
+ * does not have: a manifest stays readable by every crr that reads version 1).
+ */
+function manifestClusterState(state: ClusterState | undefined): Manifest['clusterState'] {
+  if (state === undefined) return null;
+  const { updatedAt, ...rest } = state;
+  if (rest.role === 'replica') delete rest.backupId;
+  return { ...rest, updatedAt: updatedAt.toISOString() };
+}
+
+/**
  * Takes an online full backup of `store` into `repo` (docs/architecture.md, "Backups, restore and reseed"): one snapshot
  * transaction reads positions, cluster state, catalog, vertices and edges
  * ({@link Store.exportSnapshot}), so the backup holds exactly the events below the positions it
@@ -180,7 +193,7 @@ export async function createBackup(store: Store, repo: BackupRepository, options
       crrVersion: version,
       storeSchemaVersion: SCHEMA_VERSION,
       positions: snap.positions,
-      clusterState: snap.clusterState === undefined ? null : { ...snap.clusterState, updatedAt: snap.clusterState.updatedAt.toISOString() },
+      clusterState: manifestClusterState(snap.clusterState),
       catalog: snap.catalog,
       parts: writer.parts,
       totals: totalsOf(writer.parts, snap.catalog.length),

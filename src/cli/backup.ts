@@ -2,6 +2,7 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { listBackups, type BackupSummary } from '../backup/catalog.js';
 import { openRepository } from '../backup/open-repository.js';
+import { describePin, type FoundPin } from '../backup/pin.js';
 import type { BackupRepository } from '../backup/repository.js';
 import { applyRetention, deleteBackup } from '../backup/retention.js';
 import type { BackupConfig } from '../backup/schema.js';
@@ -26,7 +27,8 @@ interface CommonOptions {
 /**
  * Runs one `crr backup` subcommand: loads the config (exit 78 when invalid), resolves the
  * cluster, opens the repository, runs `fn`, and maps failures to exit codes: a
- * CliUsageError to its own; CRR_BACKUP_NOT_FOUND to 2; CRR_CONFIG_INVALID to 78; SIGINT to
+ * CliUsageError to its own; CRR_BACKUP_NOT_FOUND to 2; CRR_BACKUP_PINNED to 3;
+ * CRR_CONFIG_INVALID to 78; SIGINT to
  * 130 and SIGTERM to 143, once `fn` has cleaned up (src/cli/interrupt.ts); any other CrrError
  * (repository, store, a locked PGlite store) to 70, with its message on stderr.
  */
@@ -52,7 +54,14 @@ async function run(
       process.exitCode = err.exitCode;
     } else if (err instanceof CrrError) {
       process.stderr.write(`crr backup ${sub}: ${describeError(err)}\n`);
-      process.exitCode = err.code === 'CRR_BACKUP_NOT_FOUND' ? EXIT.USAGE : err.code === 'CRR_CONFIG_INVALID' ? EXIT.CONFIG : EXIT.SOFTWARE;
+      process.exitCode =
+        err.code === 'CRR_BACKUP_NOT_FOUND'
+          ? EXIT.USAGE
+          : err.code === 'CRR_BACKUP_PINNED'
+            ? EXIT.BACKUP_PINNED
+            : err.code === 'CRR_CONFIG_INVALID'
+              ? EXIT.CONFIG
+              : EXIT.SOFTWARE;
     } else {
       throw err;
     }
@@ -94,8 +103,15 @@ function listRow(b: BackupSummary): string[] {
     formatBytes(b.bytes),
     m ? String(m.totals.parts) : '-',
     b.status,
+    b.pins.map((p) => p.cluster).join(',') || '-',
   ];
 }
+
+/** A pin as JSON: the pinning cluster, and what its body says when it could be read. */
+const pinJson = (p: FoundPin): object => ({
+  cluster: p.cluster,
+  ...(p.pin ? { purpose: p.pin.purpose, holder: p.pin.holder, pinnedAt: p.pin.pinnedAt } : { problem: p.problem }),
+});
 
 function listJson(b: BackupSummary): object {
   const m = b.manifest;
@@ -109,6 +125,7 @@ function listJson(b: BackupSummary): object {
     bytes: b.bytes,
     ...(m ? { epoch: m.epoch, records: m.totals.vertices + m.totals.edges, totals: m.totals, positions: m.positions } : {}),
     ...(b.problem ? { problem: b.problem } : {}),
+    pins: b.pins.map(pinJson),
   };
 }
 
@@ -119,15 +136,18 @@ function listJson(b: BackupSummary): object {
  *   prints the id and totals. A PGlite store can be opened by one process only: while `crr run`
  *   holds it, this fails with CRR_STORE_LOCKED (exit 70); back up a PostgreSQL store online.
  * - `list --config F --cluster A [--json] [--all]`: the cluster's complete backups, oldest
- *   first (id, created, epoch, records, size, parts); `--all` adds incomplete and invalid ones.
+ *   first (id, created, epoch, records, size, parts, status, and the clusters whose reseed or
+ *   restore pins it); `--all` adds incomplete and invalid ones.
  * - `verify --config F --cluster A ID [--json]`: re-reads every part (checksums, gzip, counts).
- * - `delete --config F --cluster A ID [--execute]`: without `--execute` prints what it would
- *   delete and exits 0.
+ * - `delete --config F --cluster A ID [--execute] [--force]`: without `--execute` prints what it
+ *   would delete and exits 0. A pinned backup (a reseed or restore uses it) is refused (exit 3)
+ *   unless `--force`, which deletes it with its pins (the reseed then takes a fresh backup).
  * - `prune --config F --cluster A [--execute] [--json]`: applies `clusters.<A>.backup.retention`;
- *   without `--execute` prints what it would delete.
+ *   without `--execute` prints what it would delete. Pinned backups are kept, and listed.
  *
  * Exit codes: 0 done (or, without --execute, the plan printed); 1 `verify` found problems (each
- * listed, naming the part); 2 a bad argument, an unknown cluster alias or backup id; 78 a bad
+ * listed, naming the part); 2 a bad argument, an unknown cluster alias or backup id; 3 `delete`
+ * of a pinned backup without `--force` (nothing deleted); 78 a bad
  * config, a cluster without `backup` (or, for create, without a store it can open); 70 the
  * store or the repository failed (CRR_STORE, CRR_STORE_LOCKED, CRR_REPOSITORY); 130 SIGINT,
  * 143 SIGTERM (`create`: the upload aborted and the objects written so far removed).
@@ -219,8 +239,9 @@ export function registerBackupCommand(program: Command): void {
         }
         const lines = [`backups of ${opts.cluster} in ${repo.description}:`];
         if (shown.length === 0) lines.push('  none');
-        else lines.push(...table(['ID', 'CREATED', 'EPOCH', 'RECORDS', 'SIZE', 'PARTS', 'STATUS'], shown.map(listRow)));
+        else lines.push(...table(['ID', 'CREATED', 'EPOCH', 'RECORDS', 'SIZE', 'PARTS', 'STATUS', 'PINNED BY'], shown.map(listRow)));
         for (const b of shown) if (b.problem) lines.push(`  ${b.id}: ${b.problem}`);
+        for (const b of shown) if (b.pins.length > 0) lines.push(`  ${b.id}: pinned by ${b.pins.map(describePin).join(', ')}`);
         const hidden = all.length - shown.length;
         if (hidden > 0) lines.push(`  (${hidden} incomplete or invalid not shown; --all lists them)`);
         process.stdout.write(`${lines.join('\n')}\n`);
@@ -255,7 +276,8 @@ export function registerBackupCommand(program: Command): void {
     .description('delete a backup (prints what it would delete unless --execute)')
     .argument('<id>', 'the backup id (crr backup list --all)')
     .option('--execute', 'delete it; without this, only print what would be deleted')
-    .action((id: string, opts: CommonOptions & { execute?: boolean }) =>
+    .option('--force', 'delete it even when a reseed or restore pins it (the reseed then takes a fresh backup)')
+    .action((id: string, opts: CommonOptions & { execute?: boolean; force?: boolean }) =>
       run('delete', opts, false, async ({ repo }) => {
         const all = await listBackups(repo);
         const b = all.find((x) => x.id === id);
@@ -263,12 +285,18 @@ export function registerBackupCommand(program: Command): void {
         if (b.cluster !== opts.cluster) throw new CliUsageError(`backup ${id} is a backup of cluster ${b.cluster}, not ${opts.cluster}`, EXIT.USAGE);
         const newest = all.filter((x) => x.cluster === opts.cluster && x.status === 'complete').at(-1);
         const what = `backup ${id} (${b.status}, created ${iso(b.createdAtMs)}, ${b.objects} objects, ${formatBytes(b.bytes)})`;
-        const warning = newest?.id === id ? `\n  note: it is the newest complete backup of ${opts.cluster}` : '';
+        const notes = [
+          ...(newest?.id === id ? [`note: it is the newest complete backup of ${opts.cluster}`] : []),
+          ...(b.pins.length > 0
+            ? [`pinned by ${b.pins.map(describePin).join(', ')}: ${opts.force ? '--force deletes it anyway' : 'refused unless --force'}`]
+            : []),
+        ];
+        const warning = notes.map((n) => `\n  ${n}`).join('');
         if (!opts.execute) {
           process.stdout.write(`would delete ${what} from ${repo.description}${warning}\nrun again with --execute to delete it\n`);
           return EXIT.OK;
         }
-        const done = await deleteBackup(repo, id);
+        const done = await deleteBackup(repo, id, { force: opts.force === true });
         process.stdout.write(`deleted ${what}: ${done.objects} objects${warning}\n`);
         return EXIT.OK;
       }),
@@ -283,7 +311,17 @@ export function registerBackupCommand(program: Command): void {
         const r = await applyRetention(repo, cfg.retention, { cluster: opts.cluster, execute: opts.execute === true });
         if (opts.json) {
           process.stdout.write(
-            `${JSON.stringify({ executed: r.executed, retention: cfg.retention, deleted: r.deleted.map((d) => ({ id: d.backup.id, status: d.backup.status, reason: d.reason, bytes: d.backup.bytes })), kept: r.kept.map((b) => b.id) }, null, 2)}\n`,
+            `${JSON.stringify(
+              {
+                executed: r.executed,
+                retention: cfg.retention,
+                deleted: r.deleted.map((d) => ({ id: d.backup.id, status: d.backup.status, reason: d.reason, bytes: d.backup.bytes })),
+                pinned: r.pinned.map((d) => ({ id: d.backup.id, status: d.backup.status, reason: d.reason, pins: d.backup.pins.map(pinJson) })),
+                kept: r.kept.map((b) => b.id),
+              },
+              null,
+              2,
+            )}\n`,
           );
           return EXIT.OK;
         }
@@ -301,6 +339,15 @@ export function registerBackupCommand(program: Command): void {
             ...table(
               ['ID', 'STATUS', 'SIZE', 'WHY'],
               r.deleted.map((d) => [d.backup.id, d.backup.status, formatBytes(d.backup.bytes), d.reason]),
+            ),
+          );
+        }
+        if (r.pinned.length > 0) {
+          lines.push('kept, pinned (a reseed or restore uses them):');
+          lines.push(
+            ...table(
+              ['ID', 'STATUS', 'PINNED BY', 'WOULD GO BECAUSE'],
+              r.pinned.map((d) => [d.backup.id, d.backup.status, d.backup.pins.map(describePin).join(', '), d.reason]),
             ),
           );
         }

@@ -24,6 +24,8 @@ export const EXIT = {
   PROMOTE_REFUSED: 3,
   /** `crr promote`: the graceful drain did not finish in time; the replica stays PROMOTING (run it again). */
   PROMOTE_TIMEOUT: 1,
+  /** `crr backup delete --execute`: the backup is pinned by a reseed or restore (CRR_BACKUP_PINNED); nothing was deleted (`--force` deletes it). */
+  BACKUP_PINNED: 3,
   /** `crr backup verify`: a part is missing or corrupt (each problem is listed). */
   BACKUP_PROBLEMS: 1,
   /** `crr restore`: the backup cannot be used as it is (CRR_BACKUP_INVALID: incomplete, corrupt or unknown format). */

@@ -1,6 +1,5 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { reseeded } from '../cluster/cluster-state.js';
 import { publishClusterState } from '../cluster/state.js';
 import { replaySource } from '../cluster/topology.js';
 import { CrrError, describeError } from '../errors.js';
@@ -101,7 +100,7 @@ export function registerReseedCommand(program: Command): void {
         const admin = kafka.admin();
         try {
           await admin.connect();
-          await publishClusterState(kafka, admin, alias, reseeded(result.epoch, `reseeded from backup ${result.backupId} (manual crr reseed)`));
+          await publishClusterState(kafka, admin, alias, result.state);
         } catch (err) {
           process.stderr.write(`crr reseed: warning: could not publish the state to ${alias}'s Kafka: ${describeError(err)}\n`);
         } finally {

@@ -149,6 +149,7 @@ function printRestored(opts: RestoreCliOptions, r: ClusterRestore): void {
           fenced: fenceRoles !== undefined,
           published: published === undefined,
           ...(published === undefined ? {} : { publishWarning: published }),
+          ...(r.pinWarning === undefined ? {} : { pinWarning: r.pinWarning }),
           durationMs,
         },
         null,
@@ -166,6 +167,7 @@ function printRestored(opts: RestoreCliOptions, r: ClusterRestore): void {
       state ? `  cluster state: ${state.role} ${state.state}, epoch ${state.epoch}` : '',
       fenceRoles ? `  write fence re-applied: ${fenceRoles.appRole} can only read` : '',
       published !== undefined ? `  warning: ${published}` : '',
+      r.pinWarning !== undefined ? `  warning: ${r.pinWarning}` : '',
       result.swapped && role === 'replica' ? `  replay resumes from these positions: restart crr run for ${opts.cluster}` : '',
     ].filter(Boolean);
     process.stdout.write(`${lines.join('\n')}\n`);

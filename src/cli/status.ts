@@ -9,7 +9,8 @@ import { EXIT } from './exit-codes.js';
 /**
  * `crr status --config F [--json]`: per remote topic partition, the source log end, the
  * mirrored position, the lag in records and the latency of the last mirrored record, and the
- * state crr published for each cluster with a store (role, state, epoch, reason), read from the
+ * state crr published for each cluster with a store (role, state, epoch, the backup it was
+ * restored from or is restoring, reason), read from the
  * clusters (no running daemon needed). Exit 0 when every flow is healthy, 1 when a flow's lag is
  * above its `maxReplicationLagRecords` or a cluster is OUTDATED, 2 when a cluster is unreachable.
  */
@@ -43,7 +44,9 @@ function renderClusters(clusters: ClusterReport[]): string {
       if (c.error) return `cluster ${c.cluster}: UNREACHABLE (${c.error})\n`;
       if (!c.state) return `cluster ${c.cluster}: no state published yet (crr run never started for it)\n`;
       const { role, state, epoch, reason, updatedAtMs } = c.state;
-      return `cluster ${c.cluster}: ${role} ${state}, epoch ${epoch}, since ${new Date(updatedAtMs).toISOString()}${reason ? `: ${reason}` : ''}\n`;
+      const backupId = c.state.role === 'replica' ? c.state.backupId : undefined;
+      const backup = backupId === undefined ? '' : `, ${state === 'RESEEDING' ? 'restoring' : 'restored from'} backup ${backupId}`;
+      return `cluster ${c.cluster}: ${role} ${state}, epoch ${epoch}${backup}, since ${new Date(updatedAtMs).toISOString()}${reason ? `: ${reason}` : ''}\n`;
     })
     .join('');
 }

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { CrrError } from '../errors.js';
 
 /**
- * The cluster state: a cluster's role, the state of that role, its epoch and why it is so
- * (docs/glossary.md, "cluster state"; docs/architecture.md, "The cluster model"). This module
+ * The cluster state: a cluster's role, the state of that role, its epoch, why it is so and the
+ * backup it refers to (docs/glossary.md, "cluster state"; docs/architecture.md, "The cluster model"). This module
  * owns its types and its transitions; src/cluster/state.ts records and publishes it.
  *
  * ```
@@ -19,10 +19,44 @@ import { CrrError } from '../errors.js';
 export const PRIMARY_STATES = ['ACTIVE', 'FENCED'] as const;
 export const REPLICA_STATES = ['REPLICATING', 'OUTDATED', 'RESEEDING', 'PROMOTING'] as const;
 
-/** A cluster state as recorded and published: a role, a state of that role, the epoch and why. */
+/**
+ * The backup a cluster state refers to: a backup id (docs/glossary.md, "backup id",
+ * `YYYYMMDDTHHMMSSZ-<cluster alias>-<4 hex>`). Checked here only for the characters of one (at
+ * most 200 of `A-Z a-z 0-9 _ -`), so that it is safe in a repository key; its full form is
+ * checked where it is used (src/backup/catalog.ts readManifest, which src/cluster/ cannot import).
+ */
+export const BackupIdRefSchema = z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'expected a backup id (YYYYMMDDTHHMMSSZ-<cluster>-<4 hex>)');
+
+/**
+ * `backupId` of a replica's state: the backup the state refers to. `RESEEDING`: the backup this
+ * reseed restores (absent while it is still taking it); `REPLICATING` after a reseed or a
+ * `crr restore`: the backup restored. Absent otherwise. A resumed reseed reads it from here,
+ * never from `reason` (free text, which quotes the operator's `--reason`).
+ *
+ * Only a replica's state has it: a primary's published state keeps the shape that writers of an
+ * older crr read (the schema is strict, so they would refuse a key they do not know).
+ */
+const backupId = BackupIdRefSchema.optional();
+
+/**
+ * A cluster state as recorded and published: a role, a state of that role, the epoch, why, and
+ * (a replica) the backup it refers to (see `backupId` above). Strict: an unknown key is an
+ * error. A state without `backupId` (as crr before issue 11 item 5 published it) is valid.
+ */
 export const ClusterStateInputSchema = z.discriminatedUnion('role', [
-  z.strictObject({ role: z.literal('primary'), state: z.enum(PRIMARY_STATES), epoch: z.number().int().nonnegative(), reason: z.string().optional() }),
-  z.strictObject({ role: z.literal('replica'), state: z.enum(REPLICA_STATES), epoch: z.number().int().nonnegative(), reason: z.string().optional() }),
+  z.strictObject({
+    role: z.literal('primary'),
+    state: z.enum(PRIMARY_STATES),
+    epoch: z.number().int().nonnegative(),
+    reason: z.string().optional(),
+  }),
+  z.strictObject({
+    role: z.literal('replica'),
+    state: z.enum(REPLICA_STATES),
+    epoch: z.number().int().nonnegative(),
+    reason: z.string().optional(),
+    backupId,
+  }),
 ]);
 export type ClusterStateInput = z.infer<typeof ClusterStateInputSchema>;
 /** The recorded cluster state, with the time it was last set. */
@@ -79,14 +113,17 @@ export function outdated(from: ClusterStateInput, reason: string): ClusterStateI
   return { role: 'replica', state: 'OUTDATED', epoch: from.epoch, reason };
 }
 
-/** A replica during a reseed step (`reason` names the step and the backup). */
-export function reseeding(epoch: number, reason: string): ClusterStateInput {
-  return { role: 'replica', state: 'RESEEDING', epoch, reason };
+/**
+ * A replica during a reseed step: `reason` says the step for people; `backupId`, once the
+ * backup is taken, is the one the reseed restores (what a resumed reseed restores).
+ */
+export function reseeding(epoch: number, reason: string, backupId?: string): ClusterStateInput {
+  return { role: 'replica', state: 'RESEEDING', epoch, reason, ...(backupId === undefined ? {} : { backupId }) };
 }
 
-/** A replica restored from a backup: REPLICATING at the backup's epoch. */
-export function reseeded(epoch: number, reason: string): ClusterStateInput {
-  return { role: 'replica', state: 'REPLICATING', epoch, reason };
+/** A replica restored from a backup: REPLICATING at the backup's epoch, naming the backup when given. */
+export function reseeded(epoch: number, reason: string, backupId?: string): ClusterStateInput {
+  return { role: 'replica', state: 'REPLICATING', epoch, reason, ...(backupId === undefined ? {} : { backupId }) };
 }
 
 /** A replica being promoted (kept while `crr promote` runs and if it stops half-way). */

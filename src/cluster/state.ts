@@ -8,8 +8,9 @@ import { assertTransition, ClusterStateInputSchema, initialClusterState, type Cl
 
 /**
  * The compacted topic, on each cluster's own Kafka, where crr publishes that cluster's state
- * (role, state, epoch, reason) for processes that cannot read its store: the writer (which must
- * refuse on a replica and stamp the primary's epoch) and operators' tools. One partition; key =
+ * (role, state, epoch, reason, a replica's backupId) for processes that cannot read its store:
+ * the writer (which must refuse on a replica and stamp the primary's epoch) and operators'
+ * tools. One partition; key =
  * the cluster alias; value = JSON {@link PublishedClusterState}. The `.internal` suffix keeps it
  * out of every mirror flow's default topic filter.
  *
@@ -108,7 +109,8 @@ export async function readPublishedClusterState(kafka: Kafka, admin: Admin, alia
 
 /**
  * Decodes the value of a record of {@link CLUSTER_STATE_TOPIC}: JSON {@link PublishedClusterState}.
- * `updatedAtMs` is 0 when it is absent or not a time a Date can hold.
+ * `updatedAtMs` is 0 when it is absent or not a time a Date can hold. A record without
+ * `backupId` (every record of a crr before it, and every primary's) is valid.
  * @param alias the cluster the record is keyed by, for messages
  * @throws CrrError CRR_STATE_CORRUPT naming the cluster and each invalid field (`epoch: ...`)
  */

@@ -4,7 +4,7 @@ import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ensureClusterState, publishClusterState } from '../cluster/state.js';
-import { reseeded, reseeding } from '../cluster/cluster-state.js';
+import { reseeding } from '../cluster/cluster-state.js';
 import { replaySource, type ReplaySource } from '../cluster/topology.js';
 import type { Role } from '../cluster/schema.js';
 import type { Config } from '../config/schema.js';
@@ -322,7 +322,7 @@ export class ReplayService {
     this.metrics.reseedDuration.observe({ cluster: this.alias }, seconds);
     this.metrics.backupBytes.inc({ cluster: this.alias }, result.resumed ? 0 : result.backupBytes);
     this.metrics.restoreBytes.inc({ cluster: this.alias }, result.backupBytes);
-    const done = reseeded(result.epoch, `reseeded from backup ${result.backupId} (${why})`);
+    const done = result.state;
     this.status.clusterState = done;
     this.status.haltReason = undefined;
     this.status.syncBreak = undefined;

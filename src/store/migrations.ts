@@ -47,6 +47,10 @@ const MIGRATIONS: ReadonlyArray<(s: string) => string[]> = [
        generation bigint NOT NULL CHECK (generation >= 0), token text, activated_at timestamptz)`,
     `INSERT INTO ${s}.replay_fence (generation) VALUES (0)`,
   ],
+  // 5: the backup the cluster state refers to (ClusterStateInput.backupId: the one a RESEEDING
+  // replica restores, or the one a REPLICATING replica was restored from); a resumed reseed
+  // reads it here instead of parsing the free-text reason
+  (s) => [`ALTER TABLE ${s}.cluster_state ADD COLUMN backup_id text`],
 ];
 
 /** The latest schema version. */

@@ -21,16 +21,27 @@ export async function readPositions(client: SqlClient, schema: string): Promise<
 
 /**
  * The cluster state row of `<schema>.cluster_state` through `client`; `undefined` when never set.
- * `reason` is left out when NULL; `updatedAt` is the row's `updated_at`. Driver errors are not
- * wrapped: the caller runs this under {@link runSql}.
+ * `reason` and `backupId` (column `backup_id`, migration 5) are left out when NULL; `updatedAt`
+ * is the row's `updated_at`. Driver errors are not wrapped: the caller runs this under {@link runSql}.
  */
 export async function readClusterState(client: SqlClient, schema: string): Promise<ClusterState | undefined> {
-  const { rows } = await client.query<{ role: string; state: string; epoch: string | number; reason: string | null; updated_at: Date }>(
-    `SELECT role, state, epoch, reason, updated_at FROM ${quoteIdent(schema)}.cluster_state`,
-  );
+  const { rows } = await client.query<{
+    role: string;
+    state: string;
+    epoch: string | number;
+    reason: string | null;
+    backup_id: string | null;
+    updated_at: Date;
+  }>(`SELECT role, state, epoch, reason, backup_id, updated_at FROM ${quoteIdent(schema)}.cluster_state`);
   const r = rows[0];
   if (!r) return undefined;
-  const state = { role: r.role, state: r.state, epoch: Number(r.epoch), ...(r.reason === null ? {} : { reason: r.reason }) } as ClusterStateInput;
+  const state = {
+    role: r.role,
+    state: r.state,
+    epoch: Number(r.epoch),
+    ...(r.reason === null ? {} : { reason: r.reason }),
+    ...(r.backup_id === null ? {} : { backupId: r.backup_id }),
+  } as ClusterStateInput;
   return { ...state, updatedAt: new Date(r.updated_at) };
 }
 
@@ -52,15 +63,17 @@ export function parseClusterState(input: ClusterStateInput): ClusterStateInput {
 
 /**
  * Upserts the single row of `<schema>.cluster_state` (`updated_at` = now()) through `client`,
- * usually a transaction. `state` must be valid (see {@link parseClusterState}). Driver errors
+ * usually a transaction; every column is replaced (a state without `backupId` clears `backup_id`). `state` must be valid (see {@link parseClusterState}). Driver errors
  * are not wrapped.
  */
 export async function writeClusterState(client: SqlClient, schema: string, state: ClusterStateInput): Promise<void> {
   const { role, state: name, epoch, reason } = state;
+  const backupId = state.role === 'replica' ? state.backupId : undefined;
   await client.query(
-    `INSERT INTO ${quoteIdent(schema)}.cluster_state (singleton, role, state, epoch, reason, updated_at) VALUES (true, $1, $2, $3, $4, now())
-     ON CONFLICT (singleton) DO UPDATE SET role = excluded.role, state = excluded.state, epoch = excluded.epoch, reason = excluded.reason, updated_at = excluded.updated_at`,
-    [role, name, epoch, reason ?? null],
+    `INSERT INTO ${quoteIdent(schema)}.cluster_state (singleton, role, state, epoch, reason, backup_id, updated_at) VALUES (true, $1, $2, $3, $4, $5, now())
+     ON CONFLICT (singleton) DO UPDATE SET role = excluded.role, state = excluded.state, epoch = excluded.epoch, reason = excluded.reason,
+       backup_id = excluded.backup_id, updated_at = excluded.updated_at`,
+    [role, name, epoch, reason ?? null, backupId ?? null],
   );
 }
 

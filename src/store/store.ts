@@ -287,7 +287,7 @@ export interface Store {
   /** The recorded role, state and epoch; `undefined` when never set (a fresh store). */
   clusterState(): Promise<ClusterState | undefined>;
   /**
-   * Records role, state, epoch and reason (replacing the previous ones).
+   * Records role, state, epoch, reason and a replica's backupId (replacing the previous ones; an absent one is cleared).
    * @throws CrrError CRR_STORE_APPLY when the state does not belong to the role or the epoch is negative
    */
   setClusterState(state: ClusterStateInput): Promise<void>;

@@ -79,6 +79,18 @@ describe('reseed: a sync-breaking event on the primary, cured from a fresh backu
     const s = await replay(p.httpPort);
     expect(s.lastReseed).toMatchObject({ epoch: 1 });
     expect(s.clusterState.reason).toMatch(/reseeded from backup .*DROP_ALL/);
+    // the published state names the backup of the last reseed (crr status reads it from the cluster's Kafka)
+    await waitFor(
+      'the published state to name the backup of the last reseed',
+      async () => {
+        const status = await runCrr(['status', '--config', p.configPath, '--json']);
+        const published = (JSON.parse(status.stdout) as { clusters: Array<{ cluster: string; state?: { backupId?: string } }> }).clusters;
+        const backupId = published.find((c) => c.cluster === p.target)?.state?.backupId;
+        return backupId !== undefined && backupId === (await replay(p.httpPort)).lastReseed?.backupId;
+      },
+      60_000,
+      500,
+    );
     await write(p, upserts(9000, 300));
     await caughtUp(p, 1);
     expect(await verifyEqual(p)).toMatch(/City\s+700\s+700/);
@@ -131,8 +143,12 @@ describe('reseed: a sync-breaking event on the primary, cured from a fresh backu
     const imported = await runCrr(['admin', 'import', '--config', p.configPath, '--cluster', p.source, '--file', file, '--force', '--execute']);
     expect(imported.code, imported.stdout + imported.stderr).toBe(0);
     const reseed = ['reseed', '--config', p.configPath, '--cluster', p.target, '--execute'];
-    const replicaState = async (): Promise<{ state: string; reason: string } | undefined> =>
-      (await pool.query<{ state: string; reason: string }>(`SELECT state, reason FROM "${p.drSchema}".cluster_state`).catch(() => ({ rows: [] }))).rows[0];
+    const replicaState = async (): Promise<{ state: string; reason: string; backup_id: string | null } | undefined> =>
+      (
+        await pool
+          .query<{ state: string; reason: string; backup_id: string | null }>(`SELECT state, reason, backup_id FROM "${p.drSchema}".cluster_state`)
+          .catch(() => ({ rows: [] }))
+      ).rows[0];
     const stagingSchemas = async (): Promise<string[]> =>
       (await pool.query<{ n: string }>(`SELECT nspname AS n FROM pg_namespace WHERE starts_with(nspname, $1)`, [`${p.drSchema}_restore_`])).rows.map(
         (r) => r.n,
@@ -163,8 +179,7 @@ describe('reseed: a sync-breaking event on the primary, cured from a fresh backu
     const backupId = await waitFor(
       'the restore to load a staging schema',
       async () => {
-        const reason = (await replicaState())?.reason ?? '';
-        const id = /restoring backup (\S+)/.exec(reason)?.[1];
+        const id = (await replicaState())?.backup_id;
         return id && (await stagingSchemas()).length > 0 ? id : undefined;
       },
       60_000,
@@ -197,7 +212,11 @@ describe('reseed: a sync-breaking event on the primary, cured from a fresh backu
     expect(done.stdout).toContain(`from backup ${backupId} of ${p.source}: 60000 records`);
     expect(done.stdout).toMatch(/resumed with the backup of an earlier attempt/);
     expect(await stagingSchemas()).toEqual([]);
-    expect(await replicaState()).toMatchObject({ state: 'REPLICATING', reason: expect.stringContaining(`reseeded from backup ${backupId}`) });
+    expect(await replicaState()).toMatchObject({
+      state: 'REPLICATING',
+      backup_id: backupId,
+      reason: expect.stringContaining(`reseeded from backup ${backupId}`),
+    });
     const primary = new PostgresStore({ connectionString: PG_URL, schema: p.primarySchema });
     const replica = new PostgresStore({ connectionString: PG_URL, schema: p.drSchema });
     try {

@@ -306,6 +306,12 @@ describe.each(implementations)('store conformance: %s', (_name, open) => {
       const err = await rejection(store.setClusterState({ role: 'primary', state: 'REPLICATING', epoch: 5 } as never));
       expect(err.code).toBe('CRR_STORE_APPLY');
       expect((await store.clusterState())!.epoch).toBe(4);
+      // the backup a state refers to (issue 11 item 5): recorded, read back, and cleared by a state without it
+      await store.setClusterState({ role: 'replica', state: 'RESEEDING', epoch: 4, reason: 'restoring backup Y', backupId: '20261202T060000Z-east-00ff' });
+      expect(await store.clusterState()).toMatchObject({ state: 'RESEEDING', reason: 'restoring backup Y', backupId: '20261202T060000Z-east-00ff' });
+      await store.setClusterState({ role: 'replica', state: 'OUTDATED', epoch: 4 });
+      expect(await store.clusterState()).not.toHaveProperty('backupId');
+      expect((await rejection(store.setClusterState({ role: 'replica', state: 'RESEEDING', epoch: 4, backupId: 'not an id' }))).code).toBe('CRR_STORE_APPLY');
     }));
 
   it('exports a snapshot consistent with the positions it reports while another connection keeps writing', () =>

@@ -30,7 +30,16 @@ const T0 = Date.parse('2026-11-01T00:00:00Z');
 /** A listed backup created `day` days after T0. */
 function summary(day: number, status: BackupSummary['status'] = 'complete', lastModifiedMs = T0 + day * DAY): BackupSummary {
   const createdAtMs = T0 + day * DAY;
-  return { id: newBackupId('primary', new Date(createdAtMs), '00aa'), cluster: 'primary', status, createdAtMs, objects: 3, bytes: 100, lastModifiedMs };
+  return {
+    id: newBackupId('primary', new Date(createdAtMs), '00aa'),
+    cluster: 'primary',
+    status,
+    createdAtMs,
+    objects: 3,
+    bytes: 100,
+    lastModifiedMs,
+    pins: [],
+  };
 }
 
 const ids = (xs: Array<{ backup: BackupSummary }>): number[] => xs.map((x) => (x.backup.createdAtMs - T0) / DAY);

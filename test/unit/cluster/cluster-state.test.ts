@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  ClusterStateInputSchema,
   assertTransition,
   epochRaised,
   fenced,
@@ -11,6 +12,7 @@ import {
   reseeding,
   type ClusterStateInput,
 } from '../../../src/cluster/cluster-state.js';
+import { decodePublishedClusterState } from '../../../src/cluster/state.js';
 import type { CrrError } from '../../../src/errors.js';
 
 const replica = initialClusterState('replica');
@@ -50,5 +52,38 @@ describe('cluster state transitions (one state machine)', () => {
 
   it('lets a restore bring a replica to the epoch of its backup, even a lower one', () => {
     ok(reseeding(5, 'restoring'), reseeded(2, 'restored an older backup by hand'));
+  });
+});
+
+describe('the backup a cluster state refers to (backupId, issue 11 item 5)', () => {
+  const id = '20261202T055552Z-primary-874b';
+
+  it('is a field of the state, set by the reseed helpers, never read from the reason', () => {
+    expect(reseeding(0, 'reseed (x): taking a backup of primary')).not.toHaveProperty('backupId');
+    expect(reseeding(0, 'reseed (x: restoring backup 20200101T000000Z-primary-0000): restoring', id)).toMatchObject({ backupId: id });
+    expect(reseeded(2, 'reseeded', id)).toEqual({ role: 'replica', state: 'REPLICATING', epoch: 2, reason: 'reseeded', backupId: id });
+    // a sync break forgets it: an OUTDATED replica refers to no backup
+    expect(outdated(reseeded(2, 'r', id), 'marker')).not.toHaveProperty('backupId');
+    expect(ClusterStateInputSchema.parse(reseeded(2, 'r', id))).toEqual(reseeded(2, 'r', id));
+  });
+
+  it('is a replica’s only: a primary’s published state keeps the shape older writers read', () => {
+    expect(ClusterStateInputSchema.safeParse({ role: 'primary', state: 'ACTIVE', epoch: 1, backupId: id }).success).toBe(false);
+  });
+
+  it('refuses what cannot be a backup id, naming the field', () => {
+    for (const bad of ['', '../etc/passwd', 'a b', 'x'.repeat(201)]) {
+      const parsed = ClusterStateInputSchema.safeParse({ role: 'replica', state: 'RESEEDING', epoch: 0, backupId: bad });
+      expect(parsed.success, bad).toBe(false);
+      expect(parsed.error!.issues[0]!.path).toEqual(['backupId']);
+    }
+  });
+
+  it('a published state without it (crr before this field) still decodes; one with it decodes to itself', () => {
+    const old = { role: 'replica', state: 'REPLICATING', epoch: 1, reason: 'reseeded from backup X (y)', updatedAtMs: 1_700_000_000_000 };
+    expect(decodePublishedClusterState('dr', Buffer.from(JSON.stringify(old)))).toEqual(old);
+    const now = { ...old, backupId: id };
+    expect(decodePublishedClusterState('dr', Buffer.from(JSON.stringify(now)))).toEqual(now);
+    expect(() => decodePublishedClusterState('dr', Buffer.from(JSON.stringify({ ...old, backupId: 7 })))).toThrow(/backupId: /);
   });
 });

@@ -219,6 +219,21 @@ describe('fuzz: records of crr internal topics', () => {
 
 // --- the published cluster state -------------------------------------------------------------
 
+/** A backup id as a cluster state refers to it (`backupId`, docs/glossary.md "backup id"). */
+const backupIdRef = fc
+  .tuple(
+    fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2999-12-31T23:59:59Z'), noInvalidDate: true }),
+    fc.stringMatching(/^[a-z0-9_-]{1,20}$/),
+    fc.stringMatching(/^[0-9a-f]{4}$/),
+  )
+  .map(
+    ([t, alias, hex]) =>
+      `${t
+        .toISOString()
+        .replace(/\.\d{3}Z$/, 'Z')
+        .replace(/[-:]/g, '')}-${alias}-${hex}`,
+  );
+
 const states = fc
   .oneof(
     fc.record({
@@ -233,10 +248,12 @@ const states = fc
       state: fc.constantFrom(...REPLICA_STATES),
       epoch: count,
       reason: fc.option(nastyString, { nil: undefined }),
+      backupId: fc.option(backupIdRef, { nil: undefined }),
       updatedAtMs: fc.integer({ min: 0, max: 8.64e15 }),
     }),
   )
-  .map((s) => (s.reason === undefined ? (({ reason: _r, ...rest }) => rest)(s) : s) as PublishedClusterState);
+  .map((s) => (s.reason === undefined ? (({ reason: _r, ...rest }) => rest)(s) : s))
+  .map((s) => ('backupId' in s && s.backupId === undefined ? (({ backupId: _b, ...rest }) => rest)(s) : s) as PublishedClusterState);
 
 function validState(s: PublishedClusterState): void {
   expect(s.role === 'primary' ? (PRIMARY_STATES as readonly string[]).includes(s.state) : (REPLICA_STATES as readonly string[]).includes(s.state)).toBe(true);
@@ -249,7 +266,7 @@ function validState(s: PublishedClusterState): void {
 const stateWhere = (err: CrrError, field?: string): void => {
   expect(err.message).toMatch(
     new RegExp(
-      `^the state of cluster dr in ${CLUSTER_STATE_TOPIC.replaceAll('.', '\\.')} is invalid: (not JSON|not a JSON object|(\\(root\\)|role|state|epoch|reason): )`,
+      `^the state of cluster dr in ${CLUSTER_STATE_TOPIC.replaceAll('.', '\\.')} is invalid: (not JSON|not a JSON object|(\\(root\\)|role|state|epoch|reason|backupId): )`,
       's',
     ),
   );
