@@ -62,6 +62,12 @@ export type ClusterStateInput = z.infer<typeof ClusterStateInputSchema>;
 /** The recorded cluster state, with the time it was last set. */
 export type ClusterState = ClusterStateInput & { updatedAt: Date };
 
+/** A recorded state without its time: what `/status` shows and what is published. Keeps `backupId`. */
+export function stateInput(state: ClusterState | ClusterStateInput): ClusterStateInput {
+  const { updatedAt: _time, ...input } = state as ClusterState;
+  return input as ClusterStateInput;
+}
+
 type Key = `primary.${(typeof PRIMARY_STATES)[number]}` | `replica.${(typeof REPLICA_STATES)[number]}`;
 
 /**

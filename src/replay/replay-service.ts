@@ -4,7 +4,7 @@ import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ensureClusterState, publishClusterState } from '../cluster/state.js';
-import { reseeding } from '../cluster/cluster-state.js';
+import { reseeding, stateInput } from '../cluster/cluster-state.js';
 import { replaySource, type ReplaySource } from '../cluster/topology.js';
 import type { Role } from '../cluster/schema.js';
 import type { Config } from '../config/schema.js';
@@ -256,12 +256,7 @@ export class ReplayService {
       await new Promise((r) => setTimeout(r, 2000));
       const state = await this.store!.clusterState().catch(() => undefined);
       if (state?.state === 'REPLICATING') {
-        this.status.clusterState = {
-          role: state.role,
-          state: state.state,
-          epoch: state.epoch,
-          ...(state.reason ? { reason: state.reason } : {}),
-        } as ClusterStateInput;
+        this.status.clusterState = stateInput(state);
         this.status.haltReason = undefined;
         this.log.info({ reason: state.reason }, 'the replica was reseeded; replay resumes');
         return;

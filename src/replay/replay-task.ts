@@ -13,7 +13,7 @@ import { tpKey } from '../replication/topic-partition.js';
 import { positionsTopicName } from '../replication/internal-topics.js';
 import { readPositions } from '../kafka/positions-topic.js';
 import { TaskRun } from '../util/task-run.js';
-import { outdated } from '../cluster/cluster-state.js';
+import { outdated, stateInput } from '../cluster/cluster-state.js';
 import { recordClusterState } from '../cluster/state.js';
 import type { ChangeEvent } from '../protocol/schema.js';
 import type { ClusterStateInput } from '../cluster/cluster-state.js';
@@ -103,7 +103,7 @@ export class ReplayTask extends TaskRun<ReplayOutcome> {
     if (!state)
       throw new CrrError('CRR_STORE', `the store of cluster ${source.alias} has no cluster state; it must be initialised before replay`, { retriable: false });
     this.epoch = state.epoch;
-    status.clusterState = { role: state.role, state: state.state, epoch: state.epoch, ...(state.reason ? { reason: state.reason } : {}) } as ClusterStateInput;
+    status.clusterState = stateInput(state);
     metrics.setState(source.alias, state.state, state.epoch);
     // a PROMOTING replica replays to the end of its topics (crr promote, src/failover/promote.ts)
     if (state.role === 'replica' && state.state !== 'REPLICATING' && state.state !== 'PROMOTING') {
@@ -406,7 +406,7 @@ export class ReplayTask extends TaskRun<ReplayOutcome> {
       `the store's epoch rose to ${state.epoch}${state.reason ? ` (${state.reason})` : ''}; replaying at the new epoch`,
     );
     this.epoch = state.epoch;
-    status.clusterState = { role: state.role, state: state.state, epoch: state.epoch, ...(state.reason ? { reason: state.reason } : {}) } as ClusterStateInput;
+    status.clusterState = stateInput(state);
     metrics.setState(source.alias, state.state, state.epoch);
     // crr admin reset sets the positions of the recreated topics back with the epoch: this run's are stale
     const moved = (await this.d.store.positions()).filter((p) => {
