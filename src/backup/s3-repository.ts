@@ -19,6 +19,10 @@ export interface S3RepositoryOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string };
   /** Attempts per request, the first included, with the SDK's standard retry strategy (backoff with jitter). Default 5. */
   maxAttempts?: number;
+  /** How long opening a connection may take, ms; default 10000. */
+  connectionTimeoutMs?: number;
+  /** How long a connection may stay silent during a request (no byte either way), ms; default 60000. */
+  socketTimeoutMs?: number;
   /** Bytes per multipart-upload part (S3's minimum is 5 MiB). Default 8 MiB. */
   uploadPartBytes?: number;
   /** Parts uploaded at once per object. Default 4 (memory: up to uploadPartBytes x uploadQueueSize per upload). */
@@ -69,6 +73,9 @@ export class S3Repository implements BackupRepository {
       region: options.region,
       forcePathStyle: options.forcePathStyle,
       maxAttempts: options.maxAttempts ?? 5,
+      // a server that stops answering (a blackholed connection) fails the request in bounded time,
+      // which the SDK retries and then reports as a retriable CRR_REPOSITORY, instead of hanging
+      requestHandler: { connectionTimeout: options.connectionTimeoutMs ?? 10_000, socketTimeout: options.socketTimeoutMs ?? 60_000 },
       ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
       ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
     });
