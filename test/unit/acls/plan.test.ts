@@ -8,12 +8,22 @@ const config = (over: Record<string, unknown> = {}) =>
       primary: { bootstrapServers: ['p:9092'], applicationPrincipals: ['User:app'] },
       dr: { bootstrapServers: ['d:9092'], applicationPrincipals: ['User:app'] },
     },
-    mirror: { flows: [{ source: 'primary', target: 'dr' }, { source: 'dr', target: 'primary', enabled: false }] },
+    mirror: {
+      flows: [
+        { source: 'primary', target: 'dr' },
+        { source: 'dr', target: 'primary', enabled: false },
+      ],
+    },
     ...over,
   });
 const principals = { crr: 'User:crr', applications: ['User:app'] };
 const lines = (bs: AclBinding[]) => bs.map(formatBinding).sort();
-const allow = (principal: string, operation: AclBinding['operation'], resourceName: string, patternType: AclBinding['patternType'] = 'LITERAL'): AclBinding => ({
+const allow = (
+  principal: string,
+  operation: AclBinding['operation'],
+  resourceName: string,
+  patternType: AclBinding['patternType'] = 'LITERAL',
+): AclBinding => ({
   resourceType: 'TOPIC',
   resourceName,
   patternType,
@@ -87,12 +97,7 @@ describe('planAcls', () => {
   it("flips on promotion: the new replica loses the applications' WRITE on its change topics, the new primary their DENY", () => {
     const c = config();
     const asPrimary = desiredAcls(c, 'primary', 'primary', principals);
-    const asReplica = desiredAcls(
-      ConfigSchema.parse({ ...c, mirror: { flows: [{ source: 'dr', target: 'primary' }] } }),
-      'primary',
-      'replica',
-      principals,
-    );
+    const asReplica = desiredAcls(ConfigSchema.parse({ ...c, mirror: { flows: [{ source: 'dr', target: 'primary' }] } }), 'primary', 'replica', principals);
     const plan = planAcls(asReplica, asPrimary.bindings);
     expect(lines(plan.remove)).toContain('ALLOW User:app WRITE TOPIC LITERAL graph.data');
     const drBack = planAcls(desiredAcls(c, 'dr', 'primary', principals), desiredAcls(c, 'dr', 'replica', principals).bindings);
