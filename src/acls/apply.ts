@@ -110,7 +110,7 @@ export function explainKafkaAuthError(err: unknown, alias: string, config: Confi
   const cluster = config.clusters[alias];
   const where = `cluster ${alias} (${cluster?.bootstrapServers.join(',') ?? '?'})`;
   if (e?.name === 'KafkaJSSASLAuthenticationError') {
-    return new CrrError('CRR_KAFKA_AUTH', `${where} refused the credentials of ${principal}: ${e.message} (check clusters.${alias}.sasl)`, { cause: err });
+    return new CrrError('CRR_KAFKA_AUTH', `${where} refused the credentials of ${principal} (check clusters.${alias}.sasl)`, { cause: err });
   }
   if (typeof e?.type === 'string' && e.type.endsWith('_AUTHORIZATION_FAILED')) {
     return new CrrError(

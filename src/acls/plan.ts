@@ -130,7 +130,7 @@ function flowInto(config: Config, alias: string, enabledOnly: boolean): FlowConf
  *
  * Every role: crr's principal gets ALL on the cluster-state topic, on groups prefixed `crr-`
  * (replay `crr-replay-<alias>`, readers `crr-reader-*`, the mirror's `crr-mirror-<s>-<t>`) and
- * DESCRIBE + IDEMPOTENT_WRITE on the cluster; applications READ + DESCRIBE the cluster-state
+ * DESCRIBE, DESCRIBE_CONFIGS (topic sync reads the brokers' defaults) and IDEMPOTENT_WRITE on the cluster; applications READ + DESCRIBE the cluster-state
  * topic (the writer reads it) with READ on groups prefixed `crr-reader-`. As the source of an
  * enabled flow: crr may READ, DESCRIBE and DESCRIBE_CONFIGS every topic (the mirror reads what its
  * topic filter selects, as MM2's source connector), DESCRIBE every group (checkpoints) and has
@@ -158,7 +158,7 @@ export function desiredAcls(config: Config, alias: string, role: Role, principal
   // every role
   const state = topic(CLUSTER_STATE_TOPIC);
   out.push(...bindings([state, group('crr-', 'PREFIXED')], crr, ['ALL']));
-  out.push(...bindings([clusterResource], crr, ['DESCRIBE', 'IDEMPOTENT_WRITE']));
+  out.push(...bindings([clusterResource], crr, ['DESCRIBE', 'DESCRIBE_CONFIGS', 'IDEMPOTENT_WRITE']));
   for (const app of applications) {
     out.push(...bindings([state], app, ['READ', 'DESCRIBE']));
     out.push(...bindings([group('crr-reader-', 'PREFIXED')], app, ['READ']));
