@@ -112,6 +112,13 @@ export function explainKafkaAuthError(err: unknown, alias: string, config: Confi
   if (e?.name === 'KafkaJSSASLAuthenticationError') {
     return new CrrError('CRR_KAFKA_AUTH', `${where} refused the credentials of ${principal} (check clusters.${alias}.sasl)`, { cause: err });
   }
+  if (e?.type === 'SECURITY_DISABLED') {
+    return new CrrError(
+      'CRR_KAFKA_AUTH',
+      `${where} has no authorizer (SECURITY_DISABLED): its brokers need authorizer.class.name (StandardAuthorizer under KRaft) and allow.everyone.if.no.acl.found=false before ACLs can fence anything`,
+      { cause: err },
+    );
+  }
   if (typeof e?.type === 'string' && e.type.endsWith('_AUTHORIZATION_FAILED')) {
     return new CrrError(
       'CRR_KAFKA_AUTH',

@@ -6,7 +6,7 @@ import type { Kafka as KafkaClient, SASLOptions } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { Kafka, logLevel } from '../../src/kafka/kafkajs.js';
-import { KAFKA_SH, runCrr, uniq, useMirrorProcesses, waitFor } from '../support/helpers.js';
+import { KAFKA_SH, PRIMARY, runCrr, uniq, useMirrorProcesses, waitFor } from '../support/helpers.js';
 
 /**
  * The DR write fence enforced by Kafka itself (issue 12, item 2), on the secured clusters of
@@ -129,6 +129,14 @@ describe('crr acls on secured clusters', () => {
     expect(r.stderr).toContain(`cluster d${id} (${dr}) refused the credentials of User:crr-admin`);
     expect(r.stderr).not.toContain('not-the-password');
     expect(ms).toBeLessThan(15_000);
+  });
+
+  it('a cluster without an authorizer (the plain clusters): says ACLs cannot fence it', async () => {
+    const path = join(tmpdir(), 'crr-tests', `acls-plain-${uniq()}.yaml`);
+    writeFileSync(path, stringify({ clusters: { plain: { bootstrapServers: [PRIMARY] } } }));
+    const r = await runCrr(['acls', 'plan', '--config', path, '--cluster', 'plain', '--principal', 'User:crr']);
+    expect(r.code).toBe(70);
+    expect(r.stderr).toContain(`cluster plain (${PRIMARY}) has no authorizer (SECURITY_DISABLED)`);
   });
 
   it('on a replica after apply --execute: the application is refused WRITE on the remote topics, crr mirrors and writes them; a second plan is empty', async () => {
