@@ -829,6 +829,8 @@ usage: bash scripts/kafka.sh <command> [args]
   env                      print shell exports: eval "\$(bash scripts/kafka.sh env)"
 
 clusters: primary 127.0.0.1:\${CRR_PRIMARY_PORT:-19092}, dr 127.0.0.1:\${CRR_DR_PORT:-29092} (controller = port+1)
+secured:  CRR_KAFKA_SECURED=1 before any command: SASL_SSL + SCRAM-SHA-512 + ACLs on
+          127.0.0.1:\${CRR_SECURED_PRIMARY_PORT:-19492} and \${CRR_SECURED_DR_PORT:-29492} (see the header)
 EOF
 }
 
