@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Kafka as KafkaClient, SASLOptions } from 'kafkajs';
+import kafkajs, { type Kafka as KafkaClient, type SASLOptions } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { Kafka, logLevel } from '../../src/kafka/kafkajs.js';
@@ -146,19 +146,52 @@ describe('crr acls on secured clusters', () => {
     const acls = (cluster: string, ...args: string[]) =>
       runCrr(['acls', ...args, '--config', adminConfig, '--cluster', cluster, '--principal', 'User:crr'], crrEnv());
 
+    // ACLs someone else added on the replica: two reach the remote topics, one does not
+    const { AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = kafkajs;
+    const remote = `${p}.t${id}.data`;
+    const stray = (principal: string, operation: number, resourceName: string, resourcePatternType: number) => ({
+      resourceType: AclResourceTypes.TOPIC,
+      resourceName,
+      resourcePatternType,
+      principal,
+      host: '*',
+      operation,
+      permissionType: AclPermissionTypes.ALLOW,
+    });
+    const drAdmin = kafkaAs(dr, 'crr-admin').admin();
+    await drAdmin.connect();
+    await drAdmin.createAcls({
+      acl: [
+        stray('User:app', AclOperationTypes.WRITE, remote, ResourcePatternTypes.LITERAL),
+        stray('User:*', AclOperationTypes.ALL, `${p}.`, ResourcePatternTypes.PREFIXED),
+        stray('User:app', AclOperationTypes.WRITE, `t${id}-unrelated`, ResourcePatternTypes.LITERAL),
+      ],
+    });
+    await drAdmin.disconnect();
+
     // the plan alone changes nothing
-    const plan = await acls(d, 'plan');
+    const plan = await waitFor(
+      'a plan that sees the stray ACLs',
+      async () => {
+        const r = await acls(d, 'plan');
+        return r.stdout.includes(`- ALLOW User:* ALL TOPIC PREFIXED ${p}.`) ? r : undefined;
+      },
+      20_000,
+      500,
+    );
     expect(plan.code, plan.stderr).toBe(0);
     expect(plan.stdout).toContain(`cluster ${d}: replica (role from config); crr's principal User:crr; applications User:app`);
     expect(plan.stdout).toContain(`+ DENY User:app WRITE TOPIC PREFIXED ${p}.`);
     expect(plan.stdout).toContain(`+ ALLOW User:crr WRITE TRANSACTIONAL_ID LITERAL crr-mirror-${p}-${d}`);
     expect(plan.stdout).not.toMatch(/\+ ALLOW User:app (WRITE|ALL) /);
+    expect(plan.stdout).toContain(`- ALLOW User:app WRITE TOPIC LITERAL ${remote}`);
+    expect(plan.stdout).not.toContain(`t${id}-unrelated`);
     expect((await acls(d, 'plan')).stdout).toBe(plan.stdout);
 
     for (const c of [p, d]) {
       const r = await acls(c, 'apply', '--execute');
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toMatch(/applied: \d+ added, 0 removed/);
+      expect(r.stdout).toMatch(c === d ? /applied: \d+ added, 2 removed/ : /applied: \d+ added, 0 removed/);
     }
     // idempotent: the plan is empty once the broker shows what was created
     for (const c of [p, d])
@@ -171,7 +204,6 @@ describe('crr acls on secured clusters', () => {
     await admin.disconnect();
     expect(await tryProduce(kafkaAs(primary, 'app'), `t${id}.data`)).toBe('ok');
     const run = mirror(writeConfig(id, 'crr'), crrEnv());
-    const remote = `${p}.t${id}.data`;
     const appOnDr = kafkaAs(dr, 'app').admin();
     await appOnDr.connect();
     try {
