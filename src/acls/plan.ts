@@ -144,13 +144,23 @@ function flowInto(config: Config, alias: string, enabledOnly: boolean): FlowConf
  *   DENIED WRITE there, which holds even against a wildcard ALLOW added later.
  *
  * @param principals crr's principal and the applications' (see {@link AclPrincipals})
- * @throws CrrError CRR_CONFIG_INVALID when `alias` is unknown, or `role` is `replica` and no
+ * @throws CrrError CRR_CONFIG_INVALID when `alias` is unknown, an application principal is crr's
+ *   own or a wildcard (`User:*`: its DENY WRITE would stop crr too), or `role` is `replica` and no
  *   enabled flow targets it
  */
 export function desiredAcls(config: Config, alias: string, role: Role, principals: AclPrincipals): DesiredAcls {
   const cluster = config.clusters[alias];
   if (!cluster) throw new CrrError('CRR_CONFIG_INVALID', `unknown cluster alias "${alias}"; known: ${Object.keys(config.clusters).join(', ')}`);
   const { crr, applications } = principals;
+  // a DENY for an application principal would also stop crr if it matched crr's principal
+  const clash = applications.find((a) => a === crr || a.endsWith(':*'));
+  if (clash) {
+    throw new CrrError(
+      'CRR_CONFIG_INVALID',
+      `clusters.${alias}.applicationPrincipals: "${clash}" ${clash === crr ? "is crr's own principal" : 'is a wildcard'}; list the applications' principals only (a replica denies them WRITE)`,
+      { context: { path: `clusters.${alias}.applicationPrincipals` } },
+    );
+  }
   const out: AclBinding[] = [];
   const fenced: AclResource[] = [];
   const managed: AclResource[] = [];

@@ -63,6 +63,13 @@ describe('desiredAcls', () => {
     expect(l).toContain('DENY User:app WRITE TOPIC LITERAL heartbeats');
   });
 
+  it("refuses crr's own principal or a wildcard among the applications (their DENY WRITE would stop crr)", () => {
+    expect(() => desiredAcls(config(), 'dr', 'replica', { crr: 'User:crr', applications: ['User:crr'] })).toThrow(
+      /clusters.dr.applicationPrincipals: "User:crr" is crr's own principal/,
+    );
+    expect(() => desiredAcls(config(), 'dr', 'replica', { crr: 'User:crr', applications: ['User:*'] })).toThrow(/"User:\*" is a wildcard/);
+  });
+
   it('refuses a replica no enabled flow targets, naming the path', () => {
     expect(() => desiredAcls(config(), 'primary', 'replica', principals)).toThrow(/no enabled flow in mirror.flows targets it/);
   });
