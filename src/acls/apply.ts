@@ -65,6 +65,11 @@ export async function describeAllAcls(admin: Admin): Promise<AclBinding[]> {
   return out;
 }
 
+/** The SASL user name of a cluster's config (PLAIN or SCRAM); undefined without SASL or with OAUTHBEARER (the principal is in the token). */
+function saslUser(cluster: Config['clusters'][string]): string | undefined {
+  return cluster.sasl && 'username' in cluster.sasl ? cluster.sasl.username : undefined;
+}
+
 /**
  * crr's principal and the applications' for a cluster: `principal` when given, else
  * `User:<clusters.<alias>.sasl.username>`; the applications from `clusters.<alias>.applicationPrincipals`.
@@ -73,11 +78,12 @@ export async function describeAllAcls(admin: Admin): Promise<AclBinding[]> {
 export function principalsOf(config: Config, alias: string, principal?: string): AclPrincipals {
   const cluster = config.clusters[alias];
   if (!cluster) throw new CrrError('CRR_CONFIG_INVALID', `unknown cluster alias "${alias}"; known: ${Object.keys(config.clusters).join(', ')}`);
-  const crr = principal ?? (cluster.sasl ? `User:${cluster.sasl.username}` : undefined);
+  const user = saslUser(cluster);
+  const crr = principal ?? (user ? `User:${user}` : undefined);
   if (!crr) {
     throw new CrrError(
       'CRR_CONFIG_INVALID',
-      `clusters.${alias}.sasl: crr's principal on ${alias} is the SASL user; configure one, or pass --principal User:NAME`,
+      `clusters.${alias}.sasl: crr's principal on ${alias} is its SASL user; configure one (PLAIN or SCRAM), or pass --principal User:NAME (OAUTHBEARER: the token's principal)`,
       {
         context: { path: `clusters.${alias}.sasl` },
       },
@@ -154,7 +160,8 @@ export async function runAcls(config: Config, alias: string, logger: Logger, opt
   const cluster = config.clusters[alias];
   if (!cluster) throw new CrrError('CRR_CONFIG_INVALID', `unknown cluster alias "${alias}"; known: ${Object.keys(config.clusters).join(', ')}`);
   const principals = principalsOf(config, alias, opts.principal);
-  const connectedAs = cluster.sasl ? `User:${cluster.sasl.username}` : 'an unauthenticated client';
+  const user = saslUser(cluster);
+  const connectedAs = user ? `User:${user}` : cluster.sasl ? 'the OAUTHBEARER token' : 'an unauthenticated client';
   const kafka = createKafka(alias, cluster, 'acls', logger);
   const admin = kafka.admin();
   try {

@@ -17,7 +17,7 @@ import { KAFKA_SH, PRIMARY, runCrr, uniq, useMirrorProcesses, waitFor } from '..
  *
  * Principals: User:crr-admin applies the ACLs (`crr acls apply --principal User:crr`), User:crr
  * runs the mirror with no more than what the plan grants, User:app is the application.
- * crr reaches the test CA through NODE_EXTRA_CA_CERTS (its config has `ssl: true`).
+ * crr trusts the test CA by `ssl.caFile` (verification on).
  */
 
 const SECURED = { ...process.env, CRR_KAFKA_SECURED: '1' };
@@ -34,7 +34,6 @@ let env: Record<string, string>;
 let startedHere = false;
 let primary: string;
 let dr: string;
-const crrEnv = (): NodeJS.ProcessEnv => ({ NODE_EXTRA_CA_CERTS: env.CRR_KAFKA_CA_FILE });
 const password = (user: string) => env[`CRR_KAFKA_USER_${user.toUpperCase().replace(/-/g, '_')}_PASSWORD`]!;
 
 beforeAll(() => {
@@ -65,7 +64,7 @@ function writeConfig(id: string, user: string, pass = password(user)): string {
   const sasl = { mechanism: 'scram-sha-512', username: user, password: pass };
   const cluster = (bootstrap: string) => ({
     bootstrapServers: [bootstrap],
-    ssl: true,
+    ssl: { caFile: env.CRR_KAFKA_CA_FILE },
     sasl,
     connectionTimeoutMs: 5000,
     applicationPrincipals: ['User:app'],
@@ -122,7 +121,7 @@ describe('crr acls on secured clusters', () => {
     const id = uniq();
     const config = writeConfig(id, 'crr-admin', 'not-the-password');
     const t0 = Date.now();
-    const r = await runCrr(['acls', 'plan', '--config', config, '--cluster', `d${id}`], crrEnv());
+    const r = await runCrr(['acls', 'plan', '--config', config, '--cluster', `d${id}`]);
     const ms = Date.now() - t0;
     console.log(`wrong password: exit ${r.code} after ${ms} ms: ${r.stderr.trim()}`);
     expect(r.code).toBe(70);
@@ -143,8 +142,7 @@ describe('crr acls on secured clusters', () => {
     const id = uniq();
     const [p, d] = [`p${id}`, `d${id}`];
     const adminConfig = writeConfig(id, 'crr-admin');
-    const acls = (cluster: string, ...args: string[]) =>
-      runCrr(['acls', ...args, '--config', adminConfig, '--cluster', cluster, '--principal', 'User:crr'], crrEnv());
+    const acls = (cluster: string, ...args: string[]) => runCrr(['acls', ...args, '--config', adminConfig, '--cluster', cluster, '--principal', 'User:crr']);
 
     // ACLs someone else added on the replica: two reach the remote topics, one does not
     const { AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = kafkajs;
@@ -203,7 +201,7 @@ describe('crr acls on secured clusters', () => {
     await admin.createTopics({ waitForLeaders: true, topics: [{ topic: `t${id}.data`, numPartitions: 2 }] });
     await admin.disconnect();
     expect(await tryProduce(kafkaAs(primary, 'app'), `t${id}.data`)).toBe('ok');
-    const run = mirror(writeConfig(id, 'crr'), crrEnv());
+    const run = mirror(writeConfig(id, 'crr'));
     const appOnDr = kafkaAs(dr, 'app').admin();
     await appOnDr.connect();
     try {
