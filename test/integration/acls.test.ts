@@ -138,7 +138,7 @@ describe('crr acls on secured clusters', () => {
     expect(r.stderr).toContain(`cluster plain (${PRIMARY}) has no authorizer (SECURITY_DISABLED)`);
   });
 
-  it('on a replica after apply --execute: the application is refused WRITE on the remote topics, crr mirrors and writes them; a second plan is empty', async () => {
+  it('on a replica after apply --execute: the application is refused WRITE on the remote topics, crr mirrors and writes them; a second plan is empty; planned as a primary, dr lets it write its own change topic', async () => {
     const id = uniq();
     const [p, d] = [`p${id}`, `d${id}`];
     const adminConfig = writeConfig(id, 'crr-admin');
@@ -221,5 +221,19 @@ describe('crr acls on secured clusters', () => {
     // and the plan gave crr all it needs: nothing of the mirror (topic and config sync,
     // transactions, offset syncs, heartbeats, checkpoints every second) was refused
     expect(run.log()).not.toMatch(/authorization failed/i);
+    run.child.kill('SIGKILL');
+
+    // what a promotion will ask of dr: as a primary, the application's DENY goes, and it may
+    // WRITE dr's own change topic (not the remote topics: no ALLOW WRITE there for anyone but crr)
+    const flip = await acls(d, 'apply', '--role', 'primary', '--execute');
+    expect(flip.code, flip.stderr).toBe(0);
+    expect(flip.stdout).toContain(`- DENY User:app WRITE TOPIC PREFIXED ${p}.`);
+    expect(flip.stdout).toContain(`+ ALLOW User:app WRITE TOPIC LITERAL t${id}.data`);
+    const drAdmin2 = kafkaAs(dr, 'crr-admin').admin();
+    await drAdmin2.connect();
+    await drAdmin2.createTopics({ waitForLeaders: true, topics: [{ topic: `t${id}.data`, numPartitions: 1 }] });
+    await drAdmin2.disconnect();
+    await waitFor('the application may write dr as a primary', async () => (await tryProduce(kafkaAs(dr, 'app'), `t${id}.data`)) === 'ok', 20_000, 500);
+    expect(await tryProduce(kafkaAs(dr, 'app'), remote)).toBe('TOPIC_AUTHORIZATION_FAILED');
   }, 150_000);
 });
