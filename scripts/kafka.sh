@@ -62,6 +62,28 @@
 #   KAFKA_OPTS                     extra JVM options for broker and tools
 #   CRR_KAFKA_UP_TIMEOUT           seconds to wait for readiness (default 60)
 #   CRR_KAFKA_CDS=0                disable the class-data-sharing archives
+#   CRR_KAFKA_SECURED=1            secured mode (below)
+#
+# Secured mode (CRR_KAFKA_SECURED=1, any command): the same two clusters, but
+#   * clients reach them over SASL_SSL only, SCRAM-SHA-512, on
+#       primary 127.0.0.1:19492  port: $CRR_SECURED_PRIMARY_PORT
+#       dr      127.0.0.1:29492  port: $CRR_SECURED_DR_PORT
+#     (controller = port+1, SASL_SSL with PLAIN, principal User:kafka-controller),
+#     so plain and secured clusters can run side by side;
+#   * a test CA and a broker certificate (SAN IP:127.0.0.1, DNS:localhost), a
+#     client certificate and a second, unrelated CA are made once by openssl in
+#     .cache/tls/ (ca.crt is the trust anchor clients need);
+#   * SCRAM users are created at format time (kafka-storage format --add-scram):
+#     crr-admin (super user), kafka-broker (inter-broker, super user) and the
+#     names in $CRR_KAFKA_SCRAM_USERS (default "crr app"); their random
+#     passwords are kept in .cache/clusters-secured/users.env (0600), created
+#     once; `env` prints them and a client properties file for CLI tools
+#     (tool kafka-topics --command-config "$CRR_KAFKA_ADMIN_PROPERTIES" ...);
+#   * authorizer.class.name=StandardAuthorizer, allow.everyone.if.no.acl.found=false,
+#     super.users=User:crr-admin;User:kafka-broker;User:kafka-controller;
+#   * cluster state lives in .cache/clusters-secured/NAME (not .cache/clusters).
+# Readiness there is "port open and the broker logged 'Kafka Server started'"
+# (the raw metadata probe below speaks PLAINTEXT only).
 set -euo pipefail
 
 KAFKA_VERSION=4.3.1
@@ -86,6 +108,7 @@ VERSION_PROP=kafka.version
 # shellcheck source=scripts/lib/jvm-tool.sh
 source "$SCRIPT_DIR/lib/jvm-tool.sh"
 CLUSTERS_DIR="$CACHE/clusters"
+[[ ${CRR_KAFKA_SECURED:-0} == 1 ]] && CLUSTERS_DIR="$CACHE/clusters-secured"
 ALL_CLUSTERS=(primary dr)
 UP_TIMEOUT=${CRR_KAFKA_UP_TIMEOUT:-60}
 STOP_TIMEOUT=30
@@ -94,6 +117,7 @@ STOP_TIMEOUT=30
 # ---------------------------------------------------------------- clusters --
 
 cluster_port() {
+  if secured; then secured_port "$1"; return; fi
   case "$1" in
     primary) echo "${CRR_PRIMARY_PORT:-19092}" ;;
     dr) echo "${CRR_DR_PORT:-29092}" ;;
@@ -261,6 +285,7 @@ broker_pid() {
 # response carries our correlation id and lists a broker at 127.0.0.1:$1.
 # Takes milliseconds, unlike a JVM-based tool (~1.5 s each).
 answers() {
+  if secured; then secured_answers "$1"; return; fi
   local port=$1 out
   local -a b
   out=$(timeout 3 bash -c '
@@ -327,6 +352,7 @@ broker.heartbeat.interval.ms=500
 num.network.threads=2
 num.io.threads=4
 EOF
+  if secured; then secured_server_properties "$port" "$cport" >>"$dir/server.properties"; fi
 }
 
 # A Kafka cluster id: a random UUID in URL-safe base64 without padding (what
@@ -354,7 +380,9 @@ prepare_cluster() {
     fi
   fi
   if [[ ! -f $dir/data/meta.properties ]]; then
-    if ! tool_quiet kafka.tools.StorageTool format --ignore-formatted \
+    local scram=()
+    secured && mapfile -t scram < <(secured_format_args)
+    if ! tool_quiet kafka.tools.StorageTool format --ignore-formatted "${scram[@]}" \
       -t "$(cat "$dir/cluster.id")" -c "$dir/server.properties" >"$dir/logs/format.log" 2>&1; then
       cat "$dir/logs/format.log" >&2
       return 1
@@ -403,6 +431,7 @@ cmd_up() {
   check_cluster_names "${names[@]}"
   ensure_fetched
   lock_clusters
+  secured && secured_init
   local t0 name port pid
   t0=$(now)
   local to_start=() waiting=()
@@ -498,6 +527,7 @@ cmd_up() {
 # client, networking, log4j2, arg parsing) into the tools CDS archive. Runs
 # detached in the background (~3 s of CPU), so 'up' does not wait for it.
 make_tools_archive() {
+  secured && return 0 # the training run speaks PLAINTEXT
   local port=$1 arch
   arch=$(cds_archive tools)
   [[ -n $arch && ! -f $arch ]] || return 0
@@ -614,6 +644,144 @@ cmd_status() {
   done
 }
 
+# ----------------------------------------------------------- secured mode --
+# Everything CRR_KAFKA_SECURED=1 changes lives in these functions; the plain
+# mode above calls them only behind `secured &&`.
+
+secured() { [[ ${CRR_KAFKA_SECURED:-0} == 1 ]]; }
+TLS_DIR="$CACHE/tls"
+USERS_ENV="$CACHE/clusters-secured/users.env"
+
+secured_port() {
+  case "$1" in
+    primary) echo "${CRR_SECURED_PRIMARY_PORT:-19492}" ;;
+    dr) echo "${CRR_SECURED_DR_PORT:-29492}" ;;
+    *) die "unknown cluster '$1' (known: ${ALL_CLUSTERS[*]})" ;;
+  esac
+}
+
+# Port open and the current server.log says the broker finished starting.
+secured_answers() {
+  local port=$1 name n
+  port_open "$port" || return 1
+  for n in "${ALL_CLUSTERS[@]}"; do [[ $(secured_port "$n") == "$port" ]] && name=$n; done
+  [[ -n ${name:-} ]] || return 1
+  grep -q 'Kafka Server started' "$(cluster_dir "$name")/logs/server.log" 2>/dev/null
+}
+
+# openssl: a CA, the broker certificate signed by it, a client certificate (for
+# mTLS tests) and an unrelated CA (for "signed by another CA" tests). Made once.
+secured_tls() {
+  [[ -s $TLS_DIR/broker.pem && -s $TLS_DIR/other-ca.crt ]] && return 0
+  command -v openssl >/dev/null 2>&1 || die "secured mode needs openssl"
+  log "secured: making a test CA and certificates in $TLS_DIR"
+  mkdir -p "$TLS_DIR"
+  chmod 700 "$TLS_DIR"
+  local o=(-sha256 -days 3650) ca
+  (
+    cd "$TLS_DIR"
+    for ca in ca other-ca; do
+      openssl req -x509 -newkey rsa:2048 -nodes -keyout "$ca.key" -out "$ca.crt" "${o[@]}" \
+        -subj "/CN=crr test $ca" -addext basicConstraints=critical,CA:TRUE 2>/dev/null
+    done
+    openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr -subj /CN=localhost 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >broker.ext
+    openssl x509 -req -in broker.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out broker.crt "${o[@]}" -extfile broker.ext 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=crr 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt "${o[@]}" -extfile client.ext 2>/dev/null
+    # Kafka's PEM key store: an unencrypted PKCS#8 key followed by the certificate chain
+    openssl pkcs8 -topk8 -nocrypt -in broker.key -out broker.pk8
+    cat broker.pk8 broker.crt ca.crt >broker.pem.tmp && mv broker.pem.tmp broker.pem
+    rm -f ./*.csr ./*.ext broker.pk8
+    chmod 600 ./*.key broker.pem
+  ) || die "secured: openssl failed in $TLS_DIR"
+}
+
+secured_password() { head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20; }
+
+# users.env: CRR_KAFKA_USER_<NAME>_PASSWORD=... for every SCRAM user (made once).
+secured_users() {
+  mkdir -p "$(dirname "$USERS_ENV")"
+  touch "$USERS_ENV"
+  chmod 600 "$USERS_ENV"
+  local u var
+  for u in crr-admin kafka-broker kafka-controller ${CRR_KAFKA_SCRAM_USERS:-crr app}; do
+    [[ $u =~ ^[A-Za-z0-9_-]+$ ]] || die "secured: bad user name '$u' in CRR_KAFKA_SCRAM_USERS"
+    var=$(secured_user_var "$u")
+    grep -q "^$var=" "$USERS_ENV" || echo "$var=$(secured_password)" >>"$USERS_ENV"
+  done
+}
+secured_user_var() { echo "CRR_KAFKA_USER_$(echo "$1" | tr '[:lower:]-' '[:upper:]_')_PASSWORD"; }
+secured_user_password() { sed -n "s/^$(secured_user_var "$1")=//p" "$USERS_ENV"; }
+
+secured_admin_properties() {
+  local f="$(dirname "$USERS_ENV")/admin.properties"
+  cat >"$f" <<EOF
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="crr-admin" password="$(secured_user_password crr-admin)";
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.crt
+EOF
+  chmod 600 "$f"
+}
+
+secured_init() {
+  secured_tls
+  secured_users
+  secured_admin_properties
+}
+
+# Overrides appended to server.properties (later keys win in Java properties).
+secured_server_properties() {
+  local port=$1 cport=$2 cpw bpw
+  cpw=$(secured_user_password kafka-controller)
+  bpw=$(secured_user_password kafka-broker)
+  cat <<EOF
+
+# ---- secured mode (CRR_KAFKA_SECURED=1) ----
+listeners=BROKER://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=BROKER://127.0.0.1:$port
+inter.broker.listener.name=BROKER
+listener.security.protocol.map=BROKER:SASL_SSL,CONTROLLER:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.broker.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.broker.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="kafka-broker" password="$bpw";
+# SCRAM credentials live in the metadata log, so the controller listener uses PLAIN
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="kafka-controller" password="$cpw" user_kafka-controller="$cpw";
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS_DIR/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.crt
+ssl.client.auth=none
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:crr-admin;User:kafka-broker;User:kafka-controller
+EOF
+}
+
+# --add-scram arguments for kafka-storage format, one per line.
+secured_format_args() {
+  local u
+  for u in crr-admin kafka-broker ${CRR_KAFKA_SCRAM_USERS:-crr app}; do
+    printf '%s\n%s\n' --add-scram "SCRAM-SHA-512=[name=$u,password=$(secured_user_password "$u")]"
+  done
+}
+
+secured_env() {
+  printf 'export CRR_KAFKA_SECURED=1\n'
+  printf 'export CRR_KAFKA_CA_FILE=%q\n' "$TLS_DIR/ca.crt"
+  printf 'export CRR_KAFKA_OTHER_CA_FILE=%q\n' "$TLS_DIR/other-ca.crt"
+  printf 'export CRR_KAFKA_CLIENT_CERT_FILE=%q\nexport CRR_KAFKA_CLIENT_KEY_FILE=%q\n' "$TLS_DIR/client.crt" "$TLS_DIR/client.key"
+  printf 'export CRR_KAFKA_ADMIN_PROPERTIES=%q\n' "$(dirname "$USERS_ENV")/admin.properties"
+  [[ -f $USERS_ENV ]] && sed 's/^/export /' "$USERS_ENV"
+  return 0
+}
+
 # -------------------------------------------------------------------- tool --
 
 cmd_tool() {
@@ -643,6 +811,7 @@ cmd_env() {
   printf 'export KAFKA_LOG4J_CONFIG=%q\n' "$LOG4J_CONFIG"
   printf 'export CRR_PRIMARY_BOOTSTRAP=%q\n' "127.0.0.1:$(cluster_port primary)"
   printf 'export CRR_DR_BOOTSTRAP=%q\n' "127.0.0.1:$(cluster_port dr)"
+  secured && secured_env
   is_fetched || log "kafka.sh env: note: Kafka $KAFKA_VERSION is not fetched yet (run: bash scripts/kafka.sh fetch)"
 }
 
@@ -660,6 +829,8 @@ usage: bash scripts/kafka.sh <command> [args]
   env                      print shell exports: eval "\$(bash scripts/kafka.sh env)"
 
 clusters: primary 127.0.0.1:\${CRR_PRIMARY_PORT:-19092}, dr 127.0.0.1:\${CRR_DR_PORT:-29092} (controller = port+1)
+secured:  CRR_KAFKA_SECURED=1 before any command: SASL_SSL + SCRAM-SHA-512 + ACLs on
+          127.0.0.1:\${CRR_SECURED_PRIMARY_PORT:-19492} and \${CRR_SECURED_DR_PORT:-29492} (see the header)
 EOF
 }
 

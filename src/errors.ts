@@ -15,6 +15,10 @@ export const ERROR_CODES = {
   CRR_CONFIG_INVALID: { retriable: false, doc: 'The configuration file or an environment override is invalid; the message names the path.' },
   CRR_CONFIG_NOT_FOUND: { retriable: false, doc: 'The configuration file could not be read.' },
   CRR_KAFKA: { retriable: true, doc: 'A Kafka request failed with an error the broker marked retriable.' },
+  CRR_KAFKA_AUTH: {
+    retriable: false,
+    doc: "A Kafka cluster refused crr's credentials (SASL authentication failed), or crr's principal lacks an ACL the operation needs (`*_AUTHORIZATION_FAILED`); the message names the cluster, its bootstrap servers and the principal. Not retried: fix `clusters.<alias>.sasl` or the ACLs.",
+  },
   CRR_PRODUCER_FENCED: { retriable: false, doc: 'Another mirror instance for the same flow took over the transactional id; this instance stops mirroring.' },
   CRR_RECORD_TOO_LARGE: {
     retriable: false,

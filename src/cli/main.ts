@@ -14,6 +14,7 @@ import { registerReseedCommand } from './reseed.js';
 import { registerPromoteCommand } from './promote.js';
 import { registerConfigCommand } from './config.js';
 import { redactText } from '../config/secrets.js';
+import { registerAclsCommand } from './acls.js';
 
 /**
  * The `crr` command. Every subcommand has `--help`; a bad argument prints the usage of the
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerReseedCommand(program);
   registerPromoteCommand(program);
   registerConfigCommand(program);
+  registerAclsCommand(program);
   program
     .command('version')
     .description('print the version of crr')

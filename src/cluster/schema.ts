@@ -39,11 +39,15 @@ export type Role = (typeof ROLES)[number];
  * - `changeTopics`: the change log's topic names.
  * - `backup`: the cluster's backup repository, part size and retention (src/backup/schema.ts);
  *   required by `crr backup`.
+ * - `applicationPrincipals`: the Kafka principals (`User:app`) of the applications using this
+ *   cluster, for `crr acls plan|apply` (src/acls/plan.ts): WRITE on a primary's change topics,
+ *   only READ/DESCRIBE on a replica's remote topics. Default none.
  */
 export const ClusterSchema = KafkaClusterSchema.extend({
   role: z.enum(ROLES).optional(),
   store: StoreSchema.optional(),
   changeTopics: ChangeTopicsSchema.prefault({}),
   backup: BackupSchema.optional(),
+  applicationPrincipals: z.array(z.string().regex(/^[A-Za-z]+:.+$/, 'expected a Kafka principal such as "User:app"')).default([]),
 });
 export type ClusterConfig = z.infer<typeof ClusterSchema>;

@@ -1,0 +1,239 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import kafkajs, { type Kafka as KafkaClient, type SASLOptions } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { Kafka, logLevel } from '../../src/kafka/kafkajs.js';
+import { KAFKA_SH, PRIMARY, runCrr, uniq, useMirrorProcesses, waitFor } from '../support/helpers.js';
+
+/**
+ * The DR write fence enforced by Kafka itself (issue 12, item 2), on the secured clusters of
+ * `CRR_KAFKA_SECURED=1 scripts/kafka.sh` (SASL_SSL, SCRAM-SHA-512, StandardAuthorizer with
+ * allow.everyone.if.no.acl.found=false, super user crr-admin). This file starts them itself (and
+ * stops them if it did), beside the plain clusters of the global setup, on
+ * CRR_SECURED_PRIMARY_PORT / CRR_SECURED_DR_PORT (default 19492 / 29492).
+ *
+ * Principals: User:crr-admin applies the ACLs (`crr acls apply --principal User:crr`), User:crr
+ * runs the mirror with no more than what the plan grants, User:app is the application.
+ * crr trusts the test CA by `ssl.caFile` (verification on).
+ */
+
+const SECURED = { ...process.env, CRR_KAFKA_SECURED: '1' };
+const sh = (...args: string[]) => execFileSync('bash', [KAFKA_SH, ...args], { env: SECURED, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+
+/** The `export K=V` lines of `kafka.sh env` in secured mode (CA file, users' passwords). */
+function securedEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of sh('env').matchAll(/^export ([A-Z0-9_]+)=(.*)$/gm)) out[m[1]!] = m[2]!;
+  return out;
+}
+
+let env: Record<string, string>;
+let startedHere = false;
+let primary: string;
+let dr: string;
+const password = (user: string) => env[`CRR_KAFKA_USER_${user.toUpperCase().replace(/-/g, '_')}_PASSWORD`]!;
+
+beforeAll(() => {
+  startedHere = !/primary\s+running[\s\S]*dr\s+running/.test(sh('status'));
+  sh('up');
+  env = securedEnv();
+  primary = `127.0.0.1:${sh('status').match(/primary\s+running\s+127\.0\.0\.1:(\d+)/)![1]}`;
+  dr = `127.0.0.1:${sh('status').match(/dr\s+running\s+127\.0\.0\.1:(\d+)/)![1]}`;
+}, 150_000);
+
+afterAll(() => {
+  if (startedHere && process.env.CRR_KEEP_CLUSTERS !== '1') sh('down');
+});
+
+function kafkaAs(bootstrap: string, user: string): KafkaClient {
+  return new Kafka({
+    clientId: `crr-test-${user}`,
+    brokers: [bootstrap],
+    ssl: { ca: [readFileSync(env.CRR_KAFKA_CA_FILE!, 'utf8')] },
+    sasl: { mechanism: 'scram-sha-512', username: user, password: password(user) } as SASLOptions,
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 2, initialRetryTime: 200 },
+  });
+}
+
+/** A config of both secured clusters under fresh aliases, crr logged in as `user`. */
+function writeConfig(id: string, user: string, pass = password(user)): string {
+  const sasl = { mechanism: 'scram-sha-512', username: user, password: pass };
+  const cluster = (bootstrap: string) => ({
+    bootstrapServers: [bootstrap],
+    ssl: { caFile: env.CRR_KAFKA_CA_FILE },
+    sasl,
+    connectionTimeoutMs: 5000,
+    applicationPrincipals: ['User:app'],
+    changeTopics: { data: `t${id}.data`, metadata: `t${id}.metadata`, dataPartitions: 2 },
+  });
+  const config = {
+    clusters: { [`p${id}`]: cluster(primary), [`d${id}`]: cluster(dr) },
+    mirror: {
+      flows: [
+        {
+          source: `p${id}`,
+          target: `d${id}`,
+          topics: { include: [`t${id}\\..*`] },
+          heartbeatsTopic: `t${id}-heartbeats`,
+          topicRefreshIntervalMs: 1000,
+          transactionLingerMs: 20,
+          checkpointIntervalMs: 1000,
+        },
+      ],
+      shutdownTimeoutMs: 10_000,
+      restartBackoffInitialMs: 200,
+      restartBackoffMaxMs: 2000,
+      lagPollIntervalMs: 500,
+    },
+    http: { host: '127.0.0.1', port: 0 },
+    log: { level: 'info' },
+  };
+  const dir = join(tmpdir(), 'crr-tests');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `acls-${id}-${user}.yaml`);
+  writeFileSync(path, stringify(config));
+  return path;
+}
+
+/** Sends one record as the client's principal; resolves to the broker's error type, or 'ok'. */
+async function tryProduce(kafka: KafkaClient, topic: string): Promise<string> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 1 } });
+  await producer.connect();
+  try {
+    await producer.send({ topic, acks: -1, messages: [{ key: 'k', value: 'v' }] });
+    return 'ok';
+  } catch (err) {
+    const e = err as { type?: string; cause?: { type?: string }; message: string };
+    return e.type ?? e.cause?.type ?? e.message;
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+describe('crr acls on secured clusters', () => {
+  const mirror = useMirrorProcesses();
+
+  it('a wrong password: a clear error naming the cluster, at once (no retry storm)', async () => {
+    const id = uniq();
+    const config = writeConfig(id, 'crr-admin', 'not-the-password');
+    const t0 = Date.now();
+    const r = await runCrr(['acls', 'plan', '--config', config, '--cluster', `d${id}`]);
+    const ms = Date.now() - t0;
+    console.log(`wrong password: exit ${r.code} after ${ms} ms: ${r.stderr.trim()}`);
+    expect(r.code).toBe(70);
+    expect(r.stderr).toContain(`cluster d${id} (${dr}) refused the credentials of User:crr-admin`);
+    expect(r.stderr).not.toContain('not-the-password');
+    expect(ms).toBeLessThan(15_000);
+  });
+
+  it('a cluster without an authorizer (the plain clusters): says ACLs cannot fence it', async () => {
+    const path = join(tmpdir(), 'crr-tests', `acls-plain-${uniq()}.yaml`);
+    writeFileSync(path, stringify({ clusters: { plain: { bootstrapServers: [PRIMARY] } } }));
+    const r = await runCrr(['acls', 'plan', '--config', path, '--cluster', 'plain', '--principal', 'User:crr']);
+    expect(r.code).toBe(70);
+    expect(r.stderr).toContain(`cluster plain (${PRIMARY}) has no authorizer (SECURITY_DISABLED)`);
+  });
+
+  it('on a replica after apply --execute: the application is refused WRITE on the remote topics, crr mirrors and writes them; a second plan is empty; planned as a primary, dr lets it write its own change topic', async () => {
+    const id = uniq();
+    const [p, d] = [`p${id}`, `d${id}`];
+    const adminConfig = writeConfig(id, 'crr-admin');
+    const acls = (cluster: string, ...args: string[]) => runCrr(['acls', ...args, '--config', adminConfig, '--cluster', cluster, '--principal', 'User:crr']);
+
+    // ACLs someone else added on the replica: two reach the remote topics, one does not
+    const { AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = kafkajs;
+    const remote = `${p}.t${id}.data`;
+    const stray = (principal: string, operation: number, resourceName: string, resourcePatternType: number) => ({
+      resourceType: AclResourceTypes.TOPIC,
+      resourceName,
+      resourcePatternType,
+      principal,
+      host: '*',
+      operation,
+      permissionType: AclPermissionTypes.ALLOW,
+    });
+    const drAdmin = kafkaAs(dr, 'crr-admin').admin();
+    await drAdmin.connect();
+    await drAdmin.createAcls({
+      acl: [
+        stray('User:app', AclOperationTypes.WRITE, remote, ResourcePatternTypes.LITERAL),
+        stray('User:*', AclOperationTypes.ALL, `${p}.`, ResourcePatternTypes.PREFIXED),
+        stray('User:app', AclOperationTypes.WRITE, `t${id}-unrelated`, ResourcePatternTypes.LITERAL),
+      ],
+    });
+    await drAdmin.disconnect();
+
+    // the plan alone changes nothing
+    const plan = await waitFor(
+      'a plan that sees the stray ACLs',
+      async () => {
+        const r = await acls(d, 'plan');
+        return r.stdout.includes(`- ALLOW User:* ALL TOPIC PREFIXED ${p}.`) ? r : undefined;
+      },
+      20_000,
+      500,
+    );
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout).toContain(`cluster ${d}: replica (role from config); crr's principal User:crr; applications User:app`);
+    expect(plan.stdout).toContain(`+ DENY User:app WRITE TOPIC PREFIXED ${p}.`);
+    expect(plan.stdout).toContain(`+ ALLOW User:crr WRITE TRANSACTIONAL_ID LITERAL crr-mirror-${p}-${d}`);
+    expect(plan.stdout).not.toMatch(/\+ ALLOW User:app (WRITE|ALL) /);
+    expect(plan.stdout).toContain(`- ALLOW User:app WRITE TOPIC LITERAL ${remote}`);
+    expect(plan.stdout).not.toContain(`t${id}-unrelated`);
+    expect((await acls(d, 'plan')).stdout).toBe(plan.stdout);
+
+    for (const c of [p, d]) {
+      const r = await acls(c, 'apply', '--execute');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(c === d ? /applied: \d+ added, 2 removed/ : /applied: \d+ added, 0 removed/);
+    }
+    // idempotent: the plan is empty once the broker shows what was created
+    for (const c of [p, d])
+      await waitFor(`an empty plan for ${c}`, async () => (await acls(c, 'plan')).stdout.includes('nothing to add or remove'), 20_000, 500);
+
+    // the application writes the primary's change topic; the mirror, logged in as User:crr, copies it
+    const admin = kafkaAs(primary, 'crr-admin').admin();
+    await admin.connect();
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: `t${id}.data`, numPartitions: 2 }] });
+    await admin.disconnect();
+    expect(await tryProduce(kafkaAs(primary, 'app'), `t${id}.data`)).toBe('ok');
+    const run = mirror(writeConfig(id, 'crr'));
+    const appOnDr = kafkaAs(dr, 'app').admin();
+    await appOnDr.connect();
+    try {
+      await waitFor(
+        `the mirror (User:crr) to copy ${remote} (log: ${run.logPath})`,
+        async () => (await appOnDr.fetchTopicOffsets(remote)).reduce((n, o) => n + Number(o.high), 0) >= 1,
+        60_000,
+        500,
+      );
+    } finally {
+      await appOnDr.disconnect();
+    }
+
+    // the fence: the application is refused by the broker, crr's principal is not
+    expect(await tryProduce(kafkaAs(dr, 'app'), remote)).toBe('TOPIC_AUTHORIZATION_FAILED');
+    expect(await tryProduce(kafkaAs(dr, 'crr'), remote)).toBe('ok');
+    // and the plan gave crr all it needs: nothing of the mirror (topic and config sync,
+    // transactions, offset syncs, heartbeats, checkpoints every second) was refused
+    expect(run.log()).not.toMatch(/authorization failed/i);
+    run.child.kill('SIGKILL');
+
+    // what a promotion will ask of dr: as a primary, the application's DENY goes, and it may
+    // WRITE dr's own change topic (not the remote topics: no ALLOW WRITE there for anyone but crr)
+    const flip = await acls(d, 'apply', '--role', 'primary', '--execute');
+    expect(flip.code, flip.stderr).toBe(0);
+    expect(flip.stdout).toContain(`- DENY User:app WRITE TOPIC PREFIXED ${p}.`);
+    expect(flip.stdout).toContain(`+ ALLOW User:app WRITE TOPIC LITERAL t${id}.data`);
+    const drAdmin2 = kafkaAs(dr, 'crr-admin').admin();
+    await drAdmin2.connect();
+    await drAdmin2.createTopics({ waitForLeaders: true, topics: [{ topic: `t${id}.data`, numPartitions: 1 }] });
+    await drAdmin2.disconnect();
+    await waitFor('the application may write dr as a primary', async () => (await tryProduce(kafkaAs(dr, 'app'), `t${id}.data`)) === 'ok', 20_000, 500);
+    expect(await tryProduce(kafkaAs(dr, 'app'), remote)).toBe('TOPIC_AUTHORIZATION_FAILED');
+  }, 150_000);
+});

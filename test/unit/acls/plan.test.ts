@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { type AclBinding, desiredAcls, formatBinding, patternsOverlap, planAcls } from '../../../src/acls/plan.js';
+import { ConfigSchema } from '../../../src/config/schema.js';
+
+const config = (over: Record<string, unknown> = {}) =>
+  ConfigSchema.parse({
+    clusters: {
+      primary: { bootstrapServers: ['p:9092'], applicationPrincipals: ['User:app'] },
+      dr: { bootstrapServers: ['d:9092'], applicationPrincipals: ['User:app'] },
+    },
+    mirror: {
+      flows: [
+        { source: 'primary', target: 'dr' },
+        { source: 'dr', target: 'primary', enabled: false },
+      ],
+    },
+    ...over,
+  });
+const principals = { crr: 'User:crr', applications: ['User:app'] };
+const lines = (bs: AclBinding[]) => bs.map(formatBinding).sort();
+const allow = (
+  principal: string,
+  operation: AclBinding['operation'],
+  resourceName: string,
+  patternType: AclBinding['patternType'] = 'LITERAL',
+): AclBinding => ({
+  resourceType: 'TOPIC',
+  resourceName,
+  patternType,
+  principal,
+  host: '*',
+  operation,
+  permission: 'ALLOW',
+});
+
+describe('desiredAcls', () => {
+  it('on a replica: only crr writes the remote topics, internal topics and its transactional id; applications read and are denied WRITE', () => {
+    const d = desiredAcls(config(), 'dr', 'replica', principals);
+    const l = lines(d.bindings);
+    expect(l).toContain('ALLOW User:crr ALL TOPIC PREFIXED primary.');
+    for (const t of ['crr-offsets.primary.internal', 'crr-offset-syncs.primary.internal', 'primary.checkpoints.internal', 'crr-cluster-state.internal'])
+      expect(l).toContain(`ALLOW User:crr ALL TOPIC LITERAL ${t}`);
+    expect(l).toContain('ALLOW User:crr WRITE TRANSACTIONAL_ID LITERAL crr-mirror-primary-dr');
+    expect(l).toContain('ALLOW User:app READ TOPIC PREFIXED primary.');
+    expect(l).toContain('DENY User:app WRITE TOPIC PREFIXED primary.');
+    // MM2's rule: no ALLOW WRITE (or ALL) for anyone but crr on a replica
+    expect(d.bindings.filter((b) => b.permission === 'ALLOW' && (b.operation === 'WRITE' || b.operation === 'ALL') && b.principal !== 'User:crr')).toEqual([]);
+  });
+
+  it('on a primary: applications WRITE its change topics; crr reads every topic as the source of the flow', () => {
+    const l = lines(desiredAcls(config(), 'primary', 'primary', principals).bindings);
+    expect(l).toContain('ALLOW User:app WRITE TOPIC LITERAL graph.data');
+    expect(l).toContain('ALLOW User:app WRITE TOPIC LITERAL graph.metadata');
+    expect(l).toContain('ALLOW User:crr READ TOPIC LITERAL *');
+    expect(l).toContain('ALLOW User:crr ALL TOPIC LITERAL heartbeats');
+    expect(l).not.toContain('ALLOW User:app WRITE TOPIC LITERAL crr-cluster-state.internal');
+  });
+
+  it('under the identity policy names the remote topics literally', () => {
+    const c = config({ mirror: { flows: [{ source: 'primary', target: 'dr', replicationPolicy: { type: 'identity' } }] } });
+    const l = lines(desiredAcls(c, 'dr', 'replica', principals).bindings);
+    expect(l).toContain('DENY User:app WRITE TOPIC LITERAL graph.data');
+    expect(l).toContain('DENY User:app WRITE TOPIC LITERAL heartbeats');
+  });
+
+  it("refuses crr's own principal or a wildcard among the applications (their DENY WRITE would stop crr)", () => {
+    expect(() => desiredAcls(config(), 'dr', 'replica', { crr: 'User:crr', applications: ['User:crr'] })).toThrow(
+      /clusters.dr.applicationPrincipals: "User:crr" is crr's own principal/,
+    );
+    expect(() => desiredAcls(config(), 'dr', 'replica', { crr: 'User:crr', applications: ['User:*'] })).toThrow(/"User:\*" is a wildcard/);
+  });
+
+  it('refuses a replica no enabled flow targets, naming the path', () => {
+    expect(() => desiredAcls(config(), 'primary', 'replica', principals)).toThrow(/no enabled flow in mirror.flows targets it/);
+  });
+});
+
+describe('planAcls', () => {
+  it('adds what is missing, and nothing the second time', () => {
+    const d = desiredAcls(config(), 'dr', 'replica', principals);
+    const first = planAcls(d, []);
+    expect(first.add).toHaveLength(d.bindings.length);
+    expect(first.remove).toEqual([]);
+    const second = planAcls(d, first.add);
+    expect(second.add).toEqual([]);
+    expect(second.remove).toEqual([]);
+  });
+
+  it('removes any ALLOW WRITE reaching a fenced resource on a replica, wildcards included, and leaves unrelated ACLs alone', () => {
+    const d = desiredAcls(config(), 'dr', 'replica', principals);
+    const stray = [
+      allow('User:*', 'WRITE', '*'),
+      allow('User:other', 'ALL', 'primary.', 'PREFIXED'),
+      allow('User:other', 'WRITE', 'primary.graph.data'),
+      allow('User:other', 'WRITE', 'crr-offsets.primary.internal'),
+      { ...allow('User:other', 'WRITE', 'crr-mirror-primary-dr'), resourceType: 'TRANSACTIONAL_ID' as const },
+    ];
+    const unrelated = [allow('User:other', 'WRITE', 'orders'), allow('User:other', 'READ', 'primary.graph.data')];
+    const plan = planAcls(d, [...d.bindings, ...stray, ...unrelated]);
+    expect(lines(plan.remove)).toEqual(lines(stray));
+    expect(plan.add).toEqual([]);
+  });
+
+  it("flips on promotion: the new replica loses the applications' WRITE on its change topics, the new primary their DENY", () => {
+    const c = config();
+    const asPrimary = desiredAcls(c, 'primary', 'primary', principals);
+    const asReplica = desiredAcls(ConfigSchema.parse({ ...c, mirror: { flows: [{ source: 'dr', target: 'primary' }] } }), 'primary', 'replica', principals);
+    const plan = planAcls(asReplica, asPrimary.bindings);
+    expect(lines(plan.remove)).toContain('ALLOW User:app WRITE TOPIC LITERAL graph.data');
+    const drBack = planAcls(desiredAcls(c, 'dr', 'primary', principals), desiredAcls(c, 'dr', 'replica', principals).bindings);
+    expect(lines(drBack.remove)).toContain('DENY User:app WRITE TOPIC PREFIXED primary.');
+    expect(lines(drBack.add)).toContain('ALLOW User:app WRITE TOPIC LITERAL graph.data');
+  });
+});
+
+describe('patternsOverlap', () => {
+  const t = (resourceName: string, patternType: 'LITERAL' | 'PREFIXED' = 'LITERAL') => ({ resourceType: 'TOPIC' as const, resourceName, patternType });
+  it.each([
+    [t('*'), t('x'), true],
+    [t('a.b'), t('a.', 'PREFIXED'), true],
+    [t('a', 'PREFIXED'), t('a.', 'PREFIXED'), true],
+    [t('b.c'), t('a.', 'PREFIXED'), false],
+    [t('a.b'), t('a.c'), false],
+  ])('%o and %o: %s', (a, b, want) => {
+    expect(patternsOverlap(a, b)).toBe(want);
+    expect(patternsOverlap(b, a)).toBe(want);
+  });
+});
