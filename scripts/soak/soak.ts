@@ -119,8 +119,12 @@ export interface SoakReport {
   faultKinds: FaultKind[];
   ok: boolean;
   failures: string[];
-  faults: Array<{ at: number; kind: FaultKind; detail: string; survived: boolean; recoverySeconds?: number }>;
-  table: Array<{ kind: FaultKind; injected: number; survived: number }>;
+  /**
+   * Every fault: when it ended (s since the start), what it did, whether the system made progress
+   * again within 240 s, and how many daemons exited by themselves meanwhile (each restarted).
+   */
+  faults: Array<{ at: number; kind: FaultKind; detail: string; survived: boolean; recoverySeconds?: number; daemonExits: number }>;
+  table: Array<{ kind: FaultKind; injected: number; survived: number; daemonExits: number }>;
   events: { written: number; acknowledged: number; unacknowledged: number; writeBatches: number; failedBatches: number; acknowledgedPerSecond: number };
   checks: {
     dr: StoreCheck;
@@ -613,36 +617,42 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     positionsCheck.allowedReasons[reason] = (positionsCheck.allowedReasons[reason] ?? 0) + 1;
   };
   let syncBreaks = 0;
+  /**
+   * One sample of a store: its positions and cluster state, read in one statement (one snapshot),
+   * and the counters of sync breaks and resets the soak had started before and after the read.
+   */
   interface StoreSample {
     positions: Map<string, number>;
     state: string;
-    syncBreaks: number;
-    resets: number;
+    before: { syncBreaks: number; resets: number };
+    after: { syncBreaks: number; resets: number };
   }
   const prevSample: Record<string, StoreSample | undefined> = {};
   const sampleStore = async (label: 'primary' | 'dr', schema: string): Promise<void> => {
-    const [pos, st] = await Promise.all([
-      q<{ topic: string; partition: number; next_offset: string }>(`SELECT topic, partition, next_offset FROM ${schema}.positions`),
-      q<{ s: string }>(`SELECT concat_ws('|', role, state, epoch, reason, updated_at) AS s FROM ${schema}.cluster_state`),
-    ]);
+    const before = { syncBreaks, resets: resetsStarted };
+    const [row] = await q<{ p: Array<{ t: string; n: string }> | null; s: string | null }>(
+      `SELECT (SELECT json_agg(json_build_object('t', topic || '[' || partition || ']', 'n', next_offset)) FROM ${schema}.positions) AS p,
+              (SELECT concat_ws('|', role, state, epoch, reason, updated_at) FROM ${schema}.cluster_state) AS s`,
+    );
     const cur: StoreSample = {
-      positions: new Map(pos.map((r) => [`${r.topic}[${r.partition}]`, Number(r.next_offset)])),
-      state: st[0]?.s ?? '',
-      syncBreaks,
-      resets: resetsStarted,
+      positions: new Map((row?.p ?? []).map((r) => [r.t, Number(r.n)])),
+      state: row?.s ?? '',
+      before,
+      after: { syncBreaks, resets: resetsStarted },
     };
     positionsCheck.samples += 1;
     const prev = prevSample[label];
     prevSample[label] = cur;
     if (!prev) return;
     for (const [k, v] of cur.positions) {
-      const before = prev.positions.get(k);
-      if (before === undefined || v >= before) continue;
+      const was = prev.positions.get(k);
+      if (was === undefined || v >= was) continue;
       positionsCheck.decreases += 1;
+      // allowed only when the cause may lie between the two reads
       if (label === 'dr' && prev.state !== cur.state) allow('dr store: reseed (cluster_state changed between the samples)');
-      else if (label === 'dr' && prev.syncBreaks !== cur.syncBreaks) allow('dr store: a sync break on the primary between the samples');
-      else if (label === 'primary' && prev.resets !== cur.resets) allow('primary store: RESET set its positions back to 0');
-      else positionsCheck.violations.push(`${label} store position ${k} moved back from ${before} to ${v} at ${at()} s`);
+      else if (label === 'dr' && prev.before.syncBreaks !== cur.after.syncBreaks) allow('dr store: a sync break on the primary between the samples');
+      else if (label === 'primary' && prev.before.resets !== cur.after.resets) allow('primary store: RESET set its positions back to 0');
+      else positionsCheck.violations.push(`${label} store position ${k} moved back from ${was} to ${v} at ${at()} s`);
     }
   };
   let sampling = true;
@@ -654,6 +664,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   };
   // every committed mirror position, in commit order (read_committed), from the positions topic on DR
   const mirrorPos = new Map<string, { offset: number; resets: number }>();
+  const tailSeen = new Map<number, number>();
   const tail: Consumer = kafkaOf(o.drPort).consumer({
     groupId: `crr-soak-positions-${id}`,
     readUncommitted: false,
@@ -664,7 +675,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   await tail.subscribe({ topics: [positionsTopicName(src)], fromBeginning: true });
   await tail.run({
     autoCommit: false,
-    eachMessage: async ({ message }) => {
+    eachMessage: async ({ partition, message }) => {
+      // the reader commits no offsets: after a rebalance (a broker restart) it reads from the beginning again
+      if (Number(message.offset) <= (tailSeen.get(partition) ?? -1)) return;
+      tailSeen.set(partition, Number(message.offset));
       const d = (() => {
         try {
           return decodePosition(`${src}->${dst}`, message.key, message.value);
@@ -730,7 +744,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         d.start();
         return `SIGKILL ${d.name} (active ${role} of ${region}, pid ${pid}); a new process in its place after ${(restartIn / 1000).toFixed(1)} s`;
       }
-      const ms = between(2000, 15_000);
+      const ms = between(2000, 14_000);
       d.signal('SIGSTOP');
       await sleep(ms);
       d.signal('SIGCONT');
@@ -746,7 +760,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       const [, mode, target] = kind.split('-') as [string, 'cut' | 'blackhole' | 'slow', 'kafka' | 'pg' | 's3'];
       const name = target === 'kafka' ? pick(['kafka-primary', 'kafka-dr'] as const) : target;
       const proxy = proxies[name];
-      const ms = between(2000, 15_000);
+      const ms = between(2000, 10_000);
       let how: string = mode;
       if (mode === 'cut') await proxy.cut();
       else if (mode === 'blackhole') await proxy.blackhole();
@@ -826,7 +840,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const normal = enabled.filter((k) => !k.endsWith('-reseed'));
   const reseedKinds = RESEED_FAULTS.filter((k) => o.faults.has(k));
   if (normal.length === 0) throw new Error('soak: no fault kind enabled (SOAK_FAULTS)');
-  const weight = (k: FaultKind): number => (SYNC_BREAKS.includes(k) ? 0.5 : k.startsWith('net-') && k.endsWith('-s3') ? 0.3 : 1);
+  // sync breaks and broker restarts take long (a reseed, a JVM start); S3 matters during reseeds, which get their own faults
+  const weight = (k: FaultKind): number => (SYNC_BREAKS.includes(k) ? 0.4 : k === 'restart-broker' ? 0.6 : k.startsWith('net-') && k.endsWith('-s3') ? 0.3 : 1);
   const pickFault = (): FaultKind => {
     const total = normal.reduce((s, k) => s + weight(k), 0);
     let x = rnd() * total;
@@ -840,25 +855,31 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const writer = writerLoop();
   const sampler = samplerLoop();
   const faultDeadline = t0 + o.seconds * 1000;
-  const record = async (kind: FaultKind, detail: string): Promise<void> => {
+  const exits = (): number => daemons.reduce((n, d) => n + d.crashes, 0);
+  const record = async (kind: FaultKind, detail: string, exitsBefore: number): Promise<void> => {
     const s = await survivedAfter();
-    faults.push({ at: at(), kind, detail, survived: s.survived, recoverySeconds: Math.round(s.seconds * 10) / 10 });
-    log(`#${faults.length} ${kind}: ${detail} -> ${s.survived ? `recovered in ${s.seconds.toFixed(1)} s` : 'NOT RECOVERED within 240 s'}`);
+    const daemonExits = exits() - exitsBefore;
+    faults.push({ at: at(), kind, detail, survived: s.survived, recoverySeconds: Math.round(s.seconds * 10) / 10, daemonExits });
+    log(
+      `#${faults.length} ${kind}: ${detail} -> ${s.survived ? `recovered in ${s.seconds.toFixed(1)} s` : 'NOT RECOVERED within 240 s'}${daemonExits ? `; ${daemonExits} daemon(s) exited by themselves (restarted)` : ''}`,
+    );
   };
   while (Date.now() < faultDeadline) {
-    await sleep(between(1000, 5000));
+    await sleep(between(500, 3000));
     if (Date.now() >= faultDeadline) break;
     const kind = pickFault();
+    const exitsBefore = exits();
     const detail = await inject(kind);
     if (!detail) continue;
     if (SYNC_BREAKS.includes(kind) && reseedKinds.length > 0 && rnd() < 0.7) {
       // the replica becomes OUTDATED and reseeds: hit the reseed (a process, S3, PostgreSQL)
       const rk = pick(reseedKinds);
       const reseeding = await waitUntil(async () => !!(await active('dr', 'reseed')), 30_000, 100);
+      const rExitsBefore = exits();
       const rd = reseeding ? await inject(rk) : undefined;
-      faults.push({ at: at(), kind, detail, survived: true });
+      faults.push({ at: at(), kind, detail, survived: true, daemonExits: rExitsBefore - exitsBefore });
       log(`#${faults.length} ${kind}: ${detail}`);
-      if (rd) await record(rk, `${rd} (during the reseed)`);
+      if (rd) await record(rk, `${rd} (during the reseed)`, rExitsBefore);
       else {
         const s = await survivedAfter();
         if (!s.survived) lastOf(faults).survived = false;
@@ -866,7 +887,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       }
       continue;
     }
-    await record(kind, detail);
+    await record(kind, detail, exitsBefore);
   }
 
   // ---- the end: faults stopped
@@ -964,6 +985,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     kind,
     injected: faults.filter((f) => f.kind === kind).length,
     survived: faults.filter((f) => f.kind === kind && f.survived).length,
+    daemonExits: faults.filter((f) => f.kind === kind).reduce((n, f) => n + f.daemonExits, 0),
   })).filter((r) => r.injected > 0);
   return {
     seed: o.seed,
@@ -1048,11 +1070,11 @@ async function emptyBucket(s3: S3Client, Bucket: string): Promise<void> {
 export function renderReport(r: SoakReport): string {
   const lines: string[] = [];
   const w = Math.max(10, ...r.table.map((t) => t.kind.length));
-  lines.push('', `${'FAULT KIND'.padEnd(w)}  INJECTED  SURVIVED`);
-  for (const t of r.table) lines.push(`${t.kind.padEnd(w)}  ${String(t.injected).padStart(8)}  ${String(t.survived).padStart(8)}`);
-  const inj = r.table.reduce((s, t) => s + t.injected, 0);
-  const sur = r.table.reduce((s, t) => s + t.survived, 0);
-  lines.push(`${'total'.padEnd(w)}  ${String(inj).padStart(8)}  ${String(sur).padStart(8)}   (${r.table.length} kinds)`);
+  const row = (c: string[]): string => `${c[0]!.padEnd(w)}  ${c[1]!.padStart(8)}  ${c[2]!.padStart(8)}  ${c[3]!.padStart(12)}`;
+  lines.push('', row(['FAULT KIND', 'INJECTED', 'SURVIVED', 'DAEMON EXITS']));
+  for (const t of r.table) lines.push(row([t.kind, String(t.injected), String(t.survived), String(t.daemonExits)]));
+  const sum = (f: (t: SoakReport['table'][number]) => number): string => String(r.table.reduce((n, t) => n + f(t), 0));
+  lines.push(`${row(['total', sum((t) => t.injected), sum((t) => t.survived), sum((t) => t.daemonExits)])}   (${r.table.length} kinds)`);
   const e = r.events;
   const c = r.checks;
   lines.push(
@@ -1068,7 +1090,7 @@ export function renderReport(r: SoakReport): string {
     )
       .map(([k, v]) => `${v} ${k}`)
       .join('; ')}), ${c.positions.violations.length} violations`,
-    `daemons that exited by themselves: ${r.daemonCrashes}; sync breaks: ${r.syncBreaks}`,
+    `daemons that exited by themselves (restarted, as a supervisor would): ${r.daemonCrashes}; sync breaks: ${r.syncBreaks}`,
     r.ok ? 'SOAK PASSED' : `SOAK FAILED:\n  ${r.failures.join('\n  ')}`,
   );
   return lines.join('\n');
