@@ -348,10 +348,12 @@ const SCHEMA_EVENT = {
 
 /** Runs one soak and returns its report (never throws for a failed check: see `ok` and `failures`). */
 export async function runSoak(o: SoakOptions): Promise<SoakReport> {
+  // two streams: the writer's draws interleave with the faults' by timing, so each has its own
+  // and a seed gives the same fault sequence (kinds, targets, durations, gaps) every time
   const rnd = prng(o.seed);
+  const eventRnd = prng(o.seed ^ 0x9e3779b9);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const between = (a: number, b: number): number => a + rnd() * (b - a);
-  // event ids: random UUIDs would make a rerun differ only in ids; the seq makes them unique
   const id = randomUUID().replace(/-/g, '').slice(0, 8);
   const src = `p${id}`;
   const dst = `d${id}`;
@@ -496,8 +498,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const batch: SoakEvent[] = [];
     for (let i = 0; i < batchEvents; i++) {
       seq += 1;
-      const entity = `e${Math.floor(rnd() * entities)}`;
-      batch.push({ id: `soak-${id}-${seq}`, seq, entity, op: rnd() < 0.1 ? 'delete' : 'upsert' });
+      const entity = `e${Math.floor(eventRnd() * entities)}`;
+      batch.push({ id: `soak-${id}-${seq}`, seq, entity, op: eventRnd() < 0.1 ? 'delete' : 'upsert' });
     }
     const lines = batch.map((e) =>
       JSON.stringify(
