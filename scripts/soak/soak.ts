@@ -31,7 +31,7 @@ import pg from 'pg';
 import { stringify } from 'yaml';
 import { registerCodecs } from '../../src/kafka/codecs.js';
 import { Kafka, logLevel } from '../../src/kafka/kafkajs.js';
-import { decodePosition } from '../../src/mirror/positions.js';
+import { decodePosition } from '../../src/replication/positions.js';
 import { positionsTopicName } from '../../src/replication/internal-topics.js';
 import { TcpProxy } from '../../test/support/tcp-proxy.js';
 
