@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { toStoreError } from './pg-errors.js';
+import { checkOut } from './postgres.js';
 import { quoteIdent } from './sql-client.js';
 
 /**
@@ -134,16 +135,19 @@ function createRole(role: string): string[] {
 }
 
 async function inTransaction(pool: pg.Pool, schema: string, statements: string[]): Promise<void> {
-  let client: pg.PoolClient | undefined;
+  let held: Awaited<ReturnType<typeof checkOut>> | undefined;
+  let broken: unknown;
   try {
-    client = await pool.connect();
-    await client.query('BEGIN');
-    for (const stmt of statements) await client.query(stmt);
-    await client.query('COMMIT');
+    held = await checkOut(pool);
+    await held.client.query('BEGIN');
+    for (const stmt of statements) await held.client.query(stmt);
+    await held.client.query('COMMIT');
   } catch (err) {
-    await client?.query('ROLLBACK').catch(() => undefined);
+    await held?.client.query('ROLLBACK').catch((rollbackErr: unknown) => {
+      broken = rollbackErr; // the connection is unusable: do not return it to the pool
+    });
     throw toStoreError(err, schema);
   } finally {
-    client?.release();
+    held?.release(broken);
   }
 }

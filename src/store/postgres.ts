@@ -116,6 +116,31 @@ export class PostgresStore extends SqlStore {
   }
 }
 
+/**
+ * Checks a client out of `pool` with an `'error'` listener for as long as it is held.
+ * node-postgres emits `'error'` on a checked-out client whose connection ends while no query runs
+ * on it (a cut or blackholed network, a server that ends an idle-in-transaction session); without
+ * a listener that event ends the process. The error is kept: the client's next query fails, and
+ * `release()` then discards the client instead of returning it to the pool.
+ * @throws what `pool.connect()` throws (the caller maps it, see toStoreError)
+ */
+export async function checkOut(pool: pg.Pool): Promise<{ client: pg.PoolClient; release(err?: unknown): void }> {
+  const client = await pool.connect();
+  let lost: Error | undefined;
+  const onError = (err: Error): void => {
+    lost ??= err;
+  };
+  client.on('error', onError);
+  return {
+    client,
+    release(err?: unknown): void {
+      client.removeListener('error', onError);
+      const broken = lost ?? (err instanceof Error ? err : undefined);
+      client.release(broken);
+    },
+  };
+}
+
 function poolDriver(pool: pg.Pool): SqlDriver {
   return {
     query: async <R>(text: string, params?: unknown[]) => {
@@ -123,7 +148,7 @@ function poolDriver(pool: pg.Pool): SqlDriver {
       return { rows: res.rows as R[] };
     },
     transaction: async <T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> => {
-      const client = await pool.connect();
+      const { client, release } = await checkOut(pool);
       let broken: unknown;
       try {
         await client.query('BEGIN');
@@ -141,7 +166,7 @@ function poolDriver(pool: pg.Pool): SqlDriver {
         }
         throw err;
       } finally {
-        client.release(broken instanceof Error ? broken : undefined);
+        release(broken);
       }
     },
     close: () => pool.end(),
