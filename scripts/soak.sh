@@ -44,7 +44,9 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 started=()
 for name in primary dr; do
   if [[ $name == primary ]]; then port=$CRR_PRIMARY_PORT; else port=$CRR_DR_PORT; fi
-  if $K status | grep -Eq "^$name +running"; then
+  # the status is read whole first: with pipefail, `status | grep -q` fails when grep stops reading early
+  status=$($K status)
+  if grep -Eq "^$name +running" <<<"$status"; then
     if ! port_open $((port + 2)); then
       echo "soak: cluster $name runs without the PROXIED listener on $((port + 2)); restarting it with one"
       $K restart "$name"
@@ -55,7 +57,8 @@ for name in primary dr; do
   fi
 done
 s3_started=0
-if ! bash scripts/s3.sh status | grep -Eq '^s3 +running'; then
+s3_status=$(bash scripts/s3.sh status)
+if ! grep -Eq '^s3 +running' <<<"$s3_status"; then
   bash scripts/s3.sh up
   s3_started=1
 fi
