@@ -653,6 +653,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       // allowed only when the cause may lie between the two reads
       if (label === 'dr' && prev.state !== cur.state) allow('dr store: reseed (cluster_state changed between the samples)');
       else if (label === 'dr' && prev.before.syncBreaks !== cur.after.syncBreaks) allow('dr store: a sync break on the primary between the samples');
+      else if (label === 'primary' && prev.state !== cur.state && /\|RESET: /.test(cur.state))
+        allow('primary store: RESET set its positions back to 0 (its cluster_state changed in the same transaction)');
       else if (label === 'primary' && prev.before.resets !== cur.after.resets) allow('primary store: RESET set its positions back to 0');
       else positionsCheck.violations.push(`${label} store position ${k} moved back from ${was} to ${v} at ${at()} s`);
     }
@@ -665,7 +667,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     }
   };
   // every committed mirror position, in commit order (read_committed), from the positions topic on DR
-  const mirrorPos = new Map<string, { offset: number; resets: number }>();
+  const mirrorPos = new Map<string, { offset: number; resets: number; topicId: string | undefined }>();
   const tailSeen = new Map<number, number>();
   const tail: Consumer = kafkaOf(o.drPort).consumer({
     groupId: `crr-soak-positions-${id}`,
@@ -694,10 +696,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       positionsCheck.samples += 1;
       if (prev && d.position.offset < prev.offset) {
         positionsCheck.decreases += 1;
-        if (prev.resets !== resetsStarted) allow('mirror position: the source topic was recreated by RESET');
+        // a position belongs to one incarnation of the source topic (its id): a new id starts it again
+        if (prev.topicId !== undefined && d.position.topicId !== undefined && prev.topicId !== d.position.topicId)
+          allow('mirror position: a new incarnation of the source topic (new topic id)');
+        else if (prev.resets !== resetsStarted) allow('mirror position: the source topic was recreated by RESET');
         else positionsCheck.violations.push(`mirror position ${k} moved back from ${prev.offset} to ${d.position.offset} at ${at()} s`);
       }
-      mirrorPos.set(k, { offset: d.position.offset, resets: resetsStarted });
+      mirrorPos.set(k, { offset: d.position.offset, resets: resetsStarted, topicId: d.position.topicId });
     },
   });
 

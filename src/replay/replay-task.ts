@@ -247,7 +247,9 @@ export class ReplayTask extends TaskRun<ReplayOutcome> {
     if (high >= next && (stored === undefined || stored >= next)) return;
     throw new CrrError(
       'CRR_REPLAY_RELOAD',
-      `${topic}[${partition}] ends at ${high}, below replay's position ${next} (the store holds ${stored ?? 'none'}): the topic was recreated; reloading the store's positions`,
+      high < next
+        ? `${topic}[${partition}] ends at ${high}, below replay's position ${next}: the topic was recreated; reloading the store's positions`
+        : `the store's position of ${topic}[${partition}] moved back to ${stored} (from ${next} in this run: crr admin reset); reloading the store's positions`,
       { retriable: true },
     );
   }
