@@ -33,6 +33,7 @@ import { registerCodecs } from '../../src/kafka/codecs.js';
 import { Kafka, logLevel } from '../../src/kafka/kafkajs.js';
 import { decodePosition } from '../../src/replication/positions.js';
 import { positionsTopicName } from '../../src/replication/internal-topics.js';
+import { mulberry32 } from '../../src/util/prng.js';
 import { TcpProxy } from '../../test/support/tcp-proxy.js';
 
 /** Every fault kind the soak injects. `*-reseed` kinds are injected while a reseed runs (after a sync break). */
@@ -148,17 +149,8 @@ interface StoreCheck {
   examples: string[];
 }
 
-/** A seeded PRNG (mulberry32): floats in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG: floats in [0, 1) (src/util/prng.ts). */
+const prng = mulberry32;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
