@@ -1,43 +1,30 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { reseeding } from '../../src/cluster/cluster-state.js';
 import { PostgresStore } from '../../src/store/postgres.js';
-import { PG_URL, runCrr, uniq, useCrrProcesses, usePairs, waitFor, type TestPair } from '../support/helpers.js';
-import { dropBucket, freshBucket, S3_ENDPOINT, S3_REGION, s3Client } from '../support/s3-helpers.js';
+import { PG_URL, runCrr, uniq, useCrrProcesses, waitFor, type TestPair } from '../support/helpers.js';
+import { type ReseedPair, useReseedPairs } from '../support/reseed-pair.js';
+import { s3Client } from '../support/s3-helpers.js';
 
 // issue 11 item 5: a resumed reseed finds its backup by a field of the cluster state (not by
 // parsing the reason), the backup it uses is pinned against prune and delete, and a backup that
 // vanished makes it take a fresh one.
 
 const start = useCrrProcesses();
-const pair = usePairs();
+const makePair = useReseedPairs();
 const s3 = s3Client();
-const buckets: string[] = [];
 const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
 afterAll(async () => {
-  for (const b of buckets) await dropBucket(s3, b).catch(() => undefined);
   await pool.end();
 });
 
 /** A pair (reseed mode manual) whose primary backs up to a fresh S3 bucket, 1 MiB parts, with `retention`. */
-async function reseedPair(retention: Record<string, number> = {}): Promise<TestPair & { bucket: string }> {
-  const p = pair({ dataPartitions: 1 });
-  const bucket = await freshBucket(s3, 'reseedid');
-  buckets.push(bucket);
-  const config = parse(readFileSync(p.configPath, 'utf8')) as Record<string, any>;
-  config.clusters[p.source].backup = {
-    repository: { type: 's3', bucket, endpoint: S3_ENDPOINT, region: S3_REGION, forcePathStyle: true, accessKeyId: 'crr', secretAccessKey: 'crr-secret-key' },
-    partSizeBytes: 1024 * 1024,
-    retention,
-  };
-  config.reseed = { mode: 'manual', retryBackoffInitialMs: 200, retryBackoffMaxMs: 2000 };
-  writeFileSync(p.configPath, stringify(config));
-  return { ...p, bucket };
+function reseedPair(retention: Record<string, number> = {}): Promise<ReseedPair> {
+  return makePair({ mode: 'manual', dataPartitions: 1, bucketPrefix: 'reseedid', backup: { partSizeBytes: 1024 * 1024, retention } });
 }
 
 /** Bulk-loads `n` cities (ids from `from`) into the primary's store with `crr admin import` (raises its epoch). */

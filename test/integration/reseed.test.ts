@@ -1,47 +1,31 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { PostgresStore } from '../../src/store/postgres.js';
-import { http, metricValue, PG_URL, runCrr, testPair, uniq, useCrrProcesses, waitFor, type TestPair } from '../support/helpers.js';
-import { dropBucket, freshBucket, S3_ENDPOINT, S3_REGION, s3Client } from '../support/s3-helpers.js';
+import { http, metricValue, PG_URL, runCrr, uniq, useCrrProcesses, waitFor, type TestPair } from '../support/helpers.js';
+import { type ReseedPair, useReseedPairs, writeEvents } from '../support/reseed-pair.js';
+import { s3Client } from '../support/s3-helpers.js';
 
 const start = useCrrProcesses();
+const makePair = useReseedPairs();
 const s3 = s3Client();
-const buckets: string[] = [];
 const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
 afterAll(async () => {
-  for (const b of buckets) await dropBucket(s3, b).catch(() => undefined);
   await pool.end();
 });
 
 /** A pair whose primary backs up to a fresh S3 bucket, with reseed mode `mode`. */
-async function reseedPair(mode: 'auto' | 'manual', partSizeBytes = 1024 * 1024): Promise<TestPair & { bucket: string }> {
-  const p = testPair({ dataPartitions: 3 });
-  const bucket = await freshBucket(s3, 'reseed');
-  buckets.push(bucket);
-  const config = parse(readFileSync(p.configPath, 'utf8')) as Record<string, any>;
-  config.clusters[p.source].backup = {
-    repository: { type: 's3', bucket, endpoint: S3_ENDPOINT, region: S3_REGION, forcePathStyle: true, accessKeyId: 'crr', secretAccessKey: 'crr-secret-key' },
-    partSizeBytes,
-  };
-  config.reseed = { mode, retryBackoffInitialMs: 200, retryBackoffMaxMs: 2000 };
-  writeFileSync(p.configPath, stringify(config));
-  return { ...p, bucket };
+function reseedPair(mode: 'auto' | 'manual', partSizeBytes = 1024 * 1024): Promise<ReseedPair> {
+  return makePair({ mode, backup: { partSizeBytes } });
 }
 
 const upserts = (from: number, n: number): object[] =>
   Array.from({ length: n }, (_, i) => ({ op: 'UPSERT_VERTEX', vertex: { type: 'City', id: `c${(from + i) % 700}` }, attributes: { n: from + i } }));
 
-async function write(p: TestPair, events: object[]): Promise<void> {
-  const file = join(tmpdir(), 'crr-tests', `reseed-${uniq()}.ndjson`);
-  writeFileSync(file, events.map((e) => JSON.stringify(e)).join('\n'));
-  const r = await runCrr(['write', '--config', p.configPath, '--cluster', p.source, '--file', file]);
-  expect(r.code, r.stderr).toBe(0);
-}
+const write = writeEvents;
 
 const replay = async (port: number): Promise<any> => JSON.parse((await http(port, '/status')).body).replay;
 

@@ -1,34 +1,20 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
-import { http, PG_URL, runCrr, uniq, useCrrProcesses, usePairs, waitFor, type TestPair } from '../support/helpers.js';
-import { dropBucket, freshBucket, S3_ENDPOINT, S3_REGION, s3Client } from '../support/s3-helpers.js';
+import { http, PG_URL, runCrr, useCrrProcesses, waitFor, type TestPair } from '../support/helpers.js';
+import { useReseedPairs, writeEvents } from '../support/reseed-pair.js';
 
 // Issue "Proven under faults", item 1: positions belong to one incarnation of a topic.
 const start = useCrrProcesses();
-const pair = usePairs();
-const s3 = s3Client();
-const buckets: string[] = [];
+const reseedPair = useReseedPairs();
 const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
 afterAll(async () => {
-  for (const b of buckets) await dropBucket(s3, b).catch(() => undefined);
   await pool.end();
 });
 
 const city = { op: 'CREATE_VERTEX_TYPE', name: 'City', primaryIdType: 'STRING', attributes: [{ name: 'n', type: 'INT' }] };
 const cities = (prefix: string, n: number): object[] =>
   Array.from({ length: n }, (_, i) => ({ op: 'UPSERT_VERTEX', vertex: { type: 'City', id: `${prefix}${i}` }, attributes: { n: i } }));
-
-/** Writes events with `crr write`; its exit 0 is the acknowledgement of every one of them. */
-async function write(p: TestPair, events: object[]): Promise<void> {
-  const file = join(tmpdir(), 'crr-tests', `reset-${uniq()}.ndjson`);
-  writeFileSync(file, events.map((e) => JSON.stringify(e)).join('\n'));
-  const r = await runCrr(['write', '--config', p.configPath, '--cluster', p.source, '--file', file]);
-  expect(r.code, r.stderr).toBe(0);
-}
+const write = writeEvents;
 
 const replay = async (port: number): Promise<any> => JSON.parse((await http(port, '/status')).body).replay;
 
@@ -59,16 +45,7 @@ async function ids(schema: string, prefix: string): Promise<Set<string>> {
 
 describe('crr admin reset while both regions run', () => {
   it('writes go on past the old positions: both stores hold every acknowledged event, the replica reseeds and verify says EQUAL', async () => {
-    const p = pair({ dataPartitions: 3 });
-    const bucket = await freshBucket(s3, 'reset');
-    buckets.push(bucket);
-    const config = parse(readFileSync(p.configPath, 'utf8')) as Record<string, any>;
-    config.clusters[p.source].backup = {
-      repository: { type: 's3', bucket, endpoint: S3_ENDPOINT, region: S3_REGION, forcePathStyle: true, accessKeyId: 'crr', secretAccessKey: 'crr-secret-key' },
-    };
-    config.reseed = { mode: 'auto', retryBackoffInitialMs: 200, retryBackoffMaxMs: 2000 };
-    writeFileSync(p.configPath, stringify(config));
-
+    const p = await reseedPair({ mode: 'auto', bucketPrefix: 'reset' });
     await write(p, [city, ...cities('old', 600)]);
     start(['run', '--config', p.configPath, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)]);
     start(['run', '--config', p.configPath, '--cluster', p.target]);
