@@ -160,10 +160,10 @@ async function cmdWaitCrr(o) {
   const t0 = Number(o.t0);
   const pid = Number(o.pid);
   const label = o.label ?? 'crr';
-  // the HTTP port: crr logs "serving /metrics ... on port N" once it listens (http.port 0 = any free one)
+  // the HTTP port: crr logs "serving /metrics ... on http://HOST:N" (field "port") once it listens (http.port 0 = any free one)
   const port = await waitFor({ label: `${label} (waiting for its HTTP server)`, pid, timeoutS: 60, intervalMs: 100, t0: Date.now() }, async () => {
     if (!existsSync(o.log)) return undefined;
-    const m = /serving \/metrics[^"]* on port (\d+)/.exec(readFileSync(o.log, 'utf8'));
+    const m = /"component":"http"[^\n]*"port":(\d+)[^\n]*serving \/metrics/.exec(readFileSync(o.log, 'utf8'));
     return m ? Number(m[1]) : undefined;
   });
   const base = `http://127.0.0.1:${port}`;
