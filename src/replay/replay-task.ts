@@ -538,16 +538,18 @@ export class ReplayTask extends TaskRun<ReplayOutcome> {
       status.syncBreak = kind;
       const state = outdated({ role: 'replica', state: 'REPLICATING', epoch: this.epoch }, reason);
       await recordClusterState(store, source.alias, state);
+      // the state, its gauges and /status change together, before the publication is awaited
+      metrics.halted.set({ cluster: source.alias }, 1);
       status.clusterState = state;
       status.state = 'outdated';
       metrics.setState(source.alias, 'OUTDATED', this.epoch);
       log.error({ reason }, `cluster ${source.alias} is OUTDATED: ${reason}`);
       await this.d.onStateChange(state).catch((err) => log.warn({ err: describeError(err) }, 'could not publish the cluster state'));
     } else {
+      metrics.halted.set({ cluster: source.alias }, 1);
       status.state = 'halted';
       log.error({ reason }, `replay halted: ${reason}`);
     }
-    metrics.halted.set({ cluster: source.alias }, 1);
     this.end(source.upstream ? 'outdated' : 'halted');
   }
 
