@@ -1,4 +1,4 @@
-// Over 450 lines: one mirror task run (activation, buffering, the commit loop, lag polling) whose parts share its mutable state; next split: a consumer-task base shared with replay-task.ts.
+// Over 450 lines: one mirror task run (activation with the topic-incarnation check, buffering, sync-break markers, the commit loop, lag polling) whose parts share its mutable state; next split: the incarnation and gap checks into their own module, and a consumer-task base shared with replay-task.ts.
 import type { Admin, Batch, Consumer, IHeaders, Kafka, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { CrrError, describeError } from '../errors.js';

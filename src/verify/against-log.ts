@@ -1,3 +1,4 @@
+// Over 450 lines: one audit (snapshot, scratch schema, the scratch replay by classify.ts and apply-accepted.ts, the comparison and the cleanup on signals); next split: the scratch replay (class ScratchReplay) into its own file.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Admin, Batch, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
