@@ -85,6 +85,10 @@ export const ERROR_CODES = {
     retriable: true,
     doc: "A reseed of this replica is running elsewhere (another `crr reseed --execute`, or a `crr run` of the replica in reseed mode `auto`): one reseed at a time per replica holds the store's `reseed` lease. The message names the holder; the lease ends when its holder finishes or dies.",
   },
+  CRR_BACKUP_REQUEST_FAILED: {
+    retriable: true,
+    doc: "The primary's daemon answered a replica's backup request (crr-control.internal) with a failure, which the message quotes; the reseed asks again after its backoff.",
+  },
   CRR_PROMOTE_REFUSED: {
     retriable: false,
     doc: '`crr promote` refused before changing anything, or stopped with the replica left `PROMOTING`: a `crr run` of the replica is still running (stop it first), the primary cannot be reached for a graceful promotion (use `--force`), the replica is OUTDATED or RESEEDING (reseed it, or `--force`), or replay stopped before the end of its topics. The message names the cause.',

@@ -10,12 +10,15 @@ import { MirrorMetrics } from './mirror/metrics.js';
 import { MirrorFlow } from './mirror/mirror-flow.js';
 import type { FlowConfig } from './config/flow.js';
 import { ReplayService } from './replay/replay-service.js';
+import { BackupResponder } from './reseed/backup-responder.js';
 import { version } from './version.js';
 
 /** A running crr service: its mirror flows, its replay (if any) and its HTTP server. */
 export interface CrrService {
   flows: MirrorFlow[];
   replay: ReplayService | undefined;
+  /** A primary's answering of its replicas' backup requests (src/reseed/backup-responder.ts), when it runs. */
+  backupResponder: BackupResponder | undefined;
   registry: Registry;
   /** The HTTP server, when enabled. */
   server: Server | undefined;
@@ -38,8 +41,9 @@ export interface ServiceParts {
 /**
  * Wires and starts crr from a validated config: one MirrorFlow per flow, the replay of one
  * cluster, one prom-client registry with Node's process metrics, and the HTTP server
- * (/metrics, /healthz, /readyz, /status). `crr mirror`, `crr replay` and `crr run` are this
- * with different parts.
+ * (/metrics, /healthz, /readyz, /status), and, for a primary's replay with a backup config, the
+ * answering of its replicas' backup requests (src/reseed/backup-responder.ts; `/status`
+ * `backupRequests`). `crr mirror`, `crr replay` and `crr run` are this with different parts.
  *
  * /healthz is liveness (src/http/health.ts, livenessProblems): 503 only when the process is
  * wedged — its event loop blocked (a 1 s heartbeat timer of the service more than 10 s late) or
@@ -59,6 +63,11 @@ export async function startService(config: Config, logger: Logger, parts: Servic
   const mirrorMetrics = enabled.length > 0 ? new MirrorMetrics(registry) : undefined;
   const flows = mirrorMetrics ? enabled.map((f) => new MirrorFlow(config, f, mirrorMetrics, logger)) : [];
   const replay = parts.replayCluster === undefined ? undefined : new ReplayService(config, parts.replayCluster, registry, logger, parts.replayRole);
+  // a primary's daemon answers its replicas' backup requests (reseed backupSource primary-daemon)
+  const backupResponder =
+    replay && !replay.source.upstream && BackupResponder.wanted(config, replay.alias)
+      ? new BackupResponder(config, replay.alias, registry, logger, () => replay.caughtUp())
+      : undefined;
   logger.info({ version, flows: flows.map((f) => f.id), replay: parts.replayCluster }, 'crr starting');
 
   let server: Server | undefined;
@@ -78,6 +87,7 @@ export async function startService(config: Config, logger: Logger, parts: Servic
           version,
           flows: flows.map((f) => ({ ...f.status, heartbeatAgeSeconds: heartbeatAge(f.status.lastHeartbeatMs) })),
           ...(replay ? { replay: replay.status } : {}),
+          ...(backupResponder ? { backupRequests: backupResponder.status } : {}),
         }),
         beforeScrape: () => {
           for (const f of flows) {
@@ -97,14 +107,16 @@ export async function startService(config: Config, logger: Logger, parts: Servic
     throw err;
   }
   for (const f of flows) f.start();
+  backupResponder?.start();
   return {
     flows,
     replay,
+    backupResponder,
     registry,
     server,
     failed: () => flows.some((f) => f.failed) || Boolean(replay?.failed),
     async stop() {
-      await Promise.all([...flows.map((f) => f.stop()), replay?.stop()]);
+      await Promise.all([...flows.map((f) => f.stop()), replay?.stop(), backupResponder?.stop()]);
       clearInterval(beat);
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       server?.closeAllConnections?.();

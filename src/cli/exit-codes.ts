@@ -32,7 +32,7 @@ export const EXIT = {
   BACKUP_INVALID: 1,
   /** `crr write`: the cluster is a replica or a fenced primary; nothing was written. */
   WRITE_REFUSED: 4,
-  /** `crr write`: an input line is not a valid change event (sysexits' EX_DATAERR); lines before it were written. */
+  /** `crr write`: an input line is not a valid change event (sysexits' EX_DATAERR); lines before it were written. `crr reseed --from-backup`: no usable backup of the primary by that id. */
   DATA_ERROR: 65,
   /** `crr replay --exit-when-caught-up`: replay halted at a dead letter, or the cluster is OUTDATED. */
   REPLAY_HALTED: 5,

@@ -5,7 +5,7 @@ import { replaySource } from '../cluster/topology.js';
 import { CrrError, describeError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
 import { createCliLogger } from '../log/logger.js';
-import { reseedReplica } from '../reseed/reseed.js';
+import { backupSourceOf, reseedReplica } from '../reseed/reseed.js';
 import { openStore } from '../store/open.js';
 import { loadConfigOrExit } from './common.js';
 import { EXIT } from './exit-codes.js';
@@ -18,7 +18,14 @@ import { onStopSignals } from './interrupt.js';
  * positions. A running `crr run` of the replica notices the new state and resumes replay (in
  * mode `auto` it reseeds by itself). Without `--execute` it prints the plan and exits 0.
  *
- * Exit codes: 0 done (or the plan); 2 unknown cluster or not a replica; 70 a failure (the live
+ * `--from-backup ID` restores that existing backup of the primary instead of taking a fresh one
+ * (the primary is down, or its daemon cannot answer a backup request: `crr backup list`).
+ * With `reseed.backupSource: primary-daemon` (no primary store in this config) the fresh backup
+ * is asked of the primary's `crr run` through its Kafka, and waited for (each reason to wait is
+ * printed on stderr).
+ *
+ * Exit codes: 0 done (or the plan); 2 unknown cluster or not a replica; 65 `--from-backup` names
+ * no usable backup of the primary; 70 a failure (the live
  * state is untouched; run it again: a reseed killed after its backup resumes with that backup);
  * 75 another reseed of the replica is running (it holds the replica store's `reseed` lease);
  * 78 bad config (no store or backup config); 130 SIGINT, 143 SIGTERM: the reseed stops, removes
@@ -31,8 +38,9 @@ export function registerReseedCommand(program: Command): void {
     .description('reseed a replica from a fresh backup of the primary (prints the plan unless --execute)')
     .requiredOption('-c, --config <file>', 'YAML configuration file')
     .option('--cluster <alias>', 'the replica (default: the single replica of the config)')
+    .option('--from-backup <id>', 'restore this existing backup of the primary (crr backup list) instead of taking a fresh one')
     .option('--execute', 'reseed; without this, only print the plan')
-    .action(async (opts: { config: string; cluster?: string; execute?: boolean }) => {
+    .action(async (opts: { config: string; cluster?: string; execute?: boolean; fromBackup?: string }) => {
       const config = loadConfigOrExit(opts.config);
       const replicas = Object.keys(config.clusters).filter(
         (a) => config.mirror.flows.some((f) => f.enabled && f.target === a) && config.clusters[a]!.role !== 'primary',
@@ -60,7 +68,11 @@ export function registerReseedCommand(program: Command): void {
         process.stdout.write(
           [
             `reseed plan for replica ${alias}:`,
-            `  1. take a fresh backup of ${primary}'s store into ${primary}'s backup repository`,
+            opts.fromBackup !== undefined
+              ? `  1. read backup ${opts.fromBackup} of ${primary} from ${primary}'s backup repository (no backup is taken)`
+              : backupSourceOf(config, primary) === 'primary-daemon'
+                ? `  1. ask ${primary}'s daemon (crr run --cluster ${primary}) through ${primary}'s Kafka (crr-control.internal) for a fresh backup into ${primary}'s backup repository, and wait for it`
+                : `  1. take a fresh backup of ${primary}'s store into ${primary}'s backup repository`,
             `  2. restore it into ${alias}'s store: staging schema, checksums and counts, one-transaction swap (the live state is replaced; readers see it until the swap)`,
             `  3. record ${alias} REPLICATING at the backup's epoch, with the backup's positions; replay resumes from them`,
             'run again with --execute to do it',
@@ -83,7 +95,9 @@ export function registerReseedCommand(program: Command): void {
         const result = await reseedReplica(config, source, store, 'manual crr reseed', {
           log: logger,
           signal: stop.signal,
+          ...(opts.fromBackup !== undefined ? { fromBackup: opts.fromBackup } : {}),
           onProgress: (p) => {
+            if (p.waitingFor) process.stderr.write(`crr reseed: waiting: ${p.waitingFor}\n`);
             if (p.step !== step) {
               if (started) bar.stop();
               step = p.step;
@@ -120,9 +134,11 @@ export function registerReseedCommand(program: Command): void {
         process.exitCode =
           err instanceof CrrError && err.code === 'CRR_CONFIG_INVALID'
             ? EXIT.CONFIG
-            : err instanceof CrrError && err.code === 'CRR_RESEED_IN_PROGRESS'
-              ? EXIT.TEMPFAIL
-              : EXIT.SOFTWARE;
+            : err instanceof CrrError && (err.code === 'CRR_BACKUP_NOT_FOUND' || err.code === 'CRR_BACKUP_INVALID') && opts.fromBackup !== undefined
+              ? EXIT.DATA_ERROR
+              : err instanceof CrrError && err.code === 'CRR_RESEED_IN_PROGRESS'
+                ? EXIT.TEMPFAIL
+                : EXIT.SOFTWARE;
       } finally {
         stop.dispose();
         await store.close().catch(() => undefined);

@@ -29,6 +29,11 @@ export class ReplayMetrics {
   /** 1 when the write fence of a replica's store is in place as its catalogs show (src/store/fence.ts checkFence), 0 when not. */
   readonly writeFenceInPlace: Gauge<'cluster'>;
   readonly halted: Gauge<'cluster'>;
+  /**
+   * 1 while a replica's reseed waits for the primary (`backupSource: primary-daemon`: the
+   * primary's daemon does not answer the backup request, or its Kafka cannot be reached), else 0.
+   */
+  readonly reseedWaitingForPrimary: Gauge<'cluster'>;
   /** Store transactions of replay, by result (`committed`, `failed`). */
   readonly batches: Counter<'cluster' | 'result'>;
   /** Replay task restarts after a failure. */
@@ -104,6 +109,12 @@ export class ReplayMetrics {
     this.halted = new Gauge({
       name: 'crr_replay_halted',
       help: 'Replay is stopped at an event it will not pass (a dead letter under policy halt, or the cluster is OUTDATED).',
+      labelNames: ['cluster'],
+      registers,
+    });
+    this.reseedWaitingForPrimary = new Gauge({
+      name: 'crr_reseed_waiting_for_primary',
+      help: "1 while a replica's reseed waits for the primary's daemon to answer its backup request (the reason is in /status replay.reseed.waitingFor), else 0.",
       labelNames: ['cluster'],
       registers,
     });

@@ -17,7 +17,7 @@ import type { ClusterStateInput } from '../cluster/cluster-state.js';
 import type { Store } from '../store/store.js';
 import { ReplayMetrics } from './metrics.js';
 import { ReplayTask, type ReplayOutcome } from './replay-task.js';
-import { reseedReplica } from '../reseed/reseed.js';
+import { backupSourceOf, reseedReplica } from '../reseed/reseed.js';
 import { newReplayStatus, type ReplayStatus } from './status.js';
 import { supervision } from '../util/backoff.js';
 
@@ -182,7 +182,8 @@ export class ReplayService {
       // (manual mode: wait until an operator's `crr reseed --execute` records REPLICATING)
       while (this.outcome === 'outdated' && this.source.upstream && !signal.aborted) {
         const primary = this.config.clusters[this.source.upstream.alias]!;
-        if (this.config.reseed.mode === 'auto' && primary.store && primary.backup) await this.reseedWithRetries(signal);
+        const canReseed = primary.backup && (primary.store || backupSourceOf(this.config, this.source.upstream.alias) === 'primary-daemon');
+        if (this.config.reseed.mode === 'auto' && canReseed) await this.reseedWithRetries(signal);
         else await this.waitForManualReseed(signal);
         if (signal.aborted) break;
         this.outcome = await this.replayUntilOutcome(signal, undefined);
@@ -250,7 +251,7 @@ export class ReplayService {
     this.log.warn(
       this.config.reseed.mode === 'manual'
         ? 'reseed mode is manual: waiting for `crr reseed --execute`'
-        : `automatic reseed needs clusters.${primary}.store and clusters.${primary}.backup in the config; waiting for \`crr reseed --execute\``,
+        : `automatic reseed needs clusters.${primary}.backup (and clusters.${primary}.store with reseed.backupSource primary-store) in the config; waiting for \`crr reseed --execute\``,
     );
     while (!signal.aborted) {
       await new Promise((r) => setTimeout(r, 2000));
@@ -285,12 +286,14 @@ export class ReplayService {
           signal,
           onlyIfOutdated: true,
           holder: `crr run --cluster ${this.alias} pid ${process.pid} on ${hostname()}`,
-          onProgress: (p) =>
-            (this.status.reseed = {
+          onProgress: (p) => {
+            this.status.reseed = {
               ...p,
               startedAt: new Date(started).toISOString(),
               percent: p.totalRecords ? Math.min(100, Math.round((100 * p.records) / p.totalRecords)) : undefined,
-            }),
+            };
+            this.metrics.reseedWaitingForPrimary.set({ cluster: this.alias }, p.waitingFor ? 1 : 0);
+          },
         }),
       supervision(retryBackoffInitialMs, retryBackoffMaxMs, signal, (error, attempt) => {
         this.status.lastError = describeError(error);
@@ -302,6 +305,7 @@ export class ReplayService {
         this.log.error({ err: error, attempt }, `reseed failed; retrying after backoff: ${describeError(error)}`);
       }),
     );
+    this.metrics.reseedWaitingForPrimary.set({ cluster: this.alias }, 0);
     const seconds = (Date.now() - started) / 1000;
     if (result.skipped) {
       const now = await this.store!.clusterState();

@@ -15,8 +15,12 @@ export interface ReplayStatus {
   state: 'starting' | 'waiting' | 'waiting-for-store' | 'standby' | 'active' | 'halted' | 'outdated' | 'reseeding' | 'backoff' | 'stopped';
   /** The kind of the sync break that made the cluster OUTDATED (the `reason` label of crr_sync_breaks_total). */
   syncBreak?: string;
-  /** The reseed in progress: step (`backup`, `restore`, `resume`), backup id, records and percentage. */
-  reseed?: { step: string; backupId?: string; records: number; totalRecords?: number; percent?: number; startedAt: string };
+  /**
+   * The reseed in progress: step (`backup`, `restore`, `resume`), backup id, records and
+   * percentage; `waitingFor` says why the backup step waits for the primary (its daemon does not
+   * answer a backup request, its Kafka cannot be reached).
+   */
+  reseed?: { step: string; backupId?: string; records: number; totalRecords?: number; percent?: number; startedAt: string; waitingFor?: string };
   /** The last reseed that completed. */
   lastReseed?: { backupId: string; epoch: number; records: number; seconds: number; finishedAt: string };
   /**

@@ -15,6 +15,7 @@ import { PostgresStore } from '../store/postgres.js';
 import type { Store } from '../store/store.js';
 import { reseeded, reseeding, type ClusterStateInput } from '../cluster/cluster-state.js';
 import { recordClusterState } from '../cluster/state.js';
+import { releaseBackup, requestBackup } from './backup-request.js';
 
 /** The steps of a reseed, in order (docs/glossary.md, "reseed"). */
 export type ReseedStep = 'backup' | 'restore' | 'resume';
@@ -27,6 +28,22 @@ export interface ReseedProgress {
   /** Records written (backup) or loaded (restore) so far, and the total when known. */
   records: number;
   totalRecords?: number;
+  /**
+   * Why the backup step waits for the primary (`backupSource: primary-daemon`: its daemon does not
+   * answer, its Kafka cannot be reached); absent while it does not wait.
+   */
+  waitingFor?: string;
+}
+
+/**
+ * Who takes a reseed's backup of `primaryAlias` under `config` (src/reseed/schema.ts
+ * `reseed.backupSource`): `auto` is `primary-store` when the config has the primary's store,
+ * else `primary-daemon`.
+ */
+export function backupSourceOf(config: Config, primaryAlias: string): 'primary-daemon' | 'primary-store' {
+  const source = config.reseed.backupSource;
+  if (source !== 'auto') return source;
+  return config.clusters[primaryAlias]?.store ? 'primary-store' : 'primary-daemon';
 }
 
 /** What a completed reseed did. */
@@ -78,8 +95,18 @@ export interface ReseedResult {
  * (Store.tryLease: a PostgreSQL advisory lock, which a killed holder frees at once). Under the
  * lease it first drops the staging schemas of restores killed during their load.
  *
- * Needs the primary's store reachable from here (PostgreSQL; a PGlite store is one process's
- * database) and the primary's `backup` config.
+ * Who takes the backup is `reseed.backupSource` ({@link backupSourceOf}): with `primary-store`
+ * this process opens the primary's store (PostgreSQL; a PGlite store is one process's database)
+ * and writes the repository, pinning and unpinning as above; with `primary-daemon` (issue 12,
+ * item 3: least privilege between regions) it asks the primary's `crr run` through the
+ * primary's Kafka (src/reseed/backup-request.ts) and waits for it as long as it takes (the
+ * progress says why: `waitingFor`), only reads the repository, and leaves the pins to the
+ * primary's daemon (it pins the backup it takes; a `backup-release` sent after the restore
+ * unpins it). Either way the primary's `backup` config (its repository) is needed.
+ *
+ * `opts.fromBackup` restores that backup (an operator's `crr reseed --from-backup ID`) instead of
+ * taking a fresh one: it must be a complete backup of the primary; one that cannot be restored
+ * fails the reseed (no fresh backup is taken in its place).
  *
  * @param why the sync break being cured (recorded in the state's reason)
  * @param opts.onlyIfOutdated do nothing (result `skipped`) unless the replica is OUTDATED or
@@ -87,8 +114,12 @@ export interface ReseedResult {
  *   not reseed again what an operator's `crr reseed` has just reseeded
  * @param opts.holder who reseeds, as the lease names it to the refused; default
  *   `crr reseed pid <pid> on <host>`
+ * @param opts.fromBackup the id of an existing backup of the primary to restore (no backup is taken)
  * @throws CrrError CRR_RESEED_IN_PROGRESS (retriable) when another reseed holds the lease,
- *   naming it; CRR_CONFIG_INVALID (no store or backup config for the primary);
+ *   naming it; CRR_CONFIG_INVALID (no backup config for the primary, or no store with
+ *   `primary-store`); CRR_BACKUP_REQUEST_FAILED (retriable) when the primary's daemon could not
+ *   take the backup; CRR_BACKUP_NOT_FOUND / CRR_BACKUP_INVALID for a `fromBackup` that is not a
+ *   usable backup of the primary;
  *   CRR_BACKUP_INVALID / CRR_BACKUP_NOT_FOUND made retriable when the restore found the backup
  *   unusable (the next attempt takes a fresh one); what createBackup / restoreBackup and the
  *   repository throw (all retriable by the caller: nothing live changes on failure)
@@ -98,15 +129,21 @@ export async function reseedReplica(
   source: ReplaySource,
   replicaStore: Store,
   why: string,
-  opts: { log: Logger; onProgress?: (p: ReseedProgress) => void; signal?: AbortSignal; onlyIfOutdated?: boolean; holder?: string },
+  opts: { log: Logger; onProgress?: (p: ReseedProgress) => void; signal?: AbortSignal; onlyIfOutdated?: boolean; holder?: string; fromBackup?: string },
 ): Promise<ReseedResult> {
   if (!source.upstream) throw new CrrError('CRR_CONFIG_INVALID', `cluster ${source.alias} is not a replica: only a replica is reseeded`);
   const primaryAlias = source.upstream.alias;
   const primary = config.clusters[primaryAlias]!;
-  if (!primary.store)
-    throw new CrrError('CRR_CONFIG_INVALID', `clusters.${primaryAlias}.store: required to reseed ${source.alias} from a backup of ${primaryAlias}`);
+  if (!primary.store && backupSourceOf(config, primaryAlias) === 'primary-store' && opts.fromBackup === undefined)
+    throw new CrrError(
+      'CRR_CONFIG_INVALID',
+      `clusters.${primaryAlias}.store: required to reseed ${source.alias} with reseed.backupSource primary-store (or set backupSource: primary-daemon: ${primaryAlias}'s own daemon takes the backup)`,
+    );
   if (!primary.backup)
-    throw new CrrError('CRR_CONFIG_INVALID', `clusters.${primaryAlias}.backup: required to reseed ${source.alias} (where the backup of ${primaryAlias} goes)`);
+    throw new CrrError(
+      'CRR_CONFIG_INVALID',
+      `clusters.${primaryAlias}.backup: required to reseed ${source.alias} (the repository the backup of ${primaryAlias} is read from)`,
+    );
   const holder = opts.holder ?? `crr reseed pid ${process.pid} on ${hostname()}`;
   const lease = await replicaStore.tryLease('reseed', holder);
   if (!('release' in lease)) {
@@ -129,9 +166,11 @@ async function reseedUnderLease(
   source: ReplaySource,
   replicaStore: Store,
   why: string,
-  opts: { log: Logger; onProgress?: (p: ReseedProgress) => void; signal?: AbortSignal; onlyIfOutdated?: boolean; holder: string },
+  opts: { log: Logger; onProgress?: (p: ReseedProgress) => void; signal?: AbortSignal; onlyIfOutdated?: boolean; holder: string; fromBackup?: string },
 ): Promise<ReseedResult> {
   const { log } = opts;
+  // primary-daemon: the repository is only read from here; the primary's daemon pins and unpins
+  const byDaemon = backupSourceOf(config, source.upstream!.alias) === 'primary-daemon';
   const alias = source.alias;
   const primaryAlias = source.upstream!.alias;
   const primary = config.clusters[primaryAlias]!;
@@ -157,12 +196,26 @@ async function reseedUnderLease(
   try {
     const pin = { cluster: alias, purpose: 'reseed' as const, holder: opts.holder };
 
-    // resume with the backup the state names, if it is still there (pinned first, so that a
-    // prune that lists it after this sees the pin; checked after, so one that deleted it before is seen)
-    let backupId = current?.state === 'RESEEDING' ? current.backupId : undefined;
-    if (backupId !== undefined) {
+    // an operator's --from-backup, else resume with the backup the state names, if it is still
+    // there (pinned first, so that a prune that lists it after this sees the pin; checked after,
+    // so one that deleted it before is seen)
+    let backupId = opts.fromBackup ?? (current?.state === 'RESEEDING' ? current.backupId : undefined);
+    if (opts.fromBackup !== undefined) {
+      if (!byDaemon) await pinBackup(repo, opts.fromBackup, pin);
+      const manifest = await readManifest(repo, opts.fromBackup);
+      if (manifest.cluster !== primaryAlias) {
+        throw new CrrError(
+          'CRR_BACKUP_INVALID',
+          `backup ${opts.fromBackup} is a backup of ${manifest.cluster}, not of ${primaryAlias}: ${alias} replicates ${primaryAlias}`,
+          {
+            context: { backupId: opts.fromBackup },
+          },
+        );
+      }
+      await recordClusterState(replicaStore, alias, reseeding(epoch, `reseed (${why}): restoring backup ${opts.fromBackup}`, opts.fromBackup));
+    } else if (backupId !== undefined) {
       try {
-        await pinBackup(repo, backupId, pin);
+        if (!byDaemon) await pinBackup(repo, backupId, pin);
         await readManifest(repo, backupId);
       } catch (err) {
         if (!unusable(err)) throw err;
@@ -170,7 +223,7 @@ async function reseedUnderLease(
           { backup: backupId, err: describeError(err) },
           `reseed: backup ${backupId}, which a previous attempt took, is no longer usable (${describeError(err)}); taking a fresh one`,
         );
-        await unpinBackup(repo, backupId, alias).catch(() => undefined);
+        if (!byDaemon) await unpinBackup(repo, backupId, alias).catch(() => undefined);
         backupId = undefined;
       }
     }
@@ -183,7 +236,9 @@ async function reseedUnderLease(
     let restored: { id: string; manifest: Manifest; state: ClusterStateInput } | undefined;
     while (restored === undefined) {
       if (backupId === undefined) {
-        const taken = await takeBackup(config, source, replicaStore, why, epoch, repo, pin, opts);
+        const taken = byDaemon
+          ? await requestFreshBackup(config, source, replicaStore, why, epoch, opts)
+          : await takeBackup(config, source, replicaStore, why, epoch, repo, pin, opts);
         backupId = taken.id;
         backupBytes = taken.bytes;
         tookFresh = true;
@@ -204,9 +259,9 @@ async function reseedUnderLease(
         });
         restored = { id, manifest, state: state ?? reseeded(manifest.epoch, `reseeded from backup ${id} (${why})`, id) };
       } catch (err) {
-        if (!unusable(err)) throw err;
+        if (!unusable(err) || opts.fromBackup !== undefined) throw err;
         // a part missing or corrupt, or the backup deleted under the restore: the live state is untouched
-        await unpinBackup(repo, id, alias).catch(() => undefined);
+        if (!byDaemon) await unpinBackup(repo, id, alias).catch(() => undefined);
         if (!tookFresh) {
           // the backup of an earlier attempt went bad: take a fresh one now (once)
           log.warn(
@@ -232,15 +287,17 @@ async function reseedUnderLease(
     const { id, manifest } = restored;
     opts.onProgress?.({ step: 'resume', backupId: id, records: 0 });
     log.info({ backup: id, epoch: manifest.epoch }, 'reseed: backup restored; replay resumes from its positions');
-    try {
-      const unpinned = await unpinAll(repo, alias);
-      if (unpinned.length > 1) log.info({ backups: unpinned }, `reseed: removed the pins of ${alias} (stale ones of earlier attempts included)`);
-    } catch (err) {
-      log.warn(
-        { backup: id, err: describeError(err) },
-        `reseed: done, but the pin of ${alias} on backup ${id} could not be removed; the next reseed removes it`,
-      );
-    }
+    if (byDaemon) await releaseBackup(config, primaryAlias, alias, id, log);
+    else
+      try {
+        const unpinned = await unpinAll(repo, alias);
+        if (unpinned.length > 1) log.info({ backups: unpinned }, `reseed: removed the pins of ${alias} (stale ones of earlier attempts included)`);
+      } catch (err) {
+        log.warn(
+          { backup: id, err: describeError(err) },
+          `reseed: done, but the pin of ${alias} on backup ${id} could not be removed; the next reseed removes it`,
+        );
+      }
     return {
       backupId: id,
       epoch: manifest.epoch,
@@ -293,4 +350,42 @@ async function takeBackup(
   await pinBackup(repo, manifest.id, pin);
   await recordClusterState(replicaStore, source.alias, reseeding(epoch, `reseed (${why}): restoring backup ${manifest.id}`, manifest.id));
   return { id: manifest.id, bytes: manifest.totals.bytes };
+}
+
+/**
+ * The backup step of a reseed with `backupSource: primary-daemon`: records `RESEEDING` ("asking
+ * P's daemon for a backup"), asks the primary's daemon through its Kafka and waits for the
+ * backup (src/reseed/backup-request.ts; it is pinned for the replica there), then records
+ * `RESEEDING` with its `backupId`.
+ * @returns the backup id and its size as stored, bytes
+ */
+async function requestFreshBackup(
+  config: Config,
+  source: ReplaySource,
+  replicaStore: Store,
+  why: string,
+  epoch: number,
+  opts: { log: Logger; onProgress?: (p: ReseedProgress) => void; signal?: AbortSignal; holder: string },
+): Promise<{ id: string; bytes: number }> {
+  const primaryAlias = source.upstream!.alias;
+  await recordClusterState(replicaStore, source.alias, reseeding(epoch, `reseed (${why}): asking ${primaryAlias}'s daemon for a backup`));
+  let records = 0;
+  let waitingFor: string | undefined;
+  const report = (): void => opts.onProgress?.({ step: 'backup', records, ...(waitingFor ? { waitingFor } : {}) });
+  report();
+  const taken = await requestBackup(config, primaryAlias, source.alias, why, {
+    log: opts.log,
+    holder: opts.holder,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    onProgress: (n) => {
+      records = n;
+      report();
+    },
+    onWaiting: (reason) => {
+      waitingFor = reason;
+      report();
+    },
+  });
+  await recordClusterState(replicaStore, source.alias, reseeding(epoch, `reseed (${why}): restoring backup ${taken.backupId}`, taken.backupId));
+  return { id: taken.backupId, bytes: taken.bytes };
 }
