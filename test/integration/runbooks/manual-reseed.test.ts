@@ -67,6 +67,16 @@ describe('runbook: manual reseed', () => {
     expect((await replay(p.httpPort)).state).toBe('outdated');
     expect((await rb.run('crr reseed --config crr.yaml --cluster dr --execute')).stdout).toMatch(/reseeded .* from backup .* epoch 1/);
     await caughtUp(1);
+    // the primary cannot take a backup now: reseed from an existing one (the one just taken)
+    const listed = await rb.run('crr backup list --config crr.yaml --cluster primary');
+    const existing = listed.stdout.match(new RegExp(`\\d{8}T\\d{6}Z-${p.source}-[0-9a-f]{4}`))?.[0];
+    expect(existing, listed.stdout).toBeDefined();
+    rb.names['20261202T104722Z-primary-ca92'] = existing!;
+    expect((await rb.run('crr reseed --config crr.yaml --cluster dr --from-backup 20261202T104722Z-primary-ca92 --execute')).stdout).toContain(
+      `from backup ${existing}`,
+    );
+    await write(upserts(2000, 50));
+    await caughtUp(1);
     expect((await rb.run('crr verify --config crr.yaml')).stdout).toMatch(/City\s+\d+\s+\d+/);
     rb.done();
     const keys = ((await s3.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map((o) => o.Key!);
