@@ -66,7 +66,7 @@ export interface ClusterRestorePlan {
  */
 export async function planClusterRestore(config: Config, request: ClusterRestoreRequest): Promise<ClusterRestorePlan> {
   const target = resolveRestoreTarget(config, request.cluster, request.from, request.as);
-  const repo = await openRepository(target.repository);
+  const repo = await openRepository(target.backup, `clusters.${target.from}.backup`);
   try {
     const manifest = await readManifest(repo, request.backup);
     return { target, repository: repo.description, manifest, schema: request.as ?? target.store.schema };
@@ -129,7 +129,7 @@ export interface ClusterRestore {
  */
 export async function restoreCluster(config: Config, request: ClusterRestoreRequest, hooks: ClusterRestoreHooks = {}): Promise<ClusterRestore> {
   const target = resolveRestoreTarget(config, request.cluster, request.from, request.as);
-  const repo = await openRepository(target.repository);
+  const repo = await openRepository(target.backup, `clusters.${target.from}.backup`);
   let store: Store | undefined;
   let lease: StoreLease | undefined;
   try {
