@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
 import { openRepository } from '../../src/backup/open-repository.js';
 import { restoreBackup } from '../../src/backup/restore.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { loadConfig } from '../../src/config/load.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { PG_URL, runCrr, testFlow } from '../support/helpers.js';
@@ -93,6 +94,10 @@ describe('encrypted backups of a PostgreSQL store in a local repository', () => 
         `backup ${id}: its parts are encrypted (AES-256-GCM) with key id dr-backups-1, and no backup.encryption key is configured`,
       );
       expect(keyless.stdout).toContain('manifest HMAC not checked');
+      // ... and crr restore refuses it at its plan, before anything is opened
+      const plan = await runCrr(['restore', '--config', flow.configPath, '--cluster', flow.source, '--backup', id]);
+      expect(plan.code).toBe(EXIT.BACKUP_INVALID);
+      expect(plan.stderr).toContain(`key id dr-backups-1, and no backup.encryption key is configured`);
 
       // a key file that is not a key: refused at start, exit 78, naming the config path
       writeFileSync(join(dir, 'bad.key'), 'hunter2\n');
