@@ -67,7 +67,7 @@ export const ERROR_CODES = {
   },
   CRR_BACKUP_INVALID: {
     retriable: false,
-    doc: 'A backup cannot be used as it is: its manifest is missing (an incomplete backup), unreadable or of an unknown format version, or a part is missing, corrupt (SHA-256 or gzip) or holds another number of records than the manifest says; the message names the backup and the part.',
+    doc: 'A backup cannot be used as it is: its manifest is missing (an incomplete backup), unreadable, of an unknown format version, or without a valid HMAC under the configured manifest HMAC key; or a part is missing, corrupt (SHA-256, gzip, AES-256-GCM tag, a line too long) or holds another number of records than the manifest says; or it is encrypted with a key id that is not configured (problem `key`). The message names the backup and the part, or the key id.',
   },
   CRR_BACKUP_NOT_FOUND: {
     retriable: false,

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { CrrError, describeError } from '../errors.js';
 import type { EdgeRow, VertexRow } from '../store/store.js';
 import { MANIFEST_NAME, parseBackupId, parseManifest, type Manifest } from './manifest.js';
-import { partError, readPart } from './part.js';
+import { partError, partKeyOf, readPart } from './part.js';
 import { isPinKey, readPins, type FoundPin } from './pin.js';
 import type { BackupRepository } from './repository.js';
 
@@ -42,10 +42,13 @@ async function readText(stream: Readable, maxBytes: number, what: string): Promi
 const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
 
 /**
- * Reads and validates a backup's manifest.
+ * Reads and validates a backup's manifest; with a manifest HMAC key in `repo.keys`, checks its
+ * HMAC (see {@link parseManifest}). Its parts' encryption key is not needed here (listing works
+ * without it): {@link readBackup} and the restore ask for it.
  * @throws CrrError CRR_BACKUP_NOT_FOUND when the repository has no object of that backup
  * @throws CrrError CRR_BACKUP_INVALID when the manifest is missing (an incomplete backup),
- *   invalid, or of another format version (see {@link parseManifest})
+ *   invalid, of another format version, or its HMAC is missing or wrong while a manifest HMAC
+ *   key is configured (see {@link parseManifest})
  * @throws CrrError CRR_REPOSITORY when the repository fails
  */
 export async function readManifest(repo: BackupRepository, id: string): Promise<Manifest> {
@@ -69,7 +72,7 @@ export async function readManifest(repo: BackupRepository, id: string): Promise<
     if (err instanceof RangeError) throw partError(id, MANIFEST_NAME, 'manifest', err.message);
     throw new CrrError('CRR_REPOSITORY', `repository ${repo.description}: reading ${id}/${MANIFEST_NAME} failed: ${describeError(err)}`, { cause: err });
   }
-  return parseManifest(text, id);
+  return parseManifest(text, id, repo.keys);
 }
 
 /** One backup as {@link listBackups} finds it. */
@@ -174,15 +177,19 @@ export type BackupBatch = { part: string; kind: 'vertices'; rows: VertexRow[] } 
  * of up to `batchRows` (default 10,000), each part checked against the manifest as it is read
  * (see readPart in part.ts). Read the manifest first with {@link readManifest} (for positions,
  * catalog and cluster state). Rows of a part are yielded before its checksum is known: when
- * this throws, discard everything read (restore into a staging schema).
+ * this throws, discard everything read (restore into a staging schema). Encrypted parts are
+ * decrypted with `repo.keys.encryption`, which must be the key the manifest names.
  *
- * @throws CrrError CRR_BACKUP_NOT_FOUND / CRR_BACKUP_INVALID (the manifest; a part missing,
- *   corrupt or with another record count: the part is named) / CRR_REPOSITORY
+ * @throws CrrError CRR_BACKUP_NOT_FOUND / CRR_BACKUP_INVALID (the manifest; the key, before any
+ *   part is read: see partKeyOf in part.ts; a part missing, corrupt or with another record
+ *   count: the part is named) / CRR_REPOSITORY
  */
 export async function* readBackup(repo: BackupRepository, id: string, options: { batchRows?: number; manifest?: Manifest } = {}): AsyncGenerator<BackupBatch> {
   const manifest = options.manifest ?? (await readManifest(repo, id));
   const batchRows = options.batchRows ?? 10_000;
-  for (const part of manifest.parts) {
-    for await (const rows of readPart(repo, id, part, batchRows)) yield { part: part.name, kind: part.kind, rows } as BackupBatch;
+  const key = partKeyOf(manifest, repo.keys);
+  for (const [index, part] of manifest.parts.entries()) {
+    for await (const rows of readPart(repo, id, part, batchRows, key === undefined ? undefined : { key, index }))
+      yield { part: part.name, kind: part.kind, rows } as BackupBatch;
   }
 }

@@ -5,6 +5,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CrrError } from '../errors.js';
+import type { BackupKeys } from './keys.js';
 import { checkKey, type BackupRepository, type RepositoryObject } from './repository.js';
 
 /** Mode of the files a repository writes: owner read/write only (a backup holds the whole store). */
@@ -29,8 +30,14 @@ export class LocalRepository implements BackupRepository {
   readonly dir: string;
   readonly description: string;
 
-  /** @param dir the repository's directory (relative paths resolve against the working directory) */
-  constructor(dir: string) {
+  /**
+   * @param dir the repository's directory (relative paths resolve against the working directory)
+   * @param keys the keys of its backups (see BackupRepository.keys); default none
+   */
+  constructor(
+    dir: string,
+    readonly keys?: BackupKeys,
+  ) {
     this.dir = resolve(dir);
     this.description = this.dir;
   }

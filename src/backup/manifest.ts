@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { CrrError } from '../errors.js';
 import { PRIMARY_STATES, REPLICA_STATES } from '../cluster/cluster-state.js';
+import { type BackupKeys, MANIFEST_MAC, macEquals, manifestMac, PART_CIPHER } from './keys.js';
 
 /**
  * The backup manifest (docs/architecture.md, "Backups, restore and reseed"): `<id>/manifest.json` in the repository, written
@@ -16,6 +17,11 @@ import { PRIMARY_STATES, REPLICA_STATES } from '../cluster/cluster-state.js';
  * <id>/edges-00001.ndjson.gz      one edge per line: {"type","from":{"type","id"},"to":{"type","id"},"attributes"}
  * <id>/manifest.json              this document (pretty-printed JSON)
  * ```
+ * With `backup.encryption` (src/backup/keys.ts) each part is encrypted after gzip and named
+ * `...ndjson.gz.enc`: `IV (12 bytes) || AES-256-GCM ciphertext || tag (16 bytes)`, the backup id
+ * and the part's place authenticated with it; its `sha256` and `bytes` stay those of the stored
+ * bytes, so `sha256sum` and `crr backup verify` check them without the key. With a manifest HMAC
+ * key, the manifest carries `hmac` over its canonical JSON without that field.
  * Vertices and edges are never mixed in one part; each kind's parts are numbered from 00001 in
  * primary-key order. The catalog (types, users, queries, UDFs, loading jobs) is small and lives
  * in the manifest itself.
@@ -41,16 +47,16 @@ const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex di
 /** One data part of a backup. */
 export const PartSchema = z.strictObject({
   /** File name inside the backup's folder, e.g. `vertices-00001.ndjson.gz`. */
-  name: z.string().regex(/^(vertices|edges)-\d{5,}\.ndjson\.gz$/),
+  name: z.string().regex(/^(vertices|edges)-\d{5,}\.ndjson\.gz(\.enc)?$/),
   /** What its lines are: `vertices` or `edges`. */
   kind: z.enum(['vertices', 'edges']),
   /** Lines (rows) in the part, >= 1. */
   records: z.number().int().positive(),
-  /** Size of the part as stored (gzip), bytes. */
+  /** Size of the part as stored (gzip; encrypted: IV, ciphertext and tag), bytes. */
   bytes: count,
   /** Size of the NDJSON before gzip, bytes (what partSizeBytes bounds). */
   uncompressedBytes: count,
-  /** SHA-256 of the stored (gzip) bytes, lower-case hex: `sha256sum <part>` prints the same. */
+  /** SHA-256 of the stored bytes (gzip, or encrypted gzip), lower-case hex: `sha256sum <part>` prints the same. */
   sha256,
 });
 export type BackupPart = z.infer<typeof PartSchema>;
@@ -61,7 +67,10 @@ const ClusterStateSchema = z.discriminatedUnion('role', [
   z.strictObject({ role: z.literal('replica'), state: z.enum(REPLICA_STATES), epoch: count, reason: z.string().optional(), updatedAt: z.iso.datetime() }),
 ]);
 
-/** Manifest of format version 1. Strict: an unknown key is an error. */
+/** A key id as a manifest names it (src/backup/schema.ts `keyId`, or the default: 16 hex digits). */
+const keyId = z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/);
+
+/** Manifest of format version 1. Strict: an unknown key is an error (a crr older than `encryption` and `hmac` refuses a manifest that has them). */
 export const ManifestSchema = z.strictObject({
   /** Always {@link MANIFEST_FORMAT_VERSION}; checked first, by {@link parseManifest}. */
   formatVersion: z.literal(MANIFEST_FORMAT_VERSION),
@@ -103,6 +112,14 @@ export const ManifestSchema = z.strictObject({
     /** Sum of the parts' uncompressed bytes. */
     uncompressedBytes: count,
   }),
+  /** Present when the parts are encrypted (then every part's name ends in `.enc`, else none does): the cipher and the id of its key. */
+  encryption: z.strictObject({ algorithm: z.literal(PART_CIPHER), keyId }).optional(),
+  /**
+   * Present when the manifest is signed: HMAC-SHA256, lower-case hex, of the canonical JSON
+   * (src/backup/keys.ts canonicalJson: sorted keys, no whitespace) of the manifest without this
+   * field, under the key named `keyId`.
+   */
+  hmac: z.strictObject({ algorithm: z.literal(MANIFEST_MAC), keyId, value: sha256 }).optional(),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
@@ -127,9 +144,13 @@ export function totalsOf(parts: readonly BackupPart[], catalogEntries: number): 
  * @throws CrrError CRR_BACKUP_INVALID naming the backup: not JSON; a `formatVersion` other than
  *   {@link MANIFEST_FORMAT_VERSION} (named: "format version 2 ... this crr reads 1"); a field
  *   that does not match the schema (its path named); another id; totals that are not the sums
- *   of the parts; two parts with one name
+ *   of the parts; two parts with one name; parts encrypted and not (by their names) against
+ *   `encryption`; with `keys.manifestHmac`: no `hmac`, an `hmac` under another key id, or one that
+ *   does not match (the manifest was changed after it was written)
+ * @param keys the repository's keys: with a manifest HMAC key, the manifest's HMAC must be valid
+ *   under it. Without one, an `hmac` is not checked (there is nothing to check it with).
  */
-export function parseManifest(text: string, id: string): Manifest {
+export function parseManifest(text: string, id: string, keys?: BackupKeys): Manifest {
   const invalid = (why: string): CrrError =>
     new CrrError('CRR_BACKUP_INVALID', `backup ${id}: manifest ${MANIFEST_NAME} ${why}`, { context: { backupId: id } });
   let raw: unknown;
@@ -151,11 +172,22 @@ export function parseManifest(text: string, id: string): Manifest {
   if (!parsed.success) throw invalid(`is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   const m = parsed.data;
   if (m.id !== id) throw invalid(`names backup ${m.id}, not ${id} (was the folder renamed?)`);
+  const mac = keys?.manifestHmac;
+  if (mac !== undefined) {
+    const which = `key id ${mac.keyId}${mac.derived ? ', derived from backup.encryption' : ''}`;
+    if (m.hmac === undefined)
+      throw invalid(`has no HMAC, and a manifest HMAC key is configured (${which}): refused, since anyone who can write the repository could have written it`);
+    if (m.hmac.keyId !== mac.keyId) throw invalid(`is signed with key id ${m.hmac.keyId}, not the configured one (${which}): its HMAC cannot be checked`);
+    if (!macEquals(manifestMac(raw as Record<string, unknown>, mac.key), m.hmac.value))
+      throw invalid(`has an HMAC that does not match (${which}): the manifest was changed after it was written, or signed with another key of that id`);
+  }
   const names = new Set<string>();
   for (const p of m.parts) {
     if (names.has(p.name)) throw invalid(`lists part ${p.name} twice`);
     names.add(p.name);
     if (!p.name.startsWith(`${p.kind}-`)) throw invalid(`part ${p.name} has kind ${p.kind}`);
+    if (p.name.endsWith('.enc') !== (m.encryption !== undefined))
+      throw invalid(`part ${p.name} is ${m.encryption ? 'not encrypted, though the backup is' : 'encrypted, though the backup has no encryption'}`);
   }
   const expected = totalsOf(m.parts, m.catalog.length);
   for (const k of Object.keys(expected) as Array<keyof typeof expected>) {

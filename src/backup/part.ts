@@ -4,11 +4,15 @@ import { Transform, pipeline, type Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import { CrrError } from '../errors.js';
 import type { EdgeRow, VertexRow } from '../store/store.js';
-import type { BackupPart } from './manifest.js';
+import { decryptingStream, encryptingStream, partAad, type BackupKeys } from './keys.js';
+import type { BackupPart, Manifest } from './manifest.js';
 import type { BackupRepository } from './repository.js';
 
-/** What is wrong with a part (or the manifest) of a backup, as `crr backup verify` reports it. */
-export type PartProblem = 'missing' | 'corrupt' | 'count' | 'manifest' | 'unexpected';
+/**
+ * What is wrong with a part (or the manifest) of a backup, as `crr backup verify` reports it.
+ * `key`: the backup is encrypted and the key it names is not the one configured (or none is).
+ */
+export type PartProblem = 'missing' | 'corrupt' | 'count' | 'manifest' | 'unexpected' | 'key';
 
 /** A CrrError CRR_BACKUP_INVALID naming the backup, the part and the problem (`backupId`, `part`, `problem` properties). */
 export function partError(backupId: string, part: string, problem: PartProblem, message: string, cause?: unknown): CrrError {
@@ -19,16 +23,38 @@ export function partError(backupId: string, part: string, problem: PartProblem, 
 }
 
 /**
- * Writes one data part: NDJSON text in, gzip out, streamed to the repository as it is written.
- * The SHA-256 and size of the stored (gzip) bytes, the records and the uncompressed size are
- * counted on the way, so the part is never read back. Call {@link finish} once, or {@link abort}.
+ * The key to decrypt the parts of backup `manifest` with, from the repository's keys: undefined
+ * for a backup whose parts are not encrypted.
+ * @throws CrrError CRR_BACKUP_INVALID (problem `key`, properties `backupId` and `keyId`) naming the
+ *   backup and its key id, when it is encrypted and no `backup.encryption` key is configured, or
+ *   one of another key id
+ */
+export function partKeyOf(manifest: Manifest, keys: BackupKeys | undefined): Buffer | undefined {
+  const enc = manifest.encryption;
+  if (enc === undefined) return undefined;
+  const have = keys?.encryption;
+  if (have?.keyId === enc.keyId) return have.key;
+  throw new CrrError(
+    'CRR_BACKUP_INVALID',
+    `backup ${manifest.id}: its parts are encrypted (${enc.algorithm}) with key id ${enc.keyId}, and ${
+      have === undefined ? 'no backup.encryption key is configured' : `the configured backup.encryption key is key id ${have.keyId}`
+    }: configure the key of id ${enc.keyId} to read them`,
+    { context: { backupId: manifest.id, part: manifest.parts[0]?.name ?? 'manifest.json', problem: 'key', keyId: enc.keyId } },
+  );
+}
+
+/**
+ * Writes one data part: NDJSON text in, gzip out (then AES-256-GCM with `encrypt`), streamed to
+ * the repository as it is written. The SHA-256 and size of the stored bytes, the records and the
+ * uncompressed size are counted on the way, so the part is never read back. Call {@link finish}
+ * once, or {@link abort}.
  */
 export class PartWriter {
   /** Lines written. */
   records = 0;
   /** NDJSON bytes written (before gzip). */
   uncompressedBytes = 0;
-  /** gzip bytes handed to the repository so far. */
+  /** Bytes handed to the repository so far (gzip; encrypted: with IV and tag). */
   bytes = 0;
   private readonly hash = createHash('sha256');
   private readonly gzip = createGzip();
@@ -38,13 +64,15 @@ export class PartWriter {
 
   /**
    * @param key the part's repository key, `<id>/<name>`
-   * @param name the part's name, e.g. `vertices-00001.ndjson.gz`
+   * @param name the part's name, e.g. `vertices-00001.ndjson.gz` (`...ndjson.gz.enc` encrypted)
+   * @param encrypt the AES-256 key and the part's associated data (keys.ts partAad); absent: stored as gzip
    */
   constructor(
     repo: BackupRepository,
     readonly key: string,
     readonly name: string,
     readonly kind: BackupPart['kind'],
+    encrypt?: { key: Buffer; aad: Buffer },
   ) {
     this.tap = new Transform({
       transform: (chunk: Buffer, _enc, cb) => {
@@ -56,7 +84,12 @@ export class PartWriter {
     this.gzip.on('error', (err) => this.tap.destroy(err));
     // the repository may stop listening once it failed; its error reaches us through `uploaded`
     this.tap.on('error', () => undefined);
-    this.gzip.pipe(this.tap);
+    if (encrypt === undefined) this.gzip.pipe(this.tap);
+    else {
+      const cipher = encryptingStream(encrypt.key, encrypt.aad);
+      cipher.on('error', (err) => this.tap.destroy(err));
+      this.gzip.pipe(cipher).pipe(this.tap);
+    }
     this.uploaded = repo.put(key, this.tap);
     this.uploaded.catch((err: unknown) => (this.failure ??= { err }));
   }
@@ -111,9 +144,10 @@ export const MAX_PART_BATCH_BYTES = 64 * 1024 * 1024;
 
 /**
  * Reads one part of a backup, yielding its rows in batches of up to `batchRows` (and up to
- * {@link MAX_PART_BATCH_BYTES} of lines) as they are decompressed, and checks it at its end
- * against its manifest entry: the SHA-256 and size of the stored bytes, the number of records
- * and the uncompressed size. Every line must be a JSON row of the part's kind. Rows are yielded
+ * {@link MAX_PART_BATCH_BYTES} of lines) as they are decrypted (with `decrypt`) and decompressed,
+ * and checks it at its end against its manifest entry: the SHA-256 and size of the stored
+ * bytes, the AES-256-GCM tag (over the part and its place: backup id, index, name), the number
+ * of records and the uncompressed size. Every line must be a JSON row of the part's kind. Rows are yielded
  * before the part's checksum can be known: a consumer must discard what it read when this throws
  * (a restore writes into a staging schema).
  *
@@ -121,13 +155,23 @@ export const MAX_PART_BATCH_BYTES = 64 * 1024 * 1024;
  * is refused when that much of it is read, and so are stored bytes past the entry's `bytes` and
  * decompressed bytes past its `uncompressedBytes` (a gzip bomb), without reading further.
  *
+ * @param decrypt for an encrypted part (name ending `.enc`): the key ({@link partKeyOf}) and the
+ *   part's index in the manifest's `parts`
  * @throws CrrError CRR_BACKUP_INVALID naming the part: `missing` (no such object), `corrupt`
- *   (gzip error, SHA-256 or size mismatch, a line that is not a row or is too long, naming the
- *   line), `count` (another number of records than the manifest says)
+ *   (gzip error, SHA-256 or size mismatch, an authentication tag that does not match, a line that
+ *   is not a row or is too long, naming the line), `count` (another number of records than the
+ *   manifest says), `key` (an encrypted part and no `decrypt`)
  * @throws CrrError CRR_REPOSITORY when the repository fails while reading
  */
-export async function* readPart(repo: BackupRepository, backupId: string, part: BackupPart, batchRows: number): AsyncGenerator<VertexRow[] | EdgeRow[]> {
+export async function* readPart(
+  repo: BackupRepository,
+  backupId: string,
+  part: BackupPart,
+  batchRows: number,
+  decrypt?: { key: Buffer; index: number },
+): AsyncGenerator<VertexRow[] | EdgeRow[]> {
   const key = `${backupId}/${part.name}`;
+  if (part.name.endsWith('.enc') && decrypt === undefined) throw partError(backupId, part.name, 'key', `part ${part.name} is encrypted: it needs its key`);
   const source = await repo.get(key);
   if (source === undefined) throw partError(backupId, part.name, 'missing', `part ${part.name} is missing from the repository (${repo.description})`);
   const corrupt = (why: string, cause?: unknown): CrrError => partError(backupId, part.name, 'corrupt', `part ${part.name} is corrupt: ${why}`, cause);
@@ -144,7 +188,18 @@ export async function* readPart(repo: BackupRepository, backupId: string, part: 
   });
   const gunzip = createGunzip();
   // the callback form: an error anywhere destroys every stream, and the iteration below throws it
-  const out: Readable = pipeline(source, tap, gunzip, () => undefined);
+  const out: Readable =
+    decrypt === undefined
+      ? pipeline(source, tap, gunzip, () => undefined)
+      : pipeline(
+          source,
+          tap,
+          decryptingStream(decrypt.key, partAad(backupId, decrypt.index, part.name), (why) =>
+            corrupt(`${why}: it was changed, or it is another part or another backup's, or its key is not the one of the manifest's key id`),
+          ),
+          gunzip,
+          () => undefined,
+        );
   const isRow = part.kind === 'vertices' ? isVertexRow : isEdgeRow;
   // the line being read: pieces of decompressed chunks, split at '\n' bytes (never inside a UTF-8 sequence)
   let pending: Buffer[] = [];
@@ -222,4 +277,38 @@ function isVertexRow(v: unknown): v is VertexRow {
 
 function isEdgeRow(v: unknown): v is EdgeRow {
   return isObject(v) && typeof v.type === 'string' && isRef(v.from) && isRef(v.to) && isObject(v.attributes);
+}
+
+/**
+ * Checks only the stored bytes of a part against its manifest entry, SHA-256 and size, without
+ * decrypting or decompressing it: what `crr backup verify` can check of an encrypted part without
+ * its key.
+ * @throws CrrError CRR_BACKUP_INVALID naming the part: `missing`, or `corrupt` (SHA-256 or size)
+ * @throws CrrError CRR_REPOSITORY when the repository fails while reading
+ */
+export async function checkStoredPart(repo: BackupRepository, backupId: string, part: BackupPart): Promise<void> {
+  const key = `${backupId}/${part.name}`;
+  const source = await repo.get(key);
+  if (source === undefined) throw partError(backupId, part.name, 'missing', `part ${part.name} is missing from the repository (${repo.description})`);
+  const corrupt = (why: string): CrrError => partError(backupId, part.name, 'corrupt', `part ${part.name} is corrupt: ${why}`);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      if (bytes > part.bytes) throw corrupt(`more than the ${part.bytes} bytes stored the manifest says`);
+    }
+  } catch (err) {
+    if (err instanceof CrrError) throw err;
+    throw new CrrError('CRR_REPOSITORY', `repository ${repo.description}: reading ${key} failed: ${(err as Error)?.message ?? String(err)}`, {
+      cause: err,
+      context: { repository: repo.description, key },
+    });
+  } finally {
+    source.destroy();
+  }
+  const sha256 = hash.digest('hex');
+  if (sha256 !== part.sha256) throw corrupt(`SHA-256 is ${sha256}, the manifest says ${part.sha256}`);
+  if (bytes !== part.bytes) throw corrupt(`${bytes} bytes stored, the manifest says ${part.bytes}`);
 }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { BackupKeys } from './keys.js';
 
 /** One object of a repository, as listed. */
 export interface RepositoryObject {
@@ -22,6 +23,13 @@ export interface RepositoryObject {
 export interface BackupRepository {
   /** Where it is, for messages: `/var/backups/crr` or `s3://bucket/prefix`. */
   readonly description: string;
+  /**
+   * The keys of the backups in it (the cluster's `backup.encryption` and `backup.manifestHmac`,
+   * src/backup/keys.ts), set by openRepository: createBackup encrypts and signs with them, and
+   * readManifest, restore and verify decrypt and check with them. Absent: no key (backups are
+   * written in the clear and unsigned).
+   */
+  readonly keys?: BackupKeys;
   /**
    * Writes an object from a stream of unknown size (or a buffer), replacing any object of that
    * key. Atomic: readers see the whole object or none (a local temporary file renamed into

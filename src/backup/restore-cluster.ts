@@ -11,6 +11,7 @@ import { PostgresStore } from '../store/postgres.js';
 import type { ClusterStateInput } from '../cluster/cluster-state.js';
 import type { RestoreProgress, RestoreResult, Store, StoreLease } from '../store/store.js';
 import { readManifest } from './catalog.js';
+import { partKeyOf } from './part.js';
 import type { Manifest } from './manifest.js';
 import { openRepository } from './open-repository.js';
 import { pinBackup, unpinAll, unpinBackup } from './pin.js';
@@ -60,15 +61,18 @@ export interface ClusterRestorePlan {
 
 /**
  * The plan of a restore: resolves the target, opens the repository and reads the backup's
- * manifest; nothing else is opened.
+ * manifest; nothing else is opened. An encrypted backup whose key is not configured is refused
+ * here already, so that the plan says so.
  * @throws CliUsageError see {@link resolveRestoreTarget}
- * @throws CrrError CRR_BACKUP_NOT_FOUND / CRR_BACKUP_INVALID / CRR_REPOSITORY (see readManifest)
+ * @throws CrrError CRR_BACKUP_NOT_FOUND / CRR_BACKUP_INVALID / CRR_REPOSITORY (see readManifest;
+ *   the key: partKeyOf in part.ts)
  */
 export async function planClusterRestore(config: Config, request: ClusterRestoreRequest): Promise<ClusterRestorePlan> {
   const target = resolveRestoreTarget(config, request.cluster, request.from, request.as);
-  const repo = await openRepository(target.repository);
+  const repo = await openRepository(target.backup, `clusters.${target.from}.backup`);
   try {
     const manifest = await readManifest(repo, request.backup);
+    partKeyOf(manifest, repo.keys);
     return { target, repository: repo.description, manifest, schema: request.as ?? target.store.schema };
   } finally {
     repo.close();
@@ -129,7 +133,7 @@ export interface ClusterRestore {
  */
 export async function restoreCluster(config: Config, request: ClusterRestoreRequest, hooks: ClusterRestoreHooks = {}): Promise<ClusterRestore> {
   const target = resolveRestoreTarget(config, request.cluster, request.from, request.as);
-  const repo = await openRepository(target.repository);
+  const repo = await openRepository(target.backup, `clusters.${target.from}.backup`);
   let store: Store | undefined;
   let lease: StoreLease | undefined;
   try {

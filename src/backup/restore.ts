@@ -5,6 +5,7 @@ import type { ClusterStateInput } from '../cluster/cluster-state.js';
 import type { RestoreProgress, RestoreResult, Store } from '../store/store.js';
 import { readBackup, readManifest } from './catalog.js';
 import type { Manifest } from './manifest.js';
+import { partKeyOf } from './part.js';
 import type { BackupRepository } from './repository.js';
 
 /** Options of {@link restoreBackup}. */
@@ -58,7 +59,9 @@ export interface RestoredBackup {
  * @returns the manifest and what the store did
  * @throws CrrError CRR_BACKUP_NOT_FOUND when the repository has no such backup
  * @throws CrrError CRR_BACKUP_INVALID naming the manifest (missing, invalid, unknown format
- *   version, newer store schema) or the part (missing, corrupt, another record count)
+ *   version, newer store schema, HMAC missing or wrong under a configured key), the key (an
+ *   encrypted backup whose key id is not the configured `backup.encryption` key's: problem `key`,
+ *   naming the backup and the key id) or the part (missing, corrupt or altered, another record count)
  * @throws CrrError CRR_RESTORE_REFUSED when `as` names an existing schema
  * @throws CrrError CRR_CONFIG_INVALID when `as` is not a lower-case SQL identifier, or `fence`
  *   is given for a store that is not PostgreSQL
@@ -66,6 +69,8 @@ export interface RestoredBackup {
  */
 export async function restoreBackup(store: Store, repo: BackupRepository, id: string, options: RestoreBackupOptions = {}): Promise<RestoredBackup> {
   const manifest = await readManifest(repo, id);
+  // an encrypted backup without its key is refused before anything is loaded
+  partKeyOf(manifest, repo.keys);
   options.onManifest?.(manifest);
   const fenceRoles = options.fence;
   if (fenceRoles && !(store instanceof PostgresStore)) {

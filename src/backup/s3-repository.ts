@@ -2,6 +2,7 @@ import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client,
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import { CrrError } from '../errors.js';
+import type { BackupKeys } from './keys.js';
 import { checkKey, type BackupRepository, type RepositoryObject } from './repository.js';
 
 /** Options of an {@link S3Repository}. */
@@ -31,6 +32,8 @@ export interface S3RepositoryOptions {
   serverSideEncryption?: 'AES256' | 'aws:kms' | 'aws:kms:dsse';
   /** The KMS key of SSE-KMS (id, alias or ARN). Absent: the AWS managed key. */
   sseKmsKeyId?: string;
+  /** The keys of its backups (see BackupRepository.keys); default none. */
+  keys?: BackupKeys;
 }
 
 /** S3 DeleteObjects takes at most this many keys per request. */
@@ -53,6 +56,7 @@ const DELETE_BATCH = 1000;
 export class S3Repository implements BackupRepository {
   readonly client: S3Client;
   readonly description: string;
+  readonly keys?: BackupKeys;
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly partBytes: number;
@@ -61,6 +65,7 @@ export class S3Repository implements BackupRepository {
 
   constructor(options: S3RepositoryOptions) {
     this.bucket = options.bucket;
+    if (options.keys !== undefined) this.keys = options.keys;
     this.prefix = options.prefix === '' ? '' : `${options.prefix}/`;
     this.description = `s3://${options.bucket}/${options.prefix}${options.endpoint ? ` at ${options.endpoint}` : ''}`;
     this.partBytes = options.uploadPartBytes ?? 8 * 1024 * 1024;

@@ -62,6 +62,21 @@ export const S3RepositorySchema = z
   });
 
 /**
+ * A key file and the id manifests name it by (src/backup/keys.ts). The file holds 32 raw bytes,
+ * 64 hex digits or the base64 of 32 bytes (`openssl rand -hex 32 > backup.key`); it is read, and
+ * refused when it is none of these, when the config is loaded (exit 78 naming its path).
+ */
+const KeyFileSchema = z.strictObject({
+  /** Path of the key file; relative to the working directory. */
+  keyFile: z.string().min(1),
+  /** The key's name in manifests and messages. Default: the first 16 hex digits of the SHA-256 of the key. Never the key itself. */
+  keyId: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'expected 1 to 64 of A-Z a-z 0-9 . _ : -')
+    .optional(),
+});
+
+/**
  * The `backup` part of `clusters.<alias>`: where this cluster's store is backed up, how big a
  * part gets, and which backups `crr backup prune` keeps (docs/architecture.md, "Backups, restore and reseed").
  *
@@ -73,6 +88,14 @@ export const S3RepositorySchema = z
  * - `retention.maxAgeMs`: delete complete backups older than this, ms.
  *   A backup must pass both rules to be kept; the newest complete backup is never deleted.
  *   Neither given: prune deletes nothing but stale incomplete backups.
+ * - `encryption`: `{ keyFile, keyId? }`: every part is encrypted with AES-256-GCM under this key
+ *   (a fresh random IV per part; the backup id and the part's place are authenticated with it),
+ *   and the manifest records `encryption: { algorithm: AES-256-GCM, keyId }`. Absent: parts are
+ *   stored in the clear (gzip).
+ * - `manifestHmac`: `{ keyFile, keyId? }`: manifests are signed with HMAC-SHA256 under this key,
+ *   and a manifest read with it configured must carry a valid HMAC under it. Absent, with
+ *   `encryption`: the HMAC key is derived from the encryption key (HKDF-SHA256), so an encrypted
+ *   backup's manifest is always signed. Neither: manifests are not signed, nor their HMAC checked.
  */
 export const BackupSchema = z.strictObject({
   repository: z.discriminatedUnion('type', [LocalRepositorySchema, S3RepositorySchema]),
@@ -83,6 +106,8 @@ export const BackupSchema = z.strictObject({
       maxAgeMs: z.number().int().positive().optional(),
     })
     .prefault({}),
+  encryption: KeyFileSchema.optional(),
+  manifestHmac: KeyFileSchema.optional(),
 });
 
 /** The validated `backup` config of one cluster. */

@@ -39,8 +39,8 @@ export function resolveBackupTarget(config: Config, alias: string, needStore: bo
 export interface RestoreTarget {
   /** The cluster whose repository holds the backup: `--from`, else the source of the flow into a replica, else the cluster itself. */
   from: string;
-  /** The repository of that cluster (`clusters.<from>.backup.repository`). */
-  repository: NonNullable<Config['clusters'][string]['backup']>['repository'];
+  /** The backup config of that cluster (`clusters.<from>.backup`): its repository and the keys of its backups. */
+  backup: BackupConfig;
   /** The store restored into (`clusters.<cluster>.store`). */
   store: StoreConfig;
   /** The cluster's configured role (see configuredRole). */
@@ -73,5 +73,5 @@ export function resolveRestoreTarget(config: Config, alias: string, from: string
       EXIT.CONFIG,
     );
   }
-  return { from: source, repository: repoCluster.backup.repository, store, role };
+  return { from: source, backup: repoCluster.backup, store, role };
 }

@@ -1,7 +1,7 @@
 import { CrrError } from '../errors.js';
 import { backupFolder, keysOf, readManifest } from './catalog.js';
 import { MANIFEST_NAME, type Manifest } from './manifest.js';
-import { readPart, type PartProblem } from './part.js';
+import { checkStoredPart, partKeyOf, readPart, type PartProblem } from './part.js';
 import type { BackupRepository } from './repository.js';
 
 /** One problem {@link verifyBackup} found, naming the part (or `manifest.json`). */
@@ -24,6 +24,14 @@ export interface BackupVerification {
   records: number;
   /** Stored bytes read. */
   bytes: number;
+  /**
+   * The manifest's HMAC: `verified` (a manifest HMAC key is configured and the HMAC is valid under
+   * it: a manifest failing that is a `manifest` problem), `not-checked` (the manifest has one, and
+   * no key is configured to check it), `unsigned` (it has none, and no key is configured).
+   */
+  manifestHmac?: 'verified' | 'not-checked' | 'unsigned';
+  /** False when the parts are encrypted and their key is not configured: only their stored bytes (SHA-256, size) were checked, reported as a `key` problem. */
+  contentChecked?: boolean;
   problems: VerifyProblem[];
 }
 
@@ -33,6 +41,13 @@ export interface BackupVerification {
  * bytes, gzip integrity, one JSON row per line, record count, uncompressed size), and no object
  * in the backup's folder that the manifest does not list. Every problem is reported, naming its
  * part (`missing`, `corrupt`, `count`, `unexpected`, or `manifest` for the manifest itself).
+ *
+ * Keys (`repo.keys`): an encrypted backup's parts are decrypted and their AES-256-GCM tags checked
+ * with the configured `backup.encryption` key. Without it (or with a key of another id), only
+ * the parts' stored bytes are checked (SHA-256 and size: the manifest's sums are over the stored
+ * bytes), and a `key` problem says so: the backup is not reported OK. The manifest's HMAC is
+ * checked when a manifest HMAC key is configured (see readManifest); {@link BackupVerification.manifestHmac}
+ * says whether it was.
  *
  * @param options.onPart called after each part, with the parts done and the total
  * @throws CrrError CRR_BACKUP_NOT_FOUND when the repository has no object of that backup
@@ -55,9 +70,24 @@ export async function verifyBackup(
     throw err;
   }
   result.manifest = manifest;
-  for (const part of manifest.parts) {
+  result.manifestHmac = repo.keys?.manifestHmac ? 'verified' : manifest.hmac ? 'not-checked' : 'unsigned';
+  let key: Buffer | undefined;
+  result.contentChecked = true;
+  try {
+    key = partKeyOf(manifest, repo.keys);
+  } catch (err) {
+    if (!(err instanceof CrrError && err.code === 'CRR_BACKUP_INVALID')) throw err;
+    result.contentChecked = false;
+    result.problems.push({
+      part: MANIFEST_NAME,
+      problem: 'key',
+      message: `${err.message}; only the parts' stored bytes (SHA-256, size) were checked, not their content`,
+    });
+  }
+  for (const [index, part] of manifest.parts.entries()) {
     try {
-      for await (const rows of readPart(repo, id, part, 10_000)) result.records += rows.length;
+      if (!result.contentChecked) await checkStoredPart(repo, id, part);
+      else for await (const rows of readPart(repo, id, part, 10_000, key === undefined ? undefined : { key, index })) result.records += rows.length;
     } catch (err) {
       if (!(err instanceof CrrError && err.code === 'CRR_BACKUP_INVALID')) throw err;
       result.problems.push({ part: part.name, problem: err.problem as PartProblem, message: err.message });

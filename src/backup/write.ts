@@ -4,6 +4,7 @@ import { SCHEMA_VERSION } from '../store/migrations.js';
 import type { EdgeRow, SnapshotHeader, SnapshotSink, Store, VertexRow } from '../store/store.js';
 import { version } from '../version.js';
 import { backupFolder, keysOf } from './catalog.js';
+import { type BackupKey, manifestMac, partAad } from './keys.js';
 import { MANIFEST_NAME, ManifestSchema, newBackupId, totalsOf, type BackupPart, type Manifest } from './manifest.js';
 import { PartWriter } from './part.js';
 import type { BackupRepository } from './repository.js';
@@ -53,6 +54,7 @@ class BackupWriter implements SnapshotSink {
     private readonly partSizeBytes: number,
     private readonly onProgress: ((p: BackupProgress) => void) | undefined,
     private readonly signal: AbortSignal | undefined,
+    private readonly encryption: BackupKey | undefined,
   ) {}
 
   async header(h: SnapshotHeader): Promise<void> {
@@ -102,8 +104,10 @@ class BackupWriter implements SnapshotSink {
   }
 
   private openPart(kind: BackupPart['kind']): PartWriter {
-    const name = `${kind}-${String(++this.seq[kind]).padStart(5, '0')}.ndjson.gz`;
-    return new PartWriter(this.repo, `${this.id}/${name}`, name, kind);
+    const name = `${kind}-${String(++this.seq[kind]).padStart(5, '0')}.ndjson.gz${this.encryption ? '.enc' : ''}`;
+    // parts are written one at a time, in manifest order: this one's index is the count of those before it
+    const encrypt = this.encryption ? { key: this.encryption.key, aad: partAad(this.id, this.parts.length, name) } : undefined;
+    return new PartWriter(this.repo, `${this.id}/${name}`, name, kind, encrypt);
   }
 
   /** Finishes the open part, if any. */
@@ -158,6 +162,11 @@ function manifestClusterState(state: ClusterState | undefined): Manifest['cluste
  * streaming. The manifest `<id>/manifest.json` is written LAST: until it exists the backup is
  * incomplete and {@link listBackups} says so.
  *
+ * With `repo.keys` (the cluster's `backup.encryption` / `backup.manifestHmac`, src/backup/keys.ts):
+ * each part is encrypted with AES-256-GCM after gzip (`...ndjson.gz.enc`; a fresh random IV per
+ * part; the backup id, the part's index and name authenticated with it) and the manifest records
+ * `encryption: { algorithm, keyId }`; the manifest is signed (`hmac`) with the HMAC key.
+ *
  * Memory: one snapshot batch (`batchRows`) plus the repository's upload buffers.
  * On failure (or abort) the objects written so far are deleted; when that fails too, the error
  * says so and names the incomplete backup to delete.
@@ -176,7 +185,8 @@ export async function createBackup(store: Store, repo: BackupRepository, options
     // 4 random hex digits within one second: retry rather than mix two backups
     return createBackup(store, repo, options);
   }
-  const writer = new BackupWriter(repo, id, partSizeBytes, options.onProgress, options.signal);
+  const keys = repo.keys;
+  const writer = new BackupWriter(repo, id, partSizeBytes, options.onProgress, options.signal, keys?.encryption);
   try {
     await store.exportSnapshot(writer, options.batchRows === undefined ? {} : { batchRows: options.batchRows });
     await writer.closePart();
@@ -197,7 +207,13 @@ export async function createBackup(store: Store, repo: BackupRepository, options
       catalog: snap.catalog,
       parts: writer.parts,
       totals: totalsOf(writer.parts, snap.catalog.length),
+      ...(keys?.encryption ? { encryption: { algorithm: 'AES-256-GCM' as const, keyId: keys.encryption.keyId } } : {}),
     } satisfies Manifest);
+    if (keys?.manifestHmac) {
+      // over the manifest as a reader parses it back from its JSON
+      const value = manifestMac(JSON.parse(JSON.stringify(manifest)) as Record<string, unknown>, keys.manifestHmac.key);
+      manifest.hmac = { algorithm: 'HMAC-SHA256', keyId: keys.manifestHmac.keyId, value };
+    }
     await repo.put(`${id}/${MANIFEST_NAME}`, `${JSON.stringify(manifest, null, 2)}\n`);
     return manifest;
   } catch (err) {

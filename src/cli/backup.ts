@@ -43,7 +43,7 @@ async function run(
   let repo: BackupRepository | undefined;
   try {
     const target = resolveBackupTarget(config, opts.cluster, needStore);
-    repo = await openRepository(target.backup.repository);
+    repo = await openRepository(target.backup, `clusters.${opts.cluster}.backup`);
     process.exitCode = await fn({ repo, ...target, signal: stop.signal });
   } catch (err) {
     if (stop.signal.aborted) {
@@ -258,12 +258,16 @@ export function registerBackupCommand(program: Command): void {
         const r = await verifyBackup(repo, id);
         if (opts.json) {
           process.stdout.write(
-            `${JSON.stringify({ id, ok: r.ok, partsChecked: r.partsChecked, records: r.records, bytes: r.bytes, problems: r.problems }, null, 2)}\n`,
+            `${JSON.stringify({ id, ok: r.ok, partsChecked: r.partsChecked, records: r.records, bytes: r.bytes, encryption: r.manifest?.encryption ?? null, manifestHmac: r.manifestHmac ?? null, problems: r.problems }, null, 2)}\n`,
           );
         } else {
           const lines = [
             `verify backup ${id} in ${repo.description}: ${r.partsChecked} of ${r.manifest?.parts.length ?? '?'} parts, ${r.records} records, ${formatBytes(r.bytes)} read`,
           ];
+          if (r.manifest?.encryption) lines.push(`parts encrypted (${r.manifest.encryption.algorithm}, key id ${r.manifest.encryption.keyId})`);
+          if (r.manifestHmac === 'verified') lines.push(`manifest HMAC verified (key id ${r.manifest?.hmac?.keyId})`);
+          else if (r.manifestHmac === 'not-checked')
+            lines.push(`manifest HMAC not checked: no manifest HMAC key configured (it names key id ${r.manifest?.hmac?.keyId})`);
           if (r.ok) lines.push('OK');
           else lines.push('PROBLEMS:', ...r.problems.map((p) => `  - ${p.part}: ${p.problem}: ${p.message}`));
           process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,6 +1,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
+import { loadBackupKeys } from '../backup/keys.js';
 import { CrrError } from '../errors.js';
 import { ConfigSchema, type Config } from './schema.js';
 import { registerConfigSecrets } from './secrets.js';
@@ -41,12 +42,13 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
   }
   const config = parseConfig(applyEnvOverrides(raw, env, path), path);
   checkFilesReadable(config, path);
+  checkBackupKeyFiles(config, path);
   return config;
 }
 
 /**
  * The files a config names that crr reads later (TLS certificates and keys, SASL password and
- * token files, the HTTP bearer token file), as `[config path, file]`.
+ * token files, the HTTP bearer token file, backup key files), as `[config path, file]`.
  */
 export function configFiles(config: Config): Array<[string, string]> {
   const files: Array<[string, string]> = [];
@@ -59,6 +61,8 @@ export function configFiles(config: Config): Array<[string, string]> {
     }
     if (c.sasl?.mechanism === 'oauthbearer') files.push([`clusters.${alias}.sasl.tokenFile`, c.sasl.tokenFile]);
     else if (c.sasl?.passwordFile !== undefined) files.push([`clusters.${alias}.sasl.passwordFile`, c.sasl.passwordFile]);
+    if (c.backup?.encryption) files.push([`clusters.${alias}.backup.encryption.keyFile`, c.backup.encryption.keyFile]);
+    if (c.backup?.manifestHmac) files.push([`clusters.${alias}.backup.manifestHmac.keyFile`, c.backup.manifestHmac.keyFile]);
   }
   if (config.http.tls) files.push(['http.tls.certFile', config.http.tls.certFile], ['http.tls.keyFile', config.http.tls.keyFile]);
   if (config.http.bearerTokenFile !== undefined) files.push(['http.bearerTokenFile', config.http.bearerTokenFile]);
@@ -78,6 +82,33 @@ export function checkFilesReadable(config: Config, source = 'config'): void {
       accessSync(file, constants.R_OK);
     } catch (cause) {
       issues.push({ path: where, message: `cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}` });
+    }
+  }
+  if (issues.length === 0) return;
+  throw new CrrError('CRR_CONFIG_INVALID', `${source} is invalid:\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`, { context: { issues } });
+}
+
+/**
+ * Refuses a backup key file (`clusters.<alias>.backup.encryption.keyFile`, `...manifestHmac.keyFile`)
+ * that does not hold a key in a form src/backup/keys.ts readKeyFile accepts, so that a wrong key
+ * file stops crr at start (exit 78) rather than at its first backup or restore.
+ *
+ * @throws CrrError CRR_CONFIG_INVALID listing each such file with its config path (never its content)
+ */
+export function checkBackupKeyFiles(config: Config, source = 'config'): void {
+  const issues: Array<{ path: string; message: string }> = [];
+  for (const [alias, c] of Object.entries(config.clusters)) {
+    if (!c.backup) continue;
+    for (const field of ['encryption', 'manifestHmac'] as const) {
+      const only = c.backup[field];
+      if (only === undefined) continue;
+      try {
+        loadBackupKeys({ [field]: only }, `clusters.${alias}.backup`);
+      } catch (err) {
+        if (!(err instanceof CrrError)) throw err;
+        const path = `clusters.${alias}.backup.${field}.keyFile`;
+        issues.push({ path, message: err.message.slice(path.length + 2) });
+      }
     }
   }
   if (issues.length === 0) return;

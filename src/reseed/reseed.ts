@@ -192,7 +192,7 @@ async function reseedUnderLease(
   const abandoned = await replicaStore.dropAbandonedRestores();
   if (abandoned.length > 0) log.warn({ schemas: abandoned }, 'reseed: dropped the staging schemas of restores killed during their load');
   const epoch = current?.epoch ?? 0;
-  const repo = await openRepository(backupConfig.repository);
+  const repo = await openRepository(backupConfig, `clusters.${primaryAlias}.backup`);
   try {
     const pin = { cluster: alias, purpose: 'reseed' as const, holder: opts.holder };
 

@@ -177,10 +177,10 @@ export async function auditAgainstLog(config: Config, alias: string, store: Stor
     const initial = await store.positions();
     if (opts.fromBackup !== undefined) {
       const holder = source.upstream?.alias ?? alias;
-      const repoConfig = config.clusters[holder]!.backup?.repository;
+      const repoConfig = config.clusters[holder]!.backup;
       if (!repoConfig)
         throw new CliUsageError(`clusters.${holder}.backup: required by --from-backup (the repository the backups of ${holder} are in)`, EXIT.CONFIG);
-      const repo = await openRepository(repoConfig);
+      const repo = await openRepository(repoConfig, `clusters.${holder}.backup`);
       try {
         const manifest = await readManifest(repo, opts.fromBackup);
         result.from = { backup: opts.fromBackup, epoch: manifest.epoch };

@@ -47,7 +47,7 @@ async function repositoryFromConfig(bucket: string, extra: Record<string, unknow
       },
     },
   });
-  return (await openRepository(config.clusters.p!.backup!.repository)) as S3Repository;
+  return (await openRepository(config.clusters.p!.backup!, 'clusters.p.backup')) as S3Repository;
 }
 
 /**

@@ -116,7 +116,7 @@ function namedPaths(message: string): string[] {
 }
 
 const MANIFEST_WHY =
-  /^backup \S+: manifest manifest\.json (is not JSON|is not a JSON object|has no formatVersion|has format version|is invalid: \S|names backup|lists part|part \S+ has kind|totals\.\w+ is)/s;
+  /^backup \S+: manifest manifest\.json (is not JSON|is not a JSON object|has no formatVersion|has format version|is invalid: \S|names backup|lists part|part \S+ has kind|part \S+ is (not )?encrypted|totals\.\w+ is)/s;
 
 const manifestOutcome = (text: string, id: string, at?: JsonPath): void =>
   outcome(
