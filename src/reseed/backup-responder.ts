@@ -142,7 +142,7 @@ export class BackupResponder {
         { name: 'retention.ms', value: String(CONTROL_TOPIC_RETENTION_MS) },
       ]);
       await producer.connect();
-      repo = await openRepository(cluster.backup!.repository);
+      repo = await openRepository(cluster.backup!, `clusters.${this.alias}.backup`);
       const offsets = (await admin.fetchTopicOffsets(CONTROL_TOPIC)).find((o) => o.partition === 0)!;
       const catchUpEnd = Number(offsets.high);
       const answered = new Set<string>();
