@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { aclFailure, formatAclStatus } from '../../../src/acls/apply.js';
 import { type AclBinding, desiredAcls, formatBinding, patternsOverlap, planAcls } from '../../../src/acls/plan.js';
 import { ConfigSchema } from '../../../src/config/schema.js';
 import { CONTROL_TOPIC } from '../../../src/replication/control-topic.js';
@@ -189,5 +190,25 @@ describe('patternsOverlap', () => {
   ])('%o and %o: %s', (a, b, want) => {
     expect(patternsOverlap(a, b)).toBe(want);
     expect(patternsOverlap(b, a)).toBe(want);
+  });
+});
+
+describe('crr status: the ACL fence of a cluster', () => {
+  it('names each state, and what to run when the plan is not empty', () => {
+    expect(formatAclStatus({ cluster: 'dr', role: 'replica', state: 'in-place' })).toBe('acls: in place');
+    expect(formatAclStatus({ cluster: 'dr', role: 'replica', state: 'to-change', add: 3, remove: 1 })).toBe(
+      'acls: 3 to add, 1 to remove (run crr acls apply --cluster dr --execute)',
+    );
+    expect(formatAclStatus({ cluster: 'dr', role: 'replica', state: 'no-authorizer' })).toBe('acls: no authorizer');
+  });
+
+  it('reads a failure: SECURITY_DISABLED is no authorizer, an authorization failure cannot check, anything else cannot check with its message', () => {
+    const broker = (type: string) => Object.assign(new Error(type), { type });
+    expect(aclFailure(new Error('wrapped', { cause: broker('SECURITY_DISABLED') }))).toEqual({ state: 'no-authorizer' });
+    expect(aclFailure(broker('CLUSTER_AUTHORIZATION_FAILED'))).toEqual({
+      state: 'cannot-check',
+      reason: 'not authorized to DESCRIBE ACLs (CLUSTER_AUTHORIZATION_FAILED)',
+    });
+    expect(aclFailure(new Error('Connection timeout'))).toEqual({ state: 'cannot-check', reason: 'Connection timeout' });
   });
 });
