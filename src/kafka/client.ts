@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { Kafka as KafkaClient, KafkaConfig, SASLOptions } from 'kafkajs';
-import { Kafka } from './kafkajs.js';
+import { Kafka, TLS_CERTIFICATE_ERROR_CODES } from './kafkajs.js';
 import type { Logger } from 'pino';
 import { registerSecret } from '../config/secrets.js';
 import { CrrError } from '../errors.js';
@@ -135,4 +135,33 @@ export function createKafka(
     logLevel: kafkaLevelFor(logLevelName),
     logCreator: kafkaLogCreator(logger, `${alias} ${role}`),
   });
+}
+
+/**
+ * Turns a KafkaJS error caused by a broker certificate that failed TLS verification (a code of
+ * {@link TLS_CERTIFICATE_ERROR_CODES} anywhere in its cause chain) into CrrError CRR_KAFKA_AUTH
+ * naming the cluster, its bootstrap servers, the problem and the config field to check; other
+ * errors pass through unchanged. Such an error is not retried by KafkaJS (src/kafka/kafkajs.ts).
+ *
+ * @param alias the cluster alias
+ * @param bootstrapServers the cluster's bootstrap servers, named in the message
+ * @param sslPath the config path of the `ssl` in effect (default `clusters.<alias>.ssl`)
+ */
+export function explainKafkaTlsError(err: unknown, alias: string, bootstrapServers: readonly string[], sslPath = `clusters.${alias}.ssl`): unknown {
+  let cur: unknown = err;
+  for (let i = 0; i < 6 && cur instanceof Error; i++, cur = cur.cause) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code !== 'string' || !TLS_CERTIFICATE_ERROR_CODES.has(code)) continue;
+    const problem = cur.message.replace(/^Connection error: /, '');
+    const fix =
+      code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH'
+        ? `check ${sslPath}.servername (the name the brokers' certificates carry) or the bootstrap address`
+        : `check that ${sslPath}.caFile holds the CA that signed the brokers' certificates`;
+    return new CrrError(
+      'CRR_KAFKA_AUTH',
+      `cluster ${alias} (${bootstrapServers.join(',')}): the broker's TLS certificate failed verification (${code}: ${problem}); ${fix}`,
+      { cause: err, context: { path: sslPath } },
+    );
+  }
+  return err;
 }

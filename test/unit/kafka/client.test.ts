@@ -9,7 +9,9 @@ import { loadConfig, parseConfig } from '../../../src/config/load.js';
 import { clearRegisteredSecrets } from '../../../src/config/secrets.js';
 import { type CrrError, describeError } from '../../../src/errors.js';
 import { mirrorSideCluster } from '../../../src/config/flow.js';
-import { kafkaSecurityOptions } from '../../../src/kafka/client.js';
+import kafkajs from 'kafkajs';
+import { explainKafkaTlsError, kafkaSecurityOptions } from '../../../src/kafka/client.js';
+import '../../../src/kafka/kafkajs.js';
 import { createLogger } from '../../../src/log/logger.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'crr-kafka-opts-'));
@@ -266,5 +268,33 @@ describe("a mirror flow's sourceAuth / targetAuth (issue 12: separate credential
     expect(() => kafkaSecurityOptions('b', target.cluster, capture().log, target.paths)).toThrow(
       /^mirror\.flows\[0\]\.targetAuth\.ssl\.caFile: cannot read .*gone\.pem/,
     );
+  });
+});
+
+describe('a broker certificate that fails verification', () => {
+  const { KafkaJSConnectionError, KafkaJSNonRetriableError } = kafkajs;
+  it('is not retried by KafkaJS (a retry cannot cure it); other connection errors still are', () => {
+    expect(new KafkaJSConnectionError('Connection error: self-signed certificate in certificate chain', { code: 'SELF_SIGNED_CERT_IN_CHAIN' }).retriable).toBe(
+      false,
+    );
+    expect(new KafkaJSConnectionError('Connection error: Hostname/IP does not match', { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }).retriable).toBe(false);
+    expect(new KafkaJSConnectionError('Connection error: connect ECONNREFUSED', { code: 'ECONNREFUSED' }).retriable).toBe(true);
+    expect(new KafkaJSConnectionError('Connection timeout').retriable).toBe(true);
+  });
+
+  it('is explained naming the cluster, the problem and the config field; other errors pass through', () => {
+    const cert = new KafkaJSConnectionError('Connection error: unable to verify the first certificate', { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+    const wrapped = Object.assign(new KafkaJSNonRetriableError(cert), { cause: cert }); // as KafkaJS's retrier wraps it
+    const e = explainKafkaTlsError(wrapped, 'dr', ['k1:9093', 'k2:9093'], 'mirror.flows[0].targetAuth.ssl') as CrrError;
+    expect(e.code).toBe('CRR_KAFKA_AUTH');
+    expect(e.message).toBe(
+      "cluster dr (k1:9093,k2:9093): the broker's TLS certificate failed verification (UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate); check that mirror.flows[0].targetAuth.ssl.caFile holds the CA that signed the brokers' certificates",
+    );
+    const name = explainKafkaTlsError(new KafkaJSConnectionError('Connection error: x', { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }), 'dr', [
+      'k1:9093',
+    ]) as CrrError;
+    expect(name.message).toContain('check clusters.dr.ssl.servername');
+    const refused = new KafkaJSConnectionError('Connection error: connect ECONNREFUSED', { code: 'ECONNREFUSED' });
+    expect(explainKafkaTlsError(refused, 'dr', ['k1:9093'])).toBe(refused);
   });
 });
