@@ -83,7 +83,11 @@
 #     .cache/tls/ (ca.crt is the trust anchor clients need);
 #   * SCRAM users are created at format time (kafka-storage format --add-scram):
 #     crr-admin (super user), kafka-broker (inter-broker, super user) and the
-#     names in $CRR_KAFKA_SCRAM_USERS (default "crr app"); their random
+#     names in $CRR_KAFKA_SCRAM_USERS (default "crr app crr-src crr-dr"); a name
+#     added to the list later is added by `up` to the running clusters
+#     (kafka-configs --alter --add-config SCRAM-SHA-512=[...] as crr-admin,
+#     recorded in .cache/clusters-secured/NAME/scram-users, so no reformat is
+#     needed); their random
 #     passwords are kept in .cache/clusters-secured/users.env (0600), created
 #     once; `env` prints them and a client properties file for CLI tools
 #     (tool kafka-topics --command-config "$CRR_KAFKA_ADMIN_PROPERTIES" ...);
@@ -412,6 +416,7 @@ prepare_cluster() {
       cat "$dir/logs/format.log" >&2
       return 1
     fi
+    if secured; then printf '%s\n' crr-admin kafka-broker $SCRAM_USERS >"$(secured_users_marker "$name")"; fi
   fi
 }
 
@@ -507,6 +512,7 @@ cmd_up() {
   fi
 
   if ((${#waiting[@]} == 0)); then
+    secured && secured_ensure_all_users "${names[@]}"
     make_tools_archive "$(cluster_port "${names[0]}")"
     return 0
   fi
@@ -546,7 +552,19 @@ cmd_up() {
     dots=1
     sleep 0.5
   done
+  secured && secured_ensure_all_users "${names[@]}"
   make_tools_archive "$(cluster_port "${waiting[0]}")"
+}
+
+# secured_ensure_users on each named cluster, in parallel (each missing user is a ~2 s JVM).
+secured_ensure_all_users() {
+  local pids=() name p rc=0
+  for name in "$@"; do
+    secured_ensure_users "$name" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  ((rc == 0)) || exit 1
 }
 
 # One-time training run that records the classes a CLI tool loads (admin
@@ -676,6 +694,9 @@ cmd_status() {
 
 secured() { [[ ${CRR_KAFKA_SECURED:-0} == 1 ]]; }
 TLS_DIR="$CACHE/tls"
+# The SCRAM users besides crr-admin and kafka-broker: crr (crr's own principal), app (an
+# application), crr-src (the mirror's read-only source principal), crr-dr (a DR daemon's).
+SCRAM_USERS=${CRR_KAFKA_SCRAM_USERS:-crr app crr-src crr-dr}
 USERS_ENV="$CACHE/clusters-secured/users.env"
 
 secured_port() {
@@ -732,7 +753,7 @@ secured_users() {
   touch "$USERS_ENV"
   chmod 600 "$USERS_ENV"
   local u var
-  for u in crr-admin kafka-broker kafka-controller ${CRR_KAFKA_SCRAM_USERS:-crr app}; do
+  for u in crr-admin kafka-broker kafka-controller $SCRAM_USERS; do
     [[ $u =~ ^[A-Za-z0-9_-]+$ ]] || die "secured: bad user name '$u' in CRR_KAFKA_SCRAM_USERS"
     var=$(secured_user_var "$u")
     grep -q "^$var=" "$USERS_ENV" || echo "$var=$(secured_password)" >>"$USERS_ENV"
@@ -793,8 +814,33 @@ EOF
 # --add-scram arguments for kafka-storage format, one per line.
 secured_format_args() {
   local u
-  for u in crr-admin kafka-broker ${CRR_KAFKA_SCRAM_USERS:-crr app}; do
+  for u in crr-admin kafka-broker $SCRAM_USERS; do
     printf '%s\n%s\n' --add-scram "SCRAM-SHA-512=[name=$u,password=$(secured_user_password "$u")]"
+  done
+}
+
+# The users a cluster's data already has SCRAM credentials for: rewritten when its storage is
+# formatted (after a purge too), appended to by secured_ensure_users.
+secured_users_marker() { echo "$(cluster_dir "$1")/scram-users"; }
+
+# After 'up': every user of $SCRAM_USERS gets its SCRAM-SHA-512 credential on a
+# running cluster formatted before the user was listed (kafka-configs --alter as crr-admin).
+# Upserting a credential is idempotent; users already recorded in the marker cost nothing.
+secured_ensure_users() {
+  local name=$1 marker u missing=()
+  marker=$(secured_users_marker "$name")
+  touch "$marker"
+  for u in $SCRAM_USERS; do grep -qx -- "$u" "$marker" || missing+=("$u"); done
+  ((${#missing[@]})) || return 0
+  for u in "${missing[@]}"; do
+    if ! tool_quiet kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$(cluster_port "$name")" \
+      --command-config "$(dirname "$USERS_ENV")/admin.properties" --alter --entity-type users --entity-name "$u" \
+      --add-config "SCRAM-SHA-512=[password=$(secured_user_password "$u")]" >/dev/null 2>"$(cluster_dir "$name")/logs/scram-$u.log"; then
+      cat "$(cluster_dir "$name")/logs/scram-$u.log" >&2
+      die "cluster $name: could not add SCRAM user $u"
+    fi
+    echo "$u" >>"$marker"
+    log "cluster $name: SCRAM user $u added"
   done
 }
 

@@ -17,7 +17,7 @@ export const ERROR_CODES = {
   CRR_KAFKA: { retriable: true, doc: 'A Kafka request failed with an error the broker marked retriable.' },
   CRR_KAFKA_AUTH: {
     retriable: false,
-    doc: "A Kafka cluster refused crr's credentials (SASL authentication failed), or crr's principal lacks an ACL the operation needs (`*_AUTHORIZATION_FAILED`); the message names the cluster, its bootstrap servers and the principal. Not retried: fix `clusters.<alias>.sasl` or the ACLs.",
+    doc: "A Kafka cluster refused crr's credentials (SASL authentication failed), crr's principal lacks an ACL the operation needs (`*_AUTHORIZATION_FAILED`), or the brokers' TLS certificate failed verification (a CA file of another CA, a name the certificate does not carry); the message names the cluster, its bootstrap servers and the principal or the certificate problem. Not retried: fix `clusters.<alias>.sasl`, `clusters.<alias>.ssl` (or a flow's `sourceAuth` / `targetAuth`) or the ACLs.",
   },
   CRR_PRODUCER_FENCED: { retriable: false, doc: 'Another mirror instance for the same flow took over the transactional id; this instance stops mirroring.' },
   CRR_RECORD_TOO_LARGE: {

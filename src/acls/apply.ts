@@ -6,7 +6,7 @@ import type { Role } from '../cluster/schema.js';
 import { configuredRole, effectiveRole } from '../cluster/topology.js';
 import type { Config } from '../config/schema.js';
 import { CrrError, describeError } from '../errors.js';
-import { createKafka } from '../kafka/client.js';
+import { createKafka, explainKafkaTlsError } from '../kafka/client.js';
 import { type AclBinding, type AclOperation, type AclPlan, type AclPrincipals, desiredAcls, OPERATIONS, planAcls, RESOURCE_TYPES } from './plan.js';
 
 // KafkaJS is CommonJS: its runtime enums come from the default export (see src/kafka/kafkajs.ts)
@@ -109,12 +109,16 @@ export async function roleForAcls(config: Config, alias: string, kafka: Kafka, a
 
 /**
  * Turns KafkaJS's authentication and authorization failures into CrrError CRR_KAFKA_AUTH naming
- * the cluster, its bootstrap servers and the principal; other errors pass through.
+ * the cluster, its bootstrap servers and the principal, and a broker certificate that failed
+ * verification into one naming the cluster and the TLS problem (src/kafka/client.ts
+ * `explainKafkaTlsError`); other errors pass through.
  */
 export function explainKafkaAuthError(err: unknown, alias: string, config: Config, principal: string): unknown {
   const e = err as { name?: string; type?: string; message?: string };
   const cluster = config.clusters[alias];
   const where = `cluster ${alias} (${cluster?.bootstrapServers.join(',') ?? '?'})`;
+  const tls = explainKafkaTlsError(err, alias, cluster?.bootstrapServers ?? []);
+  if (tls !== err) return tls;
   if (e?.name === 'KafkaJSSASLAuthenticationError') {
     return new CrrError('CRR_KAFKA_AUTH', `${where} refused the credentials of ${principal} (check clusters.${alias}.sasl)`, { cause: err });
   }
@@ -153,17 +157,25 @@ export interface AclRun {
  * The connection is closed before returning.
  * @param opts.role plan for this role instead of the cluster's current one
  * @param opts.principal crr's principal (default `User:<sasl.username>`)
+ * @param opts.quick connect as `crr status` does: at most 3 s to connect, one retry
  * @throws CrrError CRR_KAFKA_AUTH (credentials refused, or the principal may not read or change
  *   ACLs), CRR_CONFIG_INVALID (see {@link principalsOf}, desiredAcls); KafkaJS errors otherwise
  */
-export async function runAcls(config: Config, alias: string, logger: Logger, opts: { role?: Role; principal?: string; execute?: boolean }): Promise<AclRun> {
+export async function runAcls(
+  config: Config,
+  alias: string,
+  logger: Logger,
+  opts: { role?: Role; principal?: string; execute?: boolean; quick?: boolean },
+): Promise<AclRun> {
   const cluster = config.clusters[alias];
   if (!cluster) throw new CrrError('CRR_CONFIG_INVALID', `unknown cluster alias "${alias}"; known: ${Object.keys(config.clusters).join(', ')}`);
   const principals = principalsOf(config, alias, opts.principal);
   const user = saslUser(cluster);
   const connectedAs = user ? `User:${user}` : cluster.sasl ? 'the OAUTHBEARER token' : 'an unauthenticated client';
-  const kafka = createKafka(alias, cluster, 'acls', logger);
-  const admin = kafka.admin();
+  const kafka = opts.quick
+    ? createKafka(alias, { ...cluster, connectionTimeoutMs: Math.min(cluster.connectionTimeoutMs, 3000) }, 'acls-status', logger, 'fatal')
+    : createKafka(alias, cluster, 'acls', logger);
+  const admin = kafka.admin(opts.quick ? { retry: { retries: 1 } } : undefined);
   try {
     await admin.connect();
     const existing = await describeAllAcls(admin);
@@ -184,5 +196,70 @@ export async function runAcls(config: Config, alias: string, logger: Logger, opt
     throw explainKafkaAuthError(err, alias, config, connectedAs);
   } finally {
     await admin.disconnect().catch((e: unknown) => logger.debug({ err: describeError(e) }, 'admin disconnect failed'));
+  }
+}
+
+/**
+ * Whether the Kafka ACL fence is in place on a cluster, as `crr status` shows it:
+ * - `in-place`: the plan for its role is empty;
+ * - `to-change`: `add` bindings to add and `remove` to remove (`crr acls apply --cluster X --execute`);
+ * - `no-authorizer`: its brokers have no authorizer (SECURITY_DISABLED), so no ACL fences anything;
+ * - `cannot-check`: the ACLs could not be read (`reason`: not authorized to DESCRIBE ACLs, the
+ *   cluster unreachable, a config problem).
+ */
+export interface AclStatus {
+  cluster: string;
+  /** The role the ACLs were planned for. */
+  role: Role;
+  state: 'in-place' | 'to-change' | 'no-authorizer' | 'cannot-check';
+  add?: number;
+  remove?: number;
+  reason?: string;
+}
+
+/**
+ * The {@link AclStatus} of cluster `alias` in `role`, from {@link runAcls} (plan only) with the
+ * cluster's credentials and `crr status`'s short timeouts. Never throws: a failure is a
+ * `no-authorizer` or `cannot-check` answer.
+ * @returns undefined when the config does not name crr's principal on the cluster (no SASL
+ *   PLAIN/SCRAM user): nothing to check against
+ */
+export async function aclStatus(config: Config, alias: string, role: Role, logger: Logger): Promise<AclStatus | undefined> {
+  if (!namesCrrPrincipal(config, alias)) return undefined;
+  try {
+    const { plan } = await runAcls(config, alias, logger, { role, quick: true });
+    if (plan.add.length === 0 && plan.remove.length === 0) return { cluster: alias, role, state: 'in-place' };
+    return { cluster: alias, role, state: 'to-change', add: plan.add.length, remove: plan.remove.length };
+  } catch (err) {
+    return { cluster: alias, role, ...aclFailure(err) };
+  }
+}
+
+/** Whether the config names crr's principal on cluster `alias` (a SASL PLAIN or SCRAM user), so its ACLs can be planned. */
+export function namesCrrPrincipal(config: Config, alias: string): boolean {
+  const cluster = config.clusters[alias];
+  return cluster !== undefined && saslUser(cluster) !== undefined;
+}
+
+/** What a failure of {@link runAcls} means for {@link aclStatus}. */
+export function aclFailure(err: unknown): { state: 'no-authorizer' | 'cannot-check'; reason?: string } {
+  const type = (e: unknown): string | undefined => (e as { type?: string } | undefined)?.type;
+  const broker = type(err) ?? type((err as { cause?: unknown })?.cause);
+  if (broker === 'SECURITY_DISABLED') return { state: 'no-authorizer' };
+  if (broker?.endsWith('_AUTHORIZATION_FAILED')) return { state: 'cannot-check', reason: `not authorized to DESCRIBE ACLs (${broker})` };
+  return { state: 'cannot-check', reason: describeError(err) };
+}
+
+/** One line of an {@link AclStatus}: `acls: in place`, `acls: 3 to add, 1 to remove (run ...)`, ... */
+export function formatAclStatus(s: AclStatus): string {
+  switch (s.state) {
+    case 'in-place':
+      return 'acls: in place';
+    case 'to-change':
+      return `acls: ${s.add} to add, ${s.remove} to remove (run crr acls apply --cluster ${s.cluster} --execute)`;
+    case 'no-authorizer':
+      return 'acls: no authorizer';
+    default:
+      return `acls: cannot check (${s.reason})`;
   }
 }

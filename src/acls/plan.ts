@@ -3,6 +3,7 @@ import type { Role } from '../cluster/schema.js';
 import type { Config } from '../config/schema.js';
 import type { FlowConfig } from '../config/flow.js';
 import { CrrError } from '../errors.js';
+import { CONTROL_TOPIC } from '../replication/control-topic.js';
 import { checkpointsTopicName, offsetSyncsTopicName, positionsTopicName } from '../replication/internal-topics.js';
 import { createReplicationPolicy } from '../replication/policy.js';
 
@@ -60,6 +61,12 @@ export interface AclPrincipals {
   crr: string;
   /** `clusters.<alias>.applicationPrincipals`: the principals of the applications. */
   applications: readonly string[];
+  /**
+   * Filled in by {@link desiredAcls}: the mirror source principals of the flows out of this
+   * cluster that are not crr's ({@link sourcePrincipalOf}), disabled flows' included (their
+   * bindings are then removed). Ignored on input.
+   */
+  mirrorSources?: readonly string[];
 }
 
 /** What crr wants on a cluster in a role. */
@@ -120,6 +127,29 @@ function bindings(resources: AclResource[], principal: string, operations: AclOp
   return resources.flatMap((r) => operations.map((operation) => ({ ...r, principal, host: '*', operation, permission })));
 }
 
+/**
+ * The principal the mirror of `flow` logs into its source cluster as: `User:<username>` of the
+ * flow's `sourceAuth.sasl` (PLAIN or SCRAM) when set, else crr's principal on the source (the
+ * cluster's credentials). MM2 and Cluster Linking give this principal READ and DESCRIBE on the
+ * source; see {@link desiredAcls} for what crr's mirror needs on top.
+ * @param crr crr's principal on the source cluster
+ * @throws CrrError CRR_CONFIG_INVALID, naming `mirror.flows[i].sourceAuth.sasl`, when it is
+ *   OAUTHBEARER (the principal is inside the token: crr cannot name it)
+ */
+export function sourcePrincipalOf(config: Config, flow: FlowConfig, crr: string): string {
+  const sasl = flow.sourceAuth?.sasl;
+  if (!sasl) return crr;
+  if (sasl.mechanism === 'oauthbearer') {
+    const path = `mirror.flows[${config.mirror.flows.indexOf(flow)}].sourceAuth.sasl`;
+    throw new CrrError(
+      'CRR_CONFIG_INVALID',
+      `${path}: the source principal of flow ${flow.source}->${flow.target} is in its OAUTHBEARER token, which crr acls cannot read; grant its ACLs by hand (docs/runbooks/first-setup.md, section 8) or use PLAIN/SCRAM`,
+      { context: { path } },
+    );
+  }
+  return `User:${sasl.username}`;
+}
+
 /** The flow into `alias` a replica replays: the enabled one, else (planning a role it is not in yet) any. */
 function flowInto(config: Config, alias: string, enabledOnly: boolean): FlowConfig | undefined {
   return config.mirror.flows.find((f) => f.target === alias && f.enabled) ?? (enabledOnly ? undefined : config.mirror.flows.find((f) => f.target === alias));
@@ -132,9 +162,16 @@ function flowInto(config: Config, alias: string, enabledOnly: boolean): FlowConf
  * (replay `crr-replay-<alias>`, readers `crr-reader-*`, the mirror's `crr-mirror-<s>-<t>`) and
  * DESCRIBE, DESCRIBE_CONFIGS (topic sync reads the brokers' defaults) and IDEMPOTENT_WRITE on the cluster; applications READ + DESCRIBE the cluster-state
  * topic (the writer reads it) with READ on groups prefixed `crr-reader-`. As the source of an
- * enabled flow: crr may READ, DESCRIBE and DESCRIBE_CONFIGS every topic (the mirror reads what its
- * topic filter selects, as MM2's source connector), DESCRIBE every group (checkpoints) and has
- * ALL on the heartbeats topic.
+ * enabled flow S->T, the flow's source principal ({@link sourcePrincipalOf}: the flow's
+ * `sourceAuth` user, else crr's) may READ, DESCRIBE and DESCRIBE_CONFIGS every topic (the mirror
+ * reads what its topic filter selects, as MM2's source connector), DESCRIBE every group
+ * (checkpoints), READ + DESCRIBE its consumer group `crr-mirror-S-T` (joining it; the mirror
+ * commits no offset there), has ALL on the heartbeats topic (it creates and writes it) and WRITE,
+ * READ and DESCRIBE on the control topic {@link CONTROL_TOPIC} (backup requests); crr's
+ * principal has ALL on the control topic and, when the source principal is another, DESCRIBE on
+ * every topic (`crr status` reads the mirrored topics' log ends with the cluster's credentials).
+ * (Grants that crr's ALL on groups prefixed `crr-` or on the control topic already cover are not
+ * repeated when the source principal is crr's.)
  *
  * - `primary`: crr ALL on the change topics (it creates and replays them); applications WRITE,
  *   READ and DESCRIBE them.
@@ -146,7 +183,7 @@ function flowInto(config: Config, alias: string, enabledOnly: boolean): FlowConf
  * @param principals crr's principal and the applications' (see {@link AclPrincipals})
  * @throws CrrError CRR_CONFIG_INVALID when `alias` is unknown, an application principal is crr's
  *   own or a wildcard (`User:*`: its DENY WRITE would stop crr too), or `role` is `replica` and no
- *   enabled flow targets it
+ *   enabled flow targets it; a flow's source principal cannot be named ({@link sourcePrincipalOf})
  */
 export function desiredAcls(config: Config, alias: string, role: Role, principals: AclPrincipals): DesiredAcls {
   const cluster = config.clusters[alias];
@@ -176,14 +213,24 @@ export function desiredAcls(config: Config, alias: string, role: Role, principal
   managed.push(state, group('crr-', 'PREFIXED'), group('crr-reader-', 'PREFIXED'), clusterResource);
   fenced.push(state); // the writer trusts the published state: only crr writes it
 
-  // source side of the enabled flows out of this cluster
-  const outgoing = config.mirror.flows.filter((f) => f.enabled && f.source === alias);
-  if (outgoing.length > 0) {
-    out.push(...bindings([topic('*')], crr, ['READ', 'DESCRIBE', 'DESCRIBE_CONFIGS']));
-    out.push(...bindings([group('*')], crr, ['DESCRIBE']));
+  // source side of the flows out of this cluster: each enabled flow's source principal
+  const control = topic(CONTROL_TOPIC);
+  const fromHere = config.mirror.flows.filter((f) => f.source === alias);
+  const mirrorSources = [...new Set(fromHere.map((f) => sourcePrincipalOf(config, f, crr)).filter((p) => p !== crr))];
+  for (const f of fromHere.filter((x) => x.enabled)) {
+    const src = sourcePrincipalOf(config, f, crr);
+    out.push(...bindings([topic('*')], src, ['READ', 'DESCRIBE', 'DESCRIBE_CONFIGS']));
+    out.push(...bindings([group('*')], src, ['DESCRIBE']));
+    if (f.emitHeartbeats) out.push(...bindings([topic(f.heartbeatsTopic)], src, ['ALL']));
+    out.push(...bindings([control], crr, ['ALL']));
+    if (src !== crr) {
+      out.push(...bindings([group(`crr-mirror-${f.source}-${f.target}`)], src, ['READ', 'DESCRIBE']));
+      out.push(...bindings([control], src, ['WRITE', 'READ', 'DESCRIBE']));
+      out.push(...bindings([topic('*')], crr, ['DESCRIBE']));
+    }
   }
-  for (const f of outgoing.filter((x) => x.emitHeartbeats)) out.push(...bindings([topic(f.heartbeatsTopic)], crr, ['ALL']));
-  managed.push(topic('*'), group('*'));
+  managed.push(topic('*'), group('*'), control, ...fromHere.map((f) => group(`crr-mirror-${f.source}-${f.target}`)));
+  for (const f of fromHere) managed.push(topic(f.heartbeatsTopic));
 
   // primary: the change topics
   const change = [topic(cluster.changeTopics.data), topic(cluster.changeTopics.metadata)];
@@ -220,7 +267,14 @@ export function desiredAcls(config: Config, alias: string, role: Role, principal
       fenced.push(...remote, ...internal, txn);
     }
   }
-  return { cluster: alias, role, principals, bindings: dedupe(out), fenced: dedupe(fenced), managed: dedupe(managed) };
+  return {
+    cluster: alias,
+    role,
+    principals: { crr, applications, mirrorSources },
+    bindings: dedupe(out),
+    fenced: dedupe(fenced),
+    managed: dedupe(managed),
+  };
 }
 
 /** A stable identity of a binding or resource, for comparing sets. */
@@ -257,8 +311,9 @@ const sameResource = (a: AclResource, b: AclResource): boolean =>
  * holds what `desired` wants. Removed are:
  * - on a fenced resource (replica), any ALLOW WRITE or ALL of a principal other than crr's,
  *   whatever pattern reaches it (a wildcard too);
- * - on a managed resource pattern, any binding of crr's or an application principal that is not
- *   wanted (e.g. the applications' WRITE on the change topics once the cluster is a replica).
+ * - on a managed resource pattern, any binding of crr's, an application's or a mirror source
+ *   principal that is not wanted (e.g. the applications' WRITE on the change topics once the
+ *   cluster is a replica, a disabled flow's source principal's READ).
  * Bindings of other principals on other resources are left alone. Adding a binding that exists
  * is never planned, so running apply twice changes nothing the second time.
  */
@@ -266,7 +321,7 @@ export function planAcls(desired: DesiredAcls, existing: readonly AclBinding[]):
   const have = new Set(existing.map(aclKey));
   const want = new Set(desired.bindings.map(aclKey));
   const add = desired.bindings.filter((b) => !have.has(aclKey(b)));
-  const ours = new Set([desired.principals.crr, ...desired.principals.applications]);
+  const ours = new Set([desired.principals.crr, ...desired.principals.applications, ...(desired.principals.mirrorSources ?? [])]);
   const remove = existing.filter((b) => {
     if (want.has(aclKey(b))) return false;
     const writes = b.permission === 'ALLOW' && (b.operation === 'WRITE' || b.operation === 'ALL');

@@ -22,7 +22,8 @@ interface AclsOptions {
  * the Kafka ACLs cluster A needs for its role (src/acls/plan.ts): the DR write fence on a
  * replica (only crr's principal writes the remote topics, crr's internal topics and its
  * transactional id; applications only READ/DESCRIBE), the applications' WRITE on a primary's
- * change topics. Connects with the cluster's configured credentials, which must be allowed to
+ * change topics, a flow's source principal (`sourceAuth`) reading its source. Each line names
+ * the principal it is for. Connects with the cluster's configured credentials, which must be allowed to
  * read and change ACLs (DESCRIBE and ALTER on the CLUSTER). `plan` and `apply` without
  * `--execute` print what would be added and removed; `apply --execute` applies it. Idempotent.
  *
@@ -74,7 +75,7 @@ export function registerAclsCommand(program: Command): void {
 function render(run: AclRun): string {
   const { plan } = run;
   const lines = [
-    `cluster ${plan.cluster}: ${plan.role} (role from ${run.roleFrom}); crr's principal ${plan.principals.crr}; applications ${plan.principals.applications.join(', ') || '(none)'}`,
+    `cluster ${plan.cluster}: ${plan.role} (role from ${run.roleFrom}); crr's principal ${plan.principals.crr}; applications ${plan.principals.applications.join(', ') || '(none)'}${plan.principals.mirrorSources?.length ? `; mirror source principals ${plan.principals.mirrorSources.join(', ')}` : ''}`,
   ];
   if (plan.add.length === 0 && plan.remove.length === 0) lines.push('ACLs in place: nothing to add or remove');
   for (const b of plan.add) lines.push(`+ ${formatBinding(b)}`);

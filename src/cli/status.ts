@@ -1,4 +1,8 @@
 import type { Command } from 'commander';
+import type { Logger } from 'pino';
+import { type AclStatus, aclStatus, formatAclStatus, namesCrrPrincipal } from '../acls/apply.js';
+import { configuredRole } from '../cluster/topology.js';
+import type { Config } from '../config/schema.js';
 import { createCliLogger } from '../log/logger.js';
 import { reportClusters, type ClusterReport } from '../cluster/report.js';
 import { reportFlow, type FlowReport } from '../mirror/report.js';
@@ -11,8 +15,11 @@ import { EXIT } from './exit-codes.js';
  * mirrored position, the lag in records and the latency of the last mirrored record, and the
  * state crr published for each cluster with a store (role, state, epoch, the backup it was
  * restored from or is restoring, reason), read from the
- * clusters (no running daemon needed). Exit 0 when every flow is healthy, 1 when a flow's lag is
- * above its `maxReplicationLagRecords` or a cluster is OUTDATED, 2 when a cluster is unreachable.
+ * clusters (no running daemon needed), and whether each cluster's Kafka ACL fence is in place
+ * for its role (src/acls/apply.ts `aclStatus`: clusters whose config names crr's SASL user; the
+ * role published, else the configured one). Exit 0 when every flow is healthy, 1 when a flow's
+ * lag is above its `maxReplicationLagRecords` or a cluster is OUTDATED, 2 when a cluster is
+ * unreachable; the ACL check never changes the exit code.
  */
 export function registerStatusCommand(program: Command): void {
   program
@@ -23,19 +30,43 @@ export function registerStatusCommand(program: Command): void {
     .action(async (opts: { config: string; json?: boolean }) => {
       const config = loadConfigOrExit(opts.config);
       const logger = createCliLogger('silent');
-      const [reports, clusters] = await Promise.all([
+      const [reports, { clusters, acls }] = await Promise.all([
         Promise.all(config.mirror.flows.filter((f) => f.enabled).map((f) => reportFlow(config, f, logger))),
-        reportClusters(config, logger),
+        reportClusters(config, logger).then(async (clusters) => ({ clusters, acls: await reportAcls(config, clusters, logger) })),
       ]);
       // errors quoted from a cluster or a store may carry a secret (src/config/secrets.ts)
       process.stdout.write(
-        opts.json ? `${JSON.stringify(redactSecrets({ flows: reports, clusters }), null, 2)}\n` : redactText(renderClusters(clusters) + renderTable(reports)),
+        opts.json
+          ? `${JSON.stringify(redactSecrets({ flows: reports, clusters, acls }), null, 2)}\n`
+          : redactText(renderClusters(clusters) + renderAcls(acls) + renderTable(reports)),
       );
       const unreachable = reports.some((r) => r.health === 'unreachable') || clusters.some((c) => c.error);
       const unhealthy = reports.some((r) => r.health === 'lagging') || clusters.some((c) => c.state?.state === 'OUTDATED');
       const code = unreachable ? EXIT.UNREACHABLE : unhealthy ? EXIT.LAGGING : EXIT.OK;
       process.exitCode = code;
     });
+}
+
+/**
+ * The ACL fence of every cluster whose config names crr's principal, checked in parallel after
+ * the cluster states were read (their published role is the one planned for, else the
+ * configured role). A cluster whose state could not be read is not connected to again.
+ */
+async function reportAcls(config: Config, clusters: ClusterReport[], logger: Logger): Promise<AclStatus[]> {
+  const checked = await Promise.all(
+    Object.keys(config.clusters).map(async (alias): Promise<AclStatus | undefined> => {
+      const report = clusters.find((c) => c.cluster === alias);
+      const role = report?.state?.role ?? configuredRole(config, alias);
+      if (!namesCrrPrincipal(config, alias)) return undefined;
+      if (report?.error) return { cluster: alias, role, state: 'cannot-check', reason: 'cluster unreachable' };
+      return aclStatus(config, alias, role, logger);
+    }),
+  );
+  return checked.filter((s): s is AclStatus => s !== undefined);
+}
+
+function renderAcls(acls: AclStatus[]): string {
+  return acls.map((a) => `cluster ${a.cluster} ${formatAclStatus(a)}\n`).join('');
 }
 
 function renderClusters(clusters: ClusterReport[]): string {

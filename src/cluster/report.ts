@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { describeError } from '../errors.js';
-import { createKafka } from '../kafka/client.js';
+import { createKafka, explainKafkaTlsError } from '../kafka/client.js';
 import { readPublishedClusterState, type PublishedClusterState } from './state.js';
 
 /** A cluster's published state as `crr status` reports it. */
@@ -38,7 +38,7 @@ export async function reportClusters(config: Config, logger: Logger, timeoutMs =
         const state = await readPublishedClusterState(kafka, admin, alias, timeoutMs);
         return state ? { cluster: alias, state } : { cluster: alias };
       } catch (err) {
-        return { cluster: alias, error: describeError(err) };
+        return { cluster: alias, error: describeError(explainKafkaTlsError(err, alias, c.bootstrapServers)) };
       } finally {
         await admin.disconnect().catch(() => undefined);
       }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type KafkaAuthPaths, type KafkaClusterConfig, KafkaSslSchema, SaslSchema } from '../kafka/schema.js';
 import { RegexSchema as regex } from './regex.js';
 
 /**
@@ -75,6 +76,23 @@ export const ReplicationPolicySchema = z.strictObject({
   separator: z.string().min(1).default('.'),
 });
 
+/**
+ * The credentials of one side of a mirror flow (`sourceAuth`, `targetAuth`): the cluster's
+ * `sasl` and `ssl` fields (same schema), each replacing the cluster's for the mirror's
+ * connections on that side only. A field left out keeps the cluster's. MirrorMaker 2's
+ * `<alias>.consumer.*`, `<alias>.producer.*`, `<alias>.admin.*` overrides, for the principal
+ * rather than the tuning: the source side may log in as a principal that may only read (MM2 /
+ * Cluster Linking's link principal), the target side as another than crr's other processes.
+ * SASL without TLS is refused as for a cluster, unless the cluster sets `allowInsecureSasl`
+ * (src/config/schema.ts).
+ */
+export const MirrorAuthSchema = z.strictObject({
+  /** SASL of the mirror's clients on this side (see the cluster's `sasl`). Absent: the cluster's. */
+  sasl: SaslSchema.optional(),
+  /** TLS of the mirror's clients on this side (see the cluster's `ssl`). Absent: the cluster's. */
+  ssl: KafkaSslSchema.optional(),
+});
+
 /** One replication flow `source->target`. */
 export const FlowSchema = z.strictObject({
   /** Alias of the source cluster (a key of `clusters`). */
@@ -83,6 +101,17 @@ export const FlowSchema = z.strictObject({
   target: z.string().min(1),
   /** Default true. A disabled flow is validated but not run. */
   enabled: z.boolean().default(true),
+  /**
+   * Credentials of the mirror's clients on the source (its consumer, admin, the heartbeat
+   * producer and the checkpoints' reads), instead of `clusters.<source>`'s. `crr acls` grants
+   * the source-side ACLs of the flow to `User:<sourceAuth.sasl.username>`. Default: the cluster's.
+   */
+  sourceAuth: MirrorAuthSchema.optional(),
+  /**
+   * Credentials of the mirror's clients on the target (its transactional producer, admin, the
+   * checkpoints' writes), instead of `clusters.<target>`'s. Default: the cluster's.
+   */
+  targetAuth: MirrorAuthSchema.optional(),
   topics: TopicFilterSchema.prefault({}),
   replicationPolicy: ReplicationPolicySchema.prefault({}),
   /** How often source topics and partition counts are listed to find new ones, ms. Default 10000 (MM2: 600 s). */
@@ -161,4 +190,40 @@ export const MirrorSchema = z.strictObject({
 });
 
 export type FlowConfig = z.infer<typeof FlowSchema>;
+/** A flow's `sourceAuth` or `targetAuth`. */
+export type MirrorAuthConfig = z.infer<typeof MirrorAuthSchema>;
+
+/**
+ * The cluster config the mirror of `flow` connects to one side with: the cluster's, with the
+ * flow's `sourceAuth` / `targetAuth` fields in place of its `sasl` / `ssl`, and the config paths
+ * those fields came from. Only the mirror (src/mirror/mirror-flow.ts) uses it; every other
+ * client of crr (replay, `crr write`, `crr status`, `crr acls`) keeps the cluster's.
+ *
+ * @param config the validated config (its `clusters` and `mirror.flows`; `flow` must be one of them)
+ * @param flow the flow
+ * @param side `source` (`sourceAuth`) or `target` (`targetAuth`)
+ * @returns the side's alias, its cluster config with the override applied, and the paths
+ * @throws Error when the side's alias is not a configured cluster (the config schema refuses that first)
+ */
+export function mirrorSideCluster<C extends KafkaClusterConfig>(
+  config: { clusters: Record<string, C>; mirror: { flows: readonly FlowConfig[] } },
+  flow: FlowConfig,
+  side: 'source' | 'target',
+): { alias: string; cluster: C; paths: KafkaAuthPaths } {
+  const alias = flow[side];
+  const cluster = config.clusters[alias];
+  if (!cluster) throw new Error(`mirror flow ${flow.source}->${flow.target}: unknown cluster alias "${alias}"`);
+  const auth = side === 'source' ? flow.sourceAuth : flow.targetAuth;
+  const i = config.mirror.flows.indexOf(flow);
+  const override = `mirror.flows[${i < 0 ? '?' : i}].${side}Auth`;
+  const paths: KafkaAuthPaths = {
+    ssl: auth?.ssl !== undefined ? `${override}.ssl` : `clusters.${alias}.ssl`,
+    sasl: auth?.sasl !== undefined ? `${override}.sasl` : `clusters.${alias}.sasl`,
+  };
+  return {
+    alias,
+    cluster: { ...cluster, ...(auth?.ssl !== undefined ? { ssl: auth.ssl } : {}), ...(auth?.sasl !== undefined ? { sasl: auth.sasl } : {}) },
+    paths,
+  };
+}
 export type MirrorConfig = z.infer<typeof MirrorSchema>;

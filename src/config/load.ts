@@ -48,22 +48,30 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
 
 /**
  * The files a config names that crr reads later (TLS certificates and keys, SASL password and
- * token files, the HTTP bearer token file, backup key files), as `[config path, file]`.
+ * token files of the clusters and of the flows' `sourceAuth` / `targetAuth`, the HTTP bearer
+ * token file, backup key files), as `[config path, file]`.
  */
 export function configFiles(config: Config): Array<[string, string]> {
   const files: Array<[string, string]> = [];
-  for (const [alias, c] of Object.entries(config.clusters)) {
+  const kafkaFiles = (where: string, c: { ssl?: Config['clusters'][string]['ssl']; sasl?: Config['clusters'][string]['sasl'] }): void => {
     if (typeof c.ssl === 'object') {
       for (const field of ['caFile', 'certFile', 'keyFile'] as const) {
         const file = c.ssl[field];
-        if (file !== undefined) files.push([`clusters.${alias}.ssl.${field}`, file]);
+        if (file !== undefined) files.push([`${where}.ssl.${field}`, file]);
       }
     }
-    if (c.sasl?.mechanism === 'oauthbearer') files.push([`clusters.${alias}.sasl.tokenFile`, c.sasl.tokenFile]);
-    else if (c.sasl?.passwordFile !== undefined) files.push([`clusters.${alias}.sasl.passwordFile`, c.sasl.passwordFile]);
+    if (c.sasl?.mechanism === 'oauthbearer') files.push([`${where}.sasl.tokenFile`, c.sasl.tokenFile]);
+    else if (c.sasl?.passwordFile !== undefined) files.push([`${where}.sasl.passwordFile`, c.sasl.passwordFile]);
+  };
+  for (const [alias, c] of Object.entries(config.clusters)) {
+    kafkaFiles(`clusters.${alias}`, c);
     if (c.backup?.encryption) files.push([`clusters.${alias}.backup.encryption.keyFile`, c.backup.encryption.keyFile]);
     if (c.backup?.manifestHmac) files.push([`clusters.${alias}.backup.manifestHmac.keyFile`, c.backup.manifestHmac.keyFile]);
   }
+  config.mirror.flows.forEach((f, i) => {
+    if (f.sourceAuth) kafkaFiles(`mirror.flows[${i}].sourceAuth`, f.sourceAuth);
+    if (f.targetAuth) kafkaFiles(`mirror.flows[${i}].targetAuth`, f.targetAuth);
+  });
   if (config.http.tls) files.push(['http.tls.certFile', config.http.tls.certFile], ['http.tls.keyFile', config.http.tls.keyFile]);
   if (config.http.bearerTokenFile !== undefined) files.push(['http.bearerTokenFile', config.http.bearerTokenFile]);
   return files;

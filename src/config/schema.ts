@@ -13,7 +13,8 @@ const ALIAS = /^[A-Za-z0-9_-]+$/;
  * The whole configuration file, composed from each part's schema. Strict at every level:
  * an unknown key is an error. Cross-field rules (aliases named by flows exist, no flow twice,
  * source differs from target, a replica has exactly one enabled flow into it, SASL only over
- * TLS unless `allowInsecureSasl`) are checked here
+ * TLS unless `allowInsecureSasl`, for a cluster and for a flow's `sourceAuth` / `targetAuth`) are
+ * checked here
  * so that every error names its path.
  */
 export const ConfigSchema = z
@@ -53,19 +54,35 @@ export const ConfigSchema = z
         });
       }
     });
+    const insecureSasl = (mechanism: string, allowWith: string): string => {
+      const what =
+        mechanism === 'plain'
+          ? 'the password in clear'
+          : mechanism === 'oauthbearer'
+            ? 'the bearer token in clear'
+            : 'a SCRAM exchange open to a man in the middle';
+      return `SASL ${mechanism.toUpperCase()} without TLS sends ${what}: set ssl (true, or caFile/certFile/keyFile), or ${allowWith} to accept that`;
+    };
+    // a flow's sourceAuth / targetAuth: the same rule on the fields in effect for the mirror's clients
+    cfg.mirror.flows.forEach((flow, i) => {
+      for (const side of ['source', 'target'] as const) {
+        const auth = side === 'source' ? flow.sourceAuth : flow.targetAuth;
+        const cluster = cfg.clusters[flow[side]];
+        if (!auth || !cluster || (auth.sasl === undefined && auth.ssl === undefined)) continue;
+        const sasl = auth.sasl ?? cluster.sasl;
+        const ssl = auth.ssl ?? cluster.ssl;
+        if (sasl && ssl === false && !cluster.allowInsecureSasl) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['mirror', 'flows', i, `${side}Auth`, auth.sasl ? 'sasl' : 'ssl'],
+            message: insecureSasl(sasl.mechanism, `clusters.${flow[side]}.allowInsecureSasl: true`),
+          });
+        }
+      }
+    });
     for (const [alias, cluster] of Object.entries(cfg.clusters)) {
       if (cluster.sasl && cluster.ssl === false && !cluster.allowInsecureSasl) {
-        const what =
-          cluster.sasl.mechanism === 'plain'
-            ? 'the password in clear'
-            : cluster.sasl.mechanism === 'oauthbearer'
-              ? 'the bearer token in clear'
-              : 'a SCRAM exchange open to a man in the middle';
-        ctx.addIssue({
-          code: 'custom',
-          path: ['clusters', alias, 'sasl'],
-          message: `SASL ${cluster.sasl.mechanism.toUpperCase()} without TLS sends ${what}: set ssl (true, or caFile/certFile/keyFile), or allowInsecureSasl: true to accept that`,
-        });
+        ctx.addIssue({ code: 'custom', path: ['clusters', alias, 'sasl'], message: insecureSasl(cluster.sasl.mechanism, 'allowInsecureSasl: true') });
       }
       const into = cfg.mirror.flows.filter((f) => f.enabled && f.target === alias);
       const role = cluster.role ?? (into.length > 0 ? 'replica' : 'primary');

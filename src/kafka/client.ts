@@ -1,25 +1,28 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { Kafka as KafkaClient, KafkaConfig, SASLOptions } from 'kafkajs';
-import { Kafka } from './kafkajs.js';
+import { Kafka, TLS_CERTIFICATE_ERROR_CODES } from './kafkajs.js';
 import type { Logger } from 'pino';
 import { registerSecret } from '../config/secrets.js';
 import { CrrError } from '../errors.js';
-import type { KafkaClusterConfig } from './schema.js';
+import type { KafkaAuthPaths, KafkaClusterConfig } from './schema.js';
 import { kafkaLevelFor, kafkaLogCreator } from './log-bridge.js';
 
-/** Aliases whose disabled certificate verification was logged already (once per process and alias). */
+/** `ssl` config paths whose disabled certificate verification was logged already (once per process and path). */
 const warnedInsecure = new Set<string>();
 
+/** The config paths of a cluster's own `ssl` and `sasl`. */
+export const clusterAuthPaths = (alias: string): KafkaAuthPaths => ({ ssl: `clusters.${alias}.ssl`, sasl: `clusters.${alias}.sasl` });
+
 /**
- * Reads a file a cluster's config names.
- * @throws CrrError CRR_CONFIG_INVALID naming `clusters.<alias>.<field>` and the file
+ * Reads a file the config names.
+ * @param where the config path of the field, e.g. `clusters.primary.ssl.caFile`
+ * @throws CrrError CRR_CONFIG_INVALID naming `where` and the file
  */
-function readClusterFile(alias: string, field: string, path: string): string {
+function readConfigFile(where: string, path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (cause) {
-    const where = `clusters.${alias}.${field}`;
     throw new CrrError('CRR_CONFIG_INVALID', `${where}: cannot read ${path}: ${(cause as Error).message}`, { cause, context: { path: where } });
   }
 }
@@ -35,28 +38,36 @@ function readClusterFile(alias: string, field: string, path: string): string {
  * With `ssl.rejectUnauthorized: false` it logs a warning (once per process and alias): certificate
  * verification is off.
  *
- * @param alias the cluster alias (names the config path in errors)
- * @param cluster the cluster's validated config
+ * @param alias the cluster alias (named in the warning)
+ * @param cluster the cluster's validated config (for the mirror, with a flow's `sourceAuth` /
+ *   `targetAuth` applied: src/config/flow.ts `mirrorSideCluster`)
  * @param logger where the warning about disabled verification goes
- * @throws CrrError CRR_CONFIG_INVALID when a file cannot be read (naming `clusters.<alias>.<field>`)
- *   or a password file is empty
+ * @param paths the config paths `ssl` and `sasl` came from, named in errors; default the cluster's
+ *   (`clusters.<alias>.ssl`, `clusters.<alias>.sasl`)
+ * @throws CrrError CRR_CONFIG_INVALID when a file cannot be read (naming `<paths.ssl>.caFile`,
+ *   `<paths.sasl>.passwordFile`, ...) or a password file is empty
  */
-export function kafkaSecurityOptions(alias: string, cluster: KafkaClusterConfig, logger: Logger): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+export function kafkaSecurityOptions(
+  alias: string,
+  cluster: KafkaClusterConfig,
+  logger: Logger,
+  paths: KafkaAuthPaths = clusterAuthPaths(alias),
+): Pick<KafkaConfig, 'ssl' | 'sasl'> {
   let ssl: boolean | ConnectionOptions = cluster.ssl === true;
   if (typeof cluster.ssl === 'object') {
     const t = cluster.ssl;
     ssl = {
-      ...(t.caFile !== undefined ? { ca: [readClusterFile(alias, 'ssl.caFile', t.caFile)] } : {}),
-      ...(t.certFile !== undefined ? { cert: readClusterFile(alias, 'ssl.certFile', t.certFile) } : {}),
-      ...(t.keyFile !== undefined ? { key: readClusterFile(alias, 'ssl.keyFile', t.keyFile) } : {}),
+      ...(t.caFile !== undefined ? { ca: [readConfigFile(`${paths.ssl}.caFile`, t.caFile)] } : {}),
+      ...(t.certFile !== undefined ? { cert: readConfigFile(`${paths.ssl}.certFile`, t.certFile) } : {}),
+      ...(t.keyFile !== undefined ? { key: readConfigFile(`${paths.ssl}.keyFile`, t.keyFile) } : {}),
       ...(t.servername !== undefined ? { servername: t.servername } : {}),
       rejectUnauthorized: t.rejectUnauthorized,
     };
-    if (!t.rejectUnauthorized && !warnedInsecure.has(alias)) {
-      warnedInsecure.add(alias);
+    if (!t.rejectUnauthorized && !warnedInsecure.has(paths.ssl)) {
+      warnedInsecure.add(paths.ssl);
       logger.warn(
-        { component: 'kafka', cluster: alias, setting: `clusters.${alias}.ssl.rejectUnauthorized` },
-        `TLS certificate verification is OFF for cluster ${alias} (clusters.${alias}.ssl.rejectUnauthorized: false): any certificate is accepted, so anyone on the network path can read and change the traffic`,
+        { component: 'kafka', cluster: alias, setting: `${paths.ssl}.rejectUnauthorized` },
+        `TLS certificate verification is OFF for cluster ${alias} (${paths.ssl}.rejectUnauthorized: false): any certificate is accepted, so anyone on the network path can read and change the traffic`,
       );
     }
   }
@@ -66,10 +77,10 @@ export function kafkaSecurityOptions(alias: string, cluster: KafkaClusterConfig,
     sasl = {
       mechanism: 'oauthbearer',
       oauthBearerProvider: async () => {
-        const value = readClusterFile(alias, 'sasl.tokenFile', s.tokenFile).trim();
+        const value = readConfigFile(`${paths.sasl}.tokenFile`, s.tokenFile).trim();
         if (value === '')
-          throw new CrrError('CRR_CONFIG_INVALID', `clusters.${alias}.sasl.tokenFile: ${s.tokenFile} is empty`, {
-            context: { path: `clusters.${alias}.sasl.tokenFile` },
+          throw new CrrError('CRR_CONFIG_INVALID', `${paths.sasl}.tokenFile: ${s.tokenFile} is empty`, {
+            context: { path: `${paths.sasl}.tokenFile` },
           });
         registerSecret(value);
         return { value };
@@ -78,10 +89,10 @@ export function kafkaSecurityOptions(alias: string, cluster: KafkaClusterConfig,
   } else if (s) {
     let password = s.password;
     if (password === undefined && s.passwordFile !== undefined) {
-      password = readClusterFile(alias, 'sasl.passwordFile', s.passwordFile).replace(/\r?\n$/, '');
+      password = readConfigFile(`${paths.sasl}.passwordFile`, s.passwordFile).replace(/\r?\n$/, '');
       if (password === '')
-        throw new CrrError('CRR_CONFIG_INVALID', `clusters.${alias}.sasl.passwordFile: ${s.passwordFile} is empty`, {
-          context: { path: `clusters.${alias}.sasl.passwordFile` },
+        throw new CrrError('CRR_CONFIG_INVALID', `${paths.sasl}.passwordFile: ${s.passwordFile} is empty`, {
+          context: { path: `${paths.sasl}.passwordFile` },
         });
       registerSecret(password);
     }
@@ -102,17 +113,55 @@ export function kafkaSecurityOptions(alias: string, cluster: KafkaClusterConfig,
  * @param role what the client is for, e.g. `source-consumer`; goes into the client id and logs
  * @param logger parent logger; KafkaJS's log is bridged into it
  * @param logLevelName the configured pino level, to pick KafkaJS's level
+ * @param paths where `cluster.ssl` and `cluster.sasl` come from in the config (errors name them);
+ *   default the cluster's own
  * @throws CrrError CRR_CONFIG_INVALID when a TLS or SASL file cannot be read
  */
-export function createKafka(alias: string, cluster: KafkaClusterConfig, role: string, logger: Logger, logLevelName = 'info'): KafkaClient {
+export function createKafka(
+  alias: string,
+  cluster: KafkaClusterConfig,
+  role: string,
+  logger: Logger,
+  logLevelName = 'info',
+  paths: KafkaAuthPaths = clusterAuthPaths(alias),
+): KafkaClient {
   return new Kafka({
     clientId: `crr-${alias}-${role}`,
     brokers: cluster.bootstrapServers,
-    ...kafkaSecurityOptions(alias, cluster, logger),
+    ...kafkaSecurityOptions(alias, cluster, logger, paths),
     connectionTimeout: cluster.connectionTimeoutMs,
     requestTimeout: cluster.requestTimeoutMs,
     retry: { initialRetryTime: 250, maxRetryTime: 4000, retries: 5, factor: 0.2, multiplier: 2 },
     logLevel: kafkaLevelFor(logLevelName),
     logCreator: kafkaLogCreator(logger, `${alias} ${role}`),
   });
+}
+
+/**
+ * Turns a KafkaJS error caused by a broker certificate that failed TLS verification (a code of
+ * {@link TLS_CERTIFICATE_ERROR_CODES} anywhere in its cause chain) into CrrError CRR_KAFKA_AUTH
+ * naming the cluster, its bootstrap servers, the problem and the config field to check; other
+ * errors pass through unchanged. Such an error is not retried by KafkaJS (src/kafka/kafkajs.ts).
+ *
+ * @param alias the cluster alias
+ * @param bootstrapServers the cluster's bootstrap servers, named in the message
+ * @param sslPath the config path of the `ssl` in effect (default `clusters.<alias>.ssl`)
+ */
+export function explainKafkaTlsError(err: unknown, alias: string, bootstrapServers: readonly string[], sslPath = `clusters.${alias}.ssl`): unknown {
+  let cur: unknown = err;
+  for (let i = 0; i < 6 && cur instanceof Error; i++, cur = cur.cause) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code !== 'string' || !TLS_CERTIFICATE_ERROR_CODES.has(code)) continue;
+    const problem = cur.message.replace(/^Connection error: /, '');
+    const fix =
+      code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH'
+        ? `check ${sslPath}.servername (the name the brokers' certificates carry) or the bootstrap address`
+        : `check that ${sslPath}.caFile holds the CA that signed the brokers' certificates`;
+    return new CrrError(
+      'CRR_KAFKA_AUTH',
+      `cluster ${alias} (${bootstrapServers.join(',')}): the broker's TLS certificate failed verification (${code}: ${problem}); ${fix}`,
+      { cause: err, context: { path: sslPath } },
+    );
+  }
+  return err;
 }

@@ -8,3 +8,49 @@ import kafkajs from 'kafkajs';
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
 export const { Kafka, CompressionCodecs, CompressionTypes, ConfigResourceTypes, AssignerProtocol, Partitioners, logLevel } = kafkajs;
+
+/**
+ * The codes of a TLS certificate that failed verification: Node's `tls` codes (OpenSSL's
+ * `X509_V_ERR_*` names without the prefix, and `ERR_TLS_CERT_ALTNAME_INVALID` for a certificate
+ * that does not name the host). KafkaJS copies the socket error's code into its
+ * KafkaJSConnectionError (`code`).
+ */
+export const TLS_CERTIFICATE_ERROR_CODES: ReadonlySet<string> = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+// KafkaJS retries every connection error (5 times over ~8 s with crr's retry options, and again
+// in each retrying caller), a broker certificate that fails verification too, which no retry
+// cures. Such an error is made not retriable, so a command fails at the first attempt; crr's own
+// supervisors (the mirror's backoff) still restart, so a corrected CA file is picked up. KafkaJS
+// sets `retriable` in KafkaJSError's constructor: an accessor on KafkaJSConnectionError's
+// prototype receives that assignment and answers false for a certificate error's code.
+Object.defineProperty(kafkajs.KafkaJSConnectionError.prototype, 'retriable', {
+  configurable: true,
+  get(this: { code?: string; crrRetriable?: boolean }): boolean {
+    return this.code !== undefined && TLS_CERTIFICATE_ERROR_CODES.has(this.code) ? false : (this.crrRetriable ?? true);
+  },
+  set(this: object, value: boolean) {
+    Object.defineProperty(this, 'crrRetriable', { value, writable: true, configurable: true, enumerable: false });
+  },
+});

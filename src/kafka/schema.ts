@@ -63,6 +63,13 @@ export const SaslSchema = z.union([SaslPasswordSchema, SaslOauthBearerSchema]).s
 });
 
 /**
+ * The `ssl` field of a cluster (and of a flow's `sourceAuth` / `targetAuth`): `false`, `true`
+ * (the system CAs, verification on), or {@link KafkaTlsSchema}. No default here: the cluster
+ * defaults it to `false`, an override left out keeps the cluster's.
+ */
+export const KafkaSslSchema = z.union([z.boolean(), KafkaTlsSchema]);
+
+/**
  * How to reach one Kafka cluster: the Kafka fields of `clusters.<alias>` (src/cluster/schema.ts
  * adds the store and change topics). The alias (`primary`, `dr`, ...) is the key in the config,
  * never a field.
@@ -75,7 +82,7 @@ export const KafkaClusterSchema = z.strictObject({
    * {@link KafkaTlsSchema} (`caFile`, `certFile` + `keyFile` for mTLS, `servername`,
    * `rejectUnauthorized`).
    */
-  ssl: z.union([z.boolean(), KafkaTlsSchema]).default(false),
+  ssl: KafkaSslSchema.default(false),
   sasl: SaslSchema.optional(),
   /**
    * Accept SASL without TLS (`ssl` false): a PLAIN password or a bearer token then crosses the
@@ -93,5 +100,15 @@ export const KafkaClusterSchema = z.strictObject({
 export type KafkaClusterConfig = z.infer<typeof KafkaClusterSchema>;
 /** The TLS object form of `ssl`. */
 export type KafkaTlsConfig = z.infer<typeof KafkaTlsSchema>;
+/** The `ssl` field: `false`, `true`, or the TLS object. */
+export type KafkaSslConfig = z.infer<typeof KafkaSslSchema>;
 /** The `sasl` settings of a cluster. */
 export type SaslConfig = z.infer<typeof SaslSchema>;
+
+/** Where a client's `ssl` and `sasl` settings come from in the config, for errors that name the path. */
+export interface KafkaAuthPaths {
+  /** e.g. `clusters.primary.ssl` or `mirror.flows[0].sourceAuth.ssl` */
+  ssl: string;
+  /** e.g. `clusters.primary.sasl` or `mirror.flows[0].sourceAuth.sasl` */
+  sasl: string;
+}

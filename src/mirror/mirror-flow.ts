@@ -8,7 +8,7 @@ import { HeartbeatEmitter } from './heartbeat.js';
 import type { MirrorMetrics } from './metrics.js';
 import { MirrorTask, type TaskOutcome } from './mirror-task.js';
 import { createReplicationPolicy } from '../replication/policy.js';
-import type { FlowConfig } from '../config/flow.js';
+import { type FlowConfig, mirrorSideCluster } from '../config/flow.js';
 import { newFlowStatus, type FlowStatus } from './status.js';
 import { TopicFilter } from '../replication/topic-filter.js';
 import { TopicSync } from './topic-sync.js';
@@ -16,7 +16,8 @@ import { supervision } from '../util/backoff.js';
 import { CheckpointTask } from '../checkpoint/checkpoint-task.js';
 
 /**
- * Supervises the mirror of one flow `source->target` for the life of the process: emits
+ * Supervises the mirror of one flow `source->target` for the life of the process (its clients log
+ * in with the flow's `sourceAuth` / `targetAuth` where set, else the clusters'): emits
  * heartbeats to the source, writes checkpoints while it is the active mirror (CheckpointTask),
  * and runs MirrorTask after MirrorTask. A failed run (a cluster
  * unreachable, a broker restart, the producer fenced) is followed by a new one after a capped
@@ -50,8 +51,11 @@ export class MirrorFlow {
     this.status = newFlowStatus(this.id);
     this.log = logger.child({ component: 'mirror', flow: this.id });
     const level = config.log.level;
-    this.source = createKafka(flow.source, config.clusters[flow.source]!, 'mirror-source', this.log, level);
-    this.target = createKafka(flow.target, config.clusters[flow.target]!, 'mirror-target', this.log, level);
+    // the flow's sourceAuth / targetAuth, when set, replace the clusters' credentials for the mirror's clients
+    const source = mirrorSideCluster(config, flow, 'source');
+    const target = mirrorSideCluster(config, flow, 'target');
+    this.source = createKafka(flow.source, source.cluster, 'mirror-source', this.log, level, source.paths);
+    this.target = createKafka(flow.target, target.cluster, 'mirror-target', this.log, level, target.paths);
     if (flow.emitCheckpoints) {
       this.checkpoints = new CheckpointTask({
         config,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { describeError } from '../errors.js';
-import { createKafka } from '../kafka/client.js';
+import { createKafka, explainKafkaTlsError } from '../kafka/client.js';
 import { positionsTopicName } from '../replication/internal-topics.js';
 import { readPositions } from '../kafka/positions-topic.js';
 import { tpKey } from '../replication/topic-partition.js';
@@ -75,10 +75,12 @@ export async function reportFlow(config: Config, flow: FlowConfig, logger: Logge
         await admin.connect();
         await admin.listTopics();
       } catch (err) {
+        const bootstrap = config.clusters[alias]!.bootstrapServers;
+        const tls = explainKafkaTlsError(err, alias, bootstrap); // a certificate problem, named as such
         return {
           ...base,
           health: 'unreachable',
-          error: `cluster ${alias} (${config.clusters[alias]!.bootstrapServers.join(',')}) is unreachable: ${describeError(err)}`,
+          error: tls !== err ? describeError(tls) : `cluster ${alias} (${bootstrap.join(',')}) is unreachable: ${describeError(err)}`,
         };
       }
     }

@@ -6,6 +6,7 @@ import kafkajs, { type Kafka as KafkaClient, type SASLOptions } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { Kafka, logLevel } from '../../src/kafka/kafkajs.js';
+import { CONTROL_TOPIC } from '../../src/replication/control-topic.js';
 import { KAFKA_SH, PRIMARY, runCrr, uniq, useMirrorProcesses, waitFor } from '../support/helpers.js';
 
 /**
@@ -16,7 +17,10 @@ import { KAFKA_SH, PRIMARY, runCrr, uniq, useMirrorProcesses, waitFor } from '..
  * CRR_SECURED_PRIMARY_PORT / CRR_SECURED_DR_PORT (default 19492 / 29492).
  *
  * Principals: User:crr-admin applies the ACLs (`crr acls apply --principal User:crr`), User:crr
- * runs the mirror with no more than what the plan grants, User:app is the application.
+ * runs the mirror's target side with no more than what the plan grants, User:crr-src its source
+ * side (the flow's `sourceAuth`: a principal that only reads the source, MM2's and Cluster
+ * Linking's), User:app is the application. The users come from kafka.sh's default
+ * CRR_KAFKA_SCRAM_USERS, added to clusters formatted before them by `up`.
  * crr trusts the test CA by `ssl.caFile` (verification on).
  */
 
@@ -59,12 +63,15 @@ function kafkaAs(bootstrap: string, user: string): KafkaClient {
   });
 }
 
-/** A config of both secured clusters under fresh aliases, crr logged in as `user`. */
-function writeConfig(id: string, user: string, pass = password(user)): string {
+/**
+ * A config of both secured clusters under fresh aliases, crr logged in as `user`; with
+ * `opts.sourceUser`, the flow's `sourceAuth` logs the mirror into the source as that user.
+ */
+function writeConfig(id: string, user: string, pass = password(user), opts: { sourceUser?: string; caFile?: string } = {}): string {
   const sasl = { mechanism: 'scram-sha-512', username: user, password: pass };
   const cluster = (bootstrap: string) => ({
     bootstrapServers: [bootstrap],
-    ssl: { caFile: env.CRR_KAFKA_CA_FILE },
+    ssl: { caFile: opts.caFile ?? env.CRR_KAFKA_CA_FILE },
     sasl,
     connectionTimeoutMs: 5000,
     applicationPrincipals: ['User:app'],
@@ -79,6 +86,7 @@ function writeConfig(id: string, user: string, pass = password(user)): string {
           target: `d${id}`,
           topics: { include: [`t${id}\\..*`] },
           heartbeatsTopic: `t${id}-heartbeats`,
+          ...(opts.sourceUser ? { sourceAuth: { sasl: { mechanism: 'scram-sha-512', username: opts.sourceUser, password: password(opts.sourceUser) } } } : {}),
           topicRefreshIntervalMs: 1000,
           transactionLingerMs: 20,
           checkpointIntervalMs: 1000,
@@ -94,7 +102,7 @@ function writeConfig(id: string, user: string, pass = password(user)): string {
   };
   const dir = join(tmpdir(), 'crr-tests');
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, `acls-${id}-${user}.yaml`);
+  const path = join(dir, `acls-${id}-${user}${opts.sourceUser ? `-${opts.sourceUser}` : ''}${opts.caFile ? '-ca' : ''}.yaml`);
   writeFileSync(path, stringify(config));
   return path;
 }
@@ -130,6 +138,24 @@ describe('crr acls on secured clusters', () => {
     expect(ms).toBeLessThan(15_000);
   });
 
+  it('a CA file of another CA: a clear error naming the cluster and the certificate problem, at the first attempt (no retry storm)', async () => {
+    const id = uniq();
+    // kafka.sh's other-ca.crt: a CA made by openssl beside the test CA, which signed nothing the brokers use
+    const config = writeConfig(id, 'crr-admin', password('crr-admin'), { caFile: env.CRR_KAFKA_OTHER_CA_FILE });
+    const t0 = Date.now();
+    const r = await runCrr(['acls', 'plan', '--config', config, '--cluster', `d${id}`]);
+    const ms = Date.now() - t0;
+    console.log(`another CA: exit ${r.code} after ${ms} ms: ${r.stderr.trim()}`);
+    expect(r.code).toBe(70);
+    expect(r.stderr).toContain(`cluster d${id} (${dr}): the broker's TLS certificate failed verification (SELF_SIGNED_CERT_IN_CHAIN`);
+    expect(r.stderr).toContain(`check that clusters.d${id}.ssl.caFile holds the CA that signed the brokers' certificates`);
+    // KafkaJS alone retries a connection error 5 times over about 8 s
+    expect(ms).toBeLessThan(5_000);
+    const st = await runCrr(['status', '--config', config]);
+    expect(st.code).toBe(2);
+    expect(st.stdout).toContain(`cluster p${id} (${primary}): the broker's TLS certificate failed verification`);
+  });
+
   it('a cluster without an authorizer (the plain clusters): says ACLs cannot fence it', async () => {
     const path = join(tmpdir(), 'crr-tests', `acls-plain-${uniq()}.yaml`);
     writeFileSync(path, stringify({ clusters: { plain: { bootstrapServers: [PRIMARY] } } }));
@@ -138,10 +164,11 @@ describe('crr acls on secured clusters', () => {
     expect(r.stderr).toContain(`cluster plain (${PRIMARY}) has no authorizer (SECURITY_DISABLED)`);
   });
 
-  it('on a replica after apply --execute: the application is refused WRITE on the remote topics, crr mirrors and writes them; a second plan is empty; planned as a primary, dr lets it write its own change topic', async () => {
+  it('on a replica after apply --execute: the application is refused WRITE on the remote topics, crr mirrors (reading the source as the read-only User:crr-src) and writes them; a second plan is empty; crr status shows the fence; planned as a primary, dr lets it write its own change topic', async () => {
     const id = uniq();
     const [p, d] = [`p${id}`, `d${id}`];
-    const adminConfig = writeConfig(id, 'crr-admin');
+    const adminConfig = writeConfig(id, 'crr-admin', password('crr-admin'), { sourceUser: 'crr-src' });
+    const crrConfig = writeConfig(id, 'crr', password('crr'), { sourceUser: 'crr-src' });
     const acls = (cluster: string, ...args: string[]) => runCrr(['acls', ...args, '--config', adminConfig, '--cluster', cluster, '--principal', 'User:crr']);
 
     // ACLs someone else added on the replica: two reach the remote topics, one does not
@@ -163,6 +190,16 @@ describe('crr acls on secured clusters', () => {
         stray('User:app', AclOperationTypes.WRITE, remote, ResourcePatternTypes.LITERAL),
         stray('User:*', AclOperationTypes.ALL, `${p}.`, ResourcePatternTypes.PREFIXED),
         stray('User:app', AclOperationTypes.WRITE, `t${id}-unrelated`, ResourcePatternTypes.LITERAL),
+        // crr may read dr's ACLs (crr status), one of the bindings the plan wants there
+        {
+          resourceType: AclResourceTypes.CLUSTER,
+          resourceName: 'kafka-cluster',
+          resourcePatternType: ResourcePatternTypes.LITERAL,
+          principal: 'User:crr',
+          host: '*',
+          operation: AclOperationTypes.DESCRIBE,
+          permissionType: AclPermissionTypes.ALLOW,
+        },
       ],
     });
     await drAdmin.disconnect();
@@ -185,6 +222,29 @@ describe('crr acls on secured clusters', () => {
     expect(plan.stdout).toContain(`- ALLOW User:app WRITE TOPIC LITERAL ${remote}`);
     expect(plan.stdout).not.toContain(`t${id}-unrelated`);
     expect((await acls(d, 'plan')).stdout).toBe(plan.stdout);
+    // the source side's grants go to the flow's source principal; crr's principal keeps DESCRIBE and the control topic
+    const primaryPlan = await acls(p, 'plan');
+    expect(primaryPlan.stdout).toContain(
+      `cluster ${p}: primary (role from config); crr's principal User:crr; applications User:app; mirror source principals User:crr-src`,
+    );
+    for (const line of [
+      '+ ALLOW User:crr-src READ TOPIC LITERAL *',
+      `+ ALLOW User:crr-src ALL TOPIC LITERAL t${id}-heartbeats`,
+      `+ ALLOW User:crr-src READ GROUP LITERAL crr-mirror-${p}-${d}`,
+      `+ ALLOW User:crr-src WRITE TOPIC LITERAL ${CONTROL_TOPIC}`,
+      `+ ALLOW User:crr ALL TOPIC LITERAL ${CONTROL_TOPIC}`,
+      '+ ALLOW User:crr DESCRIBE TOPIC LITERAL *',
+    ])
+      expect(primaryPlan.stdout).toContain(line);
+    expect(primaryPlan.stdout).not.toContain('+ ALLOW User:crr READ TOPIC LITERAL *');
+
+    // crr status, as crr: dr's fence is not in place; on the primary crr may not read the ACLs yet
+    const before = await runCrr(['status', '--config', crrConfig]);
+    const dAdd = plan.stdout.split('\n').filter((l) => l.startsWith('+ ')).length;
+    expect(before.stdout).toContain(`cluster ${d} acls: ${dAdd} to add, 2 to remove (run crr acls apply --cluster ${d} --execute)`);
+    expect(before.stdout).toContain(`cluster ${p} acls: cannot check (not authorized to DESCRIBE ACLs (CLUSTER_AUTHORIZATION_FAILED))`);
+    const json = JSON.parse((await runCrr(['status', '--config', crrConfig, '--json'])).stdout) as { acls: Array<Record<string, unknown>> };
+    expect(json.acls).toContainEqual({ cluster: d, role: 'replica', state: 'to-change', add: dAdd, remove: 2 });
 
     for (const c of [p, d]) {
       const r = await acls(c, 'apply', '--execute');
@@ -194,6 +254,9 @@ describe('crr acls on secured clusters', () => {
     // idempotent: the plan is empty once the broker shows what was created
     for (const c of [p, d])
       await waitFor(`an empty plan for ${c}`, async () => (await acls(c, 'plan')).stdout.includes('nothing to add or remove'), 20_000, 500);
+    const after = await runCrr(['status', '--config', crrConfig]);
+    expect(after.stdout).toContain(`cluster ${p} acls: in place`);
+    expect(after.stdout).toContain(`cluster ${d} acls: in place`);
 
     // the application writes the primary's change topic; the mirror, logged in as User:crr, copies it
     const admin = kafkaAs(primary, 'crr-admin').admin();
@@ -201,7 +264,7 @@ describe('crr acls on secured clusters', () => {
     await admin.createTopics({ waitForLeaders: true, topics: [{ topic: `t${id}.data`, numPartitions: 2 }] });
     await admin.disconnect();
     expect(await tryProduce(kafkaAs(primary, 'app'), `t${id}.data`)).toBe('ok');
-    const run = mirror(writeConfig(id, 'crr'));
+    const run = mirror(crrConfig);
     const appOnDr = kafkaAs(dr, 'app').admin();
     await appOnDr.connect();
     try {
@@ -218,6 +281,8 @@ describe('crr acls on secured clusters', () => {
     // the fence: the application is refused by the broker, crr's principal is not
     expect(await tryProduce(kafkaAs(dr, 'app'), remote)).toBe('TOPIC_AUTHORIZATION_FAILED');
     expect(await tryProduce(kafkaAs(dr, 'crr'), remote)).toBe('ok');
+    // the mirror's source principal only reads the primary: it may not write a change topic there
+    expect(await tryProduce(kafkaAs(primary, 'crr-src'), `t${id}.data`)).toBe('TOPIC_AUTHORIZATION_FAILED');
     // and the plan gave crr all it needs: nothing of the mirror (topic and config sync,
     // transactions, offset syncs, heartbeats, checkpoints every second) was refused
     expect(run.log()).not.toMatch(/authorization failed/i);

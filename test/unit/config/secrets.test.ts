@@ -25,6 +25,29 @@ describe('secret redaction (src/config/secrets.ts)', () => {
     clearRegisteredSecrets();
   });
 
+  it("a flow's sourceAuth / targetAuth password: censored by key in the config and by value in any text", () => {
+    clearRegisteredSecrets();
+    const config = parseConfig({
+      clusters: { a: { bootstrapServers: ['h:9092'] }, b: { bootstrapServers: ['h:9092'] } },
+      mirror: {
+        flows: [
+          {
+            source: 'a',
+            target: 'b',
+            sourceAuth: { ssl: true, sasl: { mechanism: 'scram-sha-512', username: 'crr-src', password: 'source-side-secret' } },
+            targetAuth: { ssl: true, sasl: { mechanism: 'plain', username: 'crr-dr', password: 'target-side-secret' } },
+          },
+        ],
+      },
+    });
+    const shown = JSON.stringify(redactSecrets(config));
+    expect(shown).not.toContain('source-side-secret');
+    expect(shown).not.toContain('target-side-secret');
+    expect((redactSecrets(config) as typeof config).mirror.flows[0]!.sourceAuth!.sasl).toMatchObject({ username: 'crr-src', password: REDACTED });
+    expect(describeError(new Error('login with source-side-secret and target-side-secret refused'))).toBe(`login with ${REDACTED} and ${REDACTED} refused`);
+    clearRegisteredSecrets();
+  });
+
   it('walks objects by key at any depth, serializes errors, survives cycles, leaves other objects', () => {
     const cyclic: Record<string, unknown> = { name: 'x' };
     cyclic.self = cyclic;

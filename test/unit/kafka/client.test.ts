@@ -8,7 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig } from '../../../src/config/load.js';
 import { clearRegisteredSecrets } from '../../../src/config/secrets.js';
 import { type CrrError, describeError } from '../../../src/errors.js';
-import { kafkaSecurityOptions } from '../../../src/kafka/client.js';
+import { mirrorSideCluster } from '../../../src/config/flow.js';
+import kafkajs from 'kafkajs';
+import { explainKafkaTlsError, kafkaSecurityOptions } from '../../../src/kafka/client.js';
+import '../../../src/kafka/kafkajs.js';
 import { createLogger } from '../../../src/log/logger.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'crr-kafka-opts-'));
@@ -186,5 +189,112 @@ describe('Kafka transport config errors', () => {
     const r = spawnSync(process.execPath, [new URL('../../../bin/crr.js', import.meta.url).pathname, 'config', '--config', path], { encoding: 'utf8' });
     expect(r.status).toBe(78);
     expect(r.stderr).toContain('clusters.a.sasl: SASL PLAIN without TLS sends the password in clear');
+    // the same for a flow's sourceAuth
+    const flowPath = file(
+      'plain-flow.yaml',
+      stringify({
+        clusters: { a: { bootstrapServers: ['a:9093'] }, b: { bootstrapServers: ['b:9093'] } },
+        mirror: { flows: [{ source: 'a', target: 'b', sourceAuth: { sasl: { mechanism: 'plain', username: 'src', password: 'p' } } }] },
+      }),
+    );
+    const f = spawnSync(process.execPath, [new URL('../../../bin/crr.js', import.meta.url).pathname, 'config', '--config', flowPath], { encoding: 'utf8' });
+    expect(f.status).toBe(78);
+    expect(f.stderr).toContain('mirror.flows[0].sourceAuth.sasl: SASL PLAIN without TLS sends the password in clear');
+  });
+});
+
+describe("a mirror flow's sourceAuth / targetAuth (issue 12: separate credentials for the mirror's two sides)", () => {
+  const scram = (username: string, more: Record<string, unknown> = {}) => ({ mechanism: 'scram-sha-512', username, password: `${username}-pw`, ...more });
+  const twoClusters = (flow: Record<string, unknown>, a: Record<string, unknown> = {}) => ({
+    clusters: {
+      a: { bootstrapServers: ['a:9093'], ssl: true, sasl: scram('crr'), ...a },
+      b: { bootstrapServers: ['b:9093'], ssl: true, sasl: scram('crr') },
+    },
+    mirror: { flows: [{ source: 'a', target: 'b', ...flow }] },
+  });
+  const issues = (raw: unknown): string[] => {
+    try {
+      parseConfig(raw);
+      return [];
+    } catch (err) {
+      return ((err as CrrError).issues as Array<{ path: string; message: string }>).map((i) => `${i.path}: ${i.message}`);
+    }
+  };
+
+  it("overrides the cluster's sasl / ssl for that side only, naming where each field came from", () => {
+    const config = parseConfig(twoClusters({ sourceAuth: { sasl: scram('crr-src') } }));
+    const flow = config.mirror.flows[0]!;
+    const source = mirrorSideCluster(config, flow, 'source');
+    expect(source.cluster.sasl).toMatchObject({ username: 'crr-src' });
+    expect(source.cluster.ssl).toBe(true); // kept from the cluster
+    expect(source.cluster.bootstrapServers).toEqual(['a:9093']);
+    expect(source.paths).toEqual({ ssl: 'clusters.a.ssl', sasl: 'mirror.flows[0].sourceAuth.sasl' });
+    const target = mirrorSideCluster(config, flow, 'target');
+    expect(target.cluster.sasl).toMatchObject({ username: 'crr' });
+    expect(target.paths).toEqual({ ssl: 'clusters.b.ssl', sasl: 'clusters.b.sasl' });
+    // the cluster itself (replay, crr write, crr status) keeps its own credentials
+    expect(config.clusters.a!.sasl).toMatchObject({ username: 'crr' });
+    expect(kafkaSecurityOptions('a', source.cluster, capture().log, source.paths).sasl).toEqual({
+      mechanism: 'scram-sha-512',
+      username: 'crr-src',
+      password: 'crr-src-pw',
+    });
+  });
+
+  it('SASL without TLS in effect is refused naming the override (exit 78), unless the cluster allows insecure SASL', () => {
+    // the override brings SASL to a cluster without TLS
+    expect(issues(twoClusters({ sourceAuth: { sasl: scram('crr-src') } }, { ssl: false, sasl: undefined }))).toEqual([
+      'mirror.flows[0].sourceAuth.sasl: SASL SCRAM-SHA-512 without TLS sends a SCRAM exchange open to a man in the middle: set ssl (true, or caFile/certFile/keyFile), or clusters.a.allowInsecureSasl: true to accept that',
+    ]);
+    // the override turns TLS off under the cluster's SASL
+    expect(issues(twoClusters({ targetAuth: { ssl: false } }))[0]).toMatch(/^mirror\.flows\[0\]\.targetAuth\.ssl: SASL SCRAM-SHA-512 without TLS/);
+    expect(issues(twoClusters({ sourceAuth: { sasl: scram('crr-src') } }, { ssl: false, sasl: undefined, allowInsecureSasl: true }))).toEqual([]);
+    expect(issues(twoClusters({ sourceAuth: { sasl: scram('crr-src'), ssl: { caFile: '/ca.pem' } } }, { ssl: false, sasl: undefined }))).toEqual([]);
+    // the same schema as the cluster's fields
+    expect(issues(twoClusters({ sourceAuth: { sasl: { mechanism: 'scram-sha-512', username: 'u' } } }))).toEqual([
+      'mirror.flows[0].sourceAuth.sasl.password: give exactly one of password and passwordFile (SASL SCRAM-SHA-512)',
+    ]);
+    expect(issues(twoClusters({ sourceAuth: { user: 'x' } }))[0]).toMatch(/^mirror\.flows\[0\]\.sourceAuth: unknown key "user"/);
+  });
+
+  it('files of an override: checked at load and read by the client, errors naming the override path', () => {
+    const path = file(
+      'flow-auth.yaml',
+      stringify(twoClusters({ sourceAuth: { sasl: { mechanism: 'scram-sha-512', username: 'crr-src', passwordFile: join(dir, 'missing-src-pw') } } })),
+    );
+    expect(() => loadConfig(path, {})).toThrow(/- mirror\.flows\[0\]\.sourceAuth\.sasl\.passwordFile: cannot read .*missing-src-pw/);
+    const config = parseConfig(twoClusters({ targetAuth: { ssl: { caFile: join(dir, 'gone.pem') } } }));
+    const target = mirrorSideCluster(config, config.mirror.flows[0]!, 'target');
+    expect(() => kafkaSecurityOptions('b', target.cluster, capture().log, target.paths)).toThrow(
+      /^mirror\.flows\[0\]\.targetAuth\.ssl\.caFile: cannot read .*gone\.pem/,
+    );
+  });
+});
+
+describe('a broker certificate that fails verification', () => {
+  const { KafkaJSConnectionError, KafkaJSNonRetriableError } = kafkajs;
+  it('is not retried by KafkaJS (a retry cannot cure it); other connection errors still are', () => {
+    expect(new KafkaJSConnectionError('Connection error: self-signed certificate in certificate chain', { code: 'SELF_SIGNED_CERT_IN_CHAIN' }).retriable).toBe(
+      false,
+    );
+    expect(new KafkaJSConnectionError('Connection error: Hostname/IP does not match', { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }).retriable).toBe(false);
+    expect(new KafkaJSConnectionError('Connection error: connect ECONNREFUSED', { code: 'ECONNREFUSED' }).retriable).toBe(true);
+    expect(new KafkaJSConnectionError('Connection timeout').retriable).toBe(true);
+  });
+
+  it('is explained naming the cluster, the problem and the config field; other errors pass through', () => {
+    const cert = new KafkaJSConnectionError('Connection error: unable to verify the first certificate', { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+    const wrapped = Object.assign(new KafkaJSNonRetriableError(cert), { cause: cert }); // as KafkaJS's retrier wraps it
+    const e = explainKafkaTlsError(wrapped, 'dr', ['k1:9093', 'k2:9093'], 'mirror.flows[0].targetAuth.ssl') as CrrError;
+    expect(e.code).toBe('CRR_KAFKA_AUTH');
+    expect(e.message).toBe(
+      "cluster dr (k1:9093,k2:9093): the broker's TLS certificate failed verification (UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate); check that mirror.flows[0].targetAuth.ssl.caFile holds the CA that signed the brokers' certificates",
+    );
+    const name = explainKafkaTlsError(new KafkaJSConnectionError('Connection error: x', { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }), 'dr', [
+      'k1:9093',
+    ]) as CrrError;
+    expect(name.message).toContain('check clusters.dr.ssl.servername');
+    const refused = new KafkaJSConnectionError('Connection error: connect ECONNREFUSED', { code: 'ECONNREFUSED' });
+    expect(explainKafkaTlsError(refused, 'dr', ['k1:9093'])).toBe(refused);
   });
 });
