@@ -158,7 +158,8 @@ function flowInto(config: Config, alias: string, enabledOnly: boolean): FlowConf
 /**
  * The ACLs crr wants on cluster `alias` in `role`.
  *
- * Every role: crr's principal gets ALL on the cluster-state topic, on groups prefixed `crr-`
+ * Every role: crr's principal gets ALL on the cluster-state topic, on replay's dead-letter topic
+ * (`replay.deadLetterTopic`), on groups prefixed `crr-`
  * (replay `crr-replay-<alias>`, readers `crr-reader-*`, the mirror's `crr-mirror-<s>-<t>`) and
  * DESCRIBE, DESCRIBE_CONFIGS (topic sync reads the brokers' defaults) and IDEMPOTENT_WRITE on the cluster; applications READ + DESCRIBE the cluster-state
  * topic (the writer reads it) with READ on groups prefixed `crr-reader-`. As the source of an
@@ -167,7 +168,8 @@ function flowInto(config: Config, alias: string, enabledOnly: boolean): FlowConf
  * reads what its topic filter selects, as MM2's source connector), DESCRIBE every group
  * (checkpoints), READ + DESCRIBE its consumer group `crr-mirror-S-T` (joining it; the mirror
  * commits no offset there), has ALL on the heartbeats topic (it creates and writes it) and WRITE,
- * READ and DESCRIBE on the control topic {@link CONTROL_TOPIC} (backup requests); crr's
+ * READ and DESCRIBE on the control topic {@link CONTROL_TOPIC} (backup requests), with READ on
+ * groups prefixed `crr-reader-` (the answers are read with a throwaway group); crr's
  * principal has ALL on the control topic and, when the source principal is another, DESCRIBE on
  * every topic (`crr status` reads the mirrored topics' log ends with the cluster's credentials).
  * (Grants that crr's ALL on groups prefixed `crr-` or on the control topic already cover are not
@@ -204,13 +206,15 @@ export function desiredAcls(config: Config, alias: string, role: Role, principal
 
   // every role
   const state = topic(CLUSTER_STATE_TOPIC);
-  out.push(...bindings([state, group('crr-', 'PREFIXED')], crr, ['ALL']));
+  // replay's dead-letter topic (replay.deadLetterTopic): created and written by crr on the cluster it replays
+  const deadLetters = topic(config.replay.deadLetterTopic);
+  out.push(...bindings([state, deadLetters, group('crr-', 'PREFIXED')], crr, ['ALL']));
   out.push(...bindings([clusterResource], crr, ['DESCRIBE', 'DESCRIBE_CONFIGS', 'IDEMPOTENT_WRITE']));
   for (const app of applications) {
     out.push(...bindings([state], app, ['READ', 'DESCRIBE']));
     out.push(...bindings([group('crr-reader-', 'PREFIXED')], app, ['READ']));
   }
-  managed.push(state, group('crr-', 'PREFIXED'), group('crr-reader-', 'PREFIXED'), clusterResource);
+  managed.push(state, deadLetters, group('crr-', 'PREFIXED'), group('crr-reader-', 'PREFIXED'), clusterResource);
   fenced.push(state); // the writer trusts the published state: only crr writes it
 
   // source side of the flows out of this cluster: each enabled flow's source principal
@@ -226,6 +230,8 @@ export function desiredAcls(config: Config, alias: string, role: Role, principal
     if (src !== crr) {
       out.push(...bindings([group(`crr-mirror-${f.source}-${f.target}`)], src, ['READ', 'DESCRIBE']));
       out.push(...bindings([control], src, ['WRITE', 'READ', 'DESCRIBE']));
+      // the answers to a backup request are read with a throwaway group (src/kafka/tail.ts)
+      out.push(...bindings([group('crr-reader-', 'PREFIXED')], src, ['READ']));
       out.push(...bindings([topic('*')], crr, ['DESCRIBE']));
     }
   }

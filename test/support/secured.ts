@@ -1,0 +1,80 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Kafka as KafkaClient, SASLOptions } from 'kafkajs';
+import { beforeAll } from 'vitest';
+import { stringify } from 'yaml';
+import { Kafka, logLevel } from '../../src/kafka/kafkajs.js';
+import { KAFKA_SH } from './helpers.js';
+
+/**
+ * The secured clusters of `CRR_KAFKA_SECURED=1 scripts/kafka.sh` (SASL_SSL, SCRAM-SHA-512,
+ * StandardAuthorizer with allow.everyone.if.no.acl.found=false, super user crr-admin; users
+ * crr, crr-src, crr-dr, app), on CRR_SECURED_PRIMARY_PORT / CRR_SECURED_DR_PORT (default
+ * 19492 / 29492). A test file calls {@link useSecuredClusters}: they are started before its
+ * tests when not running, and left running for the next file; the global setup's teardown
+ * (test/support/global-setup.ts) stops them if this test run started them.
+ */
+export interface SecuredClusters {
+  /** `127.0.0.1:PORT` of each cluster. */
+  primary: string;
+  dr: string;
+  /** The `export K=V` lines of `kafka.sh env` (CRR_KAFKA_CA_FILE, CRR_KAFKA_OTHER_CA_FILE, the users' passwords). */
+  env: Record<string, string>;
+  /** A SCRAM user's password. */
+  password(user: string): string;
+  /** A KafkaJS client of `bootstrap` logged in as `user`, trusting the test CA. */
+  kafkaAs(bootstrap: string, user: string): KafkaClient;
+  /** The crr config of a cluster of these: TLS with the test CA, SCRAM-SHA-512 as `user`. */
+  cluster(bootstrap: string, user: string, extra?: Record<string, unknown>): Record<string, unknown>;
+}
+
+const SECURED = { ...process.env, CRR_KAFKA_SECURED: '1' };
+
+/** Runs `scripts/kafka.sh ARGS` in secured mode, returning its stdout. */
+export const securedSh = (...args: string[]): string =>
+  execFileSync('bash', [KAFKA_SH, ...args], { env: SECURED, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+
+/** Starts the secured clusters before the file's tests (when not running) and returns their addresses and users, filled in then. */
+export function useSecuredClusters(): SecuredClusters {
+  const s: SecuredClusters = {
+    primary: '',
+    dr: '',
+    env: {},
+    password: (user) => s.env[`CRR_KAFKA_USER_${user.toUpperCase().replace(/-/g, '_')}_PASSWORD`]!,
+    kafkaAs: (bootstrap, user) =>
+      new Kafka({
+        clientId: `crr-test-${user}`,
+        brokers: [bootstrap],
+        ssl: { ca: [readFileSync(s.env.CRR_KAFKA_CA_FILE!, 'utf8')] },
+        sasl: { mechanism: 'scram-sha-512', username: user, password: s.password(user) } as SASLOptions,
+        logLevel: logLevel.NOTHING,
+        retry: { retries: 2, initialRetryTime: 200 },
+      }),
+    cluster: (bootstrap, user, extra = {}) => ({
+      bootstrapServers: [bootstrap],
+      ssl: { caFile: s.env.CRR_KAFKA_CA_FILE },
+      sasl: { mechanism: 'scram-sha-512', username: user, password: s.password(user) },
+      connectionTimeoutMs: 5000,
+      ...extra,
+    }),
+  };
+  beforeAll(() => {
+    securedSh('up');
+    for (const m of securedSh('env').matchAll(/^export ([A-Z0-9_]+)=(.*)$/gm)) s.env[m[1]!] = m[2]!;
+    const status = securedSh('status');
+    s.primary = `127.0.0.1:${status.match(/primary\s+running\s+127\.0\.0\.1:(\d+)/)![1]}`;
+    s.dr = `127.0.0.1:${status.match(/dr\s+running\s+127\.0\.0\.1:(\d+)/)![1]}`;
+  }, 150_000);
+  return s;
+}
+
+/** Writes a config object as YAML under the tests' temporary folder; returns its path. */
+export function writeTestConfig(name: string, config: Record<string, unknown>): string {
+  const dir = join(tmpdir(), 'crr-tests');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}.yaml`);
+  writeFileSync(path, stringify(config));
+  return path;
+}
