@@ -187,3 +187,4 @@ Stop everything:
 TXT
 fi
 echo "demo: the DR store equals the primary's"
+echo "this demo runs unsecured (plaintext Kafka, no ACLs) for a first look; to run crr secured (TLS, SASL, Kafka ACLs, one config per region) see README \"Security\" and docs/runbooks/first-setup.md section 8"
