@@ -10,23 +10,10 @@ import { verifyBackup } from '../../../src/backup/verify.js';
 import { createBackup } from '../../../src/backup/write.js';
 import { CrrError } from '../../../src/errors.js';
 import { Events } from '../../support/store-events.js';
-import { backupRows, fill, restoreInto, storeRows, useStores, useTempDirs } from './fixtures.js';
+import { backupRows, fill, restoreInto, storeRows, useStores, useTempDirs, rejection, drain } from './fixtures.js';
 
 const tempDir = useTempDirs();
 const openStore = useStores();
-
-async function rejection(p: Promise<unknown>): Promise<CrrError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CrrError);
-  return err as CrrError;
-}
-
-async function drain(it: AsyncIterable<unknown>): Promise<void> {
-  for await (const _ of it);
-}
 
 describe('backup of a store to a local repository', () => {
   it('round trip: the backup holds every row, the catalog, the positions and the epoch; restored, the digest is equal', async () => {

@@ -11,24 +11,10 @@ import { restoreBackup } from '../../../src/backup/restore.js';
 import { verifyBackup } from '../../../src/backup/verify.js';
 import { createBackup } from '../../../src/backup/write.js';
 import { loadConfig } from '../../../src/config/load.js';
-import { CrrError } from '../../../src/errors.js';
-import { fill, useStores, useTempDirs } from './fixtures.js';
+import { fill, useStores, useTempDirs, rejection, drain } from './fixtures.js';
 
 const tempDir = useTempDirs();
 const openStore = useStores();
-
-async function rejection(p: Promise<unknown>): Promise<CrrError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CrrError);
-  return err as CrrError;
-}
-
-async function drain(it: AsyncIterable<unknown>): Promise<void> {
-  for await (const _ of it);
-}
 
 /** A key file of a fresh random key, as hex; its path and the keys of a `backup.encryption` naming it. */
 function keyFile(dir: string, name = 'backup.key'): { path: string; keys: BackupKeys } {

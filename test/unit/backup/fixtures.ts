@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { afterAll, afterEach } from 'vitest';
+import { afterAll, afterEach, expect } from 'vitest';
 import { readBackup, readManifest } from '../../../src/backup/catalog.js';
 import type { BackupRepository } from '../../../src/backup/repository.js';
+import { CrrError } from '../../../src/errors.js';
 import type { SqlClient } from '../../../src/store/sql-client.js';
 import { SqlStore } from '../../../src/store/sql-store.js';
 import type { EdgeRow, Store, VertexRow } from '../../../src/store/store.js';
@@ -155,4 +156,19 @@ export async function restoreInto(repo: BackupRepository, id: string, target: Te
   await target.applyBatch([], manifest.positions);
   const s = manifest.clusterState!;
   await target.setClusterState({ role: s.role, state: s.state, epoch: s.epoch } as never);
+}
+
+/** The CrrError a promise rejects with (the test fails when it resolves, or rejects with something else). */
+export async function rejection(p: Promise<unknown>): Promise<CrrError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(CrrError);
+  return err as CrrError;
+}
+
+/** Reads an async iterable to its end, dropping what it yields. */
+export async function drain(it: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of it);
 }

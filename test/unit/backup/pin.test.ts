@@ -10,8 +10,7 @@ import { applyRetention, deleteBackup, retentionPlan } from '../../../src/backup
 import { verifyBackup } from '../../../src/backup/verify.js';
 import { createBackup } from '../../../src/backup/write.js';
 import { reseeded } from '../../../src/cluster/cluster-state.js';
-import { CrrError } from '../../../src/errors.js';
-import { fill, useStores, useTempDirs } from './fixtures.js';
+import { fill, useStores, useTempDirs, rejection } from './fixtures.js';
 
 // Pins (src/backup/pin.ts): a backup a reseed or restore uses, kept by prune and delete.
 
@@ -19,15 +18,6 @@ const tempDir = useTempDirs();
 const openStore = useStores();
 const DAY = 24 * 60 * 60 * 1000;
 const T0 = Date.parse('2026-11-01T00:00:00Z');
-
-async function rejection(p: Promise<unknown>): Promise<CrrError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CrrError);
-  return err as CrrError;
-}
 
 /** A repository of three backups of `primary`, on days 0, 1 and 2. */
 async function threeBackups(): Promise<{ repo: LocalRepository; dir: string; ids: string[] }> {

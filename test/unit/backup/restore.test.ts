@@ -7,21 +7,11 @@ import { restoreBackup } from '../../../src/backup/restore.js';
 import { resolveRestoreTarget } from '../../../src/backup/targets.js';
 import { createBackup } from '../../../src/backup/write.js';
 import { ConfigSchema } from '../../../src/config/schema.js';
-import { CrrError } from '../../../src/errors.js';
 import { Events } from '../../support/store-events.js';
-import { fill, useStores, useTempDirs, type TestStore } from './fixtures.js';
+import { fill, useStores, useTempDirs, type TestStore, rejection } from './fixtures.js';
 
 const tempDir = useTempDirs();
 const openStore = useStores();
-
-async function rejection(p: Promise<unknown>): Promise<CrrError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CrrError);
-  return err as CrrError;
-}
 
 /** Schemas of the store's PGlite database whose name starts with `prefix`. */
 async function schemasLike(store: TestStore, prefix: string): Promise<string[]> {
