@@ -13,7 +13,7 @@ const ALIAS = /^[A-Za-z0-9_-]+$/;
  * The whole configuration file, composed from each part's schema. Strict at every level:
  * an unknown key is an error. Cross-field rules (aliases named by flows exist, no flow twice,
  * source differs from target, a replica has exactly one enabled flow into it, SASL only over
- * TLS unless `allowInsecureSasl`) are checked here
+ * TLS unless `allowInsecureSasl`, `manageAcls` only with a SASL user name) are checked here
  * so that every error names its path.
  */
 export const ConfigSchema = z
@@ -65,6 +65,13 @@ export const ConfigSchema = z
           code: 'custom',
           path: ['clusters', alias, 'sasl'],
           message: `SASL ${cluster.sasl.mechanism.toUpperCase()} without TLS sends ${what}: set ssl (true, or caFile/certFile/keyFile), or allowInsecureSasl: true to accept that`,
+        });
+      }
+      if (cluster.manageAcls && !(cluster.sasl && 'username' in cluster.sasl)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clusters', alias, 'manageAcls'],
+          message: "crr promote plans the ACLs for crr's principal, its SASL user: configure sasl with a username (PLAIN or SCRAM), or set manageAcls: false",
         });
       }
       const into = cfg.mirror.flows.filter((f) => f.enabled && f.target === alias);
