@@ -173,10 +173,17 @@ export interface AclRun {
  * The connection is closed before returning.
  * @param opts.role plan for this role instead of the cluster's current one (see {@link roleForAcls})
  * @param opts.principal crr's principal (default `User:<sasl.username>`)
+ * @param opts.only keep only the additions and removals it matches (a partial apply, e.g. crr's
+ *   own grants on a new primary's change topics before its applications get theirs)
  * @throws CrrError CRR_KAFKA_AUTH (credentials refused, or the principal may not read or change
  *   ACLs), CRR_CONFIG_INVALID (see {@link principalsOf}, desiredAcls); KafkaJS errors otherwise
  */
-export async function runAcls(config: Config, alias: string, logger: Logger, opts: { role?: AclRole; principal?: string; execute?: boolean }): Promise<AclRun> {
+export async function runAcls(
+  config: Config,
+  alias: string,
+  logger: Logger,
+  opts: { role?: AclRole; principal?: string; execute?: boolean; only?: (b: AclBinding) => boolean },
+): Promise<AclRun> {
   const cluster = config.clusters[alias];
   if (!cluster) throw new CrrError('CRR_CONFIG_INVALID', `unknown cluster alias "${alias}"; known: ${Object.keys(config.clusters).join(', ')}`);
   const principals = principalsOf(config, alias, opts.principal);
@@ -188,7 +195,9 @@ export async function runAcls(config: Config, alias: string, logger: Logger, opt
     await admin.connect();
     const existing = await describeAllAcls(admin);
     const resolved = opts.role ? { role: opts.role, from: 'option' as const } : await roleForAcls(config, alias, kafka, admin);
-    const plan = planAcls(desiredAclsFor(config, alias, resolved.role, principals), existing);
+    const full = planAcls(desiredAclsFor(config, alias, resolved.role, principals), existing);
+    const only = opts.only;
+    const plan = only ? { ...full, add: full.add.filter(only), remove: full.remove.filter(only) } : full;
     const run: AclRun = { plan, role: resolved.role, roleFrom: resolved.from };
     if (opts.execute) {
       if (plan.add.length > 0) await admin.createAcls({ acl: plan.add.map(toKafkaJs) });

@@ -128,7 +128,8 @@ function flowInto(config: Config, alias: string, enabledOnly: boolean): FlowConf
 /**
  * The ACLs crr wants on cluster `alias` in `role`.
  *
- * Every role: crr's principal gets ALL on the cluster-state topic, on groups prefixed `crr-`
+ * Every role: crr's principal gets ALL on the cluster-state topic, on replay's dead-letter topic
+ * (`replay.deadLetterTopic`), on groups prefixed `crr-`
  * (replay `crr-replay-<alias>`, readers `crr-reader-*`, the mirror's `crr-mirror-<s>-<t>`) and
  * DESCRIBE, DESCRIBE_CONFIGS (topic sync reads the brokers' defaults) and IDEMPOTENT_WRITE on the cluster; applications READ + DESCRIBE the cluster-state
  * topic (the writer reads it) with READ on groups prefixed `crr-reader-`. As the source of an
@@ -167,13 +168,14 @@ export function desiredAcls(config: Config, alias: string, role: Role, principal
 
   // every role
   const state = topic(CLUSTER_STATE_TOPIC);
-  out.push(...bindings([state, group('crr-', 'PREFIXED')], crr, ['ALL']));
+  const deadLetters = topic(config.replay.deadLetterTopic); // replay creates it and writes what it cannot apply
+  out.push(...bindings([state, deadLetters, group('crr-', 'PREFIXED')], crr, ['ALL']));
   out.push(...bindings([clusterResource], crr, ['DESCRIBE', 'DESCRIBE_CONFIGS', 'IDEMPOTENT_WRITE']));
   for (const app of applications) {
     out.push(...bindings([state], app, ['READ', 'DESCRIBE']));
     out.push(...bindings([group('crr-reader-', 'PREFIXED')], app, ['READ']));
   }
-  managed.push(state, group('crr-', 'PREFIXED'), group('crr-reader-', 'PREFIXED'), clusterResource);
+  managed.push(state, deadLetters, group('crr-', 'PREFIXED'), group('crr-reader-', 'PREFIXED'), clusterResource);
   fenced.push(state); // the writer trusts the published state: only crr writes it
 
   // source side of the enabled flows out of this cluster

@@ -74,6 +74,15 @@ describe('desiredAclsFor (src/acls/fence.ts)', () => {
     ]);
   });
 
+  it("every role: crr may create and write replay's dead-letter topic (replay of a secured cluster needs it)", () => {
+    for (const [alias, role] of [
+      ['primary', 'primary'],
+      ['primary', 'fenced-primary'],
+      ['dr', 'replica'],
+    ] as const)
+      expect(lines(desiredAclsFor(config(), alias, role, principals).bindings)).toContain('ALLOW User:crr ALL TOPIC LITERAL crr-dead-letters.internal');
+  });
+
   it('manageAcls without a SASL user name is a config error naming the path', () => {
     const r = ConfigSchema.safeParse({ clusters: { primary: { bootstrapServers: ['p:9092'], manageAcls: true } } });
     expect(r.success).toBe(false);
