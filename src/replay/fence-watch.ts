@@ -1,8 +1,9 @@
 import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { obeysPublishedFence, type ClusterStateInput } from '../cluster/cluster-state.js';
-import { CLUSTER_STATE_TOPIC, readPublishedClusterState } from '../cluster/state.js';
+import { CLUSTER_STATE_TOPIC, decodePublishedClusterState, readPublishedClusterState } from '../cluster/state.js';
 import { CrrError, describeError } from '../errors.js';
+import { readToEnd } from '../kafka/read-to-end.js';
 
 /** How often a primary's daemon looks for a FENCED state published on its Kafka, ms. */
 export const FENCE_WATCH_INTERVAL_MS = 2000;
@@ -31,9 +32,12 @@ export interface FenceWatchDeps {
  * {@link FENCE_WATCH_INTERVAL_MS}.
  *
  * Each check costs one ListOffsets request on `crr-cluster-state.internal`; the topic is read
- * (readPublishedClusterState) only when its high watermark moved since the last read. A
- * published state obeyed is the rule of {@link obeysPublishedFence}: `primary FENCED` at an
- * epoch at or above the store's.
+ * only when its high watermark moved since the last read. The first check looks at the newest
+ * state published; a later one at every state published since the one before, so that a FENCED
+ * state overwritten at once by a stale one (this daemon starting in the same seconds as the
+ * promotion publishes its own older state right after it: a topic has no compare-and-set) is
+ * still obeyed — a primary never goes from FENCED back to ACTIVE. A published state obeyed is
+ * the rule of {@link obeysPublishedFence}: `primary FENCED` at an epoch at or above the store's.
  */
 export class PublishedFenceWatch {
   private admin: Admin | undefined;
@@ -53,7 +57,7 @@ export class PublishedFenceWatch {
    */
   async check(): Promise<boolean> {
     if (this.fenced) return true;
-    const { alias, kafka, log } = this.d;
+    const { kafka } = this.d;
     if (!this.admin) {
       const admin = kafka.admin();
       await admin.connect();
@@ -61,27 +65,52 @@ export class PublishedFenceWatch {
     }
     const end = await topicEnd(this.admin);
     if (end === this.highWatermark) return false;
-    let published: ClusterStateInput | undefined;
-    try {
-      const p = await readPublishedClusterState(kafka, this.admin, alias, 10_000);
-      if (p) {
-        const { updatedAtMs: _t, ...state } = p;
-        published = state;
-      }
-    } catch (err) {
-      if (!(err instanceof CrrError && err.code === 'CRR_STATE_CORRUPT')) throw err;
-      log.error({ err: describeError(err) }, `ignoring an invalid record of ${alias} in ${CLUSTER_STATE_TOPIC}`);
-    }
+    const published = this.highWatermark < 0 ? await this.newest() : await this.since(this.highWatermark);
     this.highWatermark = end;
     const recorded = await this.d.recorded();
     if (recorded?.role === 'primary' && recorded.state === 'FENCED') {
       this.fenced = true;
       return true;
     }
-    if (!obeysPublishedFence(recorded, published)) return false;
-    await this.d.obey(published!);
+    const fence = published.find((p) => obeysPublishedFence(recorded, p));
+    if (!fence) return false;
+    await this.d.obey(fence);
     this.fenced = true;
     return true;
+  }
+
+  /** The newest state published for the cluster (none, or an invalid one: empty). */
+  private async newest(): Promise<ClusterStateInput[]> {
+    try {
+      const p = await readPublishedClusterState(this.d.kafka, this.admin!, this.d.alias, 10_000);
+      return p ? [withoutTime(p)] : [];
+    } catch (err) {
+      if (!(err instanceof CrrError && err.code === 'CRR_STATE_CORRUPT')) throw err;
+      this.d.log.error({ err: describeError(err) }, `ignoring an invalid record of ${this.d.alias} in ${CLUSTER_STATE_TOPIC}`);
+      return [];
+    }
+  }
+
+  /** Every state published for the cluster at or after `offset`, in order (invalid records logged and left out). */
+  private async since(offset: number): Promise<ClusterStateInput[]> {
+    const { alias, kafka, log } = this.d;
+    const out: ClusterStateInput[] = [];
+    const { complete } = await readToEnd(
+      kafka,
+      this.admin!,
+      CLUSTER_STATE_TOPIC,
+      (m) => {
+        if (Number(m.offset) < offset || m.key?.toString('utf8') !== alias || !m.value) return;
+        try {
+          out.push(withoutTime(decodePublishedClusterState(alias, m.value)));
+        } catch (err) {
+          log.error({ err: describeError(err) }, `ignoring an invalid record of ${alias} in ${CLUSTER_STATE_TOPIC}`);
+        }
+      },
+      10_000,
+    );
+    if (!complete) throw new CrrError('CRR_KAFKA', `could not read ${CLUSTER_STATE_TOPIC} to its end within 10000 ms`, { retriable: true });
+    return out;
   }
 
   /**
@@ -107,6 +136,11 @@ export class PublishedFenceWatch {
     this.admin = undefined;
     await admin?.disconnect().catch(() => undefined);
   }
+}
+
+function withoutTime(p: ClusterStateInput & { updatedAtMs: number }): ClusterStateInput {
+  const { updatedAtMs: _t, ...state } = p;
+  return state;
 }
 
 /** High watermark of the cluster-state topic; -1 when it does not exist. */

@@ -156,7 +156,8 @@ export class ReplayService {
   /**
    * Obeys a FENCED state published on this primary's Kafka by a promotion of its replica:
    * records `primary FENCED` at the store's epoch (keeping it: events this primary accepted
-   * before the fence are still applied), applies the store's write fence and reports it.
+   * before the fence are still applied), applies the store's write fence, reports it, and
+   * publishes it again.
    * @throws CrrError CRR_STATE_TRANSITION when the store's state cannot become FENCED; the store's errors
    */
   private async obeyFence(published: ClusterStateInput): Promise<void> {
@@ -172,6 +173,8 @@ export class ReplayService {
       `${this.alias} is FENCED (${state.reason}): a promotion made another cluster the primary; its writers refuse, replay applies what was accepted before`,
     );
     await this.applyFence().catch((err) => this.log.error({ err: describeError(err) }, 'could not apply the write fence of the fenced primary'));
+    // the newest published state may be a stale one published over the fence (see PublishedFenceWatch)
+    await this.publish(state).catch((err) => this.log.warn({ err: describeError(err) }, 'could not publish the cluster state'));
   }
 
   /**
@@ -257,8 +260,12 @@ export class ReplayService {
           this.admin = admin;
         }
         if (this.fenceWatch && !this.fenceWatchLoop) {
-          // a primary restarted after a promotion fenced it: obey before publishing its own (older) state
-          if (await this.fenceWatch.check()) pending = undefined;
+          // a primary restarted after a promotion fenced it: obey before publishing its own (older)
+          // state, then publish the store's FENCED (a promotion that reached only the store is published so)
+          if (await this.fenceWatch.check()) {
+            const now = await this.store!.clusterState();
+            pending = now ? stateInput(now) : undefined;
+          }
           this.fenceWatchLoop = this.fenceWatch.run(signal);
         }
         if (pending) {

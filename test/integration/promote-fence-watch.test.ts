@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { readPublishedClusterState } from '../../src/cluster/state.js';
+import { fenced } from '../../src/cluster/cluster-state.js';
+import { CLUSTER_STATE_TOPIC, readPublishedClusterState } from '../../src/cluster/state.js';
 import { fence, unfence } from '../../src/store/fence.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { admin, client, http, metricValue, PG_URL, PRIMARY, runCrr, uniq, useCrrProcesses, usePairs, waitFor, type TestPair } from '../support/helpers.js';
@@ -127,4 +128,56 @@ describe('crr promote fences the old primary through its Kafka; its daemon obeys
     expect(refused.code).toBe(4);
     expect(refused.stderr).toMatch(/fenced primary/);
   }, 180_000);
+
+  it('a FENCED state published over at once by a stale ACTIVE one (the old primary daemon starting during the promotion) is still obeyed, and published again', async () => {
+    const p = pair();
+    const daemon = start(['run', '--config', p.configPath, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)]);
+    await waitFor(
+      'the primary daemon to run',
+      async () => (await replay(p.primaryHttpPort).catch(() => undefined))?.clusterState?.state === 'ACTIVE',
+      60_000,
+      300,
+    );
+    // past its check at start: its own state is published right after it
+    const a = await admin(PRIMARY);
+    try {
+      await waitFor(
+        'the daemon to publish its state',
+        async () => (await readPublishedClusterState(await client(PRIMARY), a, p.source))?.state === 'ACTIVE',
+        30_000,
+        300,
+      );
+    } finally {
+      await a.disconnect();
+    }
+    const producer = (await client(PRIMARY)).producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const value = (state: object) => JSON.stringify({ ...state, updatedAtMs: Date.now() });
+    await producer.send({
+      topic: CLUSTER_STATE_TOPIC,
+      acks: -1,
+      messages: [
+        { key: p.source, value: value(fenced(0, 'fenced: the test promoted its replica')) },
+        { key: p.source, value: value({ role: 'primary', state: 'ACTIVE', epoch: 0, reason: 'a stale state published over the fence' }) },
+      ],
+    });
+    await producer.disconnect();
+    await waitFor(
+      `the daemon to obey the FENCED state under the stale one (log: ${daemon.logPath})`,
+      async () => (await replay(p.primaryHttpPort).catch(() => undefined))?.clusterState?.state === 'FENCED',
+      30_000,
+      300,
+    );
+    const b = await admin(PRIMARY);
+    try {
+      await waitFor(
+        'FENCED published again',
+        async () => (await readPublishedClusterState(await client(PRIMARY), b, p.source))?.state === 'FENCED',
+        20_000,
+        300,
+      );
+    } finally {
+      await b.disconnect();
+    }
+  }, 120_000);
 });
