@@ -259,7 +259,7 @@ describe('crr acls on secured clusters', () => {
     expect(await tryProduce(kafkaAs(dr, 'app'), remote)).toBe('TOPIC_AUTHORIZATION_FAILED');
   }, 150_000);
 
-  it('crr promote flips the ACLs (manageAcls, crr logged in as User:crr): the old primary refuses its application WRITE, the new primary takes it', async () => {
+  it('crr promote flips the ACLs (manageAcls, crr logged in as User:crr): refused while crr may not change them (the old primary, FENCED, planned as a fenced primary), then the old primary refuses its application WRITE, the new primary takes it', async () => {
     const id = uniq();
     const drStore = `crr_t_${id}_acls_d`; // (a PGlite store cannot be promoted: crr promote opens it twice, refused by its lock)
     schemas.push(drStore);
@@ -296,12 +296,10 @@ describe('crr acls on secured clusters', () => {
 /** The body of the promotion test: ACLs applied by crr-admin, a graceful promotion by User:crr, the broker's fence checked. */
 async function promoteWithAclFlip(id: string, adminConfig: string, crrConfig: string): Promise<void> {
   const [p, d] = [`p${id}`, `d${id}`];
+  // first without manageAcls in crr-admin's config: User:crr may not change ACLs
   for (const c of [p, d]) {
-    const r = await runCrr(['acls', 'apply', '--execute', '--config', adminConfig, '--cluster', c, '--principal', 'User:crr']);
+    const r = await runCrr(['acls', 'apply', '--execute', '--config', writeConfig(id, 'crr-admin'), '--cluster', c, '--principal', 'User:crr']);
     expect(r.code, r.stderr).toBe(0);
-    // in place: manageAcls wants crr's ALTER, a config without it would remove it
-    const without = await runCrr(['acls', 'plan', '--config', writeConfig(id, 'crr-admin'), '--cluster', c, '--principal', 'User:crr']);
-    expect(without.stdout).toContain('- ALLOW User:crr ALTER CLUSTER LITERAL kafka-cluster');
   }
   const admin = kafkaAs(primary, 'crr-admin').admin();
   await admin.connect();
@@ -333,6 +331,31 @@ async function promoteWithAclFlip(id: string, adminConfig: string, crrConfig: st
     500,
   );
 
+  // a graceful promotion that cannot flip the old primary's ACLs is refused: its applications would keep writing
+  const refused = await runCrr(['promote', '--config', crrConfig, '--cluster', d, '--execute']);
+  console.log(
+    `refused: ${refused.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('crr promote'))
+      .join('')}`,
+  );
+  expect(refused.code, refused.stderr).toBe(3);
+  expect(refused.stderr).toContain(`could not fence the old primary ${p} in its Kafka ACLs`);
+  // p is published FENCED now (step 2 went that far): crr acls plans it as a fenced primary, its applications' WRITE to go
+  const fencedPlan = await runCrr(['acls', 'plan', '--config', adminConfig, '--cluster', p, '--principal', 'User:crr']);
+  expect(fencedPlan.stdout, fencedPlan.stderr).toContain(`cluster ${p}: fenced primary (FENCED: its applications may not write) (role from published)`);
+  expect(fencedPlan.stdout).toContain(`- ALLOW User:app WRITE TOPIC LITERAL t${id}.data`);
+  // manageAcls: crr-admin grants User:crr ALTER, leaving the rest as it was (--role: the roles before the promotion)
+  for (const [c, role] of [
+    [p, 'primary'],
+    [d, 'replica'],
+  ]) {
+    const r = await runCrr(['acls', 'apply', '--execute', '--config', adminConfig, '--cluster', c!, '--principal', 'User:crr', '--role', role!]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('+ ALLOW User:crr ALTER CLUSTER LITERAL kafka-cluster');
+  }
+
+  // run again, the promotion resumes, and flips the ACLs itself
   const t0 = Date.now();
   const promoted = await runCrr(['promote', '--config', crrConfig, '--cluster', d, '--execute', '--json']);
   console.log(`secured graceful promotion with the ACL flip: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
