@@ -202,7 +202,7 @@ export async function executePromotion(
     opts.onStep?.(s, detail);
   };
   const source = replaySource(config, plan.cluster, 'replica');
-  const store = openStore(source.store);
+  let store = openStore(source.store);
   try {
     await store.migrate();
     const now = await store.clusterState();
@@ -227,7 +227,10 @@ export async function executePromotion(
     const acls: Record<string, PromotionAcls> = { [plan.primary]: await fenceOldPrimaryAcls(config, plan, oldPrimaryFenced, warnings, step, log) };
 
     // 3 + 4. drain the mirror (graceful) and replay to the end, in this process
+    // the in-process replay opens the store itself: a PGlite store admits one holder at a time
+    await store.close();
     const drained = await drainAndReplay(config, plan, opts.timeoutMs ?? 120_000, step, log);
+    store = openStore(source.store);
     const replication = plan.mode === 'graceful' ? await reportFlow(config, source.upstream!.flow, log) : plan.replication;
     const rpo = await recoveryPoint(config, source.upstream!.flow, replication, log);
 

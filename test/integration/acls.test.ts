@@ -261,7 +261,7 @@ describe('crr acls on secured clusters', () => {
 
   it('crr promote flips the ACLs (manageAcls, crr logged in as User:crr): refused while crr may not change them (the old primary, FENCED, planned as a fenced primary), then the old primary refuses its application WRITE, the new primary takes it', async () => {
     const id = uniq();
-    const drStore = `crr_t_${id}_acls_d`; // (a PGlite store cannot be promoted: crr promote opens it twice, refused by its lock)
+    const drStore = `crr_t_${id}_acls_d`;
     schemas.push(drStore);
     // crr-admin puts the ACLs in place once; with manageAcls they give User:crr ALTER on each cluster
     const adminConfig = writeConfig(id, 'crr-admin', undefined, { manageAcls: true });

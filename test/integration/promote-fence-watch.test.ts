@@ -6,6 +6,7 @@ import { parse, stringify } from 'yaml';
 import { fenced } from '../../src/cluster/cluster-state.js';
 import { CLUSTER_STATE_TOPIC, readPublishedClusterState } from '../../src/cluster/state.js';
 import { fence, unfence } from '../../src/store/fence.js';
+import { openStore } from '../../src/store/open.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { admin, client, http, metricValue, PG_URL, PRIMARY, runCrr, uniq, useCrrProcesses, usePairs, waitFor, type TestPair } from '../support/helpers.js';
 
@@ -39,7 +40,7 @@ async function grantAppWrites(p: TestPair): Promise<void> {
   }
 }
 
-describe('crr promote fences the old primary through its Kafka; its daemon obeys', () => {
+describe('crr promote: the old primary fenced through its Kafka, its daemon obeys; a PGlite replica', () => {
   it('a promotion whose config lacks the old primary store: the running old primary daemon records FENCED, fences its store, shows it; restarted with its store ACTIVE, it obeys at once and never publishes ACTIVE', async () => {
     const p = pair();
     const cfg = parse(readFileSync(p.configPath, 'utf8')) as Record<string, any>;
@@ -178,6 +179,26 @@ describe('crr promote fences the old primary through its Kafka; its daemon obeys
       );
     } finally {
       await b.disconnect();
+    }
+  }, 120_000);
+
+  it('a replica with a PGlite store is promoted (the promotion does not hold the store while its in-process replay opens it)', async () => {
+    const p = pair();
+    const cfg = parse(readFileSync(p.configPath, 'utf8')) as Record<string, any>;
+    const dataDir = join(tmpdir(), 'crr-tests', `pglite-dr-${uniq()}`);
+    cfg.clusters[p.target].store = { type: 'pglite', dataDir };
+    writeFileSync(p.configPath, stringify(cfg));
+    const file = join(tmpdir(), 'crr-tests', `pglite-promote-${uniq()}.ndjson`);
+    writeFileSync(file, JSON.stringify({ op: 'CREATE_VERTEX_TYPE', name: 'Account', primaryIdType: 'STRING', attributes: [] }));
+    expect((await runCrr(['write', '--config', p.configPath, '--cluster', p.source, '--file', file])).code).toBe(0);
+    const promoted = await runCrr(['promote', '--config', p.configPath, '--cluster', p.target, '--execute', '--json']);
+    expect(promoted.code, promoted.stderr).toBe(0);
+    expect(JSON.parse(promoted.stdout)).toMatchObject({ cluster: p.target, toEpoch: 1, eventsReplayed: 1 });
+    const store = openStore({ type: 'pglite', dataDir, schema: 'crr' });
+    try {
+      expect(await store.clusterState()).toMatchObject({ role: 'primary', state: 'ACTIVE', epoch: 1 });
+    } finally {
+      await store.close();
     }
   }, 120_000);
 });
