@@ -1,13 +1,14 @@
 import kafkajs from 'kafkajs';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
+import { obeysPublishedFence, type ClusterStateInput } from '../cluster/cluster-state.js';
 import { readPublishedClusterState } from '../cluster/state.js';
-import type { Role } from '../cluster/schema.js';
 import { configuredRole, effectiveRole } from '../cluster/topology.js';
 import type { Config } from '../config/schema.js';
 import { CrrError, describeError } from '../errors.js';
 import { createKafka, explainKafkaTlsError } from '../kafka/client.js';
-import { type AclBinding, type AclOperation, type AclPlan, type AclPrincipals, desiredAcls, OPERATIONS, planAcls, RESOURCE_TYPES } from './plan.js';
+import { type AclRole, desiredAclsFor } from './fence.js';
+import { type AclBinding, type AclOperation, type AclPlan, type AclPrincipals, OPERATIONS, planAcls, RESOURCE_TYPES } from './plan.js';
 
 // KafkaJS is CommonJS: its runtime enums come from the default export (see src/kafka/kafkajs.ts)
 const { AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = kafkajs;
@@ -95,16 +96,33 @@ export function principalsOf(config: Config, alias: string, principal?: string):
 /**
  * The role a cluster's ACLs are planned for, and where it came from: the role recorded in its
  * store (src/cluster/topology.ts effectiveRole), else the one published on its Kafka
- * (`crr-cluster-state.internal`), else the configured one.
+ * (`crr-cluster-state.internal`), else the configured one. A primary is planned as
+ * `fenced-primary` when it is FENCED in its store, or when a FENCED state is published on its
+ * Kafka at an epoch at or above its store's (src/cluster/cluster-state.ts
+ * obeysPublishedFence: a promotion fenced it while its daemon was not running, and a
+ * `crr acls apply` must not give its applications their WRITE back).
  */
-export async function roleForAcls(config: Config, alias: string, kafka: Kafka, admin: Admin): Promise<{ role: Role; from: 'store' | 'published' | 'config' }> {
-  const published = async (): Promise<Role | undefined> => (await readPublishedClusterState(kafka, admin, alias, 10_000))?.role;
+export async function roleForAcls(
+  config: Config,
+  alias: string,
+  kafka: Kafka,
+  admin: Admin,
+): Promise<{ role: AclRole; from: 'store' | 'published' | 'config' }> {
+  let read: Promise<ClusterStateInput | undefined> | undefined;
+  const published = (): Promise<ClusterStateInput | undefined> => {
+    read ??= readPublishedClusterState(kafka, admin, alias, 10_000);
+    return read;
+  };
+  const fencedPrimary = async (recorded: ClusterStateInput | undefined): Promise<boolean> =>
+    recorded?.state === 'FENCED' || obeysPublishedFence(recorded, await published().catch(() => undefined));
   if (config.clusters[alias]?.store) {
-    const r = await effectiveRole(config, alias, published);
-    return { role: r.role, from: r.recorded ? 'store' : r.storeUnreachable ? 'published' : 'config' };
+    const r = await effectiveRole(config, alias, async () => (await published())?.role);
+    const from = r.recorded ? ('store' as const) : r.storeUnreachable ? ('published' as const) : ('config' as const);
+    return { role: r.role === 'primary' && (await fencedPrimary(r.state)) ? 'fenced-primary' : r.role, from };
   }
   const p = await published().catch(() => undefined);
-  return p ? { role: p, from: 'published' } : { role: configuredRole(config, alias), from: 'config' };
+  if (!p) return { role: configuredRole(config, alias), from: 'config' };
+  return { role: p.role === 'primary' && (await fencedPrimary(undefined)) ? 'fenced-primary' : p.role, from: 'published' };
 }
 
 /**
@@ -144,6 +162,8 @@ export function explainKafkaAuthError(err: unknown, alias: string, config: Confi
 /** What {@link planClusterAcls} and {@link applyAclPlan} report. */
 export interface AclRun {
   plan: AclPlan;
+  /** The role planned for: `plan.role`, or `fenced-primary` (planned from a primary's ACLs, src/acls/fence.ts). */
+  role: AclRole;
   /** Where the role came from (`--role`, the store, the published state or the config). */
   roleFrom: 'option' | 'store' | 'published' | 'config';
   /** Set by --execute: how many bindings were created and deleted. */
@@ -152,12 +172,14 @@ export interface AclRun {
 
 /**
  * Connects to cluster `alias` with its configured credentials, reads its ACLs and plans them for
- * its role (src/acls/plan.ts); with `execute`, creates the missing bindings and deletes the ones
+ * its role (src/acls/plan.ts, src/acls/fence.ts); with `execute`, creates the missing bindings and deletes the ones
  * to remove (each deletion filter matches exactly one binding: no pattern wildcards).
  * The connection is closed before returning.
- * @param opts.role plan for this role instead of the cluster's current one
+ * @param opts.role plan for this role instead of the cluster's current one (see {@link roleForAcls})
  * @param opts.principal crr's principal (default `User:<sasl.username>`)
  * @param opts.quick connect as `crr status` does: at most 3 s to connect, one retry
+ * @param opts.only keep only the additions and removals it matches (a partial apply, e.g. crr's
+ *   own grants on a new primary's change topics before its applications get theirs)
  * @throws CrrError CRR_KAFKA_AUTH (credentials refused, or the principal may not read or change
  *   ACLs), CRR_CONFIG_INVALID (see {@link principalsOf}, desiredAcls); KafkaJS errors otherwise
  */
@@ -165,7 +187,7 @@ export async function runAcls(
   config: Config,
   alias: string,
   logger: Logger,
-  opts: { role?: Role; principal?: string; execute?: boolean; quick?: boolean },
+  opts: { role?: AclRole; principal?: string; execute?: boolean; quick?: boolean; only?: (b: AclBinding) => boolean },
 ): Promise<AclRun> {
   const cluster = config.clusters[alias];
   if (!cluster) throw new CrrError('CRR_CONFIG_INVALID', `unknown cluster alias "${alias}"; known: ${Object.keys(config.clusters).join(', ')}`);
@@ -180,8 +202,10 @@ export async function runAcls(
     await admin.connect();
     const existing = await describeAllAcls(admin);
     const resolved = opts.role ? { role: opts.role, from: 'option' as const } : await roleForAcls(config, alias, kafka, admin);
-    const plan = planAcls(desiredAcls(config, alias, resolved.role, principals), existing);
-    const run: AclRun = { plan, roleFrom: resolved.from };
+    const full = planAcls(desiredAclsFor(config, alias, resolved.role, principals), existing);
+    const only = opts.only;
+    const plan = only ? { ...full, add: full.add.filter(only), remove: full.remove.filter(only) } : full;
+    const run: AclRun = { plan, role: resolved.role, roleFrom: resolved.from };
     if (opts.execute) {
       if (plan.add.length > 0) await admin.createAcls({ acl: plan.add.map(toKafkaJs) });
       if (plan.remove.length > 0) {
@@ -209,8 +233,8 @@ export async function runAcls(
  */
 export interface AclStatus {
   cluster: string;
-  /** The role the ACLs were planned for. */
-  role: Role;
+  /** The role the ACLs were planned for (`fenced-primary`: a primary published FENCED). */
+  role: AclRole;
   state: 'in-place' | 'to-change' | 'no-authorizer' | 'cannot-check';
   add?: number;
   remove?: number;
@@ -224,7 +248,7 @@ export interface AclStatus {
  * @returns undefined when the config does not name crr's principal on the cluster (no SASL
  *   PLAIN/SCRAM user): nothing to check against
  */
-export async function aclStatus(config: Config, alias: string, role: Role, logger: Logger): Promise<AclStatus | undefined> {
+export async function aclStatus(config: Config, alias: string, role: AclRole, logger: Logger): Promise<AclStatus | undefined> {
   if (!namesCrrPrincipal(config, alias)) return undefined;
   try {
     const { plan } = await runAcls(config, alias, logger, { role, quick: true });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { runAcls, type AclRun } from '../acls/apply.js';
+import { ACL_ROLES, type AclRole } from '../acls/fence.js';
 import { formatBinding, PRINCIPAL } from '../acls/plan.js';
-import { ROLES, type Role } from '../cluster/schema.js';
 import { CrrError, describeError } from '../errors.js';
 import { createCliLogger } from '../log/logger.js';
 import { loadConfigOrExit } from './common.js';
@@ -22,8 +22,9 @@ interface AclsOptions {
  * the Kafka ACLs cluster A needs for its role (src/acls/plan.ts): the DR write fence on a
  * replica (only crr's principal writes the remote topics, crr's internal topics and its
  * transactional id; applications only READ/DESCRIBE), the applications' WRITE on a primary's
- * change topics, a flow's source principal (`sourceAuth`) reading its source. Each line names
- * the principal it is for. Connects with the cluster's configured credentials, which must be allowed to
+ * change topics (taken away on a fenced primary, src/acls/fence.ts), a flow's source principal
+ * (`sourceAuth`) reading its source. Each line names the principal it is for. Connects with the
+ * cluster's configured credentials, which must be allowed to
  * read and change ACLs (DESCRIBE and ALTER on the CLUSTER). `plan` and `apply` without
  * `--execute` print what would be added and removed; `apply --execute` applies it. Idempotent.
  *
@@ -38,7 +39,7 @@ export function registerAclsCommand(program: Command): void {
       .description(name === 'plan' ? 'print the ACLs to add and to remove (changes nothing)' : 'apply the plan with --execute (without it, print it)')
       .requiredOption('-c, --config <file>', 'YAML configuration file')
       .requiredOption('--cluster <alias>', 'the cluster whose ACLs to plan')
-      .option('--role <role>', `plan for this role (${ROLES.join('|')}) instead of the one recorded for the cluster`)
+      .option('--role <role>', `plan for this role (${ACL_ROLES.join('|')}) instead of the one recorded for the cluster`)
       .option('--principal <principal>', "crr's principal on the cluster (default User:<clusters.<alias>.sasl.username>)")
       .option('--json', 'print JSON instead of lines');
     if (name === 'apply') cmd.option('--execute', 'create and delete the ACLs (without it, print the plan)');
@@ -47,12 +48,12 @@ export function registerAclsCommand(program: Command): void {
       try {
         if (!(opts.cluster in config.clusters))
           throw new CliUsageError(`unknown cluster "${opts.cluster}"; configured: ${Object.keys(config.clusters).join(', ')}`, EXIT.USAGE);
-        if (opts.role !== undefined && !(ROLES as readonly string[]).includes(opts.role))
-          throw new CliUsageError(`--role: expected ${ROLES.join(' or ')}, got "${opts.role}"`, EXIT.USAGE);
+        if (opts.role !== undefined && !(ACL_ROLES as readonly string[]).includes(opts.role))
+          throw new CliUsageError(`--role: expected ${ACL_ROLES.join(', ')}, got "${opts.role}"`, EXIT.USAGE);
         if (opts.principal !== undefined && !PRINCIPAL.test(opts.principal))
           throw new CliUsageError(`--principal: expected a Kafka principal such as User:crr, got "${opts.principal}"`, EXIT.USAGE);
         const run = await runAcls(config, opts.cluster, createCliLogger('silent'), {
-          role: opts.role as Role | undefined,
+          role: opts.role as AclRole | undefined,
           principal: opts.principal,
           execute: name === 'apply' && opts.execute === true,
         });
@@ -75,7 +76,7 @@ export function registerAclsCommand(program: Command): void {
 function render(run: AclRun): string {
   const { plan } = run;
   const lines = [
-    `cluster ${plan.cluster}: ${plan.role} (role from ${run.roleFrom}); crr's principal ${plan.principals.crr}; applications ${plan.principals.applications.join(', ') || '(none)'}${plan.principals.mirrorSources?.length ? `; mirror source principals ${plan.principals.mirrorSources.join(', ')}` : ''}`,
+    `cluster ${plan.cluster}: ${run.role === 'fenced-primary' ? 'fenced primary (FENCED: its applications may not write)' : plan.role} (role from ${run.roleFrom}); crr's principal ${plan.principals.crr}; applications ${plan.principals.applications.join(', ') || '(none)'}${plan.principals.mirrorSources?.length ? `; mirror source principals ${plan.principals.mirrorSources.join(', ')}` : ''}`,
   ];
   if (plan.add.length === 0 && plan.remove.length === 0) lines.push('ACLs in place: nothing to add or remove');
   for (const b of plan.add) lines.push(`+ ${formatBinding(b)}`);

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { CrrError, describeError } from '../errors.js';
 import { executePromotion, planPromotion, type PromotionPlan, type PromotionSummary } from '../failover/promote.js';
+import { describeAcls } from '../failover/promote-acls.js';
 import type { RecoveryPoint } from '../failover/recovery-point.js';
 import { createCliLogger } from '../log/logger.js';
 import { loadConfigOrExit } from './common.js';
@@ -51,7 +52,9 @@ function describePlan(plan: PromotionPlan): string {
     lines.push(
       '  steps:',
       `    1. record ${plan.cluster} PROMOTING${plan.resuming ? ' (resuming the interrupted promotion)' : ''}`,
-      `    2. fence ${plan.primary}: state FENCED in its store and published state, so its writers refuse${plan.mode === 'force' ? ' (if it can be reached)' : ''}`,
+      `    2. fence ${plan.primary} through its Kafka: publish state FENCED, which its writers and its daemon obey (the daemon records it in its store)${
+        plan.manageAcls.includes(plan.primary) ? ', and set its Kafka ACLs for a fenced primary (its applications may not write)' : ''
+      }${plan.mode === 'force' ? ' (if it can be reached)' : ''}`,
       plan.mode === 'graceful'
         ? `    3. run the mirror of ${plan.flowId} until replication lag is 0, then stop it`
         : '    3. (force) no drain: what has not been mirrored stays behind',
@@ -60,6 +63,8 @@ function describePlan(plan: PromotionPlan): string {
       `    6. lift the write fence and publish the new state: writers may write to ${plan.cluster}`,
       `    7. commit the source consumer groups' translated offsets into ${plan.cluster}'s idle groups`,
     );
+    if (plan.manageAcls.includes(plan.cluster))
+      lines.push(`    8. set ${plan.cluster}'s Kafka ACLs for a primary: its applications may write its change topics`);
   }
   for (const w of plan.warnings) lines.push(`  WARNING: ${w}`);
   for (const b of plan.blockers) lines.push(`  BLOCKED: ${b}`);
@@ -74,6 +79,9 @@ function describeSummary(s: PromotionSummary): string {
       : `promoted ${s.cluster} to primary (${s.mode}) in ${s.rtoSeconds.toFixed(1)} s (RTO of the promotion, from ${s.startedAt})`,
     `  epoch ${s.fromEpoch} -> ${s.toEpoch}; old primary ${s.oldPrimary}: ${s.oldPrimaryFenced === 'no' ? 'NOT fenced (unreachable): fence it before it takes writes again' : `FENCED (${s.oldPrimaryFenced})`}`,
     ...describeRpo(s.rpo, s.oldPrimary),
+    ...Object.entries(s.acls ?? {})
+      .filter(([, a]) => a.result === 'applied' || a.result === 'skipped') // the others are among the warnings
+      .map(([alias, a]) => `  ${describeAcls(alias, a)}`),
     `  replay applied ${s.eventsReplayed} events while draining`,
     `  consumer groups: ${
       s.groups.error

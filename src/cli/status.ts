@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { type AclStatus, aclStatus, formatAclStatus, namesCrrPrincipal } from '../acls/apply.js';
+import type { AclRole } from '../acls/fence.js';
 import { configuredRole } from '../cluster/topology.js';
 import type { Config } from '../config/schema.js';
 import { createCliLogger } from '../log/logger.js';
@@ -17,7 +18,7 @@ import { EXIT } from './exit-codes.js';
  * restored from or is restoring, reason), read from the
  * clusters (no running daemon needed), and whether each cluster's Kafka ACL fence is in place
  * for its role (src/acls/apply.ts `aclStatus`: clusters whose config names crr's SASL user; the
- * role published, else the configured one). Exit 0 when every flow is healthy, 1 when a flow's
+ * role published — a primary published FENCED as a fenced primary —, else the configured one). Exit 0 when every flow is healthy, 1 when a flow's
  * lag is above its `maxReplicationLagRecords` or a cluster is OUTDATED, 2 when a cluster is
  * unreachable; the ACL check never changes the exit code.
  */
@@ -56,7 +57,9 @@ async function reportAcls(config: Config, clusters: ClusterReport[], logger: Log
   const checked = await Promise.all(
     Object.keys(config.clusters).map(async (alias): Promise<AclStatus | undefined> => {
       const report = clusters.find((c) => c.cluster === alias);
-      const role = report?.state?.role ?? configuredRole(config, alias);
+      const published = report?.state;
+      const role: AclRole =
+        published?.role === 'primary' && published.state === 'FENCED' ? 'fenced-primary' : (published?.role ?? configuredRole(config, alias));
       if (!namesCrrPrincipal(config, alias)) return undefined;
       if (report?.error) return { cluster: alias, role, state: 'cannot-check', reason: 'cluster unreachable' };
       return aclStatus(config, alias, role, logger);

@@ -151,3 +151,20 @@ export function fenced(epoch: number, reason: string): ClusterStateInput {
 export function epochRaised(from: ClusterStateInput, reason: string): ClusterStateInput {
   return { role: 'primary', state: 'ACTIVE', epoch: from.epoch + 1, reason };
 }
+
+/**
+ * Whether a primary must obey a `FENCED` state published on its own Kafka
+ * (`crr-cluster-state.internal`): a promotion fences the old primary there, and the old
+ * primary's daemon (src/replay/fence-watch.ts), `crr acls` and the writer take it from there
+ * (issue 12: "the published state its own daemon obeys", not a write into its database).
+ *
+ * True when `published` is a `primary FENCED` state at an epoch at or above the `recorded` one
+ * (none recorded: any epoch), and `recorded`, if any, is a primary's. A FENCED state of an
+ * earlier epoch is an old promotion's, overtaken since (the cluster was reseeded and promoted
+ * again, which raised its epoch).
+ */
+export function obeysPublishedFence(recorded: ClusterStateInput | undefined, published: ClusterStateInput | undefined): boolean {
+  if (published?.role !== 'primary' || published.state !== 'FENCED') return false;
+  if (!recorded) return true;
+  return recorded.role === 'primary' && published.epoch >= recorded.epoch;
+}

@@ -42,6 +42,11 @@ export type Role = (typeof ROLES)[number];
  * - `applicationPrincipals`: the Kafka principals (`User:app`) of the applications using this
  *   cluster, for `crr acls plan|apply` (src/acls/plan.ts): WRITE on a primary's change topics,
  *   only READ/DESCRIBE on a replica's remote topics. Default none.
+ * - `manageAcls`: let `crr promote` flip this cluster's Kafka ACLs (src/failover/promote-acls.ts):
+ *   the new primary gets a primary's ACLs, the old primary a fenced primary's (its
+ *   applications' WRITE removed). It needs crr's principal on the cluster to be allowed to
+ *   change ACLs (ALTER on the cluster), which `crr acls apply` then grants it (src/acls/fence.ts).
+ *   Default false: ACLs are changed only by `crr acls apply --execute`.
  */
 export const ClusterSchema = KafkaClusterSchema.extend({
   role: z.enum(ROLES).optional(),
@@ -49,5 +54,6 @@ export const ClusterSchema = KafkaClusterSchema.extend({
   changeTopics: ChangeTopicsSchema.prefault({}),
   backup: BackupSchema.optional(),
   applicationPrincipals: z.array(z.string().regex(/^[A-Za-z]+:.+$/, 'expected a Kafka principal such as "User:app"')).default([]),
+  manageAcls: z.boolean().default(false),
 });
 export type ClusterConfig = z.infer<typeof ClusterSchema>;

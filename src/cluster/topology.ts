@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import { CrrError, describeError } from '../errors.js';
 import { createReplicationPolicy } from '../replication/policy.js';
 import type { FlowConfig } from '../config/flow.js';
+import type { ClusterState } from './cluster-state.js';
 import type { ClusterConfig, Role } from './schema.js';
 import { openStore } from '../store/open.js';
 import type { StoreConfig } from '../store/schema.js';
@@ -43,7 +44,8 @@ export function configuredRole(config: Config, alias: string): Role {
  * @param published reads the role published on the cluster's Kafka; when given, a store that
  *   cannot be reached (CRR_STORE, retriable) gives that role, else the configured one, and
  *   `storeUnreachable` says why (the daemon starts; replay waits for the store)
- * @returns the role, and whether it differs from the config's (the config should be updated)
+ * @returns the role, and whether it differs from the config's (the config should be updated);
+ *   `state`, the recorded cluster state, when there is one
  * @throws CrrError CRR_STORE when the store cannot be read (and `published` is not given);
  *   CRR_STORE_LOCKED for a PGlite store in use
  */
@@ -51,7 +53,7 @@ export async function effectiveRole(
   config: Config,
   alias: string,
   published?: () => Promise<Role | undefined>,
-): Promise<{ role: Role; recorded: boolean; differs: boolean; storeUnreachable?: string }> {
+): Promise<{ role: Role; recorded: boolean; differs: boolean; storeUnreachable?: string; state?: ClusterState }> {
   const configured = configuredRole(config, alias);
   const storeConfig = config.clusters[alias]?.store;
   if (!storeConfig) return { role: configured, recorded: false, differs: false };
@@ -60,7 +62,7 @@ export async function effectiveRole(
     await store.migrate();
     const state = await store.clusterState();
     if (!state) return { role: configured, recorded: false, differs: false };
-    return { role: state.role, recorded: true, differs: state.role !== configured };
+    return { role: state.role, recorded: true, differs: state.role !== configured, state };
   } catch (err) {
     // a store that cannot be reached must not stop the daemon (the mirror of a replica goes on):
     // the role published on the cluster's Kafka, else the configured one, until the store answers

@@ -13,8 +13,8 @@ const ALIAS = /^[A-Za-z0-9_-]+$/;
  * The whole configuration file, composed from each part's schema. Strict at every level:
  * an unknown key is an error. Cross-field rules (aliases named by flows exist, no flow twice,
  * source differs from target, a replica has exactly one enabled flow into it, SASL only over
- * TLS unless `allowInsecureSasl`, for a cluster and for a flow's `sourceAuth` / `targetAuth`) are
- * checked here
+ * TLS unless `allowInsecureSasl`, for a cluster and for a flow's `sourceAuth` / `targetAuth`;
+ * `manageAcls` only with a SASL user name) are checked here
  * so that every error names its path.
  */
 export const ConfigSchema = z
@@ -83,6 +83,13 @@ export const ConfigSchema = z
     for (const [alias, cluster] of Object.entries(cfg.clusters)) {
       if (cluster.sasl && cluster.ssl === false && !cluster.allowInsecureSasl) {
         ctx.addIssue({ code: 'custom', path: ['clusters', alias, 'sasl'], message: insecureSasl(cluster.sasl.mechanism, 'allowInsecureSasl: true') });
+      }
+      if (cluster.manageAcls && !(cluster.sasl && 'username' in cluster.sasl)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clusters', alias, 'manageAcls'],
+          message: "crr promote plans the ACLs for crr's principal, its SASL user: configure sasl with a username (PLAIN or SCRAM), or set manageAcls: false",
+        });
       }
       const into = cfg.mirror.flows.filter((f) => f.enabled && f.target === alias);
       const role = cluster.role ?? (into.length > 0 ? 'replica' : 'primary');

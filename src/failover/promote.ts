@@ -1,9 +1,8 @@
-// Over 450 lines: the steps of one promotion in their order (plan, fence, drain, replay, record, publish, group offsets); recovery point and daemon checks are in recovery-point.ts.
+// Over 450 lines: the steps of one promotion in their order (plan, fence, drain, replay, record, publish, group offsets); recovery point and daemon checks are in recovery-point.ts, fencing the old primary (Kafka, ACLs, store) in fence-old-primary.ts.
 import { randomUUID } from 'node:crypto';
-import type { Admin } from 'kafkajs';
 import type { Logger } from 'pino';
 import { publishClusterState, recordClusterState } from '../cluster/state.js';
-import { assertTransition, fenced, promoted, promoting } from '../cluster/cluster-state.js';
+import { assertTransition, promoted, promoting } from '../cluster/cluster-state.js';
 import { replaySource, type ReplaySource } from '../cluster/topology.js';
 import type { Config } from '../config/schema.js';
 import { CrrError, describeError } from '../errors.js';
@@ -11,6 +10,8 @@ import { createKafka } from '../kafka/client.js';
 import { startService } from '../service.js';
 import { reportFlow, type FlowReport } from '../mirror/report.js';
 import { recoveryPoint, runningDaemons, type RecoveryPoint } from './recovery-point.js';
+import { prepareNewPrimaryAcls, type PromotionAcls } from './promote-acls.js';
+import { fenceOldPrimary, fenceOldPrimaryAcls, newPrimaryAcls, type OldPrimaryFencing } from './fence-old-primary.js';
 import { unfence } from '../store/fence.js';
 import { openStore } from '../store/open.js';
 import { PostgresStore } from '../store/postgres.js';
@@ -44,6 +45,8 @@ export interface PromotionPlan {
   blockers: string[];
   /** Warnings for the summary (e.g. an OUTDATED replica promoted with --force). */
   warnings: string[];
+  /** The clusters of the two whose Kafka ACLs the promotion flips (`clusters.<alias>.manageAcls`). */
+  manageAcls: string[];
 }
 
 /** What a promotion did (printed by `crr promote`, kept in the store's promotion history). */
@@ -58,8 +61,13 @@ export interface PromotionSummary {
   /** Seconds from the start of the promotion (the first attempt, when resumed) until the new primary was writable: the promotion's share of the RTO. */
   rtoSeconds: number;
   rpo: RecoveryPoint;
-  /** How the old primary was fenced: in its store and its published state, only its published state, or not (unreachable); `replica` once a failback made it the DR side. */
-  oldPrimaryFenced: 'store-and-kafka' | 'kafka' | 'store' | 'no' | 'replica';
+  /** How the old primary was fenced (src/failover/fence-old-primary.ts OldPrimaryFencing). */
+  oldPrimaryFenced: OldPrimaryFencing;
+  /**
+   * The Kafka ACLs flipped, per cluster alias (the old primary as `fenced-primary`, the new one
+   * as `primary`), for the clusters with `manageAcls` (src/failover/promote-acls.ts).
+   */
+  acls: Record<string, PromotionAcls>;
   /** Change events replay applied while draining. */
   eventsReplayed: number;
   /**
@@ -74,7 +82,7 @@ export interface PromotionSummary {
 }
 
 /** Progress of a promotion, for the CLI. */
-export type PromotionStep = 'record' | 'fence-old-primary' | 'drain' | 'replay' | 'raise-epoch' | 'lift-fence' | 'publish' | 'sync-groups';
+export type PromotionStep = 'record' | 'fence-old-primary' | 'acls' | 'drain' | 'replay' | 'raise-epoch' | 'lift-fence' | 'publish' | 'sync-groups';
 
 const PROMOTING_SINCE = /promote \((graceful|force)\) started at (\S+)/;
 
@@ -139,6 +147,7 @@ export async function planPromotion(config: Config, alias: string, opts: { mode:
     rpo,
     blockers,
     warnings,
+    manageAcls: [primary, alias].filter((a) => config.clusters[a]?.manageAcls),
   };
 }
 
@@ -147,9 +156,13 @@ export async function planPromotion(config: Config, alias: string, opts: { mode:
  * idempotent so that a crash at any point is resumed by running it again:
  *
  * 1. records state `PROMOTING` (reason `promote (<mode>) started at <ISO time>`) in the replica's store;
- * 2. fences the old primary when it can be reached: state `FENCED` in its store and in its
- *    published state (`crr-cluster-state.internal`), so its writers refuse from now on (graceful:
- *    required; force: best effort, reported);
+ * 2. fences the old primary through its Kafka when it can be reached: state `FENCED` published
+ *    on it (`crr-cluster-state.internal`), which its writers and its own daemon obey (the daemon
+ *    records FENCED in its store and applies the store's write fence: src/replay/fence-watch.ts),
+ *    and, with `clusters.<old primary>.manageAcls`, its Kafka ACLs flipped to a fenced
+ *    primary's (its applications' WRITE on its change topics removed). Graceful: both required
+ *    (else CRR_PROMOTE_REFUSED); force: best effort, reported. When the promoting config has the
+ *    old primary's store, FENCED is also written there (best effort);
  * 3. graceful: runs the mirror of the flow in this process until replication lag is 0 on every
  *    mirrored partition but the heartbeats', then stops it (its transactional id fences any
  *    zombie mirror); at most `timeoutMs` (default 120000), else CRR_PROMOTE_TIMEOUT and the
@@ -161,12 +174,16 @@ export async function planPromotion(config: Config, alias: string, opts: { mode:
  *    from then on replay refuses late events of the old epoch (stale-epoch);
  * 6. lifts the write fence (PostgreSQL store with `appRole`): applications may write;
  * 7. publishes the new state on the new primary's Kafka, so `crr write` accepts writes there.
- *
  * 8. commits the source consumer groups' translated offsets (checkpoints) into the new primary's
  *    groups without active members, so consumers that move resume where they were (re-reading
  *    at most `offsetLagMax` records per partition, never skipping).
  *
- * A plan with `alreadyPromoted` re-runs steps 6 to 8 only.
+ * 9. with `clusters.<new primary>.manageAcls`, flips its Kafka ACLs to a primary's: its
+ *    applications may WRITE its change topics (crr's own grants there were added before step 5,
+ *    which reads their ends); a failure is a warning of the summary (`acls`), and running
+ *    `crr promote --execute` again retries it.
+ *
+ * A plan with `alreadyPromoted` re-runs steps 6 to 9 only (and fences the old primary if it is back).
  *
  * @throws CrrError CRR_PROMOTE_REFUSED (the plan's blockers; a replay that stops OUTDATED or
  *   halted), CRR_PROMOTE_TIMEOUT (graceful drain not done within timeoutMs), CRR_STORE, CRR_KAFKA
@@ -185,7 +202,7 @@ export async function executePromotion(
     opts.onStep?.(s, detail);
   };
   const source = replaySource(config, plan.cluster, 'replica');
-  const store = openStore(source.store);
+  let store = openStore(source.store);
   try {
     await store.migrate();
     const now = await store.clusterState();
@@ -198,7 +215,8 @@ export async function executePromotion(
     await recordClusterState(store, plan.cluster, promoting(fromEpoch, `promote (${plan.mode}) started at ${startedAt}`));
     step('record', `${plan.cluster} is PROMOTING (${plan.mode}) since ${startedAt}`);
 
-    // 2. fence the old primary
+    // 2. fence the old primary: its published state, its ACLs
+    const warnings = [...plan.warnings];
     const oldPrimaryFenced = await fenceOldPrimary(config, plan, log);
     step(
       'fence-old-primary',
@@ -206,9 +224,13 @@ export async function executePromotion(
         ? `the old primary ${plan.primary} could not be fenced (unreachable): fence it before it comes back`
         : `old primary ${plan.primary} FENCED (${oldPrimaryFenced}): its writers refuse`,
     );
+    const acls: Record<string, PromotionAcls> = { [plan.primary]: await fenceOldPrimaryAcls(config, plan, oldPrimaryFenced, warnings, step, log) };
 
     // 3 + 4. drain the mirror (graceful) and replay to the end, in this process
+    // the in-process replay opens the store itself: a PGlite store admits one holder at a time
+    await store.close();
     const drained = await drainAndReplay(config, plan, opts.timeoutMs ?? 120_000, step, log);
+    store = openStore(source.store);
     const replication = plan.mode === 'graceful' ? await reportFlow(config, source.upstream!.flow, log) : plan.replication;
     const rpo = await recoveryPoint(config, source.upstream!.flow, replication, log);
 
@@ -227,12 +249,15 @@ export async function executePromotion(
       rtoSeconds,
       rpo,
       oldPrimaryFenced,
+      acls,
       eventsReplayed: drained.eventsReplayed,
       groups: { committed: {}, skipped: {} },
-      warnings: plan.warnings,
+      warnings,
     };
     const state = promoted(fromEpoch, `promoted (${plan.mode}) from replica of ${plan.primary} at ${promotedAt.toISOString()}`);
     assertTransition(await store.clusterState(), state, plan.cluster);
+    const ready = await prepareNewPrimaryAcls(config, plan.cluster, log);
+    if (ready.result === 'failed') warnings.push(`crr's grants on the change topics of ${plan.cluster} not applied: ${ready.error}`);
     const ownPositions = await ownTopicEnds(source, log);
     await store.recordPromotion(state, { mode: plan.mode, fromEpoch, toEpoch, summary: summary as unknown as Record<string, unknown> }, ownPositions);
     step('raise-epoch', `${plan.cluster} is primary ACTIVE at epoch ${toEpoch} (was ${fromEpoch}); late events of epoch ${fromEpoch} are refused from now on`);
@@ -241,6 +266,8 @@ export async function executePromotion(
     await liftFenceAndPublish(source, store, state, step, log);
     // 8. consumer groups: the translated offsets, for consumers that move to the new primary
     summary.groups = await syncGroups(config, plan.flowId, step, log);
+    // 9. the new primary's applications may write its change topics (manageAcls)
+    acls[plan.cluster] = await newPrimaryAcls(config, plan.cluster, warnings, step, log);
     return summary;
   } finally {
     await store.close().catch(() => undefined);
@@ -263,9 +290,14 @@ async function finishPromoted(
   const { updatedAt: _u, ...input } = state;
   await liftFenceAndPublish(source, store, input, step, log);
   const recorded = (last?.summary ?? {}) as Partial<PromotionSummary>;
+  const warnings = [...(recorded.warnings ?? [])];
   // the old primary may be back (unplanned failover): fence it now
-  const fenced = plan.primaryReachable ? await fenceOldPrimary(config, { ...plan, mode: 'force' }, log) : 'no';
+  const forced = { ...plan, mode: 'force' as const };
+  const fenced = plan.primaryReachable ? await fenceOldPrimary(config, forced, log) : 'no';
   if (fenced !== 'no') step('fence-old-primary', `old primary ${plan.primary} FENCED (${fenced}): its writers refuse`);
+  const acls: Record<string, PromotionAcls> = { [plan.primary]: await fenceOldPrimaryAcls(config, forced, fenced, warnings, step, log) };
+  const groups = await syncGroups(config, plan.flowId, step, log);
+  acls[plan.cluster] = await newPrimaryAcls(config, plan.cluster, warnings, step, log);
   return {
     cluster: plan.cluster,
     oldPrimary: plan.primary,
@@ -277,9 +309,10 @@ async function finishPromoted(
     rtoSeconds: recorded.rtoSeconds ?? 0,
     rpo: recorded.rpo ?? plan.rpo,
     oldPrimaryFenced: fenced !== 'no' ? fenced : (recorded.oldPrimaryFenced ?? 'no'),
+    acls,
     eventsReplayed: recorded.eventsReplayed ?? 0,
-    groups: await syncGroups(config, plan.flowId, step, log),
-    warnings: recorded.warnings ?? [],
+    groups,
+    warnings,
     alreadyPromoted: true,
   };
 }
@@ -335,63 +368,6 @@ async function syncGroups(config: Config, flowId: string, step: (s: PromotionSte
     step('sync-groups', `could not sync consumer group offsets: ${result.error}; see crr checkpoints`);
   }
   return result;
-}
-
-/**
- * Fences the old primary: state FENCED in its store (when configured and reachable) and in its
- * published state (when its Kafka is reachable). A store already FENCED stays as it is.
- */
-async function fenceOldPrimary(config: Config, plan: PromotionPlan, log: Logger): Promise<PromotionSummary['oldPrimaryFenced']> {
-  const primary = config.clusters[plan.primary]!;
-  const reason = `fenced: ${plan.cluster} was promoted (${plan.mode}) at ${new Date().toISOString()}`;
-  let state: ClusterStateInput | undefined;
-  let inStore = false;
-  if (primary.store) {
-    const store = openStore(primary.store);
-    try {
-      const current = await withTimeout(store.clusterState(), 10_000, `the store of ${plan.primary}`, () => abandonStore(store));
-      if (current?.role === 'replica') {
-        log.info(`${plan.primary} is a replica now (failback): nothing to fence`);
-        return 'replica' as const;
-      }
-      state = fenced(current?.epoch ?? 0, current?.state === 'FENCED' ? (current.reason ?? reason) : reason);
-      if (current?.state !== 'FENCED' || current.role !== 'primary')
-        await withTimeout(recordClusterState(store, plan.primary, state), 10_000, `the store of ${plan.primary}`, () => abandonStore(store));
-      inStore = true;
-    } catch (err) {
-      log.warn({ err: describeError(err) }, `could not record ${plan.primary} FENCED in its store`);
-    } finally {
-      await store.close().catch(() => undefined);
-    }
-  }
-  let inKafka = false;
-  if (plan.primaryReachable) {
-    const kafka = createKafka(
-      plan.primary,
-      { ...primary, connectionTimeoutMs: Math.min(primary.connectionTimeoutMs, 3000) },
-      `promote-${randomUUID().slice(0, 8)}`,
-      log,
-      'fatal',
-    );
-    const admin: Admin = kafka.admin({ retry: { retries: 2 } });
-    try {
-      await admin.connect();
-      await publishClusterState(kafka, admin, plan.primary, state ?? fenced(plan.state?.epoch ?? 0, reason));
-      inKafka = true;
-    } catch (err) {
-      log.warn({ err: describeError(err) }, `could not publish ${plan.primary} FENCED`);
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
-  }
-  if (plan.mode === 'graceful' && !inKafka) {
-    throw new CrrError(
-      'CRR_PROMOTE_REFUSED',
-      `could not fence the old primary ${plan.primary} (its writers would keep writing): run again, or promote with --force`,
-      { retriable: true },
-    );
-  }
-  return inStore && inKafka ? 'store-and-kafka' : inKafka ? 'kafka' : inStore ? 'store' : 'no';
 }
 
 /** Steps 3 and 4: the mirror drained (graceful) and replay to the end, by a crr service in this process. */
@@ -486,31 +462,4 @@ async function until(check: () => boolean, deadline: number): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 200));
   }
   return false;
-}
-
-/**
- * `work`, given at most `ms`. Past it, the work is not left running: `stop` ends what it runs
- * on (see {@link abandonStore}), then the promise rejects (CRR_STORE, retriable) naming `what`.
- */
-async function withTimeout<T>(work: Promise<T>, ms: number, what: string, stop: () => Promise<void>): Promise<T> {
-  work.catch(() => undefined); // once given up on, its failure is expected (stop ends it)
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), ms)));
-  try {
-    const first = await Promise.race([work.then((value) => ({ value })), expired]);
-    if (first !== 'expired') return first.value;
-  } finally {
-    clearTimeout(timer);
-  }
-  await stop().catch(() => undefined);
-  throw new CrrError('CRR_STORE', `${what} did not answer within ${ms} ms`, { retriable: true });
-}
-
-/**
- * Stops whatever a store is doing: a PostgreSQL store's connections are cut (its queries in
- * flight fail) and its pool ends; another store is closed.
- */
-async function abandonStore(store: Store): Promise<void> {
-  if (store instanceof PostgresStore) await store.terminate();
-  else await store.close();
 }

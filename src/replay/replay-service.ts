@@ -3,8 +3,8 @@ import type { Admin, Kafka } from 'kafkajs';
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { ensureClusterState, publishClusterState } from '../cluster/state.js';
-import { reseeding, stateInput } from '../cluster/cluster-state.js';
+import { ensureClusterState, publishClusterState, recordClusterState } from '../cluster/state.js';
+import { fenced, reseeding, stateInput } from '../cluster/cluster-state.js';
 import { replaySource, type ReplaySource } from '../cluster/topology.js';
 import type { Role } from '../cluster/schema.js';
 import type { Config } from '../config/schema.js';
@@ -15,6 +15,7 @@ import { openStore } from '../store/open.js';
 import { PostgresStore } from '../store/postgres.js';
 import type { ClusterStateInput } from '../cluster/cluster-state.js';
 import type { Store } from '../store/store.js';
+import { PublishedFenceWatch } from './fence-watch.js';
 import { ReplayMetrics } from './metrics.js';
 import { ReplayTask, type ReplayOutcome } from './replay-task.js';
 import { backupSourceOf, reseedReplica } from '../reseed/reseed.js';
@@ -27,8 +28,13 @@ import { supervision } from '../util/backoff.js';
  * 1. opens and migrates the cluster's store, records its initial state when fresh (the config's
  *    role: a primary `ACTIVE`, a replica `REPLICATING`, epoch 0) and publishes the state to
  *    `crr-cluster-state.internal` on the cluster's Kafka;
- * 2. on a replica whose store is PostgreSQL with `appRole` set, applies the write fence
- *    (src/store/fence.ts): applications can only read; replay keeps writing;
+ * 2. on a replica, or a fenced primary, whose store is PostgreSQL with `appRole` set, applies the
+ *    write fence (src/store/fence.ts): applications can only read; replay keeps writing;
+ * 2b. on a primary: obeys a `FENCED` state that a promotion of its replica published on its
+ *    Kafka (src/replay/fence-watch.ts), checked before it publishes its own state at start and
+ *    every 2 s after: records FENCED in its store (same epoch), applies the write fence, and
+ *    reports it (`/status` `replay.clusterState`, `replay.writeFence`, `crr_cluster_state`, an
+ *    error log); replay goes on, so what the primary accepted before the fence is applied;
  * 3. runs ReplayTask after ReplayTask; a failure restarts it with capped exponential backoff
  *    (`replay.restartBackoffInitialMs` doubling to `restartBackoffMaxMs`). A run that halts (a
  *    dead letter under policy `halt`) or finds the cluster OUTDATED is not restarted: the
@@ -54,6 +60,9 @@ export class ReplayService {
   outcome: ReplayOutcome | undefined;
   /** Set when replay gave up on an error that is not retried. */
   failed: Error | undefined;
+  /** A primary's watch of the FENCED state a promotion publishes on its Kafka (undefined on a replica). */
+  private fenceWatch: PublishedFenceWatch | undefined;
+  private fenceWatchLoop: Promise<void> | undefined;
 
   constructor(
     private readonly config: Config,
@@ -67,6 +76,18 @@ export class ReplayService {
     this.metrics = new ReplayMetrics(registry);
     this.log = logger.child({ component: 'replay', cluster: alias });
     this.kafka = createKafka(alias, this.source.cluster, 'replay', this.log, config.log.level);
+    if (!this.source.upstream) {
+      this.fenceWatch = new PublishedFenceWatch({
+        alias,
+        kafka: this.kafka,
+        log: this.log,
+        recorded: async () => {
+          const s = await this.store?.clusterState();
+          return s ? stateInput(s) : undefined;
+        },
+        obey: (published) => this.obeyFence(published),
+      });
+    }
   }
 
   /**
@@ -128,12 +149,36 @@ export class ReplayService {
     this.status.clusterState = state;
     this.metrics.setState(this.alias, state.state, state.epoch);
     for (const p of await store.promotions()) this.metrics.promotions.inc({ cluster: this.alias, mode: p.mode });
-    if (state.role === 'replica') await this.applyFence();
+    if (state.role === 'replica' || state.state === 'FENCED') await this.applyFence();
     return state;
   }
 
   /**
-   * Applies the write fence of a replica's PostgreSQL store (when `appRole` is configured) and
+   * Obeys a FENCED state published on this primary's Kafka by a promotion of its replica:
+   * records `primary FENCED` at the store's epoch (keeping it: events this primary accepted
+   * before the fence are still applied), applies the store's write fence, reports it, and
+   * publishes it again.
+   * @throws CrrError CRR_STATE_TRANSITION when the store's state cannot become FENCED; the store's errors
+   */
+  private async obeyFence(published: ClusterStateInput): Promise<void> {
+    const store = this.store;
+    if (!store) throw new CrrError('CRR_STORE', `the store of ${this.alias} is not open`, { retriable: true });
+    const current = await store.clusterState();
+    const state = fenced(current?.epoch ?? published.epoch, published.reason ?? `fenced: published FENCED on ${this.alias}'s Kafka`);
+    await recordClusterState(store, this.alias, state);
+    this.status.clusterState = state;
+    this.metrics.setState(this.alias, 'FENCED', state.epoch);
+    this.log.error(
+      { published, epoch: state.epoch },
+      `${this.alias} is FENCED (${state.reason}): a promotion made another cluster the primary; its writers refuse, replay applies what was accepted before`,
+    );
+    await this.applyFence().catch((err) => this.log.error({ err: describeError(err) }, 'could not apply the write fence of the fenced primary'));
+    // the newest published state may be a stale one published over the fence (see PublishedFenceWatch)
+    await this.publish(state).catch((err) => this.log.warn({ err: describeError(err) }, 'could not publish the cluster state'));
+  }
+
+  /**
+   * Applies the write fence of a replica's or a fenced primary's PostgreSQL store (when `appRole` is configured) and
    * reports it only as the catalogs show it: `/status` `writeFence`, `crr_write_fence_in_place`,
    * and an error log naming each problem (a superuser or owning application role, a write right
    * granted by hand). Replay goes on either way: the replica stays useful, and the alert says why
@@ -165,6 +210,8 @@ export class ReplayService {
   async stop(): Promise<void> {
     this.abort.abort();
     await this.loop;
+    await this.fenceWatchLoop;
+    await this.fenceWatch?.close();
     await this.store?.close().catch(() => undefined);
     this.store = undefined;
   }
@@ -212,6 +259,15 @@ export class ReplayService {
           const admin = this.kafka.admin();
           await admin.connect();
           this.admin = admin;
+        }
+        if (this.fenceWatch && !this.fenceWatchLoop) {
+          // a primary restarted after a promotion fenced it: obey before publishing its own (older)
+          // state, then publish the store's FENCED (a promotion that reached only the store is published so)
+          if (await this.fenceWatch.check()) {
+            const now = await this.store!.clusterState();
+            pending = now ? stateInput(now) : undefined;
+          }
+          this.fenceWatchLoop = this.fenceWatch.run(signal);
         }
         if (pending) {
           await this.publish(pending);

@@ -24,8 +24,9 @@ export interface ReplayStatus {
   /** The last reseed that completed. */
   lastReseed?: { backupId: string; epoch: number; records: number; seconds: number; finishedAt: string };
   /**
-   * The write fence of a replica's PostgreSQL store as its catalogs show it (src/store/fence.ts
-   * checkFence), checked at start and after every reseed; absent where no `appRole` is configured.
+   * The write fence of a replica's (or a fenced primary's) PostgreSQL store as its catalogs show
+   * it (src/store/fence.ts checkFence), checked at start, after every reseed and when a primary
+   * obeys a published FENCED state; absent where no `appRole` is configured.
    */
   writeFence?: { appRole: string; inPlace: boolean; problems: string[]; checkedAt: string };
   /** The store's recorded cluster state. */

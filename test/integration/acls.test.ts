@@ -1,13 +1,16 @@
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import kafkajs, { type Kafka as KafkaClient, type SASLOptions } from 'kafkajs';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { Kafka, logLevel } from '../../src/kafka/kafkajs.js';
+import { encodeEvent, eventKey, parseEvent } from '../../src/protocol/codec.js';
 import { CONTROL_TOPIC } from '../../src/replication/control-topic.js';
-import { KAFKA_SH, PRIMARY, runCrr, uniq, useMirrorProcesses, waitFor } from '../support/helpers.js';
+import { KAFKA_SH, PG_URL, PRIMARY, runCrr, uniq, useMirrorProcesses, waitFor } from '../support/helpers.js';
 
 /**
  * The DR write fence enforced by Kafka itself (issue 12, item 2), on the secured clusters of
@@ -20,7 +23,9 @@ import { KAFKA_SH, PRIMARY, runCrr, uniq, useMirrorProcesses, waitFor } from '..
  * runs the mirror's target side with no more than what the plan grants, User:crr-src its source
  * side (the flow's `sourceAuth`: a principal that only reads the source, MM2's and Cluster
  * Linking's), User:app is the application. The users come from kafka.sh's default
- * CRR_KAFKA_SCRAM_USERS, added to clusters formatted before them by `up`.
+ * CRR_KAFKA_SCRAM_USERS, added to clusters formatted before them by `up`. With `manageAcls`, the
+ * plan grants User:crr ALTER on the cluster, and `crr promote`, logged in as User:crr, flips the
+ * ACLs of both clusters (issue 12, item 2).
  * crr trusts the test CA by `ssl.caFile` (verification on).
  */
 
@@ -48,8 +53,17 @@ beforeAll(() => {
   dr = `127.0.0.1:${sh('status').match(/dr\s+running\s+127\.0\.0\.1:(\d+)/)![1]}`;
 }, 150_000);
 
-afterAll(() => {
+/** PostgreSQL schemas of the tests' stores, dropped after the file. */
+const schemas: string[] = [];
+afterAll(async () => {
   if (startedHere && process.env.CRR_KEEP_CLUSTERS !== '1') sh('down');
+  const db = new pg.Client({ connectionString: PG_URL });
+  await db.connect();
+  try {
+    for (const schema of schemas) await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await db.end();
+  }
 });
 
 function kafkaAs(bootstrap: string, user: string): KafkaClient {
@@ -65,9 +79,16 @@ function kafkaAs(bootstrap: string, user: string): KafkaClient {
 
 /**
  * A config of both secured clusters under fresh aliases, crr logged in as `user`; with
- * `opts.sourceUser`, the flow's `sourceAuth` logs the mirror into the source as that user.
+ * `opts.sourceUser`, the flow's `sourceAuth` logs the mirror into the source as that user; with
+ * `opts.caFile`, crr trusts that CA instead of the test CA; with `opts.manageAcls`, `manageAcls`
+ * on both clusters; with `opts.drStore`, a PostgreSQL store for the DR cluster in that schema.
  */
-function writeConfig(id: string, user: string, pass = password(user), opts: { sourceUser?: string; caFile?: string } = {}): string {
+function writeConfig(
+  id: string,
+  user: string,
+  pass = password(user),
+  opts: { sourceUser?: string; caFile?: string; manageAcls?: boolean; drStore?: string } = {},
+): string {
   const sasl = { mechanism: 'scram-sha-512', username: user, password: pass };
   const cluster = (bootstrap: string) => ({
     bootstrapServers: [bootstrap],
@@ -76,9 +97,13 @@ function writeConfig(id: string, user: string, pass = password(user), opts: { so
     connectionTimeoutMs: 5000,
     applicationPrincipals: ['User:app'],
     changeTopics: { data: `t${id}.data`, metadata: `t${id}.metadata`, dataPartitions: 2 },
+    manageAcls: opts.manageAcls ?? false,
   });
   const config = {
-    clusters: { [`p${id}`]: cluster(primary), [`d${id}`]: cluster(dr) },
+    clusters: {
+      [`p${id}`]: cluster(primary),
+      [`d${id}`]: { ...cluster(dr), ...(opts.drStore ? { store: { type: 'postgres', connectionString: PG_URL, schema: opts.drStore } } : {}) },
+    },
     mirror: {
       flows: [
         {
@@ -97,22 +122,26 @@ function writeConfig(id: string, user: string, pass = password(user), opts: { so
       restartBackoffMaxMs: 2000,
       lagPollIntervalMs: 500,
     },
+    replay: { lagPollIntervalMs: 300, restartBackoffInitialMs: 200, restartBackoffMaxMs: 2000, consumerSessionTimeoutMs: 6000 },
     http: { host: '127.0.0.1', port: 0 },
     log: { level: 'info' },
   };
   const dir = join(tmpdir(), 'crr-tests');
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, `acls-${id}-${user}${opts.sourceUser ? `-${opts.sourceUser}` : ''}${opts.caFile ? '-ca' : ''}.yaml`);
+  const path = join(
+    dir,
+    `acls-${id}-${user}${opts.sourceUser ? `-${opts.sourceUser}` : ''}${opts.caFile ? '-ca' : ''}${opts.manageAcls ? '-managed' : ''}.yaml`,
+  );
   writeFileSync(path, stringify(config));
   return path;
 }
 
-/** Sends one record as the client's principal; resolves to the broker's error type, or 'ok'. */
-async function tryProduce(kafka: KafkaClient, topic: string): Promise<string> {
+/** Sends one record (default key `k`, value `v`) as the client's principal; resolves to the broker's error type, or 'ok'. */
+async function tryProduce(kafka: KafkaClient, topic: string, message: { key: string; value: string | Buffer } = { key: 'k', value: 'v' }): Promise<string> {
   const producer = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 1 } });
   await producer.connect();
   try {
-    await producer.send({ topic, acks: -1, messages: [{ key: 'k', value: 'v' }] });
+    await producer.send({ topic, acks: -1, messages: [message] });
     return 'ok';
   } catch (err) {
     const e = err as { type?: string; cause?: { type?: string }; message: string };
@@ -301,4 +330,127 @@ describe('crr acls on secured clusters', () => {
     await waitFor('the application may write dr as a primary', async () => (await tryProduce(kafkaAs(dr, 'app'), `t${id}.data`)) === 'ok', 20_000, 500);
     expect(await tryProduce(kafkaAs(dr, 'app'), remote)).toBe('TOPIC_AUTHORIZATION_FAILED');
   }, 150_000);
+
+  it('crr promote flips the ACLs (manageAcls, crr logged in as User:crr): refused while crr may not change them (the old primary, FENCED, planned as a fenced primary), then the old primary refuses its application WRITE, the new primary takes it', async () => {
+    const id = uniq();
+    const drStore = `crr_t_${id}_acls_d`;
+    schemas.push(drStore);
+    // crr-admin puts the ACLs in place once; with manageAcls they give User:crr ALTER on each cluster
+    const adminConfig = writeConfig(id, 'crr-admin', undefined, { manageAcls: true });
+    const crrConfig = writeConfig(id, 'crr', undefined, { manageAcls: true, drStore });
+    try {
+      await promoteWithAclFlip(id, adminConfig, crrConfig);
+    } finally {
+      // User:crr's ALTER on the clusters outlives the test (its cluster-wide ACLs are shared by the tests): take it back
+      const { AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = kafkajs;
+      for (const bootstrap of [primary, dr]) {
+        const a = kafkaAs(bootstrap, 'crr-admin').admin();
+        await a.connect();
+        await a.deleteAcls({
+          filters: [
+            {
+              resourceType: AclResourceTypes.CLUSTER,
+              resourceName: 'kafka-cluster',
+              resourcePatternType: ResourcePatternTypes.LITERAL,
+              principal: 'User:crr',
+              host: '*',
+              operation: AclOperationTypes.ALTER,
+              permissionType: AclPermissionTypes.ALLOW,
+            },
+          ],
+        });
+        await a.disconnect();
+      }
+    }
+  }, 120_000);
 });
+
+/** The body of the promotion test: ACLs applied by crr-admin, a graceful promotion by User:crr, the broker's fence checked. */
+async function promoteWithAclFlip(id: string, adminConfig: string, crrConfig: string): Promise<void> {
+  const [p, d] = [`p${id}`, `d${id}`];
+  // first without manageAcls in crr-admin's config: User:crr may not change ACLs
+  for (const c of [p, d]) {
+    const r = await runCrr(['acls', 'apply', '--execute', '--config', writeConfig(id, 'crr-admin'), '--cluster', c, '--principal', 'User:crr']);
+    expect(r.code, r.stderr).toBe(0);
+  }
+  const admin = kafkaAs(primary, 'crr-admin').admin();
+  await admin.connect();
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [
+      { topic: `t${id}.data`, numPartitions: 2 },
+      { topic: `t${id}.metadata`, numPartitions: 1 },
+    ],
+  });
+  await admin.disconnect();
+  // the application writes a change event to the primary's change topic
+  const event = parseEvent({
+    v: 1,
+    id: randomUUID(),
+    ts: Date.now(),
+    epoch: 0,
+    origin: p,
+    op: 'CREATE_VERTEX_TYPE',
+    name: 'Account',
+    primaryIdType: 'STRING',
+    attributes: [],
+  });
+  const record = { key: eventKey(event), value: encodeEvent(event) };
+  await waitFor(
+    'the application may write the primary',
+    async () => (await tryProduce(kafkaAs(primary, 'app'), `t${id}.metadata`, record)) === 'ok',
+    20_000,
+    500,
+  );
+
+  // a graceful promotion that cannot flip the old primary's ACLs is refused: its applications would keep writing
+  const refused = await runCrr(['promote', '--config', crrConfig, '--cluster', d, '--execute']);
+  console.log(
+    `refused: ${refused.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('crr promote'))
+      .join('')}`,
+  );
+  expect(refused.code, refused.stderr).toBe(3);
+  expect(refused.stderr).toContain(`could not fence the old primary ${p} in its Kafka ACLs`);
+  // p is published FENCED now (step 2 went that far): crr acls plans it as a fenced primary, its applications' WRITE to go
+  const fencedPlan = await runCrr(['acls', 'plan', '--config', adminConfig, '--cluster', p, '--principal', 'User:crr']);
+  expect(fencedPlan.stdout, fencedPlan.stderr).toContain(`cluster ${p}: fenced primary (FENCED: its applications may not write) (role from published)`);
+  expect(fencedPlan.stdout).toContain(`- ALLOW User:app WRITE TOPIC LITERAL t${id}.data`);
+  // manageAcls: crr-admin grants User:crr ALTER, leaving the rest as it was (--role: the roles before the promotion)
+  for (const [c, role] of [
+    [p, 'primary'],
+    [d, 'replica'],
+  ]) {
+    const r = await runCrr(['acls', 'apply', '--execute', '--config', adminConfig, '--cluster', c!, '--principal', 'User:crr', '--role', role!]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('+ ALLOW User:crr ALTER CLUSTER LITERAL kafka-cluster');
+  }
+
+  // run again, the promotion resumes, and flips the ACLs itself
+  const t0 = Date.now();
+  const promoted = await runCrr(['promote', '--config', crrConfig, '--cluster', d, '--execute', '--json']);
+  console.log(`secured graceful promotion with the ACL flip: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  expect(promoted.code, promoted.stderr).toBe(0);
+  const summary = JSON.parse(promoted.stdout);
+  expect(summary).toMatchObject({ cluster: d, mode: 'graceful', oldPrimaryFenced: 'kafka', rpo: { records: 0 }, eventsReplayed: 1, warnings: [] });
+  expect(summary.acls[p]).toMatchObject({ role: 'fenced-primary', result: 'applied', removed: 2 });
+  expect(summary.acls[d]).toMatchObject({ role: 'primary', result: 'applied' });
+
+  // the broker fences the old primary: its application is refused; the new primary takes its writes
+  await waitFor(
+    'the old primary to refuse its application',
+    async () => (await tryProduce(kafkaAs(primary, 'app'), `t${id}.metadata`, record)) === 'TOPIC_AUTHORIZATION_FAILED',
+    20_000,
+    500,
+  );
+  expect(await tryProduce(kafkaAs(primary, 'app'), `t${id}.data`)).toBe('TOPIC_AUTHORIZATION_FAILED');
+  await waitFor('the new primary to take its application writes', async () => (await tryProduce(kafkaAs(dr, 'app'), `t${id}.data`)) === 'ok', 20_000, 500);
+  expect(await tryProduce(kafkaAs(dr, 'app'), `p${id}.t${id}.data`)).toBe('TOPIC_AUTHORIZATION_FAILED');
+
+  // crr acls plans the old primary (FENCED in its published state) as a fenced primary: in place, nothing to give back
+  const plan = await runCrr(['acls', 'plan', '--config', adminConfig, '--cluster', p, '--principal', 'User:crr']);
+  expect(plan.code, plan.stderr).toBe(0);
+  expect(plan.stdout).toContain(`cluster ${p}: fenced primary (FENCED: its applications may not write) (role from published)`);
+  expect(plan.stdout).toContain('ACLs in place: nothing to add or remove');
+}

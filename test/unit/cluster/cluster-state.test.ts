@@ -3,6 +3,7 @@ import {
   ClusterStateInputSchema,
   assertTransition,
   epochRaised,
+  obeysPublishedFence,
   fenced,
   initialClusterState,
   outdated,
@@ -85,5 +86,18 @@ describe('the backup a cluster state refers to (backupId, issue 11 item 5)', () 
     const now = { ...old, backupId: id };
     expect(decodePublishedClusterState('dr', Buffer.from(JSON.stringify(now)))).toEqual(now);
     expect(() => decodePublishedClusterState('dr', Buffer.from(JSON.stringify({ ...old, backupId: 7 })))).toThrow(/backupId: /);
+  });
+});
+
+describe('obeysPublishedFence', () => {
+  const active = (epoch: number): ClusterStateInput => ({ role: 'primary', state: 'ACTIVE', epoch });
+  it('a primary obeys a published primary FENCED at its epoch or above, not below; nothing else', () => {
+    expect(obeysPublishedFence(active(2), fenced(2, 'promoted'))).toBe(true);
+    expect(obeysPublishedFence(active(2), fenced(3, 'promoted'))).toBe(true);
+    expect(obeysPublishedFence(undefined, fenced(0, 'promoted'))).toBe(true);
+    expect(obeysPublishedFence(active(3), fenced(2, 'an old promotion'))).toBe(false);
+    expect(obeysPublishedFence(active(2), active(2))).toBe(false);
+    expect(obeysPublishedFence(active(2), undefined)).toBe(false);
+    expect(obeysPublishedFence(replica, fenced(5, 'promoted'))).toBe(false);
   });
 });
