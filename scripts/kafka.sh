@@ -727,7 +727,7 @@ secured_mtls_port() { echo $(($(secured_port "$1") + 2)); }
 # Was the running broker of $1 started with the MTLS listener (its command line's
 # server.properties is rewritten only at 'up', so the file tells until then)?
 secured_has_mtls_listener() {
-  grep -q "^listeners=.*MTLS://127.0.0.1:$(secured_mtls_port "$1")" "$(cluster_dir "$1")/server.properties" 2>/dev/null
+  grep -q "^listeners=.*MTLS://" "$(cluster_dir "$1")/server.properties" 2>/dev/null
 }
 
 # Port open and the current server.log says the broker finished starting.

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import kafkajs from 'kafkajs';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runCrr, uniq, useMirrorProcesses, waitFor } from '../support/helpers.js';
 import { useSecuredClusters, writeTestConfig } from '../support/secured.js';
 
@@ -9,11 +10,35 @@ import { useSecuredClusters, writeTestConfig } from '../support/secured.js';
  * (`ssl.principal.mapping.rules`: CN=crr-mtls -> User:crr-mtls), under StandardAuthorizer with
  * allow.everyone.if.no.acl.found=false. crr's config names only `ssl: {caFile, certFile,
  * keyFile}` there, no SASL. The super user crr-admin (SASL listener) grants User:crr-mtls the
- * plan's ACLs with `crr acls apply`; nothing else lets it read or write.
+ * plan's ACLs with `crr acls apply`; nothing else lets it read or write. They are deleted at the
+ * end: its ALL on the shared `crr-cluster-state.internal` would otherwise be a stray WRITE for
+ * the next file's plans.
  */
 
 const secured = useSecuredClusters();
 const mirror = useMirrorProcesses();
+
+afterAll(async () => {
+  const { AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = kafkajs;
+  for (const bootstrap of [secured.primary, secured.dr]) {
+    if (!bootstrap) continue;
+    const admin = secured.kafkaAs(bootstrap, 'crr-admin').admin();
+    await admin.connect();
+    await admin.deleteAcls({
+      filters: [
+        {
+          resourceType: AclResourceTypes.ANY,
+          resourcePatternType: ResourcePatternTypes.ANY,
+          principal: 'User:crr-mtls',
+          host: '*',
+          operation: AclOperationTypes.ANY,
+          permissionType: AclPermissionTypes.ANY,
+        },
+      ],
+    });
+    await admin.disconnect();
+  }
+});
 
 /** A config of both secured clusters under fresh aliases `p<id>` / `d<id>`, with a flow p -> d of the topics `t<id>.*`. */
 function config(id: string, name: string, cluster: (bootstrap: string, mtls: boolean) => Record<string, unknown>, flow = true): string {
