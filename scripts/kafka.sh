@@ -844,7 +844,7 @@ advertised.listeners=BROKER://127.0.0.1:$port,MTLS://127.0.0.1:$mport
 inter.broker.listener.name=BROKER
 listener.security.protocol.map=BROKER:SASL_SSL,CONTROLLER:SASL_SSL,MTLS:SSL
 # MTLS: mutual TLS, a client certificate signed by the test CA required; its principal is the
-# certificate's CN (CN=crr-mtls,... -> User:crr-mtls), other subjects keep the whole DN
+# certificate's CN (CN=crr-mtls,... -> User:crr-mtls); a subject not starting with CN= keeps the whole DN
 listener.name.mtls.ssl.client.auth=required
 ssl.principal.mapping.rules=RULE:^CN=([^,]+)(,.*)?\$/\$1/,DEFAULT
 sasl.enabled.mechanisms=SCRAM-SHA-512
