@@ -73,14 +73,23 @@
 #   CRR_KAFKA_SECURED=1            secured mode (below)
 #
 # Secured mode (CRR_KAFKA_SECURED=1, any command): the same two clusters, but
-#   * clients reach them over SASL_SSL only, SCRAM-SHA-512, on
+#   * clients reach them over SASL_SSL, SCRAM-SHA-512, on
 #       primary 127.0.0.1:19492  port: $CRR_SECURED_PRIMARY_PORT
 #       dr      127.0.0.1:29492  port: $CRR_SECURED_DR_PORT
 #     (controller = port+1, SASL_SSL with PLAIN, principal User:kafka-controller),
 #     so plain and secured clusters can run side by side;
+#   * or over mTLS (listener MTLS, security protocol SSL, ssl.client.auth=required) on
+#     port+2 (primary 127.0.0.1:19494, dr 127.0.0.1:29494; `env`: CRR_KAFKA_MTLS_PRIMARY,
+#     CRR_KAFKA_MTLS_DR): the principal is the client certificate's CN
+#     (ssl.principal.mapping.rules: CN=crr-mtls,... -> User:crr-mtls), which must be signed
+#     by the test CA; ACLs apply as on the SASL listener. A broker started by an older
+#     kafka.sh without this listener is restarted by `up` (server.properties is rewritten
+#     at every `up`; the data is kept);
 #   * a test CA and a broker certificate (SAN IP:127.0.0.1, DNS:localhost), a
-#     client certificate and a second, unrelated CA are made once by openssl in
-#     .cache/tls/ (ca.crt is the trust anchor clients need);
+#     client certificate (CN=crr), a second, unrelated CA, and the mTLS client
+#     certificates crr-mtls.crt (CN=crr-mtls, by the test CA) and
+#     crr-mtls-other-ca.crt (CN=crr-mtls, by the other CA) with their keys are made
+#     once by openssl in .cache/tls/ (ca.crt is the trust anchor clients need);
 #   * SCRAM users are created at format time (kafka-storage format --add-scram):
 #     crr-admin (super user), kafka-broker (inter-broker, super user) and the
 #     names in $CRR_KAFKA_SCRAM_USERS (default "crr app crr-src crr-dr"); a name
@@ -468,6 +477,11 @@ cmd_up() {
   for name in "${names[@]}"; do
     port=$(cluster_port "$name")
     pid=$(broker_pid "$name")
+    if [[ -n $pid ]] && secured && ! secured_has_mtls_listener "$name"; then
+      log "cluster $name: running without the mTLS listener (started by an older kafka.sh); restarting it"
+      stop_cluster "$name" TERM
+      pid=""
+    fi
     if [[ -n $pid ]]; then
       if answers "$port"; then
         log "cluster $name already running on 127.0.0.1:$port (pid $pid)"
@@ -479,7 +493,8 @@ cmd_up() {
     fi
     rm -f "$(cluster_dir "$name")/pid"
     local p extra=()
-    [[ -n $(cluster_advertised_port "$name") ]] && extra=($((port + 2)))
+    # port+2: the PROXIED listener (plain mode, when advertised elsewhere) or the MTLS listener (secured)
+    if [[ -n $(cluster_advertised_port "$name") ]] || secured; then extra=($((port + 2))); fi
     for p in "$port" $((port + 1)) "${extra[@]+"${extra[@]}"}"; do
       if port_open "$p"; then
         local who=""
@@ -706,6 +721,14 @@ secured_port() {
     *) die "unknown cluster '$1' (known: ${ALL_CLUSTERS[*]})" ;;
   esac
 }
+# The mTLS listener's port: the SASL_SSL port + 2 (+1 is the controller).
+secured_mtls_port() { echo $(($(secured_port "$1") + 2)); }
+
+# Was the running broker of $1 started with the MTLS listener (its command line's
+# server.properties is rewritten only at 'up', so the file tells until then)?
+secured_has_mtls_listener() {
+  grep -q "^listeners=.*MTLS://" "$(cluster_dir "$1")/server.properties" 2>/dev/null
+}
 
 # Port open and the current server.log says the broker finished starting.
 secured_answers() {
@@ -719,6 +742,11 @@ secured_answers() {
 # openssl: a CA, the broker certificate signed by it, a client certificate (for
 # mTLS tests) and an unrelated CA (for "signed by another CA" tests). Made once.
 secured_tls() {
+  secured_tls_base
+  secured_tls_mtls_clients
+}
+
+secured_tls_base() {
   [[ -s $TLS_DIR/broker.pem && -s $TLS_DIR/other-ca.crt ]] && return 0
   command -v openssl >/dev/null 2>&1 || die "secured mode needs openssl"
   log "secured: making a test CA and certificates in $TLS_DIR"
@@ -743,6 +771,28 @@ secured_tls() {
     rm -f ./*.csr ./*.ext broker.pk8
     chmod 600 ./*.key broker.pem
   ) || die "secured: openssl failed in $TLS_DIR"
+}
+
+# The mTLS listener's client certificates (CN=crr-mtls, clientAuth): crr-mtls.{crt,key} signed
+# by the test CA, crr-mtls-other-ca.{crt,key} by the other CA (refused by the brokers). Made
+# once, also in a .cache/tls made before them.
+secured_tls_mtls_clients() {
+  [[ -s $TLS_DIR/crr-mtls.crt && -s $TLS_DIR/crr-mtls-other-ca.crt ]] && return 0
+  log "secured: making the mTLS client certificates (CN=crr-mtls) in $TLS_DIR"
+  (
+    cd "$TLS_DIR"
+    local ca out
+    printf 'extendedKeyUsage=clientAuth\n' >crr-mtls.ext
+    for ca in ca other-ca; do
+      out=crr-mtls
+      [[ $ca == ca ]] || out=crr-mtls-$ca
+      openssl req -newkey rsa:2048 -nodes -keyout "$out.key" -out "$out.csr" -subj /CN=crr-mtls 2>/dev/null
+      openssl x509 -req -in "$out.csr" -CA "$ca.crt" -CAkey "$ca.key" -CAcreateserial -out "$out.crt" \
+        -sha256 -days 3650 -extfile crr-mtls.ext 2>/dev/null
+      chmod 600 "$out.key"
+    done
+    rm -f ./crr-mtls*.csr crr-mtls.ext
+  ) || die "secured: openssl failed making the mTLS client certificates in $TLS_DIR"
 }
 
 secured_password() { head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20; }
@@ -785,13 +835,18 @@ secured_server_properties() {
   local port=$1 cport=$2 cpw bpw
   cpw=$(secured_user_password kafka-controller)
   bpw=$(secured_user_password kafka-broker)
+  local mport=$((port + 2))
   cat <<EOF
 
 # ---- secured mode (CRR_KAFKA_SECURED=1) ----
-listeners=BROKER://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=BROKER://127.0.0.1:$port
+listeners=BROKER://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport,MTLS://127.0.0.1:$mport
+advertised.listeners=BROKER://127.0.0.1:$port,MTLS://127.0.0.1:$mport
 inter.broker.listener.name=BROKER
-listener.security.protocol.map=BROKER:SASL_SSL,CONTROLLER:SASL_SSL
+listener.security.protocol.map=BROKER:SASL_SSL,CONTROLLER:SASL_SSL,MTLS:SSL
+# MTLS: mutual TLS, a client certificate signed by the test CA required; its principal is the
+# certificate's CN (CN=crr-mtls,... -> User:crr-mtls); a subject not starting with CN= keeps the whole DN
+listener.name.mtls.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([^,]+)(,.*)?\$/\$1/,DEFAULT
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
 listener.name.broker.sasl.enabled.mechanisms=SCRAM-SHA-512
@@ -850,6 +905,9 @@ secured_env() {
   printf 'export CRR_KAFKA_OTHER_CA_FILE=%q\n' "$TLS_DIR/other-ca.crt"
   printf 'export CRR_KAFKA_CLIENT_CERT_FILE=%q\nexport CRR_KAFKA_CLIENT_KEY_FILE=%q\n' "$TLS_DIR/client.crt" "$TLS_DIR/client.key"
   printf 'export CRR_KAFKA_ADMIN_PROPERTIES=%q\n' "$(dirname "$USERS_ENV")/admin.properties"
+  printf 'export CRR_KAFKA_MTLS_PRIMARY=%q\nexport CRR_KAFKA_MTLS_DR=%q\n' "127.0.0.1:$(secured_mtls_port primary)" "127.0.0.1:$(secured_mtls_port dr)"
+  printf 'export CRR_KAFKA_MTLS_CERT_FILE=%q\nexport CRR_KAFKA_MTLS_KEY_FILE=%q\n' "$TLS_DIR/crr-mtls.crt" "$TLS_DIR/crr-mtls.key"
+  printf 'export CRR_KAFKA_MTLS_OTHER_CA_CERT_FILE=%q\nexport CRR_KAFKA_MTLS_OTHER_CA_KEY_FILE=%q\n' "$TLS_DIR/crr-mtls-other-ca.crt" "$TLS_DIR/crr-mtls-other-ca.key"
   [[ -f $USERS_ENV ]] && sed 's/^/export /' "$USERS_ENV"
   return 0
 }
@@ -902,7 +960,8 @@ usage: bash scripts/kafka.sh <command> [args]
 
 clusters: primary 127.0.0.1:\${CRR_PRIMARY_PORT:-19092}, dr 127.0.0.1:\${CRR_DR_PORT:-29092} (controller = port+1)
 secured:  CRR_KAFKA_SECURED=1 before any command: SASL_SSL + SCRAM-SHA-512 + ACLs on
-          127.0.0.1:\${CRR_SECURED_PRIMARY_PORT:-19492} and \${CRR_SECURED_DR_PORT:-29492} (see the header)
+          127.0.0.1:\${CRR_SECURED_PRIMARY_PORT:-19492} and \${CRR_SECURED_DR_PORT:-29492},
+          mTLS (User:crr-mtls) on port+2 (see the header)
 EOF
 }
 

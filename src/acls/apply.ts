@@ -128,14 +128,14 @@ export async function roleForAcls(
 /**
  * Turns KafkaJS's authentication and authorization failures into CrrError CRR_KAFKA_AUTH naming
  * the cluster, its bootstrap servers and the principal, and a broker certificate that failed
- * verification into one naming the cluster and the TLS problem (src/kafka/client.ts
- * `explainKafkaTlsError`); other errors pass through.
+ * verification or a client certificate the broker refused into one naming the cluster and the TLS
+ * problem (src/kafka/client.ts `explainKafkaTlsError`); other errors pass through.
  */
 export function explainKafkaAuthError(err: unknown, alias: string, config: Config, principal: string): unknown {
   const e = err as { name?: string; type?: string; message?: string };
   const cluster = config.clusters[alias];
   const where = `cluster ${alias} (${cluster?.bootstrapServers.join(',') ?? '?'})`;
-  const tls = explainKafkaTlsError(err, alias, cluster?.bootstrapServers ?? []);
+  const tls = explainKafkaTlsError(err, alias, cluster?.bootstrapServers ?? [], undefined, cluster?.ssl);
   if (tls !== err) return tls;
   if (e?.name === 'KafkaJSSASLAuthenticationError') {
     return new CrrError('CRR_KAFKA_AUTH', `${where} refused the credentials of ${principal} (check clusters.${alias}.sasl)`, { cause: err });

@@ -38,7 +38,7 @@ export async function reportClusters(config: Config, logger: Logger, timeoutMs =
         const state = await readPublishedClusterState(kafka, admin, alias, timeoutMs);
         return state ? { cluster: alias, state } : { cluster: alias };
       } catch (err) {
-        return { cluster: alias, error: describeError(explainKafkaTlsError(err, alias, c.bootstrapServers)) };
+        return { cluster: alias, error: describeError(explainKafkaTlsError(err, alias, c.bootstrapServers, undefined, c.ssl)) };
       } finally {
         await admin.disconnect().catch(() => undefined);
       }

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { Kafka as KafkaClient, KafkaConfig, SASLOptions } from 'kafkajs';
-import { Kafka, TLS_CERTIFICATE_ERROR_CODES } from './kafkajs.js';
+import { Kafka, TLS_CERTIFICATE_ERROR_CODES, TLS_CLIENT_CERTIFICATE_REFUSED_CODES } from './kafkajs.js';
 import type { Logger } from 'pino';
 import { registerSecret } from '../config/secrets.js';
 import { CrrError } from '../errors.js';
-import type { KafkaAuthPaths, KafkaClusterConfig } from './schema.js';
+import type { KafkaAuthPaths, KafkaClusterConfig, KafkaSslConfig } from './schema.js';
 import { kafkaLevelFor, kafkaLogCreator } from './log-bridge.js';
 
 /** `ssl` config paths whose disabled certificate verification was logged already (once per process and path). */
@@ -138,30 +138,66 @@ export function createKafka(
 }
 
 /**
- * Turns a KafkaJS error caused by a broker certificate that failed TLS verification (a code of
- * {@link TLS_CERTIFICATE_ERROR_CODES} anywhere in its cause chain) into CrrError CRR_KAFKA_AUTH
- * naming the cluster, its bootstrap servers, the problem and the config field to check; other
- * errors pass through unchanged. Such an error is not retried by KafkaJS (src/kafka/kafkajs.ts).
+ * The alert of a TLS error message as OpenSSL words it, e.g. `bad certificate (SSL alert 42)` out
+ * of `Connection error: ...:ssl3_read_bytes:sslv3 alert bad certificate:...:SSL alert number 42`;
+ * the message without KafkaJS's prefix when it names no alert.
+ */
+function tlsAlertOf(message: string): string {
+  const name = /alert ([a-z ]+?)(?::|$)/.exec(message)?.[1];
+  const num = /SSL alert number (\d+)/.exec(message)?.[1];
+  return name ? `${name}${num ? ` (SSL alert ${num})` : ''}` : message.replace(/^Connection error: /, '');
+}
+
+/**
+ * Turns a KafkaJS error caused by TLS certificates into CrrError CRR_KAFKA_AUTH naming the cluster,
+ * its bootstrap servers, the problem and the config field to check; other errors pass through
+ * unchanged. Two kinds, by a code anywhere in the error's cause chain:
+ * - the broker's certificate failed crr's verification ({@link TLS_CERTIFICATE_ERROR_CODES});
+ * - the broker refused crr's client certificate, or its absence, with a TLS alert
+ *   ({@link TLS_CLIENT_CERTIFICATE_REFUSED_CODES}): a listener that requires mTLS
+ *   (`ssl.client.auth=required`). With `ssl` given, the message tells a missing
+ *   `certFile` from a certificate the brokers do not trust.
+ *
+ * Neither is retried by KafkaJS (src/kafka/kafkajs.ts).
  *
  * @param alias the cluster alias
  * @param bootstrapServers the cluster's bootstrap servers, named in the message
  * @param sslPath the config path of the `ssl` in effect (default `clusters.<alias>.ssl`)
+ * @param ssl the `ssl` setting in effect (default: unknown, and the message names both causes)
  */
-export function explainKafkaTlsError(err: unknown, alias: string, bootstrapServers: readonly string[], sslPath = `clusters.${alias}.ssl`): unknown {
+export function explainKafkaTlsError(
+  err: unknown,
+  alias: string,
+  bootstrapServers: readonly string[],
+  sslPath = `clusters.${alias}.ssl`,
+  ssl?: KafkaSslConfig,
+): unknown {
+  const where = `cluster ${alias} (${bootstrapServers.join(',')})`;
   let cur: unknown = err;
   for (let i = 0; i < 6 && cur instanceof Error; i++, cur = cur.cause) {
     const code = (cur as { code?: unknown }).code;
-    if (typeof code !== 'string' || !TLS_CERTIFICATE_ERROR_CODES.has(code)) continue;
+    if (typeof code !== 'string') continue;
+    if (TLS_CLIENT_CERTIFICATE_REFUSED_CODES.has(code)) {
+      const sent = ssl === undefined ? undefined : typeof ssl === 'object' && ssl.certFile !== undefined;
+      const alert = `${code}: ${tlsAlertOf(cur.message)}`;
+      const message =
+        sent === false
+          ? `${where}: the broker refused the TLS connection (${alert}): its listener requires a client certificate (mTLS) and ${sslPath}.certFile is not set; set ${sslPath}.certFile and keyFile to a certificate signed by a CA the brokers trust`
+          : sent === true
+            ? `${where}: the broker refused crr's TLS client certificate (${alert}); check that ${sslPath}.certFile is signed by a CA the brokers trust (their ssl.truststore), is valid now and allows client authentication`
+            : `${where}: the broker refused the TLS connection over the client certificate (${alert}): its listener requires mTLS; check ${sslPath}.certFile and keyFile (a certificate signed by a CA the brokers trust)`;
+      return new CrrError('CRR_KAFKA_AUTH', message, { cause: err, context: { path: `${sslPath}.certFile` } });
+    }
+    if (!TLS_CERTIFICATE_ERROR_CODES.has(code)) continue;
     const problem = cur.message.replace(/^Connection error: /, '');
     const fix =
       code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH'
         ? `check ${sslPath}.servername (the name the brokers' certificates carry) or the bootstrap address`
         : `check that ${sslPath}.caFile holds the CA that signed the brokers' certificates`;
-    return new CrrError(
-      'CRR_KAFKA_AUTH',
-      `cluster ${alias} (${bootstrapServers.join(',')}): the broker's TLS certificate failed verification (${code}: ${problem}); ${fix}`,
-      { cause: err, context: { path: sslPath } },
-    );
+    return new CrrError('CRR_KAFKA_AUTH', `${where}: the broker's TLS certificate failed verification (${code}: ${problem}); ${fix}`, {
+      cause: err,
+      context: { path: sslPath },
+    });
   }
   return err;
 }

@@ -39,16 +39,37 @@ export const TLS_CERTIFICATE_ERROR_CODES: ReadonlySet<string> = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
+/**
+ * The codes of a TLS alert a broker sent because of the client's certificate (Node's
+ * `ERR_SSL_*_ALERT_*` codes of the alert received, RFC 8446 section 6.2): a listener with
+ * `ssl.client.auth=required` (mTLS) answers a missing client certificate with `bad_certificate`
+ * (42; Kafka's JSSE, seen with Kafka 4.3) or `certificate_required` (116), and a certificate its
+ * truststore does not trust with `certificate_unknown` (46) or `unknown_ca` (48). Under TLS 1.3
+ * the alert arrives after the client's handshake finished, on its first request.
+ */
+export const TLS_CLIENT_CERTIFICATE_REFUSED_CODES: ReadonlySet<string> = new Set([
+  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN',
+  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+  'ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE',
+  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED',
+  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED',
+]);
+
 // KafkaJS retries every connection error (5 times over ~8 s with crr's retry options, and again
 // in each retrying caller), a broker certificate that fails verification too, which no retry
-// cures. Such an error is made not retriable, so a command fails at the first attempt; crr's own
-// supervisors (the mirror's backoff) still restart, so a corrected CA file is picked up. KafkaJS
+// cures, and a client certificate the broker refused (or its absence). Such an error is made not
+// retriable, so a command fails at the first attempt; crr's own supervisors (the mirror's
+// backoff) still restart, so a corrected CA or certificate file is picked up. KafkaJS
 // sets `retriable` in KafkaJSError's constructor: an accessor on KafkaJSConnectionError's
-// prototype receives that assignment and answers false for a certificate error's code.
+// prototype receives that assignment and answers false for a certificate error's code (either set).
 Object.defineProperty(kafkajs.KafkaJSConnectionError.prototype, 'retriable', {
   configurable: true,
   get(this: { code?: string; crrRetriable?: boolean }): boolean {
-    return this.code !== undefined && TLS_CERTIFICATE_ERROR_CODES.has(this.code) ? false : (this.crrRetriable ?? true);
+    return this.code !== undefined && (TLS_CERTIFICATE_ERROR_CODES.has(this.code) || TLS_CLIENT_CERTIFICATE_REFUSED_CODES.has(this.code))
+      ? false
+      : (this.crrRetriable ?? true);
   },
   set(this: object, value: boolean) {
     Object.defineProperty(this, 'crrRetriable', { value, writable: true, configurable: true, enumerable: false });

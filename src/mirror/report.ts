@@ -76,7 +76,7 @@ export async function reportFlow(config: Config, flow: FlowConfig, logger: Logge
         await admin.listTopics();
       } catch (err) {
         const bootstrap = config.clusters[alias]!.bootstrapServers;
-        const tls = explainKafkaTlsError(err, alias, bootstrap); // a certificate problem, named as such
+        const tls = explainKafkaTlsError(err, alias, bootstrap, undefined, config.clusters[alias]!.ssl); // a certificate problem, named as such
         return {
           ...base,
           health: 'unreachable',

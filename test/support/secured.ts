@@ -12,7 +12,8 @@ import { KAFKA_SH } from './helpers.js';
  * The secured clusters of `CRR_KAFKA_SECURED=1 scripts/kafka.sh` (SASL_SSL, SCRAM-SHA-512,
  * StandardAuthorizer with allow.everyone.if.no.acl.found=false, super user crr-admin; users
  * crr, crr-src, crr-dr, app), on CRR_SECURED_PRIMARY_PORT / CRR_SECURED_DR_PORT (default
- * 19492 / 29492). A test file calls {@link useSecuredClusters}: they are started before its
+ * 19492 / 29492), and an mTLS listener (SSL, a client certificate of the test CA required, the
+ * principal its CN: User:crr-mtls) on each port + 2. A test file calls {@link useSecuredClusters}: they are started before its
  * tests when not running, and left running for the next file; the global setup's teardown
  * (test/support/global-setup.ts) stops them if this test run started them.
  */
@@ -20,6 +21,9 @@ export interface SecuredClusters {
   /** `127.0.0.1:PORT` of each cluster. */
   primary: string;
   dr: string;
+  /** `127.0.0.1:PORT` of each cluster's mTLS listener (`kafka.sh env` CRR_KAFKA_MTLS_PRIMARY / CRR_KAFKA_MTLS_DR). */
+  mtlsPrimary: string;
+  mtlsDr: string;
   /** The `export K=V` lines of `kafka.sh env` (CRR_KAFKA_CA_FILE, CRR_KAFKA_OTHER_CA_FILE, the users' passwords). */
   env: Record<string, string>;
   /** A SCRAM user's password. */
@@ -28,6 +32,12 @@ export interface SecuredClusters {
   kafkaAs(bootstrap: string, user: string): KafkaClient;
   /** The crr config of a cluster of these: TLS with the test CA, SCRAM-SHA-512 as `user`. */
   cluster(bootstrap: string, user: string, extra?: Record<string, unknown>): Record<string, unknown>;
+  /**
+   * The crr config of a cluster's mTLS listener, without SASL: TLS with the test CA and the client
+   * certificate `cert`: `crr-mtls` (CN=crr-mtls, signed by the test CA; the default), `other-ca`
+   * (CN=crr-mtls, signed by the other CA) or `none`.
+   */
+  mtlsCluster(bootstrap: string, cert?: 'crr-mtls' | 'other-ca' | 'none', extra?: Record<string, unknown>): Record<string, unknown>;
 }
 
 const SECURED = { ...process.env, CRR_KAFKA_SECURED: '1' };
@@ -41,6 +51,8 @@ export function useSecuredClusters(): SecuredClusters {
   const s: SecuredClusters = {
     primary: '',
     dr: '',
+    mtlsPrimary: '',
+    mtlsDr: '',
     env: {},
     password: (user) => s.env[`CRR_KAFKA_USER_${user.toUpperCase().replace(/-/g, '_')}_PASSWORD`]!,
     kafkaAs: (bootstrap, user) =>
@@ -59,6 +71,16 @@ export function useSecuredClusters(): SecuredClusters {
       connectionTimeoutMs: 5000,
       ...extra,
     }),
+    mtlsCluster: (bootstrap, cert = 'crr-mtls', extra = {}) => ({
+      bootstrapServers: [bootstrap],
+      ssl: {
+        caFile: s.env.CRR_KAFKA_CA_FILE,
+        ...(cert === 'crr-mtls' ? { certFile: s.env.CRR_KAFKA_MTLS_CERT_FILE, keyFile: s.env.CRR_KAFKA_MTLS_KEY_FILE } : {}),
+        ...(cert === 'other-ca' ? { certFile: s.env.CRR_KAFKA_MTLS_OTHER_CA_CERT_FILE, keyFile: s.env.CRR_KAFKA_MTLS_OTHER_CA_KEY_FILE } : {}),
+      },
+      connectionTimeoutMs: 5000,
+      ...extra,
+    }),
   };
   beforeAll(() => {
     securedSh('up');
@@ -66,6 +88,8 @@ export function useSecuredClusters(): SecuredClusters {
     const status = securedSh('status');
     s.primary = `127.0.0.1:${status.match(/primary\s+running\s+127\.0\.0\.1:(\d+)/)![1]}`;
     s.dr = `127.0.0.1:${status.match(/dr\s+running\s+127\.0\.0\.1:(\d+)/)![1]}`;
+    s.mtlsPrimary = s.env.CRR_KAFKA_MTLS_PRIMARY!;
+    s.mtlsDr = s.env.CRR_KAFKA_MTLS_DR!;
   }, 150_000);
   return s;
 }

@@ -298,3 +298,42 @@ describe('a broker certificate that fails verification', () => {
     expect(explainKafkaTlsError(refused, 'dr', ['k1:9093'])).toBe(refused);
   });
 });
+
+describe('a client certificate the broker refused (mTLS listener)', () => {
+  const { KafkaJSConnectionError, KafkaJSNonRetriableError } = kafkajs;
+  // what Node reports for the alert a Kafka 4.3 listener with ssl.client.auth=required sends
+  const alert = (code: string, text: string, n: number) =>
+    new KafkaJSConnectionError(
+      `Connection error: 80AC4F5BB77F0000:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert ${text}:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:1601:SSL alert number ${n}`,
+      { code },
+    );
+  const noCert = alert('ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'bad certificate', 42);
+  const untrusted = alert('ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN', 'certificate unknown', 46);
+
+  it('is not retried by KafkaJS', () => {
+    expect(noCert.retriable).toBe(false);
+    expect(untrusted.retriable).toBe(false);
+    expect(new KafkaJSConnectionError('x', { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' }).retriable).toBe(false);
+  });
+
+  it('is explained naming the cluster, the alert and certFile: missing, refused, or either when the ssl setting is not given', () => {
+    const wrapped = Object.assign(new KafkaJSNonRetriableError(noCert), { cause: noCert });
+    const missing = explainKafkaTlsError(wrapped, 'dr', ['k1:9093'], undefined, { caFile: '/ca.crt', rejectUnauthorized: true }) as CrrError;
+    expect(missing.code).toBe('CRR_KAFKA_AUTH');
+    expect(missing.message).toBe(
+      'cluster dr (k1:9093): the broker refused the TLS connection (ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: bad certificate (SSL alert 42)): its listener requires a client certificate (mTLS) and clusters.dr.ssl.certFile is not set; set clusters.dr.ssl.certFile and keyFile to a certificate signed by a CA the brokers trust',
+    );
+    expect((explainKafkaTlsError(noCert, 'dr', ['k1:9093'], undefined, true) as CrrError).message).toContain('clusters.dr.ssl.certFile is not set');
+    const refusedCert = explainKafkaTlsError(untrusted, 'dr', ['k1:9093'], 'mirror.flows[0].sourceAuth.ssl', {
+      certFile: '/c.crt',
+      keyFile: '/c.key',
+      rejectUnauthorized: true,
+    }) as CrrError;
+    expect(refusedCert.message).toBe(
+      "cluster dr (k1:9093): the broker refused crr's TLS client certificate (ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN: certificate unknown (SSL alert 46)); check that mirror.flows[0].sourceAuth.ssl.certFile is signed by a CA the brokers trust (their ssl.truststore), is valid now and allows client authentication",
+    );
+    expect((explainKafkaTlsError(untrusted, 'dr', ['k1:9093']) as CrrError).message).toContain(
+      'the broker refused the TLS connection over the client certificate (ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN: certificate unknown (SSL alert 46)): its listener requires mTLS; check clusters.dr.ssl.certFile and keyFile',
+    );
+  });
+});
