@@ -1,22 +1,21 @@
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import kafkajs, { type Kafka as KafkaClient, type SASLOptions } from 'kafkajs';
+import kafkajs, { type Kafka as KafkaClient } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { Kafka, logLevel } from '../../src/kafka/kafkajs.js';
 import { encodeEvent, eventKey, parseEvent } from '../../src/protocol/codec.js';
 import { CONTROL_TOPIC } from '../../src/replication/control-topic.js';
-import { KAFKA_SH, PG_URL, PRIMARY, runCrr, uniq, useMirrorProcesses, waitFor } from '../support/helpers.js';
+import { rememberAcls, useSecuredClusters } from '../support/secured.js';
+import { PG_URL, PRIMARY, runCrr, uniq, useMirrorProcesses, waitFor } from '../support/helpers.js';
 
 /**
  * The DR write fence enforced by Kafka itself (issue 12, item 2), on the secured clusters of
  * `CRR_KAFKA_SECURED=1 scripts/kafka.sh` (SASL_SSL, SCRAM-SHA-512, StandardAuthorizer with
- * allow.everyone.if.no.acl.found=false, super user crr-admin). This file starts them itself (and
- * stops them if it did), beside the plain clusters of the global setup, on
+ * allow.everyone.if.no.acl.found=false, super user crr-admin), started by
+ * test/support/secured.ts beside the plain clusters of the global setup, on
  * CRR_SECURED_PRIMARY_PORT / CRR_SECURED_DR_PORT (default 19492 / 29492).
  *
  * Principals: User:crr-admin applies the ACLs (`crr acls apply --principal User:crr`), User:crr
@@ -29,34 +28,25 @@ import { KAFKA_SH, PG_URL, PRIMARY, runCrr, uniq, useMirrorProcesses, waitFor } 
  * crr trusts the test CA by `ssl.caFile` (verification on).
  */
 
-const SECURED = { ...process.env, CRR_KAFKA_SECURED: '1' };
-const sh = (...args: string[]) => execFileSync('bash', [KAFKA_SH, ...args], { env: SECURED, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-
-/** The `export K=V` lines of `kafka.sh env` in secured mode (CA file, users' passwords). */
-function securedEnv(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of sh('env').matchAll(/^export ([A-Z0-9_]+)=(.*)$/gm)) out[m[1]!] = m[2]!;
-  return out;
-}
-
+const secured = useSecuredClusters();
 let env: Record<string, string>;
-let startedHere = false;
 let primary: string;
 let dr: string;
-const password = (user: string) => env[`CRR_KAFKA_USER_${user.toUpperCase().replace(/-/g, '_')}_PASSWORD`]!;
-
-beforeAll(() => {
-  startedHere = !/primary\s+running[\s\S]*dr\s+running/.test(sh('status'));
-  sh('up');
-  env = securedEnv();
-  primary = `127.0.0.1:${sh('status').match(/primary\s+running\s+127\.0\.0\.1:(\d+)/)![1]}`;
-  dr = `127.0.0.1:${sh('status').match(/dr\s+running\s+127\.0\.0\.1:(\d+)/)![1]}`;
-}, 150_000);
+// the ACLs the tests apply are removed after the file: the next file's plans start from what was there
+let restoreAcls: (() => Promise<void>) | undefined;
+beforeAll(async () => {
+  ({ env, primary, dr } = secured);
+  restoreAcls = await rememberAcls(secured);
+});
+afterAll(async () => {
+  await restoreAcls?.();
+});
+const password = (user: string): string => secured.password(user);
+const kafkaAs = (bootstrap: string, user: string): KafkaClient => secured.kafkaAs(bootstrap, user);
 
 /** PostgreSQL schemas of the tests' stores, dropped after the file. */
 const schemas: string[] = [];
 afterAll(async () => {
-  if (startedHere && process.env.CRR_KEEP_CLUSTERS !== '1') sh('down');
   const db = new pg.Client({ connectionString: PG_URL });
   await db.connect();
   try {
@@ -65,17 +55,6 @@ afterAll(async () => {
     await db.end();
   }
 });
-
-function kafkaAs(bootstrap: string, user: string): KafkaClient {
-  return new Kafka({
-    clientId: `crr-test-${user}`,
-    brokers: [bootstrap],
-    ssl: { ca: [readFileSync(env.CRR_KAFKA_CA_FILE!, 'utf8')] },
-    sasl: { mechanism: 'scram-sha-512', username: user, password: password(user) } as SASLOptions,
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 2, initialRetryTime: 200 },
-  });
-}
 
 /**
  * A config of both secured clusters under fresh aliases, crr logged in as `user`; with

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { parse } from 'yaml';
 import { http, runCrr, useCrrProcesses, waitFor } from '../support/helpers.js';
 import { useReseedPairs, writeEvents } from '../support/reseed-pair.js';
-import { useSecuredClusters, writeTestConfig } from '../support/secured.js';
+import { rememberAcls, useSecuredClusters, writeTestConfig } from '../support/secured.js';
 
 /**
  * The mirror, replay and a reseed on the secured clusters (issue 12), each region with its own
@@ -52,7 +52,9 @@ describe('secured clusters: mirror, replay and a reseed, each region with its ow
     const drConfig = regionConfig('dr', { primary: 'crr-src', dr: 'crr-dr' }, [D]);
     const appConfig = regionConfig('app', { primary: 'app', dr: 'app' }, []);
 
-    // the ACLs of each cluster's role, applied by the super user
+    // the ACLs of each cluster's role, applied by the super user (removed at the end)
+    const restoreAcls = await rememberAcls(secured);
+    onTestFinished(restoreAcls);
     for (const [alias, principal] of [
       [P, 'User:crr'],
       [D, 'User:crr-dr'],

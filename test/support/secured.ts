@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Kafka as KafkaClient, SASLOptions } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka as KafkaClient, type SASLOptions } from 'kafkajs';
 import { beforeAll } from 'vitest';
 import { stringify } from 'yaml';
 import { Kafka, logLevel } from '../../src/kafka/kafkajs.js';
@@ -101,4 +101,54 @@ export function writeTestConfig(name: string, config: Record<string, unknown>): 
   const path = join(dir, `${name}.yaml`);
   writeFileSync(path, stringify(config));
   return path;
+}
+
+/**
+ * Remembers the ACL bindings of both secured clusters (read as the super user crr-admin) and
+ * returns a function that deletes every binding added since: a test that applies crr's ACLs
+ * leaves the clusters as it found them, so that the next file's plans are not changed by them.
+ */
+export async function rememberAcls(s: SecuredClusters): Promise<() => Promise<void>> {
+  const { AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = kafkajs;
+  const any = {
+    resourceType: AclResourceTypes.ANY,
+    resourcePatternType: ResourcePatternTypes.ANY,
+    operation: AclOperationTypes.ANY,
+    permissionType: AclPermissionTypes.ANY,
+  } as Parameters<Admin['describeAcls']>[0];
+  type Binding = {
+    resourceType: number;
+    resourceName: string;
+    resourcePatternType: number;
+    principal: string;
+    host: string;
+    operation: number;
+    permissionType: number;
+  };
+  const bindings = async (admin: Admin): Promise<Map<string, Binding>> => {
+    const out = new Map<string, Binding>();
+    for (const r of (await admin.describeAcls(any)).resources) {
+      for (const a of r.acls) {
+        const b = { resourceType: r.resourceType, resourceName: r.resourceName, resourcePatternType: r.resourcePatternType, ...a } as Binding;
+        out.set(JSON.stringify(b), b);
+      }
+    }
+    return out;
+  };
+  const admins = [s.primary, s.dr].map((b) => s.kafkaAs(b, 'crr-admin').admin());
+  const before: Array<Map<string, Binding>> = [];
+  for (const admin of admins) {
+    await admin.connect();
+    before.push(await bindings(admin));
+  }
+  return async () => {
+    try {
+      for (const [i, admin] of admins.entries()) {
+        const added = [...(await bindings(admin)).entries()].filter(([k]) => !before[i]!.has(k)).map(([, b]) => b);
+        if (added.length > 0) await admin.deleteAcls({ filters: added as unknown as Parameters<Admin['deleteAcls']>[0]['filters'] });
+      }
+    } finally {
+      for (const admin of admins) await admin.disconnect().catch(() => undefined);
+    }
+  };
 }
