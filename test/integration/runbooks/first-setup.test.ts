@@ -2,21 +2,24 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { PostgresStore } from '../../../src/store/postgres.js';
 import { Runbook } from '../../support/runbook.js';
+import { rememberAcls, useSecuredClusters, writeTestConfig } from '../../support/secured.js';
 import { http, PG_URL, ROOT, testPair, uniq, useCrrProcesses, waitFor } from '../../support/helpers.js';
 
 // docs/runbooks/first-setup.md, step by step, on a fresh pair (no topics, empty stores): both
 // daemons, the runbook's own smoke.ndjson written to the primary and refused on dr, the DR store
-// read-only to applications, then status and verify.
+// read-only to applications, then status and verify; then section 8's ACL commands on the
+// secured pair (test/support/secured.ts), and its check: the application refused on the replica.
 
 const start = useCrrProcesses();
+const secured = useSecuredClusters();
 
 const replay = async (port: number): Promise<any> => JSON.parse((await http(port, '/status')).body).replay;
 
 describe('runbook: first setup', () => {
-  it('first-setup.md on a fresh pair: both daemons, the smoke write replicates, dr refuses writes, status 0, verify EQUAL', async () => {
+  it('first-setup.md on a fresh pair: both daemons, the smoke write replicates, dr refuses writes, status 0, verify EQUAL; section 8 on the secured pair: the ACLs applied, the application refused on the replica', async () => {
     const t0 = Date.now();
     const p = testPair({ dataPartitions: 3 });
     // the smoke events are the runbook's own ```ndjson block
@@ -74,7 +77,42 @@ describe('runbook: first setup', () => {
     expect(status.stdout).toContain(p.target);
     const verify = await rb.run('crr verify --config crr.yaml');
     expect(verify.stdout).toMatch(/EQUAL/);
+
+    // 8. on the secured pair (SASL_SSL, StandardAuthorizer): the ACLs, applied by the admin principal
+    const restoreAcls = await rememberAcls(secured);
+    onTestFinished(restoreAcls);
+    const id = uniq();
+    const [P, D] = [`sp${id}`, `sd${id}`];
+    const change = { data: `s${id}.data`, metadata: `s${id}.metadata`, dataPartitions: 1 };
+    const cluster = (bootstrap: string, user: string) => secured.cluster(bootstrap, user, { applicationPrincipals: ['User:app'], changeTopics: change });
+    const flows = [{ source: P, target: D, topics: { include: [`s${id}\\..*`] }, heartbeatsTopic: `s${id}-heartbeats` }];
+    rb.names['crr-admin.yaml'] = writeTestConfig(`first-setup-admin-${id}`, {
+      clusters: { [P]: cluster(secured.primary, 'crr-admin'), [D]: cluster(secured.dr, 'crr-admin') },
+      mirror: { flows },
+    });
+    Object.assign(rb.names, { primary: P, dr: D });
+    const plan = await rb.run('crr acls plan --config crr-admin.yaml --cluster dr --principal User:crr');
+    expect(plan.stdout).toMatch(new RegExp(`cluster ${D}: replica`));
+    expect(plan.stdout).toContain(`+ DENY User:app WRITE TOPIC PREFIXED ${P}.`);
+    await rb.run('crr acls apply --config crr-admin.yaml --cluster dr --principal User:crr --execute');
+    await rb.run('crr acls apply --config crr-admin.yaml --cluster primary --principal User:crr --execute');
+    expect((await rb.run('crr acls plan --config crr-admin.yaml --cluster dr --principal User:crr')).stdout).toContain(
+      'ACLs in place: nothing to add or remove',
+    );
     rb.done();
+    // the check the runbook names: the application may not write the replica's remote topic
+    const admin = secured.kafkaAs(secured.dr, 'crr-admin').admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: `${P}.${change.data}`, numPartitions: 1 }] });
+    await admin.disconnect();
+    const appProducer = secured.kafkaAs(secured.dr, 'app').producer({ allowAutoTopicCreation: false, retry: { retries: 1 } });
+    await appProducer.connect();
+    const appWrite = await appProducer.send({ topic: `${P}.${change.data}`, messages: [{ value: 'x' }] }).then(
+      () => 'ok',
+      (err: { type?: string }) => err.type,
+    );
+    await appProducer.disconnect();
+    expect(appWrite).toBe('TOPIC_AUTHORIZATION_FAILED');
 
     // what the runbook says the daemons recorded
     const drStore = new PostgresStore({ connectionString: PG_URL, schema: p.drSchema });
