@@ -60,8 +60,9 @@ export function configFiles(config: Config): Array<[string, string]> {
         if (file !== undefined) files.push([`${where}.ssl.${field}`, file]);
       }
     }
-    if (c.sasl?.mechanism === 'oauthbearer') files.push([`${where}.sasl.tokenFile`, c.sasl.tokenFile]);
-    else if (c.sasl?.passwordFile !== undefined) files.push([`${where}.sasl.passwordFile`, c.sasl.passwordFile]);
+    if (c.sasl?.mechanism === 'oauthbearer') {
+      if (c.sasl.tokenFile !== undefined) files.push([`${where}.sasl.tokenFile`, c.sasl.tokenFile]);
+    } else if (c.sasl?.passwordFile !== undefined) files.push([`${where}.sasl.passwordFile`, c.sasl.passwordFile]);
   };
   for (const [alias, c] of Object.entries(config.clusters)) {
     kafkaFiles(`clusters.${alias}`, c);

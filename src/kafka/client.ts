@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import type { ConnectionOptions } from 'node:tls';
 import type { Kafka as KafkaClient, KafkaConfig, SASLOptions } from 'kafkajs';
 import { Kafka, TLS_CERTIFICATE_ERROR_CODES, TLS_CLIENT_CERTIFICATE_REFUSED_CODES } from './kafkajs.js';
@@ -77,10 +79,13 @@ export function kafkaSecurityOptions(
     sasl = {
       mechanism: 'oauthbearer',
       oauthBearerProvider: async () => {
-        const value = readConfigFile(`${paths.sasl}.tokenFile`, s.tokenFile).trim();
+        const value = s.tokenCommand
+          ? await runTokenCommand(`${paths.sasl}.tokenCommand`, s.tokenCommand)
+          : readConfigFile(`${paths.sasl}.tokenFile`, s.tokenFile!).trim();
+        const path = `${paths.sasl}.${s.tokenCommand ? 'tokenCommand' : 'tokenFile'}`;
         if (value === '')
-          throw new CrrError('CRR_CONFIG_INVALID', `${paths.sasl}.tokenFile: ${s.tokenFile} is empty`, {
-            context: { path: `${paths.sasl}.tokenFile` },
+          throw new CrrError('CRR_CONFIG_INVALID', `${path}: ${s.tokenCommand ? 'the command printed no token' : `${s.tokenFile} is empty`}`, {
+            context: { path },
           });
         registerSecret(value);
         return { value };
@@ -200,4 +205,31 @@ export function explainKafkaTlsError(
     });
   }
   return err;
+}
+
+/** How long an OAUTHBEARER `tokenCommand` may run, ms. */
+const TOKEN_COMMAND_TIMEOUT_MS = 30_000;
+
+/**
+ * Runs an OAUTHBEARER `tokenCommand` (argv, no shell) and returns its stdout, trimmed.
+ * @throws CrrError CRR_KAFKA_AUTH naming `path`, the program and how it failed (exit code or
+ *   signal, the first line of its stderr; never its stdout, which may hold a token)
+ */
+async function runTokenCommand(path: string, argv: readonly string[]): Promise<string> {
+  const [program, ...args] = argv;
+  try {
+    const { stdout } = await promisify(execFile)(program!, args, { timeout: TOKEN_COMMAND_TIMEOUT_MS, maxBuffer: 1024 * 1024, encoding: 'utf8' });
+    return stdout.trim();
+  } catch (err) {
+    const e = err as { code?: number | string; signal?: string; killed?: boolean; stderr?: string };
+    const how = e.killed
+      ? `killed after ${TOKEN_COMMAND_TIMEOUT_MS} ms`
+      : e.signal
+        ? `killed by ${e.signal}`
+        : typeof e.code === 'number'
+          ? `exit ${e.code}`
+          : `could not run (${e.code ?? 'error'})`;
+    const stderr = (e.stderr ?? '').split('\n')[0]!.slice(0, 200);
+    throw new CrrError('CRR_KAFKA_AUTH', `${path}: ${program} ${how}${stderr ? `: ${stderr}` : ''}`, { context: { path }, retriable: true });
+  }
 }

@@ -42,21 +42,34 @@ const SaslPasswordSchema = z.strictObject({
   passwordFile: z.string().min(1).optional(),
 });
 
-/** SASL OAUTHBEARER: a token from a file, read again at each token request (a rotated token applies at the next authentication). */
+/**
+ * SASL OAUTHBEARER: a token from a file, or from a command, read again at each token request (a
+ * rotated token applies at the next authentication). Exactly one of `tokenFile` / `tokenCommand`.
+ */
 const SaslOauthBearerSchema = z.strictObject({
   mechanism: z.literal('oauthbearer'),
   /** A file holding the token (surrounding whitespace ignored), e.g. one a sidecar refreshes. */
-  tokenFile: z.string().min(1),
+  tokenFile: z.string().min(1).optional(),
+  /**
+   * A command that prints the token on stdout (surrounding whitespace ignored), as an argv list
+   * (no shell): `[program, arg, ...]`, e.g. a cloud CLI's `get-token`. Run at each token request,
+   * at most 30 s; a non-zero exit refuses the authentication (CRR_KAFKA_AUTH, naming the path).
+   */
+  tokenCommand: z.array(z.string().min(1)).min(1).optional(),
 });
 
 /**
  * SASL settings of one cluster: `plain`, `scram-sha-256`, `scram-sha-512` (with `username` and
- * exactly one of `password` / `passwordFile`), or `oauthbearer` (with `tokenFile`). Without TLS
+ * exactly one of `password` / `passwordFile`), or `oauthbearer` (with `tokenFile` or `tokenCommand`). Without TLS
  * (`ssl`) the config is refused unless the cluster sets `allowInsecureSasl: true` (checked in
  * src/config/schema.ts).
  */
 export const SaslSchema = z.union([SaslPasswordSchema, SaslOauthBearerSchema]).superRefine((s, ctx) => {
-  if (s.mechanism === 'oauthbearer') return;
+  if (s.mechanism === 'oauthbearer') {
+    if ((s.tokenFile === undefined) === (s.tokenCommand === undefined))
+      ctx.addIssue({ code: 'custom', path: ['tokenFile'], message: 'give exactly one of tokenFile and tokenCommand (SASL OAUTHBEARER)' });
+    return;
+  }
   if ((s.password === undefined) === (s.passwordFile === undefined)) {
     ctx.addIssue({ code: 'custom', path: ['password'], message: `give exactly one of password and passwordFile (SASL ${s.mechanism.toUpperCase()})` });
   }

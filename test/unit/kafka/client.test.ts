@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig } from '../../../src/config/load.js';
 import { clearRegisteredSecrets } from '../../../src/config/secrets.js';
-import { type CrrError, describeError } from '../../../src/errors.js';
+import { CrrError, describeError } from '../../../src/errors.js';
 import { mirrorSideCluster } from '../../../src/config/flow.js';
 import kafkajs from 'kafkajs';
 import { explainKafkaTlsError, kafkaSecurityOptions } from '../../../src/kafka/client.js';
@@ -116,6 +116,35 @@ describe('KafkaJS transport options (issue 12 item 1)', () => {
     expect(await sasl.oauthBearerProvider()).toEqual({ value: 'token-two' });
   });
 
+  it('SASL OAUTHBEARER: a tokenCommand is run at each token request; one that fails is CRR_KAFKA_AUTH naming the path and how, never its output', async () => {
+    const { log } = capture();
+    const counter = file('count', '0');
+    const script = `const f=${JSON.stringify(counter)};const n=Number(require('fs').readFileSync(f,'utf8'))+1;require('fs').writeFileSync(f,String(n));process.stdout.write(' tok-'+n+'\\n')`;
+    const provider = (tokenCommand: string[]) =>
+      (
+        kafkaSecurityOptions('a', cluster({ ssl: true, sasl: { mechanism: 'oauthbearer', tokenCommand } }), log).sasl as {
+          oauthBearerProvider: () => Promise<{ value: string }>;
+        }
+      ).oauthBearerProvider;
+    const next = provider([process.execPath, '-e', script]);
+    expect(await next()).toEqual({ value: 'tok-1' });
+    expect(await next()).toEqual({ value: 'tok-2' });
+    const failing = provider([
+      process.execPath,
+      '-e',
+      'process.stdout.write("secret-tok");process.stderr.write("no identity provider\\nmore");process.exit(3)',
+    ]);
+    const err = await failing().then(
+      () => undefined,
+      (e: unknown) => e as CrrError,
+    );
+    expect(err).toBeInstanceOf(CrrError);
+    expect(err!.code).toBe('CRR_KAFKA_AUTH');
+    expect(err!.retriable).toBe(true);
+    expect(err!.message).toMatch(/^clusters\.a\.sasl\.tokenCommand: .*node exit 3: no identity provider$/);
+    expect(err!.message).not.toContain('secret-tok');
+  });
+
   it('a file that cannot be read: CRR_CONFIG_INVALID naming the config path', () => {
     const { log } = capture();
     expect(() => kafkaSecurityOptions('a', cluster({ ssl: { caFile: join(dir, 'nope.pem') } }), log)).toThrow(
@@ -135,6 +164,7 @@ describe('Kafka transport config errors', () => {
       { mechanism: 'scram-sha-256', username: 'u', password: 'p' },
       { mechanism: 'scram-sha-512', username: 'u', passwordFile: '/x' },
       { mechanism: 'oauthbearer', tokenFile: '/t' },
+      { mechanism: 'oauthbearer', tokenCommand: ['get-token'] },
     ]) {
       const found = problems({ sasl });
       expect(found, sasl.mechanism).toHaveLength(1);
