@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { encodeEvent, eventKey, parseEvent } from '../../src/protocol/codec.js';
 import { CONTROL_TOPIC } from '../../src/replication/control-topic.js';
-import { rememberAcls, useSecuredClusters } from '../support/secured.js';
+import { fastMirror, rememberAcls, useSecuredClusters } from '../support/secured.js';
 import { PG_URL, PRIMARY, runCrr, uniq, useMirrorProcesses, waitFor } from '../support/helpers.js';
 
 /**
@@ -83,24 +83,10 @@ function writeConfig(
       [`p${id}`]: cluster(primary),
       [`d${id}`]: { ...cluster(dr), ...(opts.drStore ? { store: { type: 'postgres', connectionString: PG_URL, schema: opts.drStore } } : {}) },
     },
-    mirror: {
-      flows: [
-        {
-          source: `p${id}`,
-          target: `d${id}`,
-          topics: { include: [`t${id}\\..*`] },
-          heartbeatsTopic: `t${id}-heartbeats`,
-          ...(opts.sourceUser ? { sourceAuth: { sasl: { mechanism: 'scram-sha-512', username: opts.sourceUser, password: password(opts.sourceUser) } } } : {}),
-          topicRefreshIntervalMs: 1000,
-          transactionLingerMs: 20,
-          checkpointIntervalMs: 1000,
-        },
-      ],
-      shutdownTimeoutMs: 10_000,
-      restartBackoffInitialMs: 200,
-      restartBackoffMaxMs: 2000,
-      lagPollIntervalMs: 500,
-    },
+    mirror: fastMirror(
+      id,
+      opts.sourceUser ? { sourceAuth: { sasl: { mechanism: 'scram-sha-512', username: opts.sourceUser, password: password(opts.sourceUser) } } } : {},
+    ),
     replay: { lagPollIntervalMs: 300, restartBackoffInitialMs: 200, restartBackoffMaxMs: 2000, consumerSessionTimeoutMs: 6000 },
     http: { host: '127.0.0.1', port: 0 },
     log: { level: 'info' },

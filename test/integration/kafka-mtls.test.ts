@@ -1,7 +1,7 @@
 import kafkajs from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCrr, uniq, useMirrorProcesses, waitFor } from '../support/helpers.js';
-import { useSecuredClusters, writeTestConfig } from '../support/secured.js';
+import { useSecuredClusters, writeTestConfig, fastMirror } from '../support/secured.js';
 
 /**
  * mTLS against the brokers' own listener (issue 12, item 1): each secured cluster of
@@ -48,27 +48,7 @@ function config(id: string, name: string, cluster: (bootstrap: string, mtls: boo
       [`p${id}`]: { ...cluster(secured.primary, false), ...cluster(secured.mtlsPrimary, true), changeTopics },
       [`d${id}`]: { ...cluster(secured.dr, false), ...cluster(secured.mtlsDr, true), changeTopics },
     },
-    ...(flow
-      ? {
-          mirror: {
-            flows: [
-              {
-                source: `p${id}`,
-                target: `d${id}`,
-                topics: { include: [`t${id}\\..*`] },
-                heartbeatsTopic: `t${id}-heartbeats`,
-                topicRefreshIntervalMs: 1000,
-                transactionLingerMs: 20,
-                checkpointIntervalMs: 1000,
-              },
-            ],
-            shutdownTimeoutMs: 5000,
-            restartBackoffInitialMs: 200,
-            restartBackoffMaxMs: 2000,
-            lagPollIntervalMs: 500,
-          },
-        }
-      : {}),
+    ...(flow ? { mirror: fastMirror(id) } : {}),
     http: { host: '127.0.0.1', port: 0 },
     log: { level: 'info' },
   });

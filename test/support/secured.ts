@@ -152,3 +152,29 @@ export async function rememberAcls(s: SecuredClusters): Promise<() => Promise<vo
     }
   };
 }
+
+/**
+ * The `mirror` section of a test config with one fast flow `p<id>` -> `d<id>` over the topics
+ * `t<id>.*` (heartbeats `t<id>-heartbeats`): 1 s topic refresh and checkpoints, 20 ms transaction
+ * linger, fast restarts; `flow` is merged into the flow (e.g. `sourceAuth`).
+ */
+export function fastMirror(id: string, flow: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    flows: [
+      {
+        source: `p${id}`,
+        target: `d${id}`,
+        topics: { include: [`t${id}\\..*`] },
+        heartbeatsTopic: `t${id}-heartbeats`,
+        topicRefreshIntervalMs: 1000,
+        transactionLingerMs: 20,
+        checkpointIntervalMs: 1000,
+        ...flow,
+      },
+    ],
+    shutdownTimeoutMs: 5000,
+    restartBackoffInitialMs: 200,
+    restartBackoffMaxMs: 2000,
+    lagPollIntervalMs: 500,
+  };
+}

@@ -1,3 +1,4 @@
+// Over 450 lines: the properties of the two readers of a backup repository (the manifest, the data parts), each with its generators; one reader's properties per describe.
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
