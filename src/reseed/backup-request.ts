@@ -51,8 +51,9 @@ export interface RequestBackupOptions {
  * @param replica the replica to reseed (the backup is pinned for it)
  * @param why the sync break being cured, sent along for the primary's log
  * @returns the backup, complete in the primary's repository and pinned for `replica`
- * @throws CrrError CRR_BACKUP_REQUEST_FAILED (retriable unless the primary said otherwise) when
- *   the primary's daemon answers that the backup failed; the signal's reason when aborted
+ * @throws CrrError CRR_BACKUP_REQUEST_FAILED (retriable, whatever the primary said: what failed
+ *   there is mended there) when the primary's daemon answers that the backup failed; the
+ *   signal's reason when aborted
  */
 export async function requestBackup(config: Config, primaryAlias: string, replica: string, why: string, opts: RequestBackupOptions): Promise<RequestedBackup> {
   const { log } = opts;
@@ -170,8 +171,10 @@ export async function requestBackup(config: Config, primaryAlias: string, replic
         if (r?.kind === 'backup-failed') {
           wait(undefined);
           throw new CrrError('CRR_BACKUP_REQUEST_FAILED', `${primaryAlias}'s daemon could not take the backup of request ${r.requestId}: ${r.error}`, {
-            retriable: r.retriable,
-            context: { requestId: r.requestId, primary: primaryAlias },
+            // retried after the reseed's backoff even when the primary says it is not: what failed
+            // there (its config, its store) is mended there, and this side must not give up on it
+            retriable: true,
+            context: { requestId: r.requestId, primary: primaryAlias, primaryRetriable: r.retriable },
           });
         }
         if (r?.kind === 'backup-progress') opts.onProgress?.(r.records);
