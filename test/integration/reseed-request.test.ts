@@ -125,4 +125,44 @@ describe('reseed through the primary daemon (backupSource primary-daemon)', () =
     const again = await runCrr(['verify', '--config', p.configPath, '--timeout-ms', '120000']);
     expect(again.code, again.stdout + again.stderr).toBe(0);
   }, 300_000);
+
+  it("a primary daemon that cannot take the backup (a PGlite store) answers so: the DR daemon shows the primary's reason and keeps asking, its replay does not end", async () => {
+    const p = await makePair({ mode: 'auto', primaryStore: 'pglite' });
+    const primaryConfig = regionConfig(p, p.target, 'primary');
+    const drConfig = regionConfig(p, p.source, 'dr');
+    await writeEvents(p, [{ op: 'CREATE_VERTEX_TYPE', name: 'City', primaryIdType: 'STRING', attributes: [{ name: 'n', type: 'INT' }] }, ...upserts(0, 100)]);
+    const primaryArgs = ['run', '--config', primaryConfig, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)];
+    let primaryDaemon = start(primaryArgs);
+    start(['run', '--config', drConfig, '--cluster', p.target]);
+    await waitFor(
+      'both stores caught up, the primary daemon serving backup requests',
+      async () => {
+        const primaryStatus = JSON.parse((await http(p.primaryHttpPort, '/status')).body);
+        const dr = await replayStatus(p.httpPort);
+        return primaryStatus.backupRequests?.state === 'serving' && primaryStatus.replay.lagRecords === 0 && dr?.state === 'active' && dr.lagRecords === 0;
+      },
+      120_000,
+      300,
+    );
+    // a PGlite store is one process's database: the sync-breaking operation runs while the daemon is stopped
+    primaryDaemon.child.kill('SIGTERM');
+    await primaryDaemon.exited;
+    const dropped = await runCrr(['admin', 'drop-all', '--config', p.configPath, '--cluster', p.source, '--reason', 'test', '--execute']);
+    expect(dropped.code, dropped.stdout + dropped.stderr).toBe(0);
+    primaryDaemon = start(primaryArgs);
+    await waitFor(
+      "the primary daemon's refusal, in the DR daemon's /status, twice (it keeps asking)",
+      async () => {
+        const metrics = (await http(p.primaryHttpPort, '/metrics').catch(() => ({ body: '' }))).body;
+        const s = await replayStatus(p.httpPort);
+        return (
+          (metricValue(metrics, 'crr_backup_requests_total', 'result="failed"') ?? 0) >= 2 && s?.state === 'reseeding' && /pglite/i.test(s.lastError ?? '')
+        );
+      },
+      120_000,
+      300,
+    );
+    const s = await replayStatus(p.httpPort);
+    expect(s.lastError).toMatch(new RegExp(`${p.source}'s daemon could not take the backup .*one process's database`));
+  }, 300_000);
 });

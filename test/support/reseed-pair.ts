@@ -17,12 +17,14 @@ export type ReseedPair = TestPair & { bucket: string };
  * @param opts.mode reseed mode; default `auto`
  * @param opts.backup merged into `clusters.<primary>.backup` (e.g. `partSizeBytes`, `retention`)
  * @param opts.dataPartitions partitions of the change topics' data topic; default 3
+ * @param opts.primaryStore the primary's store (testPair's); default PostgreSQL
  */
 export function useReseedPairs(): (opts?: {
   mode?: 'auto' | 'manual';
   backup?: Record<string, unknown>;
   dataPartitions?: number;
   bucketPrefix?: string;
+  primaryStore?: 'pglite' | 'postgres';
 }) => Promise<ReseedPair> {
   const pair = usePairs();
   const s3 = s3Client();
@@ -31,7 +33,7 @@ export function useReseedPairs(): (opts?: {
     for (const b of buckets) await dropBucket(s3, b).catch(() => undefined);
   });
   return async (opts = {}) => {
-    const p = pair({ dataPartitions: opts.dataPartitions ?? 3 });
+    const p = pair({ dataPartitions: opts.dataPartitions ?? 3, ...(opts.primaryStore ? { primaryStore: opts.primaryStore } : {}) });
     const bucket = await freshBucket(s3, opts.bucketPrefix ?? 'reseed');
     buckets.push(bucket);
     const config = parse(readFileSync(p.configPath, 'utf8')) as Record<string, any>;
