@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { http, metricValue, runCrr, useCrrProcesses, waitFor } from '../support/helpers.js';
+import { type CrrProcess, http, metricValue, runCrr, useCrrProcesses, waitFor } from '../support/helpers.js';
 import { type ReseedPair, useReseedPairs, writeEvents } from '../support/reseed-pair.js';
 import { s3Client } from '../support/s3-helpers.js';
 
@@ -34,6 +34,22 @@ function regionConfig(p: ReseedPair, drop: string, suffix: string, patch: (c: Re
 
 const replayStatus = async (port: number): Promise<any> => JSON.parse((await http(port, '/status')).body).replay;
 
+/** Waits until both stores have caught up and the primary's daemon serves backup requests (its log in the error otherwise). */
+async function bothCaughtUpAndServing(p: ReseedPair, primaryDaemon: CrrProcess): Promise<void> {
+  await waitFor(
+    'both stores caught up, the primary daemon serving backup requests',
+    async () => {
+      const primaryStatus = JSON.parse((await http(p.primaryHttpPort, '/status')).body);
+      const dr = await replayStatus(p.httpPort);
+      return primaryStatus.backupRequests?.state === 'serving' && primaryStatus.replay.lagRecords === 0 && dr?.state === 'active' && dr.lagRecords === 0;
+    },
+    120_000,
+    300,
+  ).catch((err) => {
+    throw new Error(`${(err as Error).message}\nprimary daemon log:\n${primaryDaemon.log().slice(-3000)}`);
+  });
+}
+
 async function pins(bucket: string): Promise<string[]> {
   const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
   return (out.Contents ?? []).map((o) => o.Key!).filter((k) => k.includes('/pins/'));
@@ -50,18 +66,7 @@ describe('reseed through the primary daemon (backupSource primary-daemon)', () =
     await writeEvents(p, [{ op: 'CREATE_VERTEX_TYPE', name: 'City', primaryIdType: 'STRING', attributes: [{ name: 'n', type: 'INT' }] }, ...upserts(0, 800)]);
     let primaryDaemon = start(['run', '--config', primaryConfig, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)]);
     start(['run', '--config', drConfig, '--cluster', p.target]);
-    await waitFor(
-      'both stores caught up at epoch 0, the primary daemon serving backup requests',
-      async () => {
-        const primaryStatus = JSON.parse((await http(p.primaryHttpPort, '/status')).body);
-        const dr = await replayStatus(p.httpPort);
-        return primaryStatus.backupRequests?.state === 'serving' && primaryStatus.replay.lagRecords === 0 && dr?.state === 'active' && dr.lagRecords === 0;
-      },
-      120_000,
-      300,
-    ).catch((err) => {
-      throw new Error(`${(err as Error).message}\nprimary daemon log:\n${primaryDaemon.log().slice(-3000)}`);
-    });
+    await bothCaughtUpAndServing(p, primaryDaemon);
 
     // the primary region's daemon is down when the sync break happens
     primaryDaemon.child.kill('SIGTERM');
@@ -134,16 +139,7 @@ describe('reseed through the primary daemon (backupSource primary-daemon)', () =
     const primaryArgs = ['run', '--config', primaryConfig, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)];
     let primaryDaemon = start(primaryArgs);
     start(['run', '--config', drConfig, '--cluster', p.target]);
-    await waitFor(
-      'both stores caught up, the primary daemon serving backup requests',
-      async () => {
-        const primaryStatus = JSON.parse((await http(p.primaryHttpPort, '/status')).body);
-        const dr = await replayStatus(p.httpPort);
-        return primaryStatus.backupRequests?.state === 'serving' && primaryStatus.replay.lagRecords === 0 && dr?.state === 'active' && dr.lagRecords === 0;
-      },
-      120_000,
-      300,
-    );
+    await bothCaughtUpAndServing(p, primaryDaemon);
     // a PGlite store is one process's database: the sync-breaking operation runs while the daemon is stopped
     primaryDaemon.child.kill('SIGTERM');
     await primaryDaemon.exited;
