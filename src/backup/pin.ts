@@ -86,10 +86,27 @@ export async function unpinBackup(repo: BackupRepository, id: string, cluster: s
  * @throws CrrError CRR_REPOSITORY when the repository fails (pins removed before stay removed)
  */
 export async function unpinAll(repo: BackupRepository, cluster: string, keep?: string): Promise<string[]> {
+  return unpinWhere(repo, cluster, (backupId) => backupId !== keep);
+}
+
+/**
+ * Removes the pins `cluster` holds on backup `backupId` and on older backups of the same cluster
+ * (ids sort by their UTC time): what the primary's daemon does when a replica's reseed releases
+ * the backup it restored (src/reseed/backup-responder.ts), keeping a pin on a newer backup that
+ * a reseed started since may be using. Lists the whole repository.
+ * @returns the ids of the backups unpinned
+ * @throws CrrError CRR_REPOSITORY when the repository fails (pins removed before stay removed)
+ */
+export async function unpinThrough(repo: BackupRepository, cluster: string, backupId: string): Promise<string[]> {
+  return unpinWhere(repo, cluster, (id) => id <= backupId);
+}
+
+/** Removes the pins `cluster` holds on the backups `which` selects. */
+async function unpinWhere(repo: BackupRepository, cluster: string, which: (backupId: string) => boolean): Promise<string[]> {
   const stale: Array<{ key: string; backupId: string }> = [];
   for await (const o of repo.list('')) {
     const k = parsePinKey(o.key);
-    if (k && k.cluster === cluster && k.backupId !== keep) stale.push({ key: o.key, backupId: k.backupId });
+    if (k && k.cluster === cluster && which(k.backupId)) stale.push({ key: o.key, backupId: k.backupId });
   }
   if (stale.length > 0) await repo.delete(stale.map((s) => s.key));
   return stale.map((s) => s.backupId);

@@ -4,7 +4,7 @@ import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { openRepository } from '../backup/open-repository.js';
-import { parsePinKey, pinBackup } from '../backup/pin.js';
+import { pinBackup, unpinThrough } from '../backup/pin.js';
 import type { BackupRepository } from '../backup/repository.js';
 import { createBackup } from '../backup/write.js';
 import type { Config } from '../config/schema.js';
@@ -320,13 +320,8 @@ export class BackupResponder {
   /** Removes `replica`'s pins on `backupId` and on older backups (a newer one may be in use by a reseed that started since). */
   private async release(repo: BackupRepository, replica: string, backupId: string): Promise<void> {
     try {
-      const keys: string[] = [];
-      for await (const o of repo.list('')) {
-        const k = parsePinKey(o.key);
-        if (k && k.cluster === replica && k.backupId <= backupId) keys.push(o.key);
-      }
-      if (keys.length > 0) await repo.delete(keys);
-      this.log.info({ replica, backup: backupId, pins: keys.length }, `released ${replica}'s pins up to backup ${backupId}`);
+      const unpinned = await unpinThrough(repo, replica, backupId);
+      this.log.info({ replica, backup: backupId, pins: unpinned.length }, `released ${replica}'s pins up to backup ${backupId}`);
     } catch (err) {
       this.log.warn({ err: describeError(err), replica, backup: backupId }, `could not remove ${replica}'s pins; the next release removes them`);
     }
