@@ -18,7 +18,7 @@ import type { Store } from '../store/store.js';
 import { PublishedFenceWatch } from './fence-watch.js';
 import { ReplayMetrics } from './metrics.js';
 import { ReplayTask, type ReplayOutcome } from './replay-task.js';
-import { backupSourceOf, reseedReplica } from '../reseed/reseed.js';
+import { canTakeFreshBackup, reseedReplica } from '../reseed/reseed.js';
 import { newReplayStatus, type ReplayStatus } from './status.js';
 import { supervision } from '../util/backoff.js';
 
@@ -228,9 +228,7 @@ export class ReplayService {
       // auto reseed (docs/architecture.md, "Backups, restore and reseed"): cure an OUTDATED replica, then replay again
       // (manual mode: wait until an operator's `crr reseed --execute` records REPLICATING)
       while (this.outcome === 'outdated' && this.source.upstream && !signal.aborted) {
-        const primary = this.config.clusters[this.source.upstream.alias]!;
-        const canReseed = primary.backup && (primary.store || backupSourceOf(this.config, this.source.upstream.alias) === 'primary-daemon');
-        if (this.config.reseed.mode === 'auto' && canReseed) await this.reseedWithRetries(signal);
+        if (this.config.reseed.mode === 'auto' && canTakeFreshBackup(this.config, this.source.upstream.alias)) await this.reseedWithRetries(signal);
         else await this.waitForManualReseed(signal);
         if (signal.aborted) break;
         this.outcome = await this.replayUntilOutcome(signal, undefined);

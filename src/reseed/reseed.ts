@@ -46,6 +46,16 @@ export function backupSourceOf(config: Config, primaryAlias: string): 'primary-d
   return config.clusters[primaryAlias]?.store ? 'primary-store' : 'primary-daemon';
 }
 
+/**
+ * Whether this config can get a fresh backup of `primaryAlias` for a reseed: the primary's
+ * backup repository, and its store when {@link backupSourceOf} is `primary-store`. A replica's
+ * daemon reseeds by itself (mode `auto`) only then; {@link reseedReplica} refuses otherwise.
+ */
+export function canTakeFreshBackup(config: Config, primaryAlias: string): boolean {
+  const primary = config.clusters[primaryAlias];
+  return Boolean(primary?.backup && (primary.store || backupSourceOf(config, primaryAlias) === 'primary-daemon'));
+}
+
 /** What a completed reseed did. */
 export interface ReseedResult {
   backupId: string;
