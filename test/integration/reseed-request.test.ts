@@ -34,6 +34,30 @@ function regionConfig(p: ReseedPair, drop: string, suffix: string, patch: (c: Re
 
 const replayStatus = async (port: number): Promise<any> => JSON.parse((await http(port, '/status')).body).replay;
 
+/**
+ * The scenario of both tests: each region's config (the DR one patched by `drPatch`), `events`
+ * upserts written, both daemons started and caught up; then the primary's daemon stopped and a
+ * DROP ALL run on the primary. @returns the primary daemon's arguments (to start it again) and the DR config
+ */
+async function dropAllWhilePrimaryDown(
+  p: ReseedPair,
+  events: number,
+  drPatch?: (c: Record<string, any>) => void,
+): Promise<{ primaryArgs: string[]; drConfig: string }> {
+  const primaryConfig = regionConfig(p, p.target, 'primary');
+  const drConfig = regionConfig(p, p.source, 'dr', drPatch);
+  await writeEvents(p, [{ op: 'CREATE_VERTEX_TYPE', name: 'City', primaryIdType: 'STRING', attributes: [{ name: 'n', type: 'INT' }] }, ...upserts(0, events)]);
+  const primaryArgs = ['run', '--config', primaryConfig, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)];
+  const primaryDaemon = start(primaryArgs);
+  start(['run', '--config', drConfig, '--cluster', p.target]);
+  await bothCaughtUpAndServing(p, primaryDaemon);
+  primaryDaemon.child.kill('SIGTERM');
+  await primaryDaemon.exited;
+  const dropped = await runCrr(['admin', 'drop-all', '--config', p.configPath, '--cluster', p.source, '--reason', 'test', '--execute']);
+  expect(dropped.code, dropped.stdout + dropped.stderr).toBe(0);
+  return { primaryArgs, drConfig };
+}
+
 /** Waits until both stores have caught up and the primary's daemon serves backup requests (its log in the error otherwise). */
 async function bothCaughtUpAndServing(p: ReseedPair, primaryDaemon: CrrProcess): Promise<void> {
   await waitFor(
@@ -58,21 +82,10 @@ async function pins(bucket: string): Promise<string[]> {
 describe('reseed through the primary daemon (backupSource primary-daemon)', () => {
   it('the DR daemon, without the primary store, waits for the primary daemon, says why, then reseeds from the backup it took; --from-backup restores by hand', async () => {
     const p = await makePair({ mode: 'auto' });
-    const primaryConfig = regionConfig(p, p.target, 'primary');
-    // the DR region: no primary store; a short accept timeout so that waiting is seen quickly
-    const drConfig = regionConfig(p, p.source, 'dr', (c) => {
+    // the DR region: a short accept timeout so that waiting is seen quickly
+    const { primaryArgs, drConfig } = await dropAllWhilePrimaryDown(p, 800, (c) => {
       c.reseed.backupRequest = { acceptTimeoutMs: 2000 };
     });
-    await writeEvents(p, [{ op: 'CREATE_VERTEX_TYPE', name: 'City', primaryIdType: 'STRING', attributes: [{ name: 'n', type: 'INT' }] }, ...upserts(0, 800)]);
-    let primaryDaemon = start(['run', '--config', primaryConfig, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)]);
-    start(['run', '--config', drConfig, '--cluster', p.target]);
-    await bothCaughtUpAndServing(p, primaryDaemon);
-
-    // the primary region's daemon is down when the sync break happens
-    primaryDaemon.child.kill('SIGTERM');
-    await primaryDaemon.exited;
-    const dropped = await runCrr(['admin', 'drop-all', '--config', p.configPath, '--cluster', p.source, '--reason', 'test', '--execute']);
-    expect(dropped.code, dropped.stdout + dropped.stderr).toBe(0);
     await writeEvents(p, [
       { op: 'CREATE_VERTEX_TYPE', name: 'City', primaryIdType: 'STRING', attributes: [{ name: 'n', type: 'INT' }] },
       ...upserts(1000, 300),
@@ -90,7 +103,7 @@ describe('reseed through the primary daemon (backupSource primary-daemon)', () =
     expect(metricValue((await http(p.httpPort, '/metrics')).body, 'crr_reseed_waiting_for_primary')).toBe(1);
 
     // the primary region's daemon comes back: it serves the request, the replica ends equal
-    primaryDaemon = start(['run', '--config', primaryConfig, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)]);
+    start(primaryArgs);
     const done = await waitFor(
       'the replica reseeded and caught up at epoch 1',
       async () => {
@@ -133,19 +146,9 @@ describe('reseed through the primary daemon (backupSource primary-daemon)', () =
 
   it("a primary daemon that cannot take the backup (a PGlite store) answers so: the DR daemon shows the primary's reason and keeps asking, its replay does not end", async () => {
     const p = await makePair({ mode: 'auto', primaryStore: 'pglite' });
-    const primaryConfig = regionConfig(p, p.target, 'primary');
-    const drConfig = regionConfig(p, p.source, 'dr');
-    await writeEvents(p, [{ op: 'CREATE_VERTEX_TYPE', name: 'City', primaryIdType: 'STRING', attributes: [{ name: 'n', type: 'INT' }] }, ...upserts(0, 100)]);
-    const primaryArgs = ['run', '--config', primaryConfig, '--cluster', p.source, '--http-port', String(p.primaryHttpPort)];
-    let primaryDaemon = start(primaryArgs);
-    start(['run', '--config', drConfig, '--cluster', p.target]);
-    await bothCaughtUpAndServing(p, primaryDaemon);
     // a PGlite store is one process's database: the sync-breaking operation runs while the daemon is stopped
-    primaryDaemon.child.kill('SIGTERM');
-    await primaryDaemon.exited;
-    const dropped = await runCrr(['admin', 'drop-all', '--config', p.configPath, '--cluster', p.source, '--reason', 'test', '--execute']);
-    expect(dropped.code, dropped.stdout + dropped.stderr).toBe(0);
-    primaryDaemon = start(primaryArgs);
+    const { primaryArgs } = await dropAllWhilePrimaryDown(p, 100);
+    start(primaryArgs);
     await waitFor(
       "the primary daemon's refusal, in the DR daemon's /status, twice (it keeps asking)",
       async () => {
